@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# One-command setup for a fresh machine: Python virtualenv with the pinned dependencies,
+# the Pulumi CLI and Python language host, the provider plugins, and the local target
+# programs (vcsim, kube-apiserver, etcd, PostgreSQL). The Pulumi download sites are not
+# reachable from our machines, so Go programs are built from the Go module proxy.
+#
+# Builds are cached under ~/.cache/paif keyed by version; a second run only checks them.
+# The project sees the tools through .tools/bin (symlinks), which the Makefile puts on PATH.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=versions.env
+source "$ROOT/toolchain/versions.env"
+
+CACHE="${PAIF_CACHE:-$HOME/.cache/paif}"
+TOOLS="$ROOT/.tools/bin"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3.11}"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+export PULUMI_SKIP_UPDATE_CHECK=true
+mkdir -p "$CACHE" "$TOOLS"
+
+STEP=""
+step() {
+    STEP="$1"
+    printf '==> [%s] %s\n' "$(date +%H:%M:%S)" "$1"
+}
+trap 'echo "setup FAILED in step: ${STEP}" >&2' ERR
+
+link_tool() { ln -sf "$1" "$TOOLS/$(basename "$1")"; }
+# The engine looks for its language host beside its own (symlink-resolved) executable and
+# warns when PATH finds another one first, so the Pulumi binaries are placed, not linked.
+place_tool() {
+    rm -f "$TOOLS/$2"
+    ln "$1" "$TOOLS/$2" 2>/dev/null || cp "$1" "$TOOLS/$2"
+}
+
+# 1. Python virtualenv ------------------------------------------------------------------
+setup_venv() {
+    step "python virtualenv (.venv) with pinned dependencies"
+    local stamp="$VENV/.paif-deps" want
+    want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "    up to date"
+        return
+    fi
+    command -v "$PYTHON" >/dev/null || PYTHON=python3
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]"
+    echo "$want" >"$stamp"
+}
+
+# 2. Pulumi CLI and Python language host ---------------------------------------------------
+pulumi_version_on_path() {
+    local p
+    p="$(PATH="${PATH//$TOOLS:/}" command -v pulumi 2>/dev/null)" || return 1
+    [ "$("$p" version 2>/dev/null)" = "v$PULUMI_VERSION" ] && echo "$p"
+}
+
+setup_pulumi() {
+    step "pulumi CLI v$PULUMI_VERSION and python language host"
+    local out="$CACHE/pulumi-v$PULUMI_VERSION" sdk existing
+    local langhost_hash
+    langhost_hash="$(cat "$ROOT/toolchain/go/go.mod" "$ROOT/toolchain/go/go.sum" "$ROOT"/toolchain/go/langhost/*.go | sha256sum | cut -c1-12)"
+    mkdir -p "$out"
+    (
+        cd "$ROOT/toolchain/go"
+        if existing="$(pulumi_version_on_path)"; then
+            echo "    using $existing (pinned version already installed)"
+            ln -sf "$existing" "$out/pulumi"
+        elif [ ! -x "$out/pulumi" ]; then
+            echo "    building the CLI from the Go module proxy (cold: ~10 min on 2 cores)"
+            go build -trimpath -o "$out/pulumi.tmp" \
+                -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+                github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+            mv "$out/pulumi.tmp" "$out/pulumi"
+        fi
+        if [ ! -x "$out/pulumi-language-python-$langhost_hash" ]; then
+            echo "    building the python language host"
+            go build -trimpath -o "$out/pulumi-language-python-$langhost_hash" \
+                -ldflags "-X main.version=$PULUMI_VERSION" ./langhost
+        fi
+        ln -sf "$out/pulumi-language-python-$langhost_hash" "$out/pulumi-language-python"
+        # The launcher and the dynamic-provider shim that the official release ships beside
+        # the language host come from the same pinned SDK module.
+        sdk="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+        install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$out/"
+        install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$out/"
+    )
+    for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
+        place_tool "$(readlink -f "$out/$f")" "$f"
+    done
+    "$TOOLS/pulumi" version
+}
+
+# 3. Provider plugins ----------------------------------------------------------------------
+setup_kubernetes_provider() {
+    step "pulumi-kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION"
+    local plugin_dir="${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION"
+    local bin="$CACHE/kubernetes-provider-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes"
+    if [ -x "$plugin_dir/pulumi-resource-kubernetes" ]; then
+        echo "    already installed"
+        return
+    fi
+    if [ ! -x "$bin" ]; then
+        echo "    building from the Go module proxy (cold: ~10 min on 2 cores)"
+        local work="$CACHE/build/kubernetes-provider-$PULUMI_KUBERNETES_PROVIDER_MODULE"
+        rm -rf "$work" && mkdir -p "$work"
+        cp "$ROOT/toolchain/go/kubernetes-provider/go.mod" "$ROOT/toolchain/go/kubernetes-provider/go.sum" "$work/"
+        (
+            cd "$work"
+            local src
+            src="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)"
+            # The provider's main package embeds schema files its Makefile generates; the
+            # module zip has their sources, so generate them here as the Makefile would.
+            cp "$src"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} .
+            chmod u+w ./*
+            VERSION="$PULUMI_KUBERNETES_VERSION" go run generate.go
+            rm generate.go schema.json terraform-mapping.json
+            mkdir -p "$(dirname "$bin")"
+            go build -trimpath -o "$bin.tmp" -ldflags \
+                "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
+            mv "$bin.tmp" "$bin"
+        )
+    fi
+    "$TOOLS/pulumi" plugin install resource kubernetes "$PULUMI_KUBERNETES_VERSION" --file "$bin" --reinstall
+}
+
+# 4. vcsim -----------------------------------------------------------------------------------
+setup_vcsim() {
+    step "vcsim (govmomi $GOVMOMI_VERSION simulator, our launcher in toolchain/go/vcsim)"
+    local hash out
+    hash="$(cat "$ROOT"/toolchain/go/vcsim/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)"
+    out="$CACHE/vcsim-$GOVMOMI_VERSION-$hash"
+    if [ ! -x "$out/vcsim" ]; then
+        mkdir -p "$out"
+        (cd "$ROOT/toolchain/go/vcsim" && go build -trimpath -o "$out/vcsim.tmp" . && mv "$out/vcsim.tmp" "$out/vcsim")
+    fi
+    link_tool "$out/vcsim"
+}
+
+# 5. PostgreSQL server (Debian) ----------------------------------------------------------------
+setup_postgres() {
+    step "PostgreSQL server (Debian package)"
+    local bindir
+    bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+    if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+        echo "    installing postgresql from Debian"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+        bindir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+    fi
+    for f in initdb pg_ctl postgres psql; do link_tool "$bindir/$f"; done
+    echo "    $("$bindir/postgres" --version)"
+}
+
+main() {
+    local start=$SECONDS
+    setup_venv
+    setup_pulumi
+    setup_kubernetes_provider
+    setup_vcsim
+    setup_postgres
+    if [ -f "$ROOT/toolchain/setup-kube.sh" ]; then
+        step "local Kubernetes API server (etcd + kube-apiserver)"
+        # shellcheck source=setup-kube.sh
+        source "$ROOT/toolchain/setup-kube.sh"
+        setup_kube
+    fi
+    step "done in $((SECONDS - start)) s"
+}
+
+main "$@"
