@@ -1,0 +1,561 @@
+"""`AiApp`: the chat application (React/Nginx frontend + FastAPI backend) on Kubernetes.
+
+Secure by default: restricted pod security, no service-account tokens, TLS Ingress,
+default-deny NetworkPolicies with the few flows the app needs, settings split into a
+ConfigMap (non-secret) and a Secret (Pulumi secrets, referenced by `secretKeyRef`, never
+literal env values). Availability features (HPA, PDB, anti-affinity, monitoring) are
+switched on by the caller from the environment profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.self_signed_certificate import SelfSignedCertificate
+
+TlsMode = Literal["self-signed", "secret", "cert-manager"]
+Tier = Literal["frontend", "backend"]
+DNS_PORT = 53
+HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """Requests and limits of one container."""
+
+    cpu_request: str
+    memory_request: str
+    memory_limit: str
+    cpu_limit: str | None = None
+    """CPU limit; None leaves CPU unthrottled (requests still reserve capacity)."""
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """Where the Ingress certificate comes from."""
+
+    mode: TlsMode = "self-signed"
+    secret_name: str | None = None
+    """An existing kubernetes.io/tls Secret (mode "secret")."""
+    cluster_issuer: str | None = None
+    """cert-manager ClusterIssuer (mode "cert-manager")."""
+
+
+@dataclass(frozen=True)
+class AutoscalingSpec:
+    min_replicas: int
+    max_replicas: int
+    target_cpu_percent: int
+
+
+@dataclass(frozen=True)
+class AiAppArgs:
+    """Everything AiApp declares; the program fills it from the stack config and the profile."""
+
+    name: str
+    """Prefix of every object's name, e.g. "chat"."""
+    namespace: str
+    """Kubernetes namespace the app runs in."""
+    hostname: str
+    """Public host name of the Ingress."""
+    frontend_image: str
+    backend_image: str
+    frontend_resources: ResourceSpec
+    backend_resources: ResourceSpec
+    config: dict[str, pulumi.Input[str]]
+    """Non-secret settings for the backend (rendered into the ConfigMap)."""
+    secrets: dict[str, pulumi.Output[str]]
+    """Secret settings for the backend (rendered into the Secret; values must be Pulumi secrets)."""
+    pais_egress_cidr: str
+    """Network the PAIS endpoints live in (backend egress on 443)."""
+    db_egress_cidr: str
+    """Network the PostgreSQL endpoint lives in (backend egress on db_port)."""
+    db_port: int = 5432
+    replicas: int = 1
+    frontend_port: int = 8080
+    backend_port: int = 8000
+    create_namespace: bool = True
+    """False when the namespace is managed elsewhere (a Supervisor namespace)."""
+    tls: TlsSpec = field(default_factory=TlsSpec)
+    autoscaling: AutoscalingSpec | None = None
+    disruption_budget: bool = False
+    anti_affinity: bool = False
+    monitoring: bool = False
+    """ServiceMonitor + PrometheusRule (P95 latency, 5xx rate) for the backend."""
+    uploads_volume_size: str | None = None
+    """Size of a PVC for uploads mounted into the backend; None for none."""
+    image_pull_dockerconfigjson: pulumi.Output[str] | None = None
+    """`.dockerconfigjson` content of a registry robot (secret); None for anonymous pulls."""
+    ingress_class: str | None = None
+    ingress_controller_namespace: str | None = None
+    """Namespace of the ingress controller allowed to reach the frontend; None allows any namespace."""
+    await_workloads: bool = True
+    """False where no kubelet runs pods (the local API server): objects are not awaited."""
+
+
+def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Marks a value secret even if a caller forgot to."""
+    return pulumi.Output.secret(value)
+
+
+class AiApp(pulumi.ComponentResource):
+    """Frontend + backend Deployments, Services, TLS Ingress, settings, NetworkPolicies and,
+    when asked, HPA, PDB, anti-affinity, uploads PVC and monitoring."""
+
+    url: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    deployments: dict[Tier, k8s.apps.v1.Deployment]
+
+    def __init__(self, name: str, args: AiAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("paif:app:AiApp", name, None, opts)
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        a = args
+
+        if a.create_namespace:
+            ns = k8s.core.v1.Namespace(
+                f"{name}-ns",
+                metadata={"name": a.namespace, "labels": self._pss_labels()},
+                opts=self._child,
+            )
+            self.namespace = ns.metadata.apply(lambda m: m["name"])
+            self._child = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        else:
+            self.namespace = pulumi.Output.from_input(a.namespace)
+
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=self._meta(f"{a.name}-config", "backend"),
+            data={
+                **a.config,
+                "BACKEND_URL": f"http://{a.name}-backend.{a.namespace}.svc:{a.backend_port}",
+            },
+            opts=self._child,
+        )
+        app_secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=self._meta(f"{a.name}-secrets", "backend"),
+            type="Opaque",
+            string_data={k: _secret(v) for k, v in a.secrets.items()},
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])),
+        )
+        pull_secrets: list[dict[str, str]] = []
+        if a.image_pull_dockerconfigjson is not None:
+            k8s.core.v1.Secret(
+                f"{name}-registry",
+                metadata=self._meta(f"{a.name}-registry", "backend"),
+                type="kubernetes.io/dockerconfigjson",
+                string_data={".dockerconfigjson": _secret(a.image_pull_dockerconfigjson)},
+                opts=pulumi.ResourceOptions.merge(
+                    self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+                ),
+            )
+            pull_secrets = [{"name": f"{a.name}-registry"}]
+
+        uploads_claim = None
+        if a.uploads_volume_size:
+            uploads_claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-uploads",
+                metadata=self._meta(f"{a.name}-uploads", "backend"),
+                spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": a.uploads_volume_size}}},
+                opts=self._child,
+            )
+
+        secret_env = [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": f"{a.name}-secrets", "key": key}}}
+            for key in sorted(a.secrets)
+        ]
+        backend_volumes = [{"name": "tmp", "emptyDir": {}}]
+        backend_mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir, not the host's /tmp
+        if uploads_claim is not None:
+            backend_volumes.append({"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}})
+            backend_mounts.append({"name": "uploads", "mountPath": "/data/uploads"})
+
+        self.deployments = {
+            "backend": self._deployment(
+                name,
+                "backend",
+                image=a.backend_image,
+                port=a.backend_port,
+                resources=a.backend_resources,
+                env_from=[{"configMapRef": {"name": f"{a.name}-config"}}],
+                env=secret_env,
+                volumes=backend_volumes,
+                mounts=backend_mounts,
+                liveness="/healthz",
+                readiness="/readyz",
+                pull_secrets=pull_secrets,
+                depends_on=[config_map, app_secret],
+            ),
+            "frontend": self._deployment(
+                name,
+                "frontend",
+                image=a.frontend_image,
+                port=a.frontend_port,
+                resources=a.frontend_resources,
+                env_from=[],
+                env=[{"name": "BACKEND_URL", "valueFrom": {"configMapKeyRef": {"name": f"{a.name}-config", "key": "BACKEND_URL"}}}],
+                volumes=[{"name": n, "emptyDir": {}} for n in ("tmp", "nginx-cache", "nginx-run")],
+                mounts=[
+                    {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir
+                    {"name": "nginx-cache", "mountPath": "/var/cache/nginx"},
+                    {"name": "nginx-run", "mountPath": "/var/run"},
+                ],
+                liveness="/healthz",
+                readiness="/healthz",
+                pull_secrets=pull_secrets,
+                depends_on=[config_map],
+            ),
+        }
+        for tier, port in (("backend", a.backend_port), ("frontend", a.frontend_port)):
+            k8s.core.v1.Service(
+                f"{name}-{tier}",
+                metadata=self._meta(f"{a.name}-{tier}", tier, skip_await=True),
+                spec={
+                    "type": "ClusterIP",
+                    "selector": self._selector(tier),
+                    "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+                },
+                opts=self._child,
+            )
+
+        tls_secret = self._tls_secret(name)
+        ingress_annotations: dict[str, str] = {}
+        if a.tls.mode == "cert-manager" and a.tls.cluster_issuer:
+            ingress_annotations["cert-manager.io/cluster-issuer"] = a.tls.cluster_issuer
+        ingress_spec: dict[str, Any] = {
+            "tls": [{"hosts": [a.hostname], "secretName": tls_secret}],
+            "rules": [
+                {
+                    "host": a.hostname,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": f"{a.name}-frontend", "port": {"name": "http"}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
+        if a.ingress_class:
+            ingress_spec["ingressClassName"] = a.ingress_class
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata=self._meta(f"{a.name}", "frontend", extra_annotations=ingress_annotations, skip_await=True),
+            spec=ingress_spec,
+            opts=self._child,
+        )
+
+        self._network_policies(name)
+        if a.disruption_budget:
+            for tier in ("frontend", "backend"):
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-{tier}-pdb",
+                    metadata=self._meta(f"{a.name}-{tier}", tier),
+                    spec={"maxUnavailable": 1, "selector": {"matchLabels": self._selector(tier)}},
+                    opts=self._child,
+                )
+        if a.autoscaling is not None:
+            for tier in ("frontend", "backend"):
+                k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                    f"{name}-{tier}-hpa",
+                    metadata=self._meta(f"{a.name}-{tier}", tier),
+                    spec={
+                        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{a.name}-{tier}"},
+                        "minReplicas": a.autoscaling.min_replicas,
+                        "maxReplicas": a.autoscaling.max_replicas,
+                        "metrics": [
+                            {
+                                "type": "Resource",
+                                "resource": {
+                                    "name": "cpu",
+                                    "target": {"type": "Utilization", "averageUtilization": a.autoscaling.target_cpu_percent},
+                                },
+                            }
+                        ],
+                    },
+                    opts=self._child,
+                )
+        if a.monitoring:
+            self._monitoring(name)
+
+        scheme_host = f"https://{a.hostname}"
+        self.url = pulumi.Output.from_input(scheme_host)
+        self.register_outputs(
+            {
+                "url": self.url,
+                "namespace": self.namespace,
+                "frontendDeployment": self.deployments["frontend"].metadata.apply(lambda m: m["name"]),
+                "backendDeployment": self.deployments["backend"].metadata.apply(lambda m: m["name"]),
+            }
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _pss_labels() -> dict[str, str]:
+        return {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+        }
+
+    def _selector(self, tier: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self._args.name, "app.kubernetes.io/component": tier}
+
+    def _meta(
+        self,
+        name: str,
+        tier: str,
+        extra_annotations: dict[str, str] | None = None,
+        skip_await: bool = False,
+    ) -> dict[str, Any]:
+        annotations = dict(extra_annotations or {})
+        if skip_await and not self._args.await_workloads:
+            annotations["pulumi.com/skipAwait"] = "true"
+        meta: dict[str, Any] = {
+            "name": name,
+            "namespace": self._args.namespace,
+            "labels": {**self._selector(tier), "app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"},
+        }
+        if annotations:
+            meta["annotations"] = annotations
+        return meta
+
+    def _deployment(
+        self,
+        name: str,
+        tier: Tier,
+        *,
+        image: str,
+        port: int,
+        resources: ResourceSpec,
+        env_from: list[dict[str, Any]],
+        env: list[dict[str, Any]],
+        volumes: list[dict[str, Any]],
+        mounts: list[dict[str, Any]],
+        liveness: str,
+        readiness: str,
+        pull_secrets: list[dict[str, str]],
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.apps.v1.Deployment:
+        a = self._args
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-{tier}-sa",
+            metadata=self._meta(f"{a.name}-{tier}", tier),
+            automount_service_account_token=False,
+            opts=self._child,
+        )
+        limits: dict[str, str] = {"memory": resources.memory_limit}
+        if resources.cpu_limit:
+            limits["cpu"] = resources.cpu_limit
+        pod_spec: dict[str, Any] = {
+            "serviceAccountName": f"{a.name}-{tier}",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
+                "fsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": tier,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+                    "envFrom": env_from,
+                    "env": env,
+                    "resources": {
+                        "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+                        "limits": limits,
+                    },
+                    "livenessProbe": {
+                        "httpGet": {"path": liveness, "port": "http"},
+                        "initialDelaySeconds": 10,
+                        "periodSeconds": 10,
+                        "failureThreshold": 3,
+                    },
+                    "readinessProbe": {
+                        "httpGet": {"path": readiness, "port": "http"},
+                        "periodSeconds": 5,
+                        "failureThreshold": 3,
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "privileged": False,
+                        "runAsNonRoot": True,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "volumeMounts": mounts,
+                }
+            ],
+            "volumes": volumes,
+        }
+        if pull_secrets:
+            pod_spec["imagePullSecrets"] = pull_secrets
+        if a.anti_affinity:
+            pod_spec["affinity"] = {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 100,
+                            "podAffinityTerm": {
+                                "labelSelector": {"matchLabels": self._selector(tier)},
+                                "topologyKey": "kubernetes.io/hostname",
+                            },
+                        }
+                    ]
+                }
+            }
+            pod_spec["topologySpreadConstraints"] = [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": self._selector(tier)},
+                }
+            ]
+        replicas = a.autoscaling.min_replicas if a.autoscaling else a.replicas
+        return k8s.apps.v1.Deployment(
+            f"{name}-{tier}",
+            metadata=self._meta(f"{a.name}-{tier}", tier, skip_await=True),
+            spec={
+                "replicas": replicas,
+                "revisionHistoryLimit": 5,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "selector": {"matchLabels": self._selector(tier)},
+                "template": {"metadata": {"labels": self._selector(tier)}, "spec": pod_spec},
+            },
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[service_account, *depends_on])),
+        )
+
+    def _tls_secret(self, name: str) -> str:
+        """The name of the Secret the Ingress serves; creates it for self-signed TLS."""
+        a = self._args
+        secret_name = f"{a.name}-tls"
+        if a.tls.mode == "secret":
+            assert a.tls.secret_name is not None
+            return a.tls.secret_name
+        if a.tls.mode == "cert-manager":
+            return secret_name  # cert-manager's ingress-shim writes it
+        cert = SelfSignedCertificate(f"{name}-tls-cert", [a.hostname], opts=self._child)
+        k8s.core.v1.Secret(
+            f"{name}-tls",
+            metadata=self._meta(secret_name, "frontend"),
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": cert.cert_pem, "tls.key": cert.key_pem},
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])),
+        )
+        return secret_name
+
+    def _network_policies(self, name: str) -> None:
+        a = self._args
+        dns_egress = {
+            "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
+        }
+        ingress_source: dict[str, Any] = {"namespaceSelector": {}}
+        if a.ingress_controller_namespace:
+            ingress_source = {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": a.ingress_controller_namespace}}
+            }
+        policies: dict[str, dict[str, Any]] = {
+            "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            "frontend": {
+                "podSelector": {"matchLabels": self._selector("frontend")},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [ingress_source], "ports": [{"protocol": "TCP", "port": a.frontend_port}]}],
+                "egress": [
+                    {
+                        "to": [{"podSelector": {"matchLabels": self._selector("backend")}}],
+                        "ports": [{"protocol": "TCP", "port": a.backend_port}],
+                    },
+                    dns_egress,
+                ],
+            },
+            "backend": {
+                "podSelector": {"matchLabels": self._selector("backend")},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": self._selector("frontend")}}],
+                        "ports": [{"protocol": "TCP", "port": a.backend_port}],
+                    }
+                ],
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": a.pais_egress_cidr}}], "ports": [{"protocol": "TCP", "port": HTTPS_PORT}]},
+                    {"to": [{"ipBlock": {"cidr": a.db_egress_cidr}}], "ports": [{"protocol": "TCP", "port": a.db_port}]},
+                    dns_egress,
+                ],
+            },
+        }
+        for policy, spec in policies.items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-netpol-{policy}",
+                metadata=self._meta(f"{a.name}-{policy}", "backend" if policy == "backend" else "frontend"),
+                spec=spec,
+                opts=self._child,
+            )
+
+    def _monitoring(self, name: str) -> None:
+        a = self._args
+        selector = self._selector("backend")
+        k8s.apiextensions.CustomResource(
+            f"{name}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=self._meta(f"{a.name}-backend", "backend"),
+            spec={
+                "selector": {"matchLabels": selector},
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+            },
+            opts=self._child,
+        )
+        job = f'job="{a.name}-backend"'
+        k8s.apiextensions.CustomResource(
+            f"{name}-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=self._meta(f"{a.name}-backend", "backend"),
+            spec={
+                "groups": [
+                    {
+                        "name": f"{a.name}-backend",
+                        "rules": [
+                            {
+                                "alert": "ChatBackendHighP95Latency",
+                                "expr": (
+                                    "histogram_quantile(0.95, sum by (le) "
+                                    f"(rate(http_request_duration_seconds_bucket{{{job}}}[5m]))) > 2"
+                                ),
+                                "for": "10m",
+                                "labels": {"severity": "warning"},
+                                "annotations": {"summary": "P95 latency of the chat backend is above 2 s"},
+                            },
+                            {
+                                "alert": "ChatBackendHigh5xxRate",
+                                "expr": (
+                                    f'sum(rate(http_requests_total{{{job},status=~"5.."}}[5m])) / '
+                                    f"sum(rate(http_requests_total{{{job}}}[5m])) > 0.05"
+                                ),
+                                "for": "5m",
+                                "labels": {"severity": "critical"},
+                                "annotations": {"summary": "More than 5% of chat backend responses are 5xx"},
+                            },
+                        ],
+                    }
+                ]
+            },
+            opts=self._child,
+        )
+

@@ -1,0 +1,77 @@
+"""One source of application settings for every place the app runs.
+
+The AiApp ConfigMap/Secret (Kubernetes) and the DLVM's cloud-init (dev) both render
+these two maps, so the app sees the same keys whichever environment it runs in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.config import ConfigError, Settings
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    """Where the backend's database is and who it connects as."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    database: pulumi.Input[str]
+    user: pulumi.Input[str]
+    password: pulumi.Output[str]
+    sslmode: str
+
+
+@dataclass(frozen=True)
+class AppEnvironment:
+    """Settings the app containers get as environment variables."""
+
+    config: dict[str, pulumi.Input[str]]
+    """Non-secret settings (a ConfigMap on Kubernetes, an env file on the DLVM)."""
+    secrets: dict[str, pulumi.Output[str]]
+    """Secret settings (a Secret on Kubernetes, a 0600 file on the DLVM); values are Pulumi secrets."""
+
+
+def require_secret(value: pulumi.Output[str] | None, key: str, purpose: str) -> pulumi.Output[str]:
+    """A secret config value that `up` needs; previews run without it."""
+    if value is not None:
+        return pulumi.Output.secret(value)
+    if pulumi.runtime.is_dry_run():
+        return pulumi.Output.secret("")
+    raise ConfigError(
+        f"invalid stack config (1 problem); nothing was changed:\n  - paif:{key}: required to apply ({purpose}); "
+        f"set it with `pulumi config set --secret paif:{key}`"
+    )
+
+
+def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
+    cfg = settings.config
+    pais = cfg.pais
+    config: dict[str, pulumi.Input[str]] = {
+        "APP_ENV": cfg.environment,
+        "LOG_LEVEL": cfg.app.log_level,
+        "BACKEND_PORT": str(cfg.app.backend_port),
+        "PAIS_BASE_URL": pais.base_url,
+        "PAIS_AGENT_NAME": pais.agent_name,
+        "PAIS_AGENT_CHAT_PATH": f"/v1/agents/{pais.agent_name}/chat",
+        "PAIS_MODEL_ENDPOINT": pais.model_endpoint,
+        "PAIS_TOKEN_URL": pais.token_url,
+        "PAIS_TIMEOUT_SECONDS": str(pais.request_timeout_seconds),
+        "DB_HOST": db.host,
+        "DB_PORT": pulumi.Output.from_input(db.port).apply(str),
+        "DB_NAME": db.database,
+        "DB_SSLMODE": db.sslmode,
+    }
+    client_secret = require_secret(
+        settings.secrets.pais_client_secret, "paisClientSecret", "the backend authenticates to PAIS with it"
+    )
+    secrets: dict[str, pulumi.Output[str]] = {
+        "PAIS_CLIENT_ID": pulumi.Output.secret(pais.client_id),
+        "PAIS_CLIENT_SECRET": client_secret,
+        "DB_USER": pulumi.Output.secret(db.user),
+        "DB_PASSWORD": pulumi.Output.secret(db.password),
+    }
+    return AppEnvironment(config=config, secrets=secrets)

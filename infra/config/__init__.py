@@ -1,0 +1,327 @@
+"""Typed stack config: stack YAML -> validated models, or one clear error before any resource.
+
+Every key lives in the `paif` namespace (`paif:app`, `paif:vsphere`, ...). Objects are
+validated by pydantic models with camelCase keys; unknown keys are errors. Secrets are
+separate top-level keys set with `pulumi config set --secret` and are only ever handled
+as Pulumi secret outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+from pydantic import ValidationError
+
+from infra.config.app import AppConfig, PaisConfig
+from infra.config.base import Model, image_is_digest_pinned, image_registry
+from infra.config.database import DatabaseConfig
+from infra.config.harbor import HarborConfig
+from infra.config.platform import DlvmConfig, VksConfig
+from infra.config.vsphere import VsphereConfig
+from infra.profiles import PROFILES, EnvironmentProfile
+
+NAMESPACE = "paif"
+
+# Secret keys: never given in the committed stack files; `pulumi config set --secret`.
+SECRET_KEYS: dict[str, str] = {
+    "vcenterPassword": "vCenter password for paif:vsphere.username (needed by `up`, not by `preview`)",
+    "paisClientSecret": "PAIS OIDC client secret for paif:pais.clientId",
+    "dbAdminPassword": "DSM cluster admin password (generated when unset)",
+    "dbAppPassword": "password of the app's login role (generated when unset; set it to rotate)",
+    "harborPassword": "Harbor password for paif:harbor.username (needed by `up`, not by `preview`)",
+    "supervisorKubeconfig": "kubeconfig for the Supervisor namespace (ambient kubeconfig when unset)",
+    "workloadKubeconfig": "kubeconfig for the VKS workload cluster (prod; read from the cluster when unset)",
+}
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config. Raised before any resource is registered."""
+
+
+class StackConfig(Model):
+    """All non-secret stack config keys."""
+
+    environment: Literal["local", "dev", "prod"]
+    """Environment profile (infra/profiles.py): what differs between local, dev and prod."""
+    app: AppConfig
+    """The chat application (frontend + backend)."""
+    pais: PaisConfig
+    """PAIS endpoints the backend calls."""
+    vsphere: VsphereConfig
+    """vCenter, the Supervisor namespace and the VM classes."""
+    database: DatabaseConfig
+    """DSM PostgreSQL cluster and the app's database objects."""
+    harbor: HarborConfig | None = None
+    """Harbor project (dev, prod; not in local)."""
+    dlvm: DlvmConfig | None = None
+    """Deep Learning VM the app runs on (dev; declared in local too)."""
+    vks: VksConfig | None = None
+    """VKS workload cluster the app runs on (prod; declared in local too)."""
+    policy_pack_config: str | None = None
+    """Informational: the policy config file the stack's gate uses."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    vcenter_password: pulumi.Output[str] | None
+    pais_client_secret: pulumi.Output[str] | None
+    db_admin_password: pulumi.Output[str] | None
+    db_app_password: pulumi.Output[str] | None
+    harbor_password: pulumi.Output[str] | None
+    supervisor_kubeconfig: pulumi.Output[str] | None
+    workload_kubeconfig: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the program composes from: validated config, its profile and the secrets."""
+
+    config: StackConfig
+    profile: EnvironmentProfile
+    secrets: Secrets
+
+    @property
+    def replicas(self) -> int:
+        return self.config.app.replicas or self.profile.default_replicas
+
+    @property
+    def monitoring(self) -> bool:
+        app = self.config.app
+        return self.profile.monitoring if app.monitoring is None else app.monitoring
+
+    @property
+    def db_standbys(self) -> int:
+        db = self.config.database
+        return self.profile.db_standbys if db.replicas is None else db.replicas
+
+    @property
+    def db_sslmode(self) -> str:
+        return self.config.database.sslmode or self.profile.db_sslmode
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _allowed_keys(model: type[Model]) -> str:
+    return ", ".join(sorted(f.alias or name for name, f in model.model_fields.items()))
+
+
+def _model_at(path: tuple[str | int, ...]) -> type[Model] | None:
+    """The model class that holds the key at `path` (for listing the keys it allows)."""
+    model: Any = StackConfig
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for n, f in model.model_fields.items() if part in (n, f.alias)),
+            None,
+        )
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        inner = [c for c in candidates if isinstance(c, type) and issubclass(c, Model)]
+        if not inner:
+            for c in candidates:
+                inner += [a for a in getattr(c, "__args__", ()) if isinstance(a, type) and issubclass(a, Model)]
+        if not inner:
+            return None
+        model = inner[0]
+    return model if isinstance(model, type) and issubclass(model, Model) else None
+
+
+def _key(path: tuple[str | int, ...]) -> str:
+    text = f"{NAMESPACE}:"
+    for i, part in enumerate(path):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if i else "") + part
+    return text
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            allowed = _allowed_keys(parent) if parent else "see README"
+            problems.append(f"{_key(loc)}: unknown key; allowed keys here: {allowed}")
+        elif kind == "missing":
+            problems.append(f"{_key(loc)}: required key is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if isinstance(err["input"], dict):
+                problems.append(f"{_key(loc)}: {msg}")
+            else:
+                problems.append(f"{_key(loc)}: given {_describe(err['input'])}; {msg}")
+    return problems
+
+
+def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    """Rules that need the environment profile or several sections at once."""
+    problems: list[str] = []
+    env = cfg.environment
+    app = cfg.app
+    replicas = app.replicas or profile.default_replicas
+    if replicas < profile.min_replicas:
+        problems.append(
+            f"{NAMESPACE}:app.replicas: given {replicas}; {env} requires at least {profile.min_replicas}"
+        )
+    if app.tls.mode not in profile.allowed_tls_modes:
+        problems.append(
+            f"{NAMESPACE}:app.tls.mode: given {app.tls.mode!r}; {env} allows {', '.join(profile.allowed_tls_modes)}"
+        )
+    if profile.autoscaling and app.autoscaling.min_replicas < profile.min_replicas:
+        problems.append(
+            f"{NAMESPACE}:app.autoscaling.minReplicas: given {app.autoscaling.min_replicas}; "
+            f"{env} requires at least {profile.min_replicas}"
+        )
+    for key, image in (("frontendImage", app.frontend_image), ("backendImage", app.backend_image)):
+        if profile.require_image_digest and not image_is_digest_pinned(image):
+            problems.append(f"{NAMESPACE}:app.{key}: given {image!r}; {env} requires a @sha256 digest")
+        if cfg.harbor is not None:
+            registry = cfg.harbor.url.split("://", 1)[1].rstrip("/")
+            prefix = f"{registry}/{cfg.harbor.project}/"
+            if not image.startswith(prefix):
+                problems.append(
+                    f"{NAMESPACE}:app.{key}: given {image!r}; images must come from the Harbor project {prefix}"
+                )
+        elif image_registry(image) in ("docker.io", "index.docker.io", "ghcr.io", "quay.io"):
+            problems.append(f"{NAMESPACE}:app.{key}: given {image!r}; images must come from a private registry")
+
+    # Harbor per profile.
+    if profile.harbor == "off" and cfg.harbor is not None:
+        problems.append(f"{NAMESPACE}:harbor: the {env} environment has no Harbor; remove the key")
+    if profile.harbor != "off" and cfg.harbor is None:
+        problems.append(f"{NAMESPACE}:harbor: required key is missing ({env} declares a Harbor project)")
+    if cfg.harbor is not None and cfg.harbor.url.startswith("http://") and not cfg.harbor.insecure:
+        problems.append(f"{NAMESPACE}:harbor.url: given {cfg.harbor.url!r}; plain http needs harbor.insecure: true")
+    if env == "prod" and cfg.harbor is not None and cfg.harbor.insecure:
+        problems.append(f"{NAMESPACE}:harbor.insecure: given true; prod requires TLS verification (false)")
+
+    # Where the app runs.
+    if profile.declare_dlvm and cfg.dlvm is None:
+        problems.append(f"{NAMESPACE}:dlvm: required key is missing ({env} runs a DLVM)")
+    if not profile.declare_dlvm and cfg.dlvm is not None:
+        problems.append(f"{NAMESPACE}:dlvm: {env} does not run a DLVM; remove the key")
+    if profile.declare_vks_cluster and cfg.vks is None:
+        problems.append(f"{NAMESPACE}:vks: required key is missing ({env} declares a VKS cluster)")
+    if not profile.declare_vks_cluster and cfg.vks is not None:
+        problems.append(f"{NAMESPACE}:vks: {env} does not declare a VKS cluster; remove the key")
+    if cfg.vks is not None:
+        if cfg.vks.gpu_pool.vm_class != cfg.vsphere.gpu_class:
+            problems.append(
+                f"{NAMESPACE}:vks.gpuPool.vmClass: given {cfg.vks.gpu_pool.vm_class!r}; "
+                f"must be the GPU class paif:vsphere.gpuClass ({cfg.vsphere.gpu_class!r})"
+            )
+        declared = {c.name for c in cfg.vsphere.vm_classes}
+        if cfg.vks.cpu_pool.vm_class not in declared:
+            problems.append(
+                f"{NAMESPACE}:vks.cpuPool.vmClass: given {cfg.vks.cpu_pool.vm_class!r}; "
+                f"must be one of paif:vsphere.vmClasses ({', '.join(sorted(declared))})"
+            )
+        if env == "prod" and cfg.vks.control_plane_replicas != 3:
+            problems.append(
+                f"{NAMESPACE}:vks.controlPlaneReplicas: given {cfg.vks.control_plane_replicas}; prod requires 3"
+            )
+
+    # Database per profile.
+    db = cfg.database
+    standbys = profile.db_standbys if db.replicas is None else db.replicas
+    if standbys not in profile.db_allowed_standbys:
+        allowed = ", ".join(str(n) for n in profile.db_allowed_standbys)
+        problems.append(f"{NAMESPACE}:database.replicas: given {standbys}; {env} allows {allowed}")
+    if profile.db_backups_required:
+        if not db.backup_schedules:
+            problems.append(f"{NAMESPACE}:database.backupSchedules: {env} requires at least one backup schedule")
+        if not db.backup_location:
+            problems.append(f"{NAMESPACE}:database.backupLocation: {env} requires a backup location")
+        if db.maintenance_window is None:
+            problems.append(f"{NAMESPACE}:database.maintenanceWindow: {env} requires a maintenance window")
+    if env == "prod" and db.sslmode not in (None, "require", "verify-ca", "verify-full"):
+        problems.append(f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; prod requires require or verify-full")
+    if len({db.owner_role, db.app_role, db.admin_username}) != 3:
+        problems.append(
+            f"{NAMESPACE}:database.appRole: given {db.app_role!r}; adminUsername, ownerRole and appRole "
+            "must be three different roles"
+        )
+    return problems
+
+
+def _raw_config() -> tuple[dict[str, str], set[str]]:
+    from pulumi.runtime import config as runtime_config
+
+    values: dict[str, str] = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    return values, secret_keys
+
+
+def _parse(value: str) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def parse_config(raw: dict[str, str], secret_keys: set[str], project: str) -> StackConfig:
+    """Validate raw `namespace:key -> string` config; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for full_key, value in sorted(raw.items()):
+        namespace, _, key = full_key.partition(":")
+        if namespace == project:
+            problems.append(f"{full_key}: keys belong to the '{NAMESPACE}' namespace; use {NAMESPACE}:{key}")
+            continue
+        if namespace != NAMESPACE:
+            continue
+        if key in SECRET_KEYS:
+            if full_key not in secret_keys:
+                problems.append(
+                    f"{full_key}: must be a secret; set it with `pulumi config set --secret {full_key}` "
+                    "(the plaintext value was not used)"
+                )
+            continue
+        values[key] = _parse(value)
+    cfg: StackConfig | None = None
+    try:
+        cfg = StackConfig.model_validate(values)
+    except ValidationError as exc:
+        problems.extend(format_validation_error(exc))
+    if cfg is not None:
+        problems.extend(_cross_checks(cfg, PROFILES[cfg.environment]))
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(
+            f"invalid stack config ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
+            f"nothing was changed:\n{lines}"
+        )
+    assert cfg is not None
+    return cfg
+
+
+def load_settings() -> Settings:
+    """Read, validate and resolve the current stack's config. Registers no resource."""
+    raw, secret_keys = _raw_config()
+    cfg = parse_config(raw, secret_keys, pulumi.get_project())
+    conf = pulumi.Config(NAMESPACE)
+    secrets = Secrets(
+        vcenter_password=conf.get_secret("vcenterPassword"),
+        pais_client_secret=conf.get_secret("paisClientSecret"),
+        db_admin_password=conf.get_secret("dbAdminPassword"),
+        db_app_password=conf.get_secret("dbAppPassword"),
+        harbor_password=conf.get_secret("harborPassword"),
+        supervisor_kubeconfig=conf.get_secret("supervisorKubeconfig"),
+        workload_kubeconfig=conf.get_secret("workloadKubeconfig"),
+    )
+    return Settings(config=cfg, profile=PROFILES[cfg.environment], secrets=secrets)

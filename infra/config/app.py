@@ -1,0 +1,112 @@
+"""`paif:app` and `paif:pais`: the application and the PAIS endpoints it calls."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from infra.config.base import Cidr, DnsLabel, DnsName, HttpsUrl, ImageRef, Model, Quantity
+
+
+class ContainerResources(Model):
+    """Requests and limits of one container."""
+
+    cpu_request: Quantity = "250m"
+    """CPU request (Kubernetes quantity)."""
+    memory_request: Quantity = "256Mi"
+    """Memory request."""
+    cpu_limit: Quantity | None = "1"
+    """CPU limit; null leaves CPU unthrottled."""
+    memory_limit: Quantity = "512Mi"
+    """Memory limit (always set)."""
+
+
+class TlsConfig(Model):
+    """How the Ingress gets its certificate."""
+
+    mode: Literal["self-signed", "secret", "cert-manager"] = "self-signed"
+    """Where the Ingress certificate comes from; prod allows secret or cert-manager."""
+    secret_name: DnsLabel | None = None
+    """Existing kubernetes.io/tls Secret (mode secret)."""
+    cluster_issuer: DnsLabel | None = None
+    """cert-manager ClusterIssuer (mode cert-manager)."""
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> TlsConfig:
+        if self.mode == "secret" and not self.secret_name:
+            raise ValueError("tls.mode 'secret' needs tls.secretName (an existing kubernetes.io/tls Secret)")
+        if self.mode == "cert-manager" and not self.cluster_issuer:
+            raise ValueError("tls.mode 'cert-manager' needs tls.clusterIssuer")
+        return self
+
+
+class AutoscalingConfig(Model):
+    min_replicas: int = Field(2, ge=1, le=100)
+    """HPA minimum (prod; at least the profile minimum of 2)."""
+    max_replicas: int = Field(6, ge=1, le=200)
+    """HPA maximum."""
+    target_cpu_percent: int = Field(70, ge=10, le=100)
+    """HPA target CPU utilisation."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingConfig:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("autoscaling.maxReplicas must be >= autoscaling.minReplicas")
+        return self
+
+
+class AppConfig(Model):
+    """The chat application: React/Nginx frontend and FastAPI backend (BFF)."""
+
+    name: DnsLabel = "chat"
+    """Prefix of every Kubernetes object name."""
+    namespace: DnsLabel = "paif-chat"
+    """Kubernetes namespace of the app (created by the program)."""
+    hostname: DnsName
+    """Public host name of the Ingress (TLS)."""
+    frontend_image: ImageRef
+    """Frontend image, pinned by tag or digest, from the Harbor project when Harbor is on."""
+    backend_image: ImageRef
+    """Backend image, same rules as frontendImage."""
+    replicas: int | None = Field(None, ge=1, le=50)
+    """Replicas per tier; default from the environment (local/dev 1, prod 2)."""
+    frontend_port: int = Field(8080, ge=1024, le=65535)
+    """Container port of the frontend (unprivileged)."""
+    backend_port: int = Field(8000, ge=1024, le=65535)
+    """Container port of the backend."""
+    frontend_resources: ContainerResources = ContainerResources()
+    """Requests/limits of the frontend container."""
+    backend_resources: ContainerResources = ContainerResources(
+        cpu_request="500m", memory_request="512Mi", cpu_limit="2", memory_limit="1Gi"
+    )
+    """Requests/limits of the backend container."""
+    tls: TlsConfig = TlsConfig()
+    """Ingress certificate."""
+    autoscaling: AutoscalingConfig = AutoscalingConfig()
+    """HPA bounds (used where the environment autoscales: prod)."""
+    uploads_volume_size: Quantity | None = None
+    """Size of a PVC for uploads mounted into the backend; unset for none."""
+    monitoring: bool | None = None
+    """ServiceMonitor + alert rules; default from the environment (prod on)."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Backend log level."""
+
+
+class PaisConfig(Model):
+    """PAIS (Private AI Services): Agent API and OIDC client-credentials endpoint."""
+
+    base_url: HttpsUrl
+    """PAIS base URL (https) of the Agent API."""
+    agent_name: DnsLabel
+    """PAIS agent the backend chats with (/v1/agents/{name}/chat)."""
+    token_url: HttpsUrl
+    """OIDC client-credentials token endpoint (https)."""
+    client_id: str = Field(min_length=1, max_length=256)
+    """OIDC client id of the backend (stored in the Secret)."""
+    model_endpoint: str = "/v1/chat/completions"
+    """OpenAI-compatible model endpoint path."""
+    request_timeout_seconds: int = Field(60, ge=1, le=600)
+    """Timeout of PAIS calls."""
+    egress_cidr: Cidr
+    """Network of the PAIS endpoints; the backend may reach it on 443 only."""

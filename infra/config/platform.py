@@ -1,0 +1,39 @@
+"""`paif:dlvm` and `paif:vks`: where the app runs in dev (a DLVM) and prod (a VKS cluster)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from infra.config.base import Cidr, DnsLabel, Model, Quantity
+
+
+class DlvmConfig(Model):
+    """A Deep Learning VM (VM Service VirtualMachine) that runs the app with cloud-init."""
+
+    name: DnsLabel = "chat-dlvm"
+    image_name: str = Field(min_length=1, description="DLVM image in a namespace content library")
+    storage_class: DnsLabel
+    boot_disk_size: Quantity = "100Gi"
+
+
+class NodePoolConfig(Model):
+    name: DnsLabel
+    replicas: int = Field(ge=0, le=100)
+    vm_class: DnsLabel
+
+
+class VksConfig(Model):
+    """A VKS workload cluster (Cluster API `Cluster`) with a CPU and a GPU node pool."""
+
+    cluster_name: DnsLabel = "chat-vks"
+    cluster_class: str = "builtin-generic-v3.4.0"
+    class_namespace: DnsLabel = "vmware-system-vks-public"
+    version: str = Field(min_length=1, description="a VKr name, e.g. v1.33.3---vmware.1-fips-vkr.1")
+    control_plane_replicas: Literal[1, 3] = 3
+    storage_class: DnsLabel
+    cpu_pool: NodePoolConfig
+    gpu_pool: NodePoolConfig
+    pod_cidr: Cidr = "192.168.0.0/16"
+    service_cidr: Cidr = "10.96.0.0/12"

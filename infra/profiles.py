@@ -1,0 +1,119 @@
+"""The environment matrix (DESIGN.md), as data: everything that differs between environments.
+
+Components never ask which stack they are in; the program reads the profile and passes
+plain values (replica counts, switches) to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Environment = Literal["local", "dev", "prod"]
+AppPlatform = Literal["local-kubernetes", "dlvm", "vks"]
+
+# DSM counts standbys: 0 = a single server, 1 = HA (primary + replica + monitor).
+# One source shows `replicas: 3` for HA; REFERENCE-VCF.md marks it UNCONFIRMED, so the
+# HA value lives here only.
+DSM_SINGLE_SERVER = 0
+DSM_HA_STANDBYS = 1
+
+
+@dataclass(frozen=True)
+class EnvironmentProfile:
+    name: Environment
+    app_platform: AppPlatform
+    default_replicas: int
+    min_replicas: int
+    autoscaling: bool
+    disruption_budget: bool
+    anti_affinity: bool
+    allowed_tls_modes: tuple[str, ...]
+    monitoring: bool
+    db_standbys: int
+    db_allowed_standbys: tuple[int, ...]
+    db_backups_required: bool
+    db_sslmode: Literal["disable", "require", "verify-full"]
+    harbor: Literal["off", "project", "full"]
+    require_image_digest: bool
+    protect_stateful: bool
+    await_workloads: bool
+    policy_enforcement: Literal["advisory", "mandatory"]
+    declare_dlvm: bool
+    declare_vks_cluster: bool
+    create_supervisor_namespace_object: bool
+    """True where a plain API server stands in for the Supervisor: it has no namespace
+    object for the Supervisor namespace unless the program creates one."""
+
+
+PROFILES: dict[Environment, EnvironmentProfile] = {
+    "local": EnvironmentProfile(
+        name="local",
+        app_platform="local-kubernetes",
+        default_replicas=1,
+        min_replicas=1,
+        autoscaling=False,
+        disruption_budget=False,
+        anti_affinity=False,
+        allowed_tls_modes=("self-signed",),
+        monitoring=False,
+        db_standbys=DSM_SINGLE_SERVER,
+        db_allowed_standbys=(DSM_SINGLE_SERVER,),
+        db_backups_required=False,
+        db_sslmode="disable",
+        harbor="off",
+        require_image_digest=False,
+        protect_stateful=False,
+        await_workloads=False,  # no kubelet behind the local API server
+        policy_enforcement="advisory",
+        declare_dlvm=True,
+        declare_vks_cluster=True,
+        create_supervisor_namespace_object=True,
+    ),
+    "dev": EnvironmentProfile(
+        name="dev",
+        app_platform="dlvm",
+        default_replicas=1,
+        min_replicas=1,
+        autoscaling=False,
+        disruption_budget=False,
+        anti_affinity=False,
+        allowed_tls_modes=("self-signed", "cert-manager", "secret"),
+        monitoring=False,
+        db_standbys=DSM_SINGLE_SERVER,
+        db_allowed_standbys=(DSM_SINGLE_SERVER, DSM_HA_STANDBYS),
+        db_backups_required=False,
+        db_sslmode="require",
+        harbor="project",
+        require_image_digest=False,
+        protect_stateful=False,
+        await_workloads=True,
+        policy_enforcement="advisory",
+        declare_dlvm=True,
+        declare_vks_cluster=False,
+        create_supervisor_namespace_object=False,
+    ),
+    "prod": EnvironmentProfile(
+        name="prod",
+        app_platform="vks",
+        default_replicas=2,
+        min_replicas=2,
+        autoscaling=True,
+        disruption_budget=True,
+        anti_affinity=True,
+        allowed_tls_modes=("cert-manager", "secret"),
+        monitoring=True,
+        db_standbys=DSM_HA_STANDBYS,
+        db_allowed_standbys=(DSM_HA_STANDBYS,),
+        db_backups_required=True,
+        db_sslmode="verify-full",
+        harbor="full",
+        require_image_digest=False,
+        protect_stateful=True,
+        await_workloads=True,
+        policy_enforcement="mandatory",
+        declare_dlvm=False,
+        declare_vks_cluster=True,
+        create_supervisor_namespace_object=False,
+    ),
+}

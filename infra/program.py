@@ -1,0 +1,137 @@
+"""Compose the components for one stack from validated settings and its environment profile.
+
+Data path: settings (typed config + profile + secrets) -> vSphere (namespace, VM classes)
+-> registry (Harbor) -> data (DSM PostgreSQL) -> where the app runs (local API server,
+DLVM in dev, VKS cluster in prod) -> stack outputs.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.ai_app import AiApp, AiAppArgs, AutoscalingSpec, ResourceSpec, TlsSpec
+from infra.app_settings import AppEnvironment, DatabaseEndpoint, app_environment
+from infra.config import Settings
+from infra.config.app import ContainerResources
+from infra.providers import supervisor_provider
+from infra.stack_data import declare_data
+from infra.stack_platform import declare_dlvm, declare_vks_cluster
+from infra.stack_registry import RegistryOutputs, declare_registry
+from infra.stack_vsphere import declare_vsphere
+
+
+def _resources(spec: ContainerResources) -> ResourceSpec:
+    return ResourceSpec(
+        cpu_request=spec.cpu_request,
+        memory_request=spec.memory_request,
+        memory_limit=spec.memory_limit,
+        cpu_limit=spec.cpu_limit,
+    )
+
+
+def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs | None) -> AiAppArgs:
+    """AiApp's arguments from the config and the profile (the environment matrix lives there)."""
+    cfg, profile = settings.config, settings.profile
+    app = cfg.app
+    autoscaling = None
+    if profile.autoscaling:
+        autoscaling = AutoscalingSpec(
+            min_replicas=max(app.autoscaling.min_replicas, settings.replicas),
+            max_replicas=max(app.autoscaling.max_replicas, settings.replicas),
+            target_cpu_percent=app.autoscaling.target_cpu_percent,
+        )
+    return AiAppArgs(
+        name=app.name,
+        namespace=app.namespace,
+        hostname=app.hostname,
+        frontend_image=app.frontend_image,
+        backend_image=app.backend_image,
+        frontend_resources=_resources(app.frontend_resources),
+        backend_resources=_resources(app.backend_resources),
+        config=env.config,
+        secrets=env.secrets,
+        pais_egress_cidr=cfg.pais.egress_cidr,
+        db_egress_cidr=cfg.database.egress_cidr,
+        db_port=cfg.database.port,
+        replicas=settings.replicas,
+        frontend_port=app.frontend_port,
+        backend_port=app.backend_port,
+        create_namespace=True,
+        tls=TlsSpec(mode=app.tls.mode, secret_name=app.tls.secret_name, cluster_issuer=app.tls.cluster_issuer),
+        autoscaling=autoscaling,
+        disruption_budget=profile.disruption_budget,
+        anti_affinity=profile.anti_affinity,
+        monitoring=settings.monitoring,
+        uploads_volume_size=app.uploads_volume_size,
+        image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,
+        await_workloads=profile.await_workloads,
+    )
+
+
+def build(settings: Settings) -> None:
+    cfg, profile = settings.config, settings.profile
+    supervisor = supervisor_provider(settings)
+    supervisor_ns: pulumi.Input[str]
+    vsphere = declare_vsphere(settings)
+    supervisor_ns = vsphere.namespace
+    if profile.create_supervisor_namespace_object:
+        ns_object = k8s.core.v1.Namespace(
+            "supervisor-namespace",
+            metadata={"name": vsphere.namespace},
+            opts=pulumi.ResourceOptions(provider=supervisor),
+        )
+        supervisor_ns = ns_object.metadata.apply(lambda m: m["name"])
+
+    registry = declare_registry(settings)
+    data = declare_data(settings, supervisor, supervisor_ns)
+    env = app_environment(
+        settings,
+        DatabaseEndpoint(
+            host=data.host,
+            port=data.port,
+            database=data.database,
+            user=data.app_user,
+            password=data.app_password,
+            sslmode=data.sslmode,
+        ),
+    )
+
+    pulumi.export("environment", cfg.environment)
+    pulumi.export("supervisorNamespace", vsphere.namespace)
+    pulumi.export("gpuVmClass", vsphere.gpu_class)
+    pulumi.export("dbHost", data.host)
+    pulumi.export("dbName", data.database)
+    pulumi.export("dbCluster", data.cluster_name)
+    if registry is not None:
+        pulumi.export("registryProject", registry.project)
+
+    if profile.declare_dlvm:
+        dlvm = declare_dlvm(
+            settings,
+            supervisor,
+            supervisor_ns,
+            vsphere.gpu_class,
+            env,
+            registry.dockerconfigjson if registry else None,
+        )
+        pulumi.export("dlvmName", dlvm.vm_name)
+        pulumi.export("dlvmIp", dlvm.primary_ip)
+
+    app_provider: k8s.Provider | None = None
+    if profile.app_platform == "local-kubernetes":
+        app_provider = supervisor
+    if profile.declare_vks_cluster:
+        vks = declare_vks_cluster(settings, supervisor, supervisor_ns, vsphere.gpu_class)
+        pulumi.export("vksCluster", vks.cluster_name)
+        if profile.app_platform == "vks":
+            app_provider = vks.workload_provider
+
+    if app_provider is not None:
+        app = AiApp(
+            cfg.app.name,
+            app_args(settings, env, registry),
+            opts=pulumi.ResourceOptions(providers={"kubernetes": app_provider}),
+        )
+        pulumi.export("appUrl", app.url)
+        pulumi.export("appNamespace", app.namespace)

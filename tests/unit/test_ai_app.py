@@ -1,0 +1,185 @@
+"""AiApp under Pulumi mocks: what it registers for a production-shaped and a minimal app."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.ai_app import AiApp, AiAppArgs, AutoscalingSpec, ResourceSpec, TlsSpec
+from tests.unit.harness import Recorded, contains_plain, run
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SECRET = "kubernetes:core/v1:Secret"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+
+CLIENT_SECRET = "pais-client-secret-value"
+DB_PASSWORD = "db-password-value"
+
+
+def base_args(**changes: Any) -> AiAppArgs:
+    args = AiAppArgs(
+        name="chat",
+        namespace="paif-chat",
+        hostname="chat.example.com",
+        frontend_image="harbor.example.com/paif/chat-frontend:1.0.0",
+        backend_image="harbor.example.com/paif/chat-backend:1.0.0",
+        frontend_resources=ResourceSpec("100m", "128Mi", "256Mi", "500m"),
+        backend_resources=ResourceSpec("500m", "512Mi", "1Gi", None),
+        config={"PAIS_BASE_URL": "https://pais.example.com", "DB_HOST": "db.example.com"},
+        secrets={
+            "PAIS_CLIENT_SECRET": pulumi.Output.secret(CLIENT_SECRET),
+            "DB_PASSWORD": pulumi.Output.secret(DB_PASSWORD),
+        },
+        pais_egress_cidr="10.0.1.0/24",
+        db_egress_cidr="10.0.2.0/24",
+    )
+    return replace(args, **changes)
+
+
+def declare(args: AiAppArgs) -> Recorded:
+    return run(lambda: AiApp("chat", args))
+
+
+@pytest.fixture(scope="module")
+def prod() -> Recorded:
+    return declare(
+        base_args(
+            replicas=3,
+            autoscaling=AutoscalingSpec(3, 10, 70),
+            disruption_budget=True,
+            anti_affinity=True,
+            monitoring=True,
+            tls=TlsSpec(mode="cert-manager", cluster_issuer="corp-ca"),
+            uploads_volume_size="5Gi",
+            image_pull_dockerconfigjson=pulumi.Output.secret('{"auths": {}}'),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def minimal() -> Recorded:
+    return declare(base_args(await_workloads=False))
+
+
+def containers(rec: Recorded) -> list[dict[str, Any]]:
+    return [c for d in rec.of_type(DEPLOYMENT) for c in d.props["spec"]["template"]["spec"]["containers"]]
+
+
+def test_prod_shape_has_ha_objects(prod: Recorded) -> None:
+    deployments = prod.of_type(DEPLOYMENT)
+    assert sorted(d.props["metadata"]["name"] for d in deployments) == ["chat-backend", "chat-frontend"]
+    assert all(d.props["spec"]["replicas"] >= 2 for d in deployments)
+    assert len(prod.of_type(HPA)) == 2
+    assert all(h.props["spec"]["minReplicas"] == 3 for h in prod.of_type(HPA))
+    pdbs = prod.of_type(PDB)
+    assert len(pdbs) == 2
+    assert {p.props["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for p in pdbs} == {
+        "frontend",
+        "backend",
+    }
+    for d in deployments:
+        pod = d.props["spec"]["template"]["spec"]
+        assert pod["affinity"]["podAntiAffinity"]
+        assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+        assert pod["imagePullSecrets"] == [{"name": "chat-registry"}]
+
+
+def test_minimal_shape_has_no_ha_objects(minimal: Recorded) -> None:
+    assert [d.props["spec"]["replicas"] for d in minimal.of_type(DEPLOYMENT)] == [1, 1]
+    assert not minimal.of_type(HPA)
+    assert not minimal.of_type(PDB)
+    assert "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" not in minimal.types()
+    for d in minimal.of_type(DEPLOYMENT):
+        assert d.props["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+
+
+def test_monitoring_objects(prod: Recorded) -> None:
+    rules = prod.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "chat-alerts").props["spec"]
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert any("histogram_quantile(0.95" in e for e in exprs)
+    assert any('status=~"5.."' in e for e in exprs)
+    monitor = prod.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "chat-servicemonitor")
+    assert monitor.props["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+@pytest.mark.parametrize("shape", ["prod", "minimal"])
+def test_every_container_is_limited_probed_and_restricted(shape: str, request: pytest.FixtureRequest) -> None:
+    rec: Recorded = request.getfixturevalue(shape)
+    for c in containers(rec):
+        assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+        assert c["resources"]["limits"]["memory"]
+        assert c["livenessProbe"]["httpGet"]["path"] and c["readinessProbe"]["httpGet"]["path"]
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+        assert ":latest" not in c["image"]
+    for d in rec.of_type(DEPLOYMENT):
+        pod = d.props["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+    for sa in rec.of_type("kubernetes:core/v1:ServiceAccount"):
+        assert sa.props["automountServiceAccountToken"] is False
+
+
+def test_cpu_limit_is_optional(prod: Recorded) -> None:
+    by_name = {c["name"]: c for c in containers(prod)}
+    assert by_name["frontend"]["resources"]["limits"]["cpu"] == "500m"
+    assert "cpu" not in by_name["backend"]["resources"]["limits"]
+
+
+def test_secrets_never_plain(prod: Recorded) -> None:
+    app_secret = prod.one(SECRET, "chat-secrets")
+    assert app_secret.is_secret("stringData")
+    assert app_secret.props["stringData"]["PAIS_CLIENT_SECRET"] == CLIENT_SECRET
+    for resource in prod.resources:
+        for needle in (CLIENT_SECRET, DB_PASSWORD):
+            assert not contains_plain(resource.inputs, needle), f"{needle} in plain text in {resource.name}"
+    config_map = prod.one(CONFIG_MAP, "chat-config").props["data"]
+    assert CLIENT_SECRET not in config_map.values()
+    backend = next(c for c in containers(prod) if c["name"] == "backend")
+    literal = [e for e in backend["env"] if "value" in e]
+    assert literal == []
+    assert {e["valueFrom"]["secretKeyRef"]["key"] for e in backend["env"]} == {"DB_PASSWORD", "PAIS_CLIENT_SECRET"}
+
+
+def test_ingress_tls_covers_host(prod: Recorded, minimal: Recorded) -> None:
+    for rec in (prod, minimal):
+        ingress = rec.one(INGRESS, "chat-ingress").props
+        hosts = {h for t in ingress["spec"]["tls"] for h in t["hosts"]}
+        assert {r["host"] for r in ingress["spec"]["rules"]} <= hosts
+    assert prod.one(INGRESS, "chat-ingress").props["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "corp-ca"
+    tls_secret = minimal.one(SECRET, "chat-tls")
+    assert tls_secret.props["type"] == "kubernetes.io/tls"
+    assert tls_secret.is_secret("stringData")
+
+
+def test_network_policies(prod: Recorded) -> None:
+    policies = {p.props["metadata"]["name"]: p.props["spec"] for p in prod.of_type(NETPOL)}
+    assert policies["chat-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    backend = policies["chat-backend"]
+    assert backend["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "frontend"
+    egress_cidrs = {peer["ipBlock"]["cidr"] for rule in backend["egress"] for peer in rule["to"] if "ipBlock" in peer}
+    assert egress_cidrs == {"10.0.1.0/24", "10.0.2.0/24"}
+    frontend = policies["chat-frontend"]
+    assert frontend["egress"][0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "backend"
+
+
+def test_uploads_volume(prod: Recorded, minimal: Recorded) -> None:
+    assert prod.one("kubernetes:core/v1:PersistentVolumeClaim", "chat-uploads").props["spec"]["resources"] == {
+        "requests": {"storage": "5Gi"}
+    }
+    assert not minimal.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+
+
+def test_namespace_enforces_restricted_pod_security(minimal: Recorded) -> None:
+    ns = minimal.one("kubernetes:core/v1:Namespace", "chat-ns").props
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

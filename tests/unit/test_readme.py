@@ -1,0 +1,35 @@
+"""The README cannot drift: its config-key table is the generated one, and its two
+commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+
+from infra.config.docs import render
+from tests.unit.harness import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_config_key_table_matches_the_models() -> None:
+    match = re.search(r"<!-- config-keys:start[^>]*-->\n(.*?)<!-- config-keys:end -->", README, re.S)
+    assert match, "README lacks the config-keys markers"
+    assert match.group(1) == render(), "README key table is stale: run `python -m infra.config.docs`"
+
+
+def test_every_config_key_is_documented() -> None:
+    table = render()
+    for key in ("paif:app.replicas", "paif:vsphere.gpuClass", "paif:database.extensions", "paif:vcenterPassword"):
+        assert f"`{key}`" in table
+
+
+def test_ci_runs_exactly_the_readme_commands() -> None:
+    commands = re.search(r"## Two commands\n\n```bash\n(.*?)```", README, re.S)
+    assert commands
+    readme_commands = [line.split("#")[0].strip() for line in commands.group(1).splitlines() if line.strip()]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))
+    ]
+    assert ci == readme_commands == ["make setup", "make test"]
