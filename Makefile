@@ -13,7 +13,7 @@ export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
 PY := $(ROOT)/.venv/bin/python
 STACK ?= dev
 
-.PHONY: setup test lint unit integration preview policy-gate up down clean
+.PHONY: setup test lint unit integration preview policy-gate docs up down clean
 
 setup:  ## build/install everything the project needs (idempotent, cached under ~/.cache/paif)
 	bash toolchain/setup.sh
@@ -31,11 +31,14 @@ integration:  ## real engine against vcsim, PostgreSQL and kube-apiserver
 test: lint  ## the README's test command: lint, type-check, every test
 	$(PY) -m pytest -q -p no:cacheprovider
 
-preview:  ## real-engine preview of STACK (dev|prod) with the policy pack
-	$(PY) -m infra.cli preview --stack $(STACK)
+preview:  ## real-engine preview of STACK (local|dev|prod) with the stack's policy config
+	$(PY) -m policy.gate $(STACK)
 
 policy-gate:  ## the pull-request gate: preview dev and prod with the policy pack
-	$(PY) -m infra.cli policy-gate
+	$(PY) -m policy.gate dev prod
+
+docs:  ## regenerate the README's config-key table from the config models
+	$(PY) -m infra.config.docs --write-readme
 
 up:  ## the main job: start local targets and `pulumi up --stack local`
 	$(PY) -m localenv up

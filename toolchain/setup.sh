@@ -28,6 +28,13 @@ step() {
 trap 'echo "setup FAILED in step: ${STEP}" >&2' ERR
 
 link_tool() { ln -sf "$1" "$TOOLS/$(basename "$1")"; }
+# The source directory of a required module, downloading it first (run inside a module).
+module_dir() {
+    local dir
+    dir="$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -d "$dir" ] || { echo "cannot download Go module $1" >&2; return 1; }
+    echo "$dir"
+}
 # The engine looks for its language host beside its own (symlink-resolved) executable and
 # warns when PATH finds another one first, so the Pulumi binaries are placed, not linked.
 place_tool() {
@@ -83,7 +90,7 @@ setup_pulumi() {
         ln -sf "$out/pulumi-language-python-$langhost_hash" "$out/pulumi-language-python"
         # The launcher and the dynamic-provider shim that the official release ships beside
         # the language host come from the same pinned SDK module.
-        sdk="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+        sdk="$(module_dir github.com/pulumi/pulumi/sdk/v3)"
         install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$out/"
         install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$out/"
     )
@@ -110,7 +117,7 @@ setup_kubernetes_provider() {
         (
             cd "$work"
             local src
-            src="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)"
+            src="$(module_dir github.com/pulumi/pulumi-kubernetes/provider/v4)"
             # The provider's main package embeds schema files its Makefile generates; the
             # module zip has their sources, so generate them here as the Makefile would.
             cp "$src"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} .

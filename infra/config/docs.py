@@ -6,8 +6,11 @@ holds exactly this text, so the table cannot drift from the code.
 
 from __future__ import annotations
 
+import re
+import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
@@ -72,5 +75,16 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+MARKERS = re.compile(r"(<!-- config-keys:start[^>]*-->\n)(.*?)(<!-- config-keys:end -->)", re.S)
+
+
+def write_readme(readme: Path) -> None:
+    text = readme.read_text()
+    readme.write_text(MARKERS.sub(lambda m: m.group(1) + render() + m.group(3), text))
+
+
 if __name__ == "__main__":
-    print(render(), end="")
+    if sys.argv[1:] == ["--write-readme"]:
+        write_readme(Path(__file__).resolve().parents[2] / "README.md")
+    else:
+        print(render(), end="")

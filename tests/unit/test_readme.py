@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import re
 
-from infra.config.docs import render
+from infra.config.docs import MARKERS, render
 from tests.unit.harness import ROOT
 
 README = (ROOT / "README.md").read_text()
 
 
 def test_config_key_table_matches_the_models() -> None:
-    match = re.search(r"<!-- config-keys:start[^>]*-->\n(.*?)<!-- config-keys:end -->", README, re.S)
+    match = MARKERS.search(README)
     assert match, "README lacks the config-keys markers"
-    assert match.group(1) == render(), "README key table is stale: run `python -m infra.config.docs`"
+    assert match.group(2) == render(), "README key table is stale: run `make docs`"
 
 
 def test_every_config_key_is_documented() -> None:
