@@ -1,0 +1,172 @@
+"""DSM `PostgresCluster` (`databases.dataservices.vmware.com/v1alpha1`): typed spec and resource.
+
+The mapping from Python fields to the CR's camelCase keys lives only here
+(`PostgresClusterSpec.render`). `PostgresCluster` registers the CR through the kubernetes
+provider and, unlike the generic `CustomResource`, exposes `status` (DSM publishes the
+connection endpoint in `status.connection`).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+
+API_VERSION = "databases.dataservices.vmware.com/v1alpha1"
+KIND = "PostgresCluster"
+TYPE = f"kubernetes:{API_VERSION}:{KIND}"
+# DSM keeps its own Secrets under this prefix; a user-supplied Secret there is rejected.
+DSM_RESERVED_PREFIX = "pg-"
+
+
+@dataclass(frozen=True)
+class BackupSchedule:
+    name: str
+    """Schedule name (DNS label)."""
+    type: Literal["full", "incremental"]
+    schedule: str
+    """Cron expression, 5 fields."""
+
+    def render(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "schedule": self.schedule}
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    retention_days: int
+    """Days DSM keeps backups."""
+    schedules: tuple[BackupSchedule, ...]
+
+    def render(self) -> dict[str, Any]:
+        return {"backupRetentionDays": self.retention_days, "schedules": [s.render() for s in self.schedules]}
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    start_day: str
+    """MONDAY .. SUNDAY."""
+    start_time: str
+    """HH:MM."""
+    duration: str
+    """e.g. 2h or 1h30m."""
+
+    def render(self) -> dict[str, Any]:
+        return {"startDay": self.start_day, "startTime": self.start_time, "duration": self.duration}
+
+
+@dataclass(frozen=True)
+class PostgresClusterSpec:
+    """`spec` of a PostgresCluster."""
+
+    version: str
+    """DSM PostgreSQL version, e.g. 17.7+vmware.v9.0.2.0."""
+    replicas: int
+    """Standby count: 0 = a single server, 1 = HA (primary + replica + monitor)."""
+    vm_class: str
+    """VM class of the database VMs."""
+    storage_policy_name: str
+    storage_space: str
+    """Disk size as a Kubernetes quantity, e.g. 20Gi."""
+    admin_username: str
+    admin_password_secret: str
+    """Secret in the same namespace whose key `password` holds the admin password."""
+    database_name: str | None = None
+    """Database DSM creates; None leaves DSM's default."""
+    infrastructure_policy: str | None = None
+    backup_location: str | None = None
+    """Name of the DSM backup location; required for `backup`."""
+    backup: BackupConfig | None = None
+    maintenance_window: MaintenanceWindow | None = None
+    database_config: str | None = None
+    """Name of a DatabaseConfig CR with server parameters."""
+
+    def __post_init__(self) -> None:
+        if self.admin_password_secret.startswith(DSM_RESERVED_PREFIX):
+            raise ValueError(
+                f"admin password Secret {self.admin_password_secret!r}: names starting with "
+                f"{DSM_RESERVED_PREFIX!r} are reserved by DSM"
+            )
+        if self.replicas < 0:
+            raise ValueError(f"replicas {self.replicas}: must be 0 (single server) or more standbys")
+        if self.backup is not None and not self.backup_location:
+            raise ValueError("backup needs a backup_location")
+
+    def render(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "version": self.version,
+            "replicas": self.replicas,
+            "vmClass": {"name": self.vm_class},
+            "storagePolicyName": self.storage_policy_name,
+            "storageSpace": self.storage_space,
+            "adminUsername": self.admin_username,
+            "adminPasswordRef": {"name": self.admin_password_secret},
+        }
+        optional: dict[str, Any] = {
+            "databaseName": self.database_name,
+            "infrastructurePolicy": {"name": self.infrastructure_policy}
+            if self.infrastructure_policy
+            else None,
+            "backupLocation": {"name": self.backup_location} if self.backup_location else None,
+            "backupConfig": self.backup.render() if self.backup else None,
+            "maintenanceWindow": self.maintenance_window.render() if self.maintenance_window else None,
+            "databaseConfig": {"name": self.database_config} if self.database_config else None,
+        }
+        spec.update({key: value for key, value in optional.items() if value is not None})
+        return spec
+
+
+def await_annotations(await_ready: bool, timeout_seconds: int) -> dict[str, str]:
+    """How the kubernetes provider waits for the cluster: until it is Ready and publishes
+    its host, or not at all (an API server without the DSM operator never reports one)."""
+    if not await_ready:
+        return {"pulumi.com/skipAwait": "true"}
+    return {
+        "pulumi.com/waitFor": json.dumps(["condition=Ready", "jsonpath={.status.connection.host}"]),
+        "pulumi.com/timeoutSeconds": str(timeout_seconds),
+    }
+
+
+class PostgresCluster(pulumi.CustomResource):
+    """A DSM PostgresCluster; `status` carries `connection{host, port, dbname, ...}` once ready."""
+
+    metadata: pulumi.Output[dict[str, Any]]
+    spec: pulumi.Output[dict[str, Any]]
+    status: pulumi.Output[dict[str, Any] | None]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: str,
+        namespace: pulumi.Input[str],
+        spec: PostgresClusterSpec,
+        annotations: dict[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if annotations:
+            metadata["annotations"] = annotations
+        props = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": metadata,
+            "spec": spec.render(),
+            "status": None,
+        }
+        version = importlib.metadata.version("pulumi_kubernetes")
+        super().__init__(
+            TYPE,
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version)),
+        )
+
+
+def connection_host(status: dict[str, Any] | None) -> str | None:
+    """`status.connection.host`, or None while DSM has not published it."""
+    connection = (status or {}).get("connection") or {}
+    host = connection.get("host")
+    return str(host) if host else None

@@ -1,0 +1,221 @@
+"""`DsmPostgres`: a DSM PostgreSQL cluster on the Supervisor and the app's database inside it.
+
+Declares, through the Supervisor's kubernetes provider, the admin password Secret (key
+`password`) and the `PostgresCluster` custom resource; then, through the PostgreSQL dynamic
+providers, the app's roles, database, schema, grants and extensions
+(`PostgresAppDatabase`). The database objects connect to `host` when given, otherwise to
+the host DSM publishes in the cluster's `status.connection.host` (which needs
+`await_cluster`). Previews contact nothing: every SQL statement runs at apply time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.crds.postgres_cluster import (
+    BackupConfig,
+    MaintenanceWindow,
+    PostgresCluster,
+    PostgresClusterSpec,
+    await_annotations,
+    connection_host,
+)
+from components.postgres import PgConnection, SslMode
+from components.postgres_app_database import PostgresAppDatabase, PostgresAppDatabaseArgs
+from components.random_password import Password
+
+
+@dataclass(frozen=True)
+class DsmPostgresArgs:
+    """The cluster (sizes and HA come from the environment profile) and the app's database."""
+
+    cluster_name: str
+    """Name of the PostgresCluster (DNS label); the admin Secret is `<cluster_name>-admin-password`."""
+    namespace: pulumi.Input[str]
+    """Supervisor namespace the cluster lives in."""
+    version: str
+    """DSM PostgreSQL version, e.g. 17.7+vmware.v9.0.2.0."""
+    standbys: int
+    """`spec.replicas`: 0 = single server, 1 = HA (primary + replica + monitor)."""
+    vm_class: str
+    """VM class of the database VMs."""
+    storage_policy_name: str
+    """vSphere storage policy of the database disks."""
+    storage_space: str
+    """Disk size as a Kubernetes quantity, e.g. 20Gi."""
+    database: str
+    """The app's database."""
+    owner_role: str
+    """NOLOGIN role that owns the database and schema."""
+    app_role: str
+    """Login role of the app."""
+    schema: str
+    """The app's schema."""
+    admin_username: str = "pgadmin"
+    """DSM admin user; the database objects are created as this user."""
+    admin_password: pulumi.Output[str] | None = None
+    """Admin password (secret); None generates one."""
+    app_password: pulumi.Output[str] | None = None
+    """App role password (secret); None generates one."""
+    app_password_rotation: int = 0
+    """Bump to generate a new app password (when `app_password` is None)."""
+    app_can_create: bool = True
+    """Whether the app role may create tables in its schema."""
+    connection_limit: int = 50
+    """Maximum concurrent sessions of the app role."""
+    extensions: Sequence[str] = ()
+    """Extensions to create in the app's database (DSM ships `vector`)."""
+    infrastructure_policy: str | None = None
+    """DSM infrastructure policy name; None for DSM's default."""
+    backup_location: str | None = None
+    """DSM backup location; required with `backup`."""
+    backup: BackupConfig | None = None
+    """Backup retention and schedules; None for no scheduled backups."""
+    maintenance_window: MaintenanceWindow | None = None
+    """When DSM may patch and restart; None for DSM's default."""
+    host: str | None = None
+    """Database host to connect to; None uses the cluster's `status.connection.host`."""
+    port: int = 5432
+    """Database port."""
+    sslmode: SslMode = "verify-full"
+    """libpq sslmode for the admin connection and the app."""
+    ssl_root_cert: str | None = None
+    """CA bundle (path on the machine running Pulumi, or "system") for verify-ca/verify-full."""
+    connect_timeout: int = 10
+    """Seconds per connection attempt of the database providers."""
+    protect: bool = False
+    """Protect the cluster, its admin credentials, the database and the schema from deletion."""
+    await_cluster: bool = True
+    """Wait until the cluster is Ready and publishes its host; False where no DSM operator runs."""
+    ready_timeout_seconds: int = 3600
+    """How long to wait for the cluster to become Ready."""
+
+
+class DsmPostgres(pulumi.ComponentResource):
+    """A PostgresCluster, its admin Secret, and the app's database objects."""
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    database: pulumi.Output[str]
+    app_user: pulumi.Output[str]
+    app_password: pulumi.Output[str]
+    sslmode: str
+    cluster_name: pulumi.Output[str]
+    connection_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DsmPostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("paif:data:DsmPostgres", name, None, opts)
+        a = args
+        if a.host is None and not a.await_cluster:
+            raise ValueError(
+                f"DsmPostgres {name}: without await_cluster the cluster's host is never known; give host"
+            )
+        stateful = pulumi.ResourceOptions(parent=self, protect=a.protect)
+
+        if a.admin_password is None:
+            admin_password = Password(f"{name}-admin-password", opts=stateful).result
+        else:
+            admin_password = pulumi.Output.secret(a.admin_password)
+
+        secret_name = f"{a.cluster_name}-admin-password"
+        spec = PostgresClusterSpec(
+            version=a.version,
+            replicas=a.standbys,
+            vm_class=a.vm_class,
+            storage_policy_name=a.storage_policy_name,
+            storage_space=a.storage_space,
+            admin_username=a.admin_username,
+            admin_password_secret=secret_name,
+            infrastructure_policy=a.infrastructure_policy,
+            backup_location=a.backup_location,
+            backup=a.backup,
+            maintenance_window=a.maintenance_window,
+        )
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-admin-secret",
+            metadata={"name": secret_name, "namespace": a.namespace},
+            type="Opaque",
+            string_data={"password": admin_password},
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+            ),
+        )
+        cluster = PostgresCluster(
+            f"{name}-cluster",
+            name=a.cluster_name,
+            namespace=a.namespace,
+            spec=spec,
+            annotations=await_annotations(a.await_cluster, a.ready_timeout_seconds),
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[admin_secret])),
+        )
+
+        # Either way the host output depends on the cluster, so no SQL runs before it exists.
+        given_host = a.host
+        if given_host is not None:
+            host = cluster.urn.apply(lambda _: given_host)
+        else:
+            # Empty until DSM publishes it; the providers then fail with a message naming the key.
+            host = cluster.status.apply(lambda status: connection_host(status) or "")
+
+        data = PostgresAppDatabase(
+            name,
+            PostgresAppDatabaseArgs(
+                connection=PgConnection(
+                    host=host,
+                    port=a.port,
+                    admin_user=a.admin_username,
+                    admin_password=admin_password,
+                    sslmode=a.sslmode,
+                    sslrootcert=a.ssl_root_cert,
+                    connect_timeout=a.connect_timeout,
+                ),
+                database=a.database,
+                owner_role=a.owner_role,
+                app_role=a.app_role,
+                schema=a.schema,
+                app_password=a.app_password,
+                app_password_rotation=a.app_password_rotation,
+                app_can_create=a.app_can_create,
+                connection_limit=a.connection_limit,
+                extensions=tuple(a.extensions),
+                protect=a.protect,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.host = host
+        self.port = pulumi.Output.from_input(a.port)
+        self.database = data.database
+        self.app_user = data.app_user
+        self.app_password = data.app_password
+        self.sslmode = a.sslmode
+        self.cluster_name = cluster.metadata.apply(lambda m: str(m["name"]))
+        self.connection_url = pulumi.Output.secret(
+            pulumi.Output.all(data.app_user, data.app_password, host, data.database).apply(
+                lambda v: _url(
+                    user=v[0], password=v[1], host=v[2], port=a.port, database=v[3], sslmode=a.sslmode
+                )
+            )
+        )
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "database": self.database,
+                "app_user": self.app_user,
+                "app_password": self.app_password,
+                "sslmode": self.sslmode,
+                "cluster_name": self.cluster_name,
+                "connection_url": self.connection_url,
+            }
+        )
+
+
+def _url(*, user: object, password: object, host: object, port: int, database: object, sslmode: str) -> str:
+    credentials = f"{quote(str(user), safe='')}:{quote(str(password), safe='')}"
+    return f"postgresql://{credentials}@{host}:{port}/{database}?sslmode={sslmode}"

@@ -1,0 +1,148 @@
+"""`DefaultPrivileges` (type `dynamic/postgres:DefaultPrivileges`): what `role` gets on
+tables or sequences that `owner` creates in `schema` from now on.
+
+ALTER DEFAULT PRIVILEGES FOR ROLE owner IN SCHEMA schema GRANT ... TO role. Declarative like
+`Grant`: the role's default entry is replaced as a whole, and `read` reports it from
+pg_default_acl, so a change made out of band shows on `refresh`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import psycopg
+import pulumi
+from psycopg import sql
+from pulumi.dynamic import CheckFailure, Resource
+
+from components.postgres.connection import DatabaseMissing, PgConnection, connect
+from components.postgres.provider import (
+    PostgresObjectProvider,
+    Props,
+    normalize_privileges,
+    privileges_problem,
+    resource_props,
+    secret_options,
+)
+
+DefaultObject = Literal["table", "sequence"]
+# object type -> (pg_default_acl.defaclobjtype, keyword in ALTER DEFAULT PRIVILEGES, privileges)
+OBJECT_TYPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "table": ("r", "TABLES", ("DELETE", "INSERT", "REFERENCES", "SELECT", "TRIGGER", "TRUNCATE", "UPDATE")),
+    "sequence": ("S", "SEQUENCES", ("SELECT", "UPDATE", "USAGE")),
+}
+
+
+class DefaultPrivilegesProvider(PostgresObjectProvider):
+    replace_keys = ("database", "owner", "schema", "role", "object_type")
+    update_keys = ("privileges",)
+    identifier_keys = ("database", "owner", "schema", "role")
+
+    def object_id(self, props: Props) -> str:
+        return (
+            f"{props['database']}/{props['schema']}/{props['owner']}/{props['object_type']}/{props['role']}"
+        )
+
+    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        object_type = inputs.get("object_type")
+        if object_type not in OBJECT_TYPES:
+            return [CheckFailure("object_type", f"{object_type!r}: must be one of {', '.join(OBJECT_TYPES)}")]
+        problem = privileges_problem(inputs.get("privileges"), OBJECT_TYPES[object_type][2])
+        if problem:
+            return [CheckFailure("privileges", problem)]
+        inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
+        return []
+
+    def observe(self, props: Props) -> dict[str, Any] | None:
+        try:
+            with connect(props, str(props["database"])) as conn:
+                held = self._held(conn, props)
+        except DatabaseMissing:
+            return None
+        return None if held is None else {"privileges": held}
+
+    def _held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
+        params = {
+            "owner": props["owner"],
+            "role": props["role"],
+            "schema": props["schema"],
+            "objtype": OBJECT_TYPES[str(props["object_type"])][0],
+        }
+        row = conn.execute(
+            "SELECT "
+            "  EXISTS (SELECT FROM pg_roles WHERE rolname = %(owner)s) "
+            "  AND EXISTS (SELECT FROM pg_roles WHERE rolname = %(role)s) "
+            "  AND EXISTS (SELECT FROM pg_namespace WHERE nspname = %(schema)s), "
+            "  ARRAY(SELECT a.privilege_type FROM pg_default_acl d CROSS JOIN LATERAL aclexplode(d.defaclacl) a "
+            "        WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = %(owner)s) "
+            "          AND d.defaclnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) "
+            "          AND d.defaclobjtype = %(objtype)s "
+            "          AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(role)s) ORDER BY 1)",
+            params,
+        ).fetchone()
+        if row is None or not row[0]:
+            return None
+        return list(row[1])
+
+    def _statement(self, props: Props, action: str) -> sql.Composed:
+        keyword = OBJECT_TYPES[str(props["object_type"])][1]
+        privileges = (
+            sql.SQL(", ").join(sql.SQL(p) for p in props["privileges"])
+            if action == "GRANT"
+            else sql.SQL("ALL")
+        )
+        return sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} {} {} ON {} {} {}").format(
+            sql.Identifier(str(props["owner"])),
+            sql.Identifier(str(props["schema"])),
+            sql.SQL(action),
+            privileges,
+            sql.SQL(keyword),
+            sql.SQL("TO" if action == "GRANT" else "FROM"),
+            sql.Identifier(str(props["role"])),
+        )
+
+    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+        with connect(props, str(props["database"])) as conn, conn.transaction():
+            conn.execute(self._statement(props, "REVOKE"))
+            conn.execute(self._statement(props, "GRANT"))
+            held = self._held(conn, props)
+        return {"privileges": held if held is not None else list(props["privileges"])}
+
+    def drop(self, props: Props) -> None:
+        try:
+            with connect(props, str(props["database"])) as conn:
+                if self._held(conn, props) is not None:
+                    conn.execute(self._statement(props, "REVOKE"))
+        except DatabaseMissing:
+            return
+
+
+class DefaultPrivileges(Resource, module="postgres", name="DefaultPrivileges"):
+    """`privileges` for `role` on tables or sequences `owner` creates in `schema` later."""
+
+    privileges: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: PgConnection,
+        database: pulumi.Input[str],
+        owner: pulumi.Input[str],
+        schema: pulumi.Input[str],
+        role: pulumi.Input[str],
+        object_type: DefaultObject,
+        privileges: Sequence[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = resource_props(
+            connection,
+            database=database,
+            owner=owner,
+            schema=schema,
+            role=role,
+            object_type=object_type,
+            privileges=list(privileges),
+        )
+        super().__init__(DefaultPrivilegesProvider(), resource_name, props, secret_options(opts))

@@ -1,0 +1,108 @@
+"""`Extension` (type `dynamic/postgres:Extension`): CREATE EXTENSION in one database.
+
+The server must ship the extension (DSM ships pgvector; Debian's server here does not): a
+missing one fails with the list of extensions the server offers. Dropping is RESTRICT, so
+columns that use the extension's types are never dropped with it; when the whole database
+goes, declare the extension with `deleted_with=<database>`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pulumi
+from psycopg import sql
+from pulumi.dynamic import Resource
+
+from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
+from components.postgres.provider import PostgresObjectProvider, Props, resource_props, secret_options
+
+
+class ExtensionProvider(PostgresObjectProvider):
+    replace_keys = ("database", "name")
+    update_keys = ("schema",)
+    identifier_keys = ("database", "name", "schema")
+
+    def object_id(self, props: Props) -> str:
+        return f"{props['database']}/{props['name']}"
+
+    def observe(self, props: Props) -> dict[str, Any] | None:
+        try:
+            with connect(props, str(props["database"])) as conn:
+                return self._observe(conn, props)
+        except DatabaseMissing:
+            return None
+
+    def _observe(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = %s",
+            (props["name"],),
+        ).fetchone()
+        if row is None:
+            return None
+        observed = {"version": row[1]}
+        # Without a declared schema the server picks one; only a declared one is compared.
+        if props.get("schema"):
+            observed["schema"] = row[0]
+        return observed
+
+    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+        name = str(props["name"])
+        extension = sql.Identifier(name)
+        with connect(props, str(props["database"])) as conn:
+            current = self._observe(conn, props)
+            if current is None:
+                available = [
+                    r[0] for r in conn.execute("SELECT name FROM pg_available_extensions ORDER BY 1")
+                ]
+                if name not in available:
+                    raise PostgresError(
+                        f"extension {name!r} is not available on {props['host']} (database {props['database']!r}); "
+                        f"the server offers: {', '.join(available) or 'none'}"
+                    )
+                statement = sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(extension)
+                if props.get("schema"):
+                    statement = sql.SQL("{} SCHEMA {}").format(
+                        statement, sql.Identifier(str(props["schema"]))
+                    )
+                conn.execute(statement)
+            elif props.get("schema") and current.get("schema") != props["schema"]:
+                conn.execute(
+                    sql.SQL("ALTER EXTENSION {} SET SCHEMA {}").format(
+                        extension, sql.Identifier(str(props["schema"]))
+                    )
+                )
+            observed = self._observe(conn, props)
+        assert observed is not None
+        return observed
+
+    def drop(self, props: Props) -> None:
+        try:
+            with connect(props, str(props["database"])) as conn:
+                conn.execute(
+                    sql.SQL("DROP EXTENSION IF EXISTS {} RESTRICT").format(sql.Identifier(str(props["name"])))
+                )
+        except DatabaseMissing:
+            return
+
+
+class Extension(Resource, module="postgres", name="Extension"):
+    """Extension `name` in `database` (objects in `schema`, or the server's default)."""
+
+    name: pulumi.Output[str]
+    version: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: PgConnection,
+        database: pulumi.Input[str],
+        name: str,
+        schema: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = resource_props(connection, database=database, name=name, schema=schema, version=None)
+        super().__init__(ExtensionProvider(), resource_name, props, secret_options(opts))

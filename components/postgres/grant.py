@@ -1,0 +1,199 @@
+"""`Grant` (type `dynamic/postgres:Grant`): the exact privileges a role holds on a database,
+a schema, or the tables that exist in a schema.
+
+Declarative: privileges of the object type that are not declared are revoked from the
+role, and `read` reports the role's own ACL entries (not privileges it inherits), so
+`refresh` shows a privilege granted or revoked out of band. Table grants cover the tables
+present when applied, except tables the role owns (revoking an owner's rights as a
+superuser would strip them); default privileges cover tables created later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import psycopg
+import pulumi
+from psycopg import sql
+from pulumi.dynamic import CheckFailure, Resource
+
+from components.postgres.connection import DatabaseMissing, PgConnection, connect
+from components.postgres.provider import (
+    PostgresObjectProvider,
+    Props,
+    normalize_privileges,
+    privileges_problem,
+    resource_props,
+    secret_options,
+)
+
+GrantObject = Literal["database", "schema", "table"]
+PRIVILEGES: dict[str, tuple[str, ...]] = {
+    "database": ("CONNECT", "CREATE", "TEMPORARY"),
+    "schema": ("CREATE", "USAGE"),
+    "table": ("DELETE", "INSERT", "REFERENCES", "SELECT", "TRIGGER", "TRUNCATE", "UPDATE"),
+}
+# The role's own ACL entries on each matching catalog row (a NULL ACL is the owner-only default).
+_ACL = (
+    "SELECT ARRAY(SELECT a.privilege_type FROM aclexplode(coalesce(o.{acl}, acldefault({kind}, o.{owner}))) a "
+    "WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(role)s) ORDER BY 1) FROM {catalog} o WHERE "
+)
+# Tables, views and the like in the schema, except those the grantee owns.
+_TABLES_IN_SCHEMA = (
+    "o.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) "
+    "AND o.relkind IN ('r', 'p', 'v', 'm', 'f') AND o.relowner <> (SELECT oid FROM pg_roles WHERE rolname = %(role)s)"
+)
+_ACL_QUERIES: dict[str, sql.Composed] = {
+    "database": sql.SQL(_ACL + "o.datname = %(database)s").format(
+        acl=sql.Identifier("datacl"),
+        kind=sql.Literal("d"),
+        owner=sql.Identifier("datdba"),
+        catalog=sql.Identifier("pg_database"),
+    ),
+    "schema": sql.SQL(_ACL + "o.nspname = %(schema)s").format(
+        acl=sql.Identifier("nspacl"),
+        kind=sql.Literal("n"),
+        owner=sql.Identifier("nspowner"),
+        catalog=sql.Identifier("pg_namespace"),
+    ),
+    "table": sql.SQL(_ACL + _TABLES_IN_SCHEMA).format(
+        acl=sql.Identifier("relacl"),
+        kind=sql.Literal("r"),
+        owner=sql.Identifier("relowner"),
+        catalog=sql.Identifier("pg_class"),
+    ),
+}
+_TABLE_NAMES = sql.SQL("SELECT o.relname FROM pg_class o WHERE {} ORDER BY 1").format(
+    sql.SQL(_TABLES_IN_SCHEMA)
+)
+
+
+class GrantProvider(PostgresObjectProvider):
+    replace_keys = ("role", "object_type", "database", "schema")
+    update_keys = ("privileges",)
+    identifier_keys = ("role", "database", "schema")
+
+    def object_id(self, props: Props) -> str:
+        return "/".join(
+            str(p) for p in (props["database"], props.get("schema"), props["object_type"], props["role"]) if p
+        )
+
+    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        object_type = inputs.get("object_type")
+        if object_type not in PRIVILEGES:
+            return [CheckFailure("object_type", f"{object_type!r}: must be one of {', '.join(PRIVILEGES)}")]
+        failures = []
+        if object_type != "database" and not inputs.get("schema"):
+            failures.append(CheckFailure("schema", f"required for {object_type} grants"))
+        problem = privileges_problem(inputs.get("privileges"), PRIVILEGES[object_type])
+        if problem:
+            failures.append(CheckFailure("privileges", problem))
+        else:
+            inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
+        return failures
+
+    def _connect_db(self, props: Props) -> str | None:
+        return None if props["object_type"] == "database" else str(props["database"])
+
+    def observe(self, props: Props) -> dict[str, Any] | None:
+        try:
+            with connect(props, self._connect_db(props)) as conn:
+                held = self._held(conn, props)
+        except DatabaseMissing:
+            return None
+        return None if held is None else {"privileges": held}
+
+    def _held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
+        """The role's privileges on the object; None when the role or the object is gone."""
+        params = {"role": props["role"], "database": props["database"], "schema": props.get("schema")}
+        exists = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %(role)s), "
+            "EXISTS (SELECT FROM pg_namespace WHERE nspname = %(schema)s)",
+            params,
+        ).fetchone()
+        role_exists, schema_exists = exists or (False, False)
+        object_type = props["object_type"]
+        if not role_exists or (object_type != "database" and not schema_exists):
+            return None
+        rows = conn.execute(_ACL_QUERIES[str(object_type)], params).fetchall()
+        if object_type == "database" and not rows:
+            return None
+        if not rows:
+            # No tables yet: nothing can differ from what is declared.
+            return list(props["privileges"])
+        held = set.intersection(*(set(privileges) for (privileges,) in rows))
+        return sorted(held)
+
+    def _targets(self, conn: psycopg.Connection[Any], props: Props) -> sql.Composable | None:
+        """`ON ...` clause for the object(s); None when there is nothing to grant on."""
+        object_type = props["object_type"]
+        if object_type == "database":
+            return sql.SQL("DATABASE {}").format(sql.Identifier(str(props["database"])))
+        if object_type == "schema":
+            return sql.SQL("SCHEMA {}").format(sql.Identifier(str(props["schema"])))
+        tables = conn.execute(_TABLE_NAMES, {"schema": props["schema"], "role": props["role"]}).fetchall()
+        if not tables:
+            return None
+        names = sql.SQL(", ").join(sql.Identifier(str(props["schema"]), name) for (name,) in tables)
+        return sql.SQL("TABLE {}").format(names)
+
+    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+        declared = list(props["privileges"])
+        role = sql.Identifier(str(props["role"]))
+        with connect(props, self._connect_db(props)) as conn, conn.transaction():
+            target = self._targets(conn, props)
+            if target is not None:
+                # One transaction: the role never holds fewer privileges than before in between.
+                conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(target, role))
+                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(_privileges(declared), target, role))
+            held = self._held(conn, props)
+        return {"privileges": held if held is not None else declared}
+
+    def drop(self, props: Props) -> None:
+        try:
+            with connect(props, self._connect_db(props)) as conn, conn.transaction():
+                if self._held(conn, props) is None:
+                    return
+                target = self._targets(conn, props)
+                if target is not None:
+                    conn.execute(
+                        sql.SQL("REVOKE {} ON {} FROM {}").format(
+                            _privileges(list(props["privileges"])), target, sql.Identifier(str(props["role"]))
+                        )
+                    )
+        except DatabaseMissing:
+            return
+
+
+def _privileges(names: Sequence[str]) -> sql.Composable:
+    # Privilege keywords come from the fixed PRIVILEGES table (validated in check), never from users.
+    return sql.SQL(", ").join(sql.SQL(name) for name in names)
+
+
+class Grant(Resource, module="postgres", name="Grant"):
+    """`privileges` on a database, a schema, or the existing tables of a schema, to `role`."""
+
+    privileges: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: PgConnection,
+        role: pulumi.Input[str],
+        object_type: GrantObject,
+        database: pulumi.Input[str],
+        privileges: Sequence[str],
+        schema: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = resource_props(
+            connection,
+            role=role,
+            object_type=object_type,
+            database=database,
+            schema=schema,
+            privileges=list(privileges),
+        )
+        super().__init__(GrantProvider(), resource_name, props, secret_options(opts))

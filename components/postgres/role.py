@@ -1,0 +1,245 @@
+"""`Role` (type `dynamic/postgres:Role`): a PostgreSQL role with least-privilege attributes.
+
+A role is never SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS: those are fixed
+inputs, so `refresh` shows a role someone widened out of band and the next `up` narrows it
+again. Passwords are sent as SCRAM-SHA-256 verifiers computed here, so the plaintext never
+reaches the server or its statement log; changing the password input runs ALTER ROLE and
+the old password stops working at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import pulumi
+from psycopg import sql
+from pulumi.dynamic import CheckFailure, Resource
+
+from components.postgres.connection import PgConnection, PostgresError, connect, is_superuser
+from components.postgres.provider import (
+    PostgresObjectProvider,
+    Props,
+    is_unknown,
+    resource_props,
+    secret_options,
+)
+
+SCRAM_ITERATIONS = 4096
+# Attribute -> (pg_roles column, keyword when true, keyword when false).
+_FLAGS: dict[str, tuple[str, str, str]] = {
+    "login": ("rolcanlogin", "LOGIN", "NOLOGIN"),
+    "inherit": ("rolinherit", "INHERIT", "NOINHERIT"),
+    "superuser": ("rolsuper", "SUPERUSER", "NOSUPERUSER"),
+    "create_db": ("rolcreatedb", "CREATEDB", "NOCREATEDB"),
+    "create_role": ("rolcreaterole", "CREATEROLE", "NOCREATEROLE"),
+    "replication": ("rolreplication", "REPLICATION", "NOREPLICATION"),
+    "bypass_rls": ("rolbypassrls", "BYPASSRLS", "NOBYPASSRLS"),
+}
+LEAST_PRIVILEGE = {
+    "superuser": False,
+    "create_db": False,
+    "create_role": False,
+    "replication": False,
+    "bypass_rls": False,
+}
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677).
+
+    PostgreSQL stores a verifier given in this form as-is; for ASCII passwords SASLprep is
+    the identity, so this is exactly what the server would compute.
+    """
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _password_clause(password: str | None) -> sql.Composable:
+    if password is None:
+        return sql.SQL("PASSWORD NULL")
+    # Non-ASCII passwords need SASLprep, which only the server applies correctly.
+    value = scram_verifier(password) if password.isascii() else password
+    return sql.SQL("PASSWORD {}").format(sql.Literal(value))
+
+
+def _valid_until(value: str | None) -> sql.Composable:
+    return sql.SQL("VALID UNTIL {}").format(sql.Literal(value or "infinity"))
+
+
+def normalize_timestamp(value: Any) -> Any:
+    """An ISO 8601 timestamp with zone, in UTC, as PostgreSQL reports it back."""
+    if value is None or is_unknown(value):
+        return value
+    parsed = datetime.datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2030-01-01T00:00:00+00:00")
+    return parsed.astimezone(datetime.UTC).isoformat()
+
+
+def _search_path(rolconfig: list[str] | None) -> list[str] | None:
+    for entry in rolconfig or []:
+        name, _, value = entry.partition("=")
+        if name == "search_path":
+            return [part.strip().strip('"') for part in value.split(",")]
+    return None
+
+
+class RoleProvider(PostgresObjectProvider):
+    replace_keys = ("name",)
+    update_keys = (
+        "login",
+        "password",
+        "connection_limit",
+        "valid_until",
+        "search_path",
+        "grant_to_admin",
+        *_FLAGS,
+    )
+    identifier_keys = ("name",)
+
+    def object_id(self, props: Props) -> str:
+        return str(props["name"])
+
+    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        failures = []
+        try:
+            inputs["valid_until"] = normalize_timestamp(inputs.get("valid_until"))
+        except ValueError as exc:
+            failures.append(CheckFailure("valid_until", f"{inputs.get('valid_until')!r}: {exc}"))
+        limit = inputs.get("connection_limit")
+        if not is_unknown(limit) and (not isinstance(limit, int | float) or int(limit) < -1):
+            failures.append(
+                CheckFailure("connection_limit", f"{limit!r}: must be -1 (no limit) or a count >= 0")
+            )
+        return failures
+
+    def observe(self, props: Props) -> dict[str, Any] | None:
+        with connect(props) as conn:
+            return self._observe(conn, str(props["name"]))
+
+    def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
+        columns = sql.SQL(", ").join(sql.Identifier(column) for column, _, _ in _FLAGS.values())
+        row = conn.execute(
+            sql.SQL(
+                "SELECT {}, rolconnlimit, CASE WHEN isfinite(rolvaliduntil) THEN rolvaliduntil END, rolconfig "
+                "FROM pg_roles WHERE rolname = %s"
+            ).format(columns),
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        flags = dict(zip(_FLAGS, (bool(v) for v in row[: len(_FLAGS)]), strict=True))
+        connlimit, valid_until, rolconfig = row[len(_FLAGS) :]
+        return {
+            **flags,
+            "connection_limit": int(connlimit),
+            "valid_until": valid_until.astimezone(datetime.UTC).isoformat() if valid_until else None,
+            "search_path": _search_path(rolconfig),
+        }
+
+    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+        name = str(props["name"])
+        role = sql.Identifier(name)
+        with connect(props) as conn, conn.transaction():
+            current = None if olds is None else self._observe(conn, name)
+            if olds is not None and current is None:
+                raise PostgresError(f"role {name!r} no longer exists; run `pulumi refresh` to recreate it")
+            options: list[sql.Composable] = []
+            for key, (_, yes, no) in _FLAGS.items():
+                if current is None or current[key] != bool(props[key]):
+                    options.append(sql.SQL(yes if props[key] else no))
+            limit = int(props["connection_limit"])
+            if current is None or current["connection_limit"] != limit:
+                options.append(sql.SQL("CONNECTION LIMIT {}").format(sql.Literal(limit)))
+            if current is None or current["valid_until"] != props.get("valid_until"):
+                options.append(_valid_until(props.get("valid_until")))
+            if olds is None or olds.get("password") != props.get("password"):
+                options.append(_password_clause(props.get("password")))
+            if current is None:
+                conn.execute(sql.SQL("CREATE ROLE {} WITH {}").format(role, sql.SQL(" ").join(options)))
+            elif options:
+                conn.execute(sql.SQL("ALTER ROLE {} WITH {}").format(role, sql.SQL(" ").join(options)))
+            search_path = props.get("search_path")
+            if (current or {}).get("search_path") != search_path:
+                if search_path:
+                    conn.execute(
+                        sql.SQL("ALTER ROLE {} SET search_path TO {}").format(
+                            role, sql.SQL(", ").join(sql.Identifier(s) for s in search_path)
+                        )
+                    )
+                else:
+                    conn.execute(sql.SQL("ALTER ROLE {} RESET search_path").format(role))
+            if props.get("grant_to_admin") and not is_superuser(conn):
+                member = conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (name,)).fetchone()
+                if not (member and member[0]):
+                    conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+            observed = self._observe(conn, name)
+        assert observed is not None
+        return observed
+
+    def drop(self, props: Props) -> None:
+        with connect(props) as conn:
+            try:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(str(props["name"]))))
+            except psycopg.errors.DependentObjectsStillExist as exc:
+                detail = exc.diag.message_detail or ""
+                raise PostgresError(
+                    f"role {props['name']!r} still has privileges or objects: {detail.strip()}"
+                ) from None
+
+
+class Role(Resource, module="postgres", name="Role"):
+    """A role (user or group). `password` must be a Pulumi secret; it stays one in state."""
+
+    name: pulumi.Output[str]
+    login: pulumi.Output[bool]
+    password: pulumi.Output[str | None]
+    connection_limit: pulumi.Output[int]
+    valid_until: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: PgConnection,
+        name: pulumi.Input[str],
+        login: bool = False,
+        password: pulumi.Input[str] | None = None,
+        connection_limit: int = -1,
+        valid_until: str | None = None,
+        inherit: bool = True,
+        search_path: Sequence[str] | None = None,
+        grant_to_admin: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`valid_until`: ISO 8601 with zone, None for no expiry. `search_path`: schemas the
+        role resolves unqualified names in. `grant_to_admin`: make the connecting admin a
+        member, which a non-superuser admin (DSM's) needs to create objects owned by the role."""
+        props = resource_props(
+            connection,
+            name=name,
+            login=login,
+            password=None if password is None else pulumi.Output.secret(password),
+            connection_limit=connection_limit,
+            valid_until=valid_until,
+            inherit=inherit,
+            search_path=list(search_path) if search_path else None,
+            grant_to_admin=grant_to_admin,
+            **LEAST_PRIVILEGE,
+        )
+        super().__init__(RoleProvider(), resource_name, props, secret_options(opts, "password"))

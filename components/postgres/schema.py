@@ -1,0 +1,87 @@
+"""`Schema` (type `dynamic/postgres:Schema`): a schema inside a database, owned by a role.
+
+Dropping is RESTRICT: removing a schema that still holds tables fails instead of deleting
+data. When the whole database goes, declare the schema with `deleted_with=<database>` so
+the engine skips the drop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pulumi
+from psycopg import sql
+from pulumi.dynamic import Resource
+
+from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
+from components.postgres.provider import PostgresObjectProvider, Props, resource_props, secret_options
+
+
+class SchemaProvider(PostgresObjectProvider):
+    replace_keys = ("database", "name")
+    update_keys = ("owner",)
+    identifier_keys = ("database", "name", "owner")
+
+    def object_id(self, props: Props) -> str:
+        return f"{props['database']}/{props['name']}"
+
+    def observe(self, props: Props) -> dict[str, Any] | None:
+        try:
+            with connect(props, str(props["database"])) as conn:
+                return self._observe(conn, str(props["name"]))
+        except DatabaseMissing:
+            return None
+
+    def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (name,)
+        ).fetchone()
+        return None if row is None else {"owner": row[0]}
+
+    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+        name = str(props["name"])
+        schema = sql.Identifier(name)
+        owner = sql.Identifier(str(props["owner"]))
+        with connect(props, str(props["database"])) as conn:
+            current = self._observe(conn, name)
+            if olds is None:
+                if current is not None:
+                    raise PostgresError(f"schema {name!r} already exists in database {props['database']!r}")
+                conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, owner))
+            elif current is None:
+                raise PostgresError(f"schema {name!r} no longer exists; run `pulumi refresh` to recreate it")
+            elif current["owner"] != props["owner"]:
+                conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, owner))
+            observed = self._observe(conn, name)
+        assert observed is not None
+        return observed
+
+    def drop(self, props: Props) -> None:
+        try:
+            with connect(props, str(props["database"])) as conn:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(sql.Identifier(str(props["name"])))
+                )
+        except DatabaseMissing:
+            return
+
+
+class Schema(Resource, module="postgres", name="Schema"):
+    """A schema in `database`, owned by `owner`."""
+
+    name: pulumi.Output[str]
+    database: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: PgConnection,
+        database: pulumi.Input[str],
+        name: pulumi.Input[str],
+        owner: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = resource_props(connection, database=database, name=name, owner=owner)
+        super().__init__(SchemaProvider(), resource_name, props, secret_options(opts))

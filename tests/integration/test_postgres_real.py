@@ -1,0 +1,252 @@
+"""The app's database objects through the real Pulumi engine against a real PostgreSQL server.
+
+One Debian PostgreSQL server per module (127.0.0.1, free port, statement logging on). The
+program (programs/postgres) connects as `pgadmin`, a CREATEDB/CREATEROLE role that is not a
+superuser, as DSM's admin is not. The lifecycle test then checks, with psycopg as the app
+role and as outsiders: least privilege, isolation from another database, an idempotent
+second `up`, drift correction after out-of-band changes, password rotation, secrets that
+never reach state or the server log in plaintext, and `destroy`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from components.postgres import PostgresError
+from components.postgres.database import DatabaseProvider
+from components.postgres.extension import ExtensionProvider
+from components.postgres.role import RoleProvider
+from components.postgres.schema import SchemaProvider
+from tests.integration.pg_engine_helpers import PulumiProgram
+from tests.integration.postgres_server import PostgresServer, free_port, running_postgres
+
+pytestmark = pytest.mark.integration
+
+PROGRAM = Path(__file__).parent / "programs" / "postgres"
+ADMIN_USER = "pgadmin"
+ADMIN_PASSWORD = secrets.token_urlsafe(18)
+# Stack, component, app password, 2 roles, database, schema, 3 grants, 2 default privileges, 1 extension.
+RESOURCES = 13
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    with running_postgres(settings={"log_statement": "all"}) as pg:
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(
+                psycopg.sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+                    psycopg.sql.Identifier(ADMIN_USER), psycopg.sql.Literal(ADMIN_PASSWORD)
+                )
+            )
+            # Another team's data: one database closed to PUBLIC, one left at the server default.
+            for database in ("billing", "shared"):
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+            conn.execute("REVOKE CONNECT ON DATABASE billing FROM PUBLIC")
+        for database in ("billing", "shared"):
+            with psycopg.connect(pg.dsn(dbname=database), autocommit=True) as conn:
+                conn.execute("CREATE TABLE invoices (id int, amount numeric)")
+                conn.execute("INSERT INTO invoices VALUES (1, 99.5)")
+        yield pg
+
+
+def program(pg: PostgresServer, workdir: Path, *, port: int | None = None) -> PulumiProgram:
+    stack = PulumiProgram(PROGRAM, workdir)
+    stack.set_config("host", pg.host)
+    stack.set_config("port", str(port or pg.port))
+    stack.set_config("adminUser", ADMIN_USER)
+    stack.set_config("adminPassword", ADMIN_PASSWORD, secret=True)
+    stack.run("config", "set", "--path", "extensions[0]", "citext")
+    return stack
+
+
+def as_app(pg: PostgresServer, password: str, dbname: str = "chat") -> psycopg.Connection[Any]:
+    return psycopg.connect(pg.dsn(user="chat_app", password=password, dbname=dbname), autocommit=True)
+
+
+def query(pg: PostgresServer, statement: str, dbname: str = "postgres") -> list[tuple[Any, ...]]:
+    with psycopg.connect(pg.dsn(dbname=dbname), autocommit=True) as conn:
+        cursor = conn.execute(statement.encode())
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_preview_contacts_no_server(tmp_path: Path) -> None:
+    dead_port = free_port()
+    stack = PulumiProgram(PROGRAM, tmp_path)
+    for key, value in (("host", "127.0.0.1"), ("port", str(dead_port)), ("adminUser", ADMIN_USER)):
+        stack.set_config(key, value)
+    stack.set_config("adminPassword", "unused", secret=True)
+    stack.run("config", "set", "--path", "extensions[0]", "citext")
+    assert stack.preview() == {"create": RESOURCES}
+
+
+def check_least_privilege(pg: PostgresServer, password: str) -> None:
+    roles = {
+        r[0]: r[1:]
+        for r in query(
+            pg,
+            "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, "
+            "rolconnlimit FROM pg_roles WHERE rolname LIKE 'chat%'",
+        )
+    }
+    assert roles == {
+        "chat_app": (True, False, False, False, 5),
+        "chat_owner": (False, False, False, False, -1),
+    }
+    assert query(pg, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'chat'") == [
+        ("chat_owner",)
+    ]
+    assert query(pg, "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'chat'", "chat") == [
+        ("chat_owner",)
+    ]
+    assert query(pg, "SELECT extname FROM pg_extension WHERE extname = 'citext'", "chat") == [("citext",)]
+
+    # The owner creates a table (as migrations would): default privileges give the app DML on it.
+    with psycopg.connect(pg.dsn(user=ADMIN_USER, password=ADMIN_PASSWORD, dbname="chat")) as admin:
+        admin.execute("SET ROLE chat_owner")
+        admin.execute("CREATE TABLE chat.settings (id serial PRIMARY KEY, value text)")
+        admin.commit()
+
+    with as_app(pg, password) as app:
+        assert app.execute("SELECT current_schema()").fetchone() == ("chat",)
+        app.execute("CREATE TABLE messages (id serial PRIMARY KEY, body citext NOT NULL)")
+        app.execute("INSERT INTO messages (body) VALUES ('Hello'), ('world')")
+        app.execute("UPDATE messages SET body = 'HELLO' WHERE id = 1")
+        app.execute("DELETE FROM messages WHERE id = 2")
+        assert app.execute("SELECT body FROM messages WHERE body = 'hello'").fetchall() == [("HELLO",)]
+        app.execute("INSERT INTO chat.settings (value) VALUES ('a')")
+        app.execute("UPDATE chat.settings SET value = 'b'")
+        assert app.execute("SELECT value FROM chat.settings").fetchall() == [("b",)]
+        app.execute("DELETE FROM chat.settings")
+        for forbidden in (
+            "DROP TABLE chat.settings",
+            "TRUNCATE chat.settings",
+            "CREATE DATABASE stolen",
+            "CREATE ROLE accomplice LOGIN",
+            "CREATE TABLE public.outside (id int)",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(forbidden.encode())
+
+    with pytest.raises(psycopg.OperationalError, match='permission denied for database "billing"'):
+        as_app(pg, password, "billing")
+    with as_app(pg, password, "shared") as app, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute("SELECT * FROM invoices")
+
+    # Nobody else may connect to the app's database: PUBLIC's CONNECT is revoked.
+    query(pg, "CREATE ROLE intruder LOGIN PASSWORD 'intruder-pw'")
+    with pytest.raises(psycopg.OperationalError, match='permission denied for database "chat"'):
+        psycopg.connect(pg.dsn(user="intruder", password="intruder-pw", dbname="chat"))
+    query(pg, "DROP ROLE intruder")
+
+
+def test_lifecycle(server: PostgresServer, tmp_path: Path) -> None:
+    pg = server
+    stack = program(pg, tmp_path)
+
+    assert stack.up() == {"create": RESOURCES}
+    first_password = stack.outputs()["appPassword"]
+    assert len(first_password) == 32
+    check_least_privilege(pg, first_password)
+
+    assert stack.up() == {"same": RESOURCES}, "a second up must change nothing"
+
+    # Out-of-band changes: refresh sees them (the extension is gone, attributes and ACLs
+    # drifted) and the next up puts everything back.
+    query(pg, "DROP EXTENSION citext CASCADE", "chat")
+    query(pg, "ALTER ROLE chat_app CREATEDB CONNECTION LIMIT 100")
+    query(pg, "GRANT CONNECT, TEMPORARY ON DATABASE chat TO PUBLIC")
+    refreshed = stack.refresh()
+    assert refreshed.get("delete") == 1 and refreshed.get("update", 0) >= 2, refreshed
+    repaired = stack.up()
+    assert repaired.get("create") == 1 and repaired.get("update", 0) >= 2, repaired
+    assert query(pg, "SELECT rolcreatedb, rolconnlimit FROM pg_roles WHERE rolname = 'chat_app'") == [
+        (False, 5)
+    ]
+    public = "SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = 'chat' AND a.grantee = 0"
+    assert query(pg, public) == [(0,)]
+    assert query(pg, "SELECT count(*) FROM pg_extension WHERE extname = 'citext'", "chat") == [(1,)]
+    assert stack.up() == {"same": RESOURCES}
+
+    # Rotation through config: a new password works at once, the old one no longer does.
+    stack.set_config("appPasswordRotation", "1")
+    rotated = stack.up()
+    assert rotated.get("replace") == 1 and rotated.get("update") == 1, rotated
+    second_password = stack.outputs()["appPassword"]
+    assert second_password != first_password
+    with as_app(pg, second_password) as app:
+        assert app.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        as_app(pg, first_password)
+
+    # With state in place and the server unreachable, a preview still runs: it contacts nothing.
+    stack.set_config("port", str(free_port()))
+    assert stack.preview().get("update") == RESOURCES - 3
+    stack.set_config("port", str(pg.port))
+
+    exported = stack.export()
+    for secret in (ADMIN_PASSWORD, first_password, second_password):
+        assert secret not in exported, "a password is in plaintext in the stack state"
+    assert '"ciphertext"' in exported
+    log = pg.log_text()
+    assert "ALTER ROLE" in log and "SCRAM-SHA-256$" in log, "statement logging must be on for this check"
+    assert first_password not in log and second_password not in log, "an app password reached the server log"
+
+    assert stack.destroy() == {"delete": RESOURCES}
+    assert query(pg, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'chat%'") == []
+    assert query(pg, "SELECT datname FROM pg_database WHERE datname = 'chat'") == []
+    print(
+        "\npulumi runs:",
+        ", ".join(f"{name.split(' --')[0]} {seconds:.1f}s" for name, seconds in stack.timings),
+    )
+
+
+def test_objects_dropped_out_of_band_read_as_gone(server: PostgresServer) -> None:
+    props = connection_props(server)
+    assert RoleProvider().read("ghost", {**props, "name": "ghost"}).id == ""
+    assert DatabaseProvider().read("ghost", {**props, "name": "ghost"}).id == ""
+    assert SchemaProvider().read("ghost/app", {**props, "database": "ghost", "name": "app"}).id == ""
+    assert (
+        SchemaProvider().read("shared/public", {**props, "database": "shared", "name": "public"}).id
+        == "shared/public"
+    )
+
+
+def test_missing_extension_names_what_the_server_offers(server: PostgresServer) -> None:
+    with pytest.raises(PostgresError) as caught:
+        ExtensionProvider().create({**connection_props(server), "database": "shared", "name": "vector"})
+    message = str(caught.value)
+    assert message.startswith(
+        "extension 'vector' is not available on 127.0.0.1 (database 'shared'); the server offers:"
+    )
+    assert "citext" in message and "pgcrypto" in message
+
+
+def test_refused_credentials_fail_fast_with_a_clear_message(server: PostgresServer) -> None:
+    props = {**connection_props(server), "admin_password": "wrong", "connect_attempts": 5}
+    started = time.monotonic()
+    with pytest.raises(
+        PostgresError, match=f"cannot connect to {ADMIN_USER}@127.0.0.1:{server.port}/postgres: .*password"
+    ):
+        RoleProvider().read("chat_app", {**props, "name": "chat_app"})
+    assert time.monotonic() - started < 1, "a refused password must not be retried"
+
+
+def connection_props(pg: PostgresServer) -> dict[str, Any]:
+    return {
+        "host": pg.host,
+        "port": pg.port,
+        "admin_user": ADMIN_USER,
+        "admin_password": ADMIN_PASSWORD,
+        "maintenance_database": "postgres",
+        "sslmode": "disable",
+        "sslrootcert": None,
+        "connect_timeout": 5,
+        "connect_attempts": 1,
+    }

@@ -1,0 +1,479 @@
+"""PostgreSQL dynamic providers and PostgresAppDatabase without a server.
+
+What `check` rejects and normalizes, what `diff` calls an update or a replacement, that
+neither ever connects (previews contact nothing), how statements quote hostile names and
+never carry a plaintext password, the random Password, and what PostgresAppDatabase
+registers under Pulumi mocks (secrets, deletion order, protection).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pulumi
+import pytest
+from pulumi.dynamic import ResourceProvider
+from pulumi.runtime import rpc
+
+from components.postgres import PgConnection
+from components.postgres.connection import _retryable
+from components.postgres.database import DatabaseProvider
+from components.postgres.default_privileges import DefaultPrivilegesProvider
+from components.postgres.extension import ExtensionProvider
+from components.postgres.grant import GrantProvider
+from components.postgres.role import LEAST_PRIVILEGE, RoleProvider, scram_verifier
+from components.postgres.schema import SchemaProvider
+from components.postgres_app_database import PostgresAppDatabase, PostgresAppDatabaseArgs
+from components.random_password import DEFAULT_ALPHABET, PasswordProvider, generate
+from tests.unit.harness import Recorded, contains_plain, run
+
+ADMIN_PASSWORD = "admin-pw-7f3a9c"
+APP_PASSWORD = "app-pw-5e1d2b"
+CONNECTION = {
+    "host": "db.example.internal",
+    "port": 5432,
+    "admin_user": "pgadmin",
+    "admin_password": ADMIN_PASSWORD,
+    "maintenance_database": "postgres",
+    "sslmode": "verify-full",
+    "sslrootcert": None,
+    "connect_timeout": 10,
+    "connect_attempts": 1,
+}
+ROLE = {
+    **CONNECTION,
+    "name": "chat_app",
+    "login": True,
+    "password": APP_PASSWORD,
+    "connection_limit": 50,
+    "inherit": True,
+    "search_path": ["chat", "public"],
+    "grant_to_admin": False,
+    **LEAST_PRIVILEGE,
+}
+DATABASE = {**CONNECTION, "name": "chat", "owner": "chat_owner", "encoding": "UTF8", "public_privileges": []}
+SCHEMA = {**CONNECTION, "database": "chat", "name": "chat", "owner": "chat_owner"}
+GRANT = {**CONNECTION, "role": "chat_app", "object_type": "schema", "database": "chat", "schema": "chat"}
+DEFAULTS = {
+    **CONNECTION,
+    "database": "chat",
+    "owner": "chat_owner",
+    "schema": "chat",
+    "role": "chat_app",
+    "object_type": "table",
+    "privileges": ["SELECT"],
+}
+EXTENSION = {**CONNECTION, "database": "chat", "name": "citext"}
+CASES: list[tuple[ResourceProvider, dict[str, Any]]] = [
+    (RoleProvider(), ROLE),
+    (DatabaseProvider(), DATABASE),
+    (SchemaProvider(), SCHEMA),
+    (GrantProvider(), {**GRANT, "privileges": ["USAGE"]}),
+    (DefaultPrivilegesProvider(), DEFAULTS),
+    (ExtensionProvider(), EXTENSION),
+]
+
+
+def failures(provider: ResourceProvider, props: dict[str, Any]) -> dict[str, str]:
+    return {f.property: f.reason for f in provider.check({}, props).failures}
+
+
+# --- check -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "props", "key"),
+    [
+        (RoleProvider(), {**ROLE, "name": "r" * 64}, "name"),
+        (DatabaseProvider(), {**DATABASE, "owner": "ö" * 32}, "owner"),
+        (SchemaProvider(), {**SCHEMA, "name": ""}, "name"),
+        (ExtensionProvider(), {**EXTENSION, "name": "x" * 70}, "name"),
+        (DefaultPrivilegesProvider(), {**DEFAULTS, "role": "a\x00b"}, "role"),
+    ],
+)
+def test_check_rejects_names_postgres_would_truncate_or_refuse(
+    provider: ResourceProvider, props: dict[str, Any], key: str
+) -> None:
+    assert key in failures(provider, props)
+
+
+def test_check_accepts_names_at_the_limit_and_unknown_values() -> None:
+    assert failures(RoleProvider(), {**ROLE, "name": "r" * 63}) == {}
+    assert failures(SchemaProvider(), {**SCHEMA, "database": rpc.UNKNOWN}) == {}
+
+
+@pytest.mark.parametrize(
+    ("object_type", "privileges", "problem"),
+    [
+        ("database", ["SELECT"], "['SELECT'] not allowed here; allowed: CONNECT, CREATE, TEMPORARY"),
+        ("schema", [], "must be a non-empty list of CREATE, USAGE"),
+        ("table", ["USAGE"], "['USAGE'] not allowed here"),
+    ],
+)
+def test_grant_privileges_must_fit_the_object_type(
+    object_type: str, privileges: list[str], problem: str
+) -> None:
+    reason = failures(GrantProvider(), {**GRANT, "object_type": object_type, "privileges": privileges})[
+        "privileges"
+    ]
+    assert reason.startswith(problem)
+
+
+def test_grant_checks_object_type_and_schema() -> None:
+    assert "object_type" in failures(
+        GrantProvider(), {**GRANT, "object_type": "function", "privileges": ["USAGE"]}
+    )
+    no_schema = {k: v for k, v in GRANT.items() if k != "schema"}
+    assert failures(GrantProvider(), {**no_schema, "object_type": "table", "privileges": ["SELECT"]}) == {
+        "schema": "required for table grants"
+    }
+
+
+def test_check_normalizes_privileges_and_timestamps() -> None:
+    inputs = GrantProvider().check({}, {**GRANT, "privileges": ["usage", "CREATE", "USAGE"]}).inputs
+    assert inputs["privileges"] == ["CREATE", "USAGE"]
+    defaults = DefaultPrivilegesProvider().check(
+        {}, {**DEFAULTS, "object_type": "sequence", "privileges": ["usage"]}
+    )
+    assert defaults.inputs["privileges"] == ["USAGE"] and not defaults.failures
+    role = RoleProvider().check({}, {**ROLE, "valid_until": "2031-06-01T12:00:00+02:00"})
+    assert role.inputs["valid_until"] == "2031-06-01T10:00:00+00:00"
+
+
+def test_role_check_rejects_bad_expiry_and_connection_limit() -> None:
+    found = failures(RoleProvider(), {**ROLE, "valid_until": "2031-06-01", "connection_limit": -5})
+    assert found["valid_until"] == "'2031-06-01': needs a time zone, e.g. 2030-01-01T00:00:00+00:00"
+    assert found["connection_limit"].startswith("-5: must be -1 (no limit)")
+
+
+# --- diff --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("provider", "props"), CASES)
+def test_diff_of_unchanged_props_is_empty(provider: ResourceProvider, props: dict[str, Any]) -> None:
+    inputs = provider.check({}, props).inputs
+    assert (
+        provider.diff("id", {**inputs, "__provider": "old"}, {**inputs, "__provider": "new"}).changes is False
+    )
+
+
+def test_diff_updates_in_place_what_can_change() -> None:
+    rotated = RoleProvider().diff("chat_app", ROLE, {**ROLE, "password": "new-password-1"})
+    assert rotated.changes is True and rotated.replaces == []
+    admin_rotated = DatabaseProvider().diff("chat", DATABASE, {**DATABASE, "admin_password": "other"})
+    assert admin_rotated.changes is True and admin_rotated.replaces == []
+    regranted = GrantProvider().diff(
+        "g", {**GRANT, "privileges": ["USAGE"]}, {**GRANT, "privileges": ["CREATE"]}
+    )
+    assert regranted.replaces == []
+
+
+def test_diff_replaces_renamed_objects_old_first() -> None:
+    renamed = RoleProvider().diff("chat_app", ROLE, {**ROLE, "name": "chat_app2"})
+    assert renamed.replaces == ["name"] and renamed.delete_before_replace is True
+    moved = SchemaProvider().diff("chat/chat", SCHEMA, {**SCHEMA, "database": rpc.UNKNOWN})
+    assert moved.replaces == ["database"]
+    reencoded = DatabaseProvider().diff("chat", DATABASE, {**DATABASE, "encoding": "LATIN1"})
+    assert reencoded.replaces == ["encoding"]
+
+
+def test_check_and_diff_never_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a preview step tried to connect")
+
+    monkeypatch.setattr(psycopg, "connect", refuse)
+    for provider, props in CASES:
+        inputs = provider.check({}, props).inputs
+        provider.diff("id", inputs, {**inputs, "host": rpc.UNKNOWN})
+
+
+# --- statements (a fake connection records them) ------------------------------------------------
+
+
+@dataclass
+class FakeCursor:
+    rows: list[tuple[Any, ...]]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+
+@dataclass
+class FakeConnection:
+    """Answers catalog queries from `answers` (first matching substring) and records the rest."""
+
+    answers: dict[str, list[tuple[Any, ...]]]
+    statements: list[str] = field(default_factory=list)
+
+    def execute(self, query: Any, params: Any = None) -> FakeCursor:
+        text = query if isinstance(query, str) else query.as_string(None)
+        self.statements.append(text)
+        return FakeCursor(next((rows for key, rows in self.answers.items() if key in text), []))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+
+def fake_server(
+    monkeypatch: pytest.MonkeyPatch, module: Any, answers: dict[str, list[tuple[Any, ...]]]
+) -> FakeConnection:
+    fake = FakeConnection(answers)
+
+    @contextmanager
+    def connect(_props: Any, _dbname: str | None = None) -> Iterator[FakeConnection]:
+        yield fake
+
+    monkeypatch.setattr(module, "connect", connect)
+    return fake
+
+
+def test_role_statements_quote_names_and_never_carry_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.role as role_module
+
+    hostile = 'app"; DROP ROLE admin; --'
+    row = (True, True, False, False, False, False, False, 50, None, ["search_path=chat, public"])
+    fake = fake_server(
+        monkeypatch, role_module, {"FROM pg_roles WHERE rolname": [row], "rolsuper": [(True,)]}
+    )
+    RoleProvider().create({**ROLE, "name": hostile})
+    create = next(s for s in fake.statements if s.startswith("CREATE ROLE"))
+    assert create.startswith(
+        'CREATE ROLE "app""; DROP ROLE admin; --" WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB'
+    )
+    assert "CONNECTION LIMIT 50" in create
+    assert re.search(
+        r"PASSWORD 'SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+'", create
+    )
+    assert not any(APP_PASSWORD in s for s in fake.statements)
+    assert any(s.endswith('SET search_path TO "chat", "public"') for s in fake.statements)
+
+
+def test_role_update_sends_only_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.role as role_module
+
+    row = (True, True, False, False, False, False, False, 50, None, ["search_path=chat, public"])
+    fake = fake_server(
+        monkeypatch, role_module, {"FROM pg_roles WHERE rolname": [row], "rolsuper": [(True,)]}
+    )
+    RoleProvider().update("chat_app", ROLE, {**ROLE, "password": "rotated-pw-1"})
+    alters = [s for s in fake.statements if s.startswith("ALTER ROLE")]
+    assert len(alters) == 1 and alters[0].startswith('ALTER ROLE "chat_app" WITH PASSWORD \'SCRAM-SHA-256$')
+    fake.statements.clear()
+    RoleProvider().update("chat_app", ROLE, {**ROLE, "admin_password": "new-admin"})
+    assert not [s for s in fake.statements if s.startswith(("ALTER", "CREATE", "GRANT"))]
+
+
+def test_grant_and_default_privileges_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.default_privileges as defaults_module
+    import components.postgres.grant as grant_module
+
+    fake = fake_server(monkeypatch, grant_module, {"EXISTS": [(True, True)], "aclexplode": [(["USAGE"],)]})
+    outs = GrantProvider().create({**GRANT, "role": "chat app", "privileges": ["USAGE"]}).outs or {}
+    assert [s for s in fake.statements if s.startswith(("GRANT", "REVOKE"))] == [
+        'REVOKE ALL ON SCHEMA "chat" FROM "chat app"',
+        'GRANT USAGE ON SCHEMA "chat" TO "chat app"',
+    ]
+    assert outs["privileges"] == ["USAGE"]
+
+    fake = fake_server(monkeypatch, defaults_module, {"EXISTS": [(True, ["SELECT"])]})
+    DefaultPrivilegesProvider().create(DEFAULTS)
+    assert fake.statements[:2] == [
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "chat_owner" IN SCHEMA "chat" REVOKE ALL ON TABLES FROM "chat_app"',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "chat_owner" IN SCHEMA "chat" GRANT SELECT ON TABLES TO "chat_app"',
+    ]
+
+
+def test_read_reports_a_dropped_object_as_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.database as database_module
+
+    fake_server(monkeypatch, database_module, {})
+    assert DatabaseProvider().read("chat", DATABASE).id == ""
+
+
+def test_scram_verifier_shape_and_salt() -> None:
+    first, second = scram_verifier("pencil"), scram_verifier("pencil")
+    assert first != second, "every verifier gets its own salt"
+    assert scram_verifier("pencil", b"0" * 16) == scram_verifier("pencil", b"0" * 16)
+    assert first.startswith("SCRAM-SHA-256$4096:") and "pencil" not in first
+
+
+def test_only_transient_connection_failures_are_retried() -> None:
+    assert _retryable(psycopg.OperationalError("connection failed: Connection refused"))
+    assert _retryable(psycopg.OperationalError("FATAL:  the database system is starting up"))
+    assert not _retryable(psycopg.OperationalError('FATAL:  password authentication failed for user "x"'))
+    assert not _retryable(psycopg.OperationalError('FATAL:  database "chat" does not exist'))
+    assert not _retryable(ValueError("not a connection error"))
+
+
+# --- Password ---------------------------------------------------------------------------------
+
+
+def test_password_check_bounds() -> None:
+    provider = PasswordProvider()
+    assert provider.check({}, {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}}).failures == []
+    bad = {f.property for f in provider.check({}, {"length": 8, "alphabet": "abc", "keepers": {}}).failures}
+    assert bad == {"length", "alphabet"}
+
+
+def test_password_uses_every_class_and_a_random_id() -> None:
+    for _ in range(50):
+        value = generate(16, DEFAULT_ALPHABET)
+        assert len(value) == 16 and all(
+            set(value) & set(c) for c in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+        )
+    created = PasswordProvider().create({"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}})
+    result = (created.outs or {})["result"]
+    assert len(result) == 32 and result not in created.id
+
+
+def test_password_changes_only_when_its_inputs_change() -> None:
+    olds = {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {"rotation": "0"}, "result": "x" * 32}
+    same = PasswordProvider().diff("id", olds, {**olds, "result": None})
+    assert same.changes is False
+    rotated = PasswordProvider().diff("id", olds, {**olds, "keepers": {"rotation": "1"}})
+    assert rotated.replaces == ["keepers"] and rotated.delete_before_replace is False
+
+
+# --- PostgresAppDatabase under mocks -------------------------------------------------------------
+
+ROLE_TYPE = "pulumi-python:dynamic/postgres:Role"
+DATABASE_TYPE = "pulumi-python:dynamic/postgres:Database"
+SCHEMA_TYPE = "pulumi-python:dynamic/postgres:Schema"
+GRANT_TYPE = "pulumi-python:dynamic/postgres:Grant"
+DEFAULTS_TYPE = "pulumi-python:dynamic/postgres:DefaultPrivileges"
+EXTENSION_TYPE = "pulumi-python:dynamic/postgres:Extension"
+PASSWORD_TYPE = "pulumi-python:dynamic/random:Password"
+
+
+@dataclass
+class Declared:
+    recorded: Recorded
+    opts: dict[str, pulumi.ResourceOptions]
+    resources: dict[str, pulumi.Resource]
+
+
+def declare(app_password: str | None = None, **changes: Any) -> Declared:
+    opts: dict[str, pulumi.ResourceOptions] = {}
+    resources: dict[str, pulumi.Resource] = {}
+
+    def remember(args: pulumi.ResourceTransformationArgs) -> None:
+        opts[args.name] = args.opts
+        resources[args.name] = args.resource
+
+    def program() -> None:
+        connection = PgConnection(
+            host="db.example.internal", admin_user="pgadmin", admin_password=ADMIN_PASSWORD
+        )
+        settings: dict[str, Any] = {
+            "connection": connection,
+            "database": "chat",
+            "owner_role": "chat_owner",
+            "app_role": "chat_app",
+            "schema": "chat",
+            "extensions": ("vector", "citext"),
+            "app_password": None if app_password is None else pulumi.Output.secret(app_password),
+            **changes,
+        }
+        PostgresAppDatabase(
+            "chat",
+            PostgresAppDatabaseArgs(**settings),
+            opts=pulumi.ResourceOptions(transformations=[remember]),
+        )
+
+    return Declared(run(program), opts, resources)
+
+
+@pytest.fixture(scope="module")
+def generated() -> Declared:
+    return declare()
+
+
+def test_declares_the_least_privilege_model(generated: Declared) -> None:
+    rec = generated.recorded
+    roles = {r.props["name"]: r.props for r in rec.of_type(ROLE_TYPE)}
+    assert set(roles) == {"chat_owner", "chat_app"}
+    assert roles["chat_owner"]["login"] is False and roles["chat_owner"]["grant_to_admin"] is True
+    assert roles["chat_app"]["login"] is True and roles["chat_app"]["search_path"] == ["chat", "public"]
+    for props in roles.values():
+        assert not any(props[k] for k in LEAST_PRIVILEGE)
+    assert rec.of_type(DATABASE_TYPE)[0].props["owner"] == "chat_owner"
+    assert rec.of_type(SCHEMA_TYPE)[0].props["owner"] == "chat_owner"
+    grants = {g.props["object_type"]: g.props["privileges"] for g in rec.of_type(GRANT_TYPE)}
+    assert grants == {
+        "database": ["CONNECT"],
+        "schema": ["USAGE", "CREATE"],
+        "table": ["SELECT", "INSERT", "UPDATE", "DELETE"],
+    }
+    defaults = {d.props["object_type"]: d.props for d in rec.of_type(DEFAULTS_TYPE)}
+    assert defaults["table"]["owner"] == "chat_owner" and defaults["table"]["role"] == "chat_app"
+    assert defaults["sequence"]["privileges"] == ["USAGE", "SELECT"]
+    assert sorted(e.props["name"] for e in rec.of_type(EXTENSION_TYPE)) == ["citext", "vector"]
+
+
+def test_app_without_create_gets_usage_only() -> None:
+    rec = declare(app_can_create=False).recorded
+    schema_grant = next(g for g in rec.of_type(GRANT_TYPE) if g.props["object_type"] == "schema")
+    assert schema_grant.props["privileges"] == ["USAGE"]
+
+
+def test_passwords_are_secret_inputs_and_secret_outputs(generated: Declared) -> None:
+    rec = generated.recorded
+    assert len(rec.of_type(PASSWORD_TYPE)) == 1
+    assert generated.opts["chat-app-password"].additional_secret_outputs == ["result"]
+    assert rec.of_type(PASSWORD_TYPE)[0].props["keepers"] == {"rotation": "0"}
+    for resource in rec.resources:
+        if resource.type.startswith("pulumi-python:dynamic/postgres:"):
+            assert resource.is_secret("admin_password"), resource.name
+            assert "admin_password" in (generated.opts[resource.name].additional_secret_outputs or [])
+            assert not contains_plain(resource.inputs, ADMIN_PASSWORD)
+    app = rec.one(ROLE_TYPE, "chat-app")
+    assert app.is_secret("password") and "password" in (
+        generated.opts["chat-app"].additional_secret_outputs or []
+    )
+
+
+def test_given_app_password_is_used_and_kept_secret() -> None:
+    rec = declare(app_password=APP_PASSWORD).recorded
+    assert not rec.of_type(PASSWORD_TYPE)
+    app = rec.one(ROLE_TYPE, "chat-app")
+    assert app.is_secret("password") and app.props["password"] == APP_PASSWORD
+    assert not any(contains_plain(r.inputs, APP_PASSWORD) for r in rec.resources)
+
+
+def test_rotation_is_a_keeper() -> None:
+    rec = declare(app_password_rotation=3).recorded
+    assert rec.of_type(PASSWORD_TYPE)[0].props["keepers"] == {"rotation": "3"}
+
+
+def test_destroy_drops_the_database_before_roles_and_skips_its_contents(generated: Declared) -> None:
+    database = generated.resources["chat-db"]
+    depends_on = generated.opts["chat-db"].depends_on
+    assert isinstance(depends_on, list) and generated.resources["chat-app"] in depends_on
+    inside = [
+        n
+        for n in generated.opts
+        if n.startswith(("chat-schema", "chat-connect", "chat-tables", "chat-default", "chat-ext"))
+    ]
+    assert len(inside) == 8
+    assert all(generated.opts[n].deleted_with is database for n in inside)
+    assert generated.opts["chat-owner"].deleted_with is None
+
+
+def test_protect_guards_the_data_only() -> None:
+    declared = declare(protect=True)
+    protected = {name for name, r in declared.resources.items() if r._protect}
+    assert protected == {"chat-db", "chat-schema"}
+    assert not {name for name, r in declare().resources.items() if r._protect}
