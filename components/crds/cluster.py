@@ -1,0 +1,158 @@
+"""Cluster API `Cluster` (`cluster.x-k8s.io/v1beta1`) with a managed topology: a VKS cluster.
+
+The mapping from Python fields to the CR's camelCase keys lives only here
+(`ClusterSpec.to_spec`). With VKS's `builtin-generic-v3.x` classes the `vmClass` and
+`storageClass` variables must be explicit; a node pool's `vmClass` override places it on
+another VM class (the vGPU class for a GPU pool).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.crds.custom_resource import TypedCustomResource, require_dns_label
+
+API_VERSION = "cluster.x-k8s.io/v1beta1"
+KIND = "Cluster"
+TYPE = f"kubernetes:{API_VERSION}:{KIND}"
+NODE_POOL_CLASS = "node-pool"
+"""The worker class every VKS builtin ClusterClass defines."""
+
+
+@dataclass(frozen=True)
+class NodePool:
+    """A worker machineDeployment of the topology."""
+
+    name: str
+    """Pool name (DNS label), unique in the cluster."""
+    replicas: int
+    """Worker count."""
+    vm_class: pulumi.Input[str]
+    """VM class of the workers (bound to the namespace); the vGPU class makes it a GPU pool."""
+    worker_class: str = NODE_POOL_CLASS
+    """ClusterClass worker class."""
+
+    def __post_init__(self) -> None:
+        require_dns_label(self.name, "node pool name")
+        if self.replicas < 0:
+            raise ValueError(f"node pool {self.name!r}: replicas {self.replicas} must be 0 or more")
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "class": self.worker_class,
+            "name": self.name,
+            "replicas": self.replicas,
+            "variables": {"overrides": [{"name": "vmClass", "value": self.vm_class}]},
+        }
+
+
+def _networks(cidrs: tuple[str, ...], what: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    if not cidrs:
+        raise ValueError(f"{what} CIDRs: at least one is required")
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=True))
+        except ValueError as exc:
+            raise ValueError(f"{what} CIDR {cidr!r}: must be a network in CIDR notation such as 10.96.0.0/12") from exc
+    return networks
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """`spec` of a Cluster whose shape comes from a ClusterClass (`spec.topology`)."""
+
+    cluster_class: str
+    """ClusterClass name, e.g. builtin-generic-v3.4.0."""
+    class_namespace: str
+    """Namespace of the ClusterClass, e.g. vmware-system-vks-public."""
+    version: str
+    """Kubernetes release (a VKr name), e.g. v1.33.3---vmware.1-fips-vkr.1."""
+    control_plane_replicas: int
+    """Control plane nodes: 1, or 3 for an HA etcd quorum."""
+    vm_class: pulumi.Input[str]
+    """Default VM class (control plane and pools without an override)."""
+    storage_class: str
+    """Storage class of the nodes' disks."""
+    node_pools: tuple[NodePool, ...]
+    """Worker pools."""
+    pod_cidrs: tuple[str, ...] = ("192.168.0.0/16",)
+    service_cidrs: tuple[str, ...] = ("10.96.0.0/12",)
+
+    def __post_init__(self) -> None:
+        if self.control_plane_replicas < 1 or self.control_plane_replicas % 2 == 0:
+            raise ValueError(
+                f"control plane replicas {self.control_plane_replicas}: must be odd (1, or 3 for HA) "
+                "so etcd keeps a quorum"
+            )
+        require_dns_label(self.storage_class, "storage class")
+        require_dns_label(self.class_namespace, "ClusterClass namespace")
+        if not self.cluster_class or not self.version:
+            raise ValueError("cluster_class and version must be set")
+        if not self.node_pools:
+            raise ValueError("node_pools: at least one worker pool is required")
+        names = [p.name for p in self.node_pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node pool names must be unique, got {names}")
+        pods = _networks(self.pod_cidrs, "pod")
+        services = _networks(self.service_cidrs, "service")
+        for pod in pods:
+            for service in services:
+                if pod.version == service.version and pod.overlaps(service):
+                    raise ValueError(f"pod CIDR {pod} overlaps service CIDR {service}")
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "clusterNetwork": {
+                "pods": {"cidrBlocks": list(self.pod_cidrs)},
+                "services": {"cidrBlocks": list(self.service_cidrs)},
+            },
+            "topology": {
+                "class": self.cluster_class,
+                "classNamespace": self.class_namespace,
+                "version": self.version,
+                "controlPlane": {"replicas": self.control_plane_replicas},
+                "workers": {"machineDeployments": [p.to_spec() for p in self.node_pools]},
+                "variables": [
+                    {"name": "vmClass", "value": self.vm_class},
+                    {"name": "storageClass", "value": self.storage_class},
+                ],
+            },
+        }
+
+
+class Cluster(TypedCustomResource):
+    """A Cluster API Cluster in a Supervisor namespace (VKS provisions it)."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: str,
+        namespace: pulumi.Input[str],
+        spec: ClusterSpec,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            resource_name,
+            api_version=API_VERSION,
+            kind=KIND,
+            name=require_dns_label(name, "Cluster name"),
+            namespace=namespace,
+            spec=spec.to_spec(),
+            labels=labels,
+            annotations=annotations,
+            opts=opts,
+        )
+
+
+def kubeconfig_secret_name(cluster_name: str) -> str:
+    """The Secret (key `value`) in which Cluster API publishes the workload cluster's admin kubeconfig."""
+    return f"{cluster_name}-kubeconfig"

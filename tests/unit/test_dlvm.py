@@ -1,0 +1,358 @@
+"""DlvmWorkstation (through infra/stack_platform.py) under Pulumi mocks, from the committed
+dev and local stack files.
+
+The VM runs on the GPU class, powered on, bootstrapped from a Secret; the cloud-config that
+Secret carries is valid YAML that installs the frontend and backend as supervised, journald-
+logging systemd units with the same settings as the Kubernetes deployment; no secret value
+is anywhere but inside Pulumi secrets.
+"""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+from pulumi.runtime.sync_await import _sync_await
+
+from components.crds.virtual_machine import TYPE as VIRTUAL_MACHINE
+from components.dlvm import APPEND_LISTS, DlvmWorkstation, env_file
+from infra.app_settings import AppEnvironment, DatabaseEndpoint, app_environment
+from infra.config import Secrets, Settings, parse_config
+from infra.profiles import PROFILES
+from infra.stack_platform import declare_dlvm, dlvm_args
+from tests.unit import harness
+from tests.unit.harness import Recorded, Registered, contains_plain, flatten_config, run, stack_config
+
+SECRET = "kubernetes:core/v1:Secret"
+GPU_CLASS = "paif-gpu-a100-40c"
+NAMESPACE = "paif-chat-dev"
+# Distinct sentinels, so finding one anywhere is never a coincidence.
+PAIS_SECRET = "pais-client-secret-7f3a"
+CLIENT_ID = "client-id-4b9e"
+DB_USER = "app-user-2c8d"
+DB_PASSWORD = "db-app-pw-5e1c"
+ROBOT_SECRET = "robot-secret-91ab"
+PULL_SECRET = '{"auths":{"harbor.paif.example.internal":{"auth":"' + ROBOT_SECRET + '"}}}'
+SECRET_VALUES = (PAIS_SECRET, CLIENT_ID, DB_USER, DB_PASSWORD, ROBOT_SECRET)
+
+
+def settings(env: str) -> Settings:
+    """Settings from the committed stack file; call inside a program (secrets are outputs)."""
+    config = stack_config(env)
+    config["pais"] = {**config["pais"], "clientId": CLIENT_ID}
+    flat, keys = flatten_config(config)
+    parsed = parse_config(flat, set(keys), "paif-app")
+    secrets = Secrets(
+        vcenter_password=None,
+        pais_client_secret=pulumi.Output.secret(PAIS_SECRET),
+        db_admin_password=None,
+        db_app_password=None,
+        harbor_password=None,
+        supervisor_kubeconfig=None,
+        workload_kubeconfig=None,
+    )
+    return Settings(config=parsed, profile=PROFILES[parsed.environment], secrets=secrets)
+
+
+def environment(s: Settings) -> AppEnvironment:
+    """The settings the program computes for AiApp's ConfigMap and Secret."""
+    return app_environment(
+        s,
+        DatabaseEndpoint(
+            host="chat-db.paif-chat-dev.svc",
+            port=5432,
+            database="chat",
+            user=DB_USER,
+            password=pulumi.Output.secret(DB_PASSWORD),
+            sslmode="require",
+        ),
+    )
+
+
+@dataclass
+class Declared:
+    recorded: Recorded
+    env: AppEnvironment
+    component: DlvmWorkstation
+    opts: dict[str, pulumi.ResourceOptions] = field(default_factory=dict)
+
+    @property
+    def vm(self) -> Registered:
+        return self.recorded.one(VIRTUAL_MACHINE, "dlvm-vm")
+
+    @property
+    def secret(self) -> Registered:
+        return self.recorded.one(SECRET, "dlvm-cloud-init")
+
+    def parts(self) -> dict[str, str]:
+        """The user data's MIME parts by file name, decoded."""
+        message = email.message_from_string(self.secret.props["stringData"]["user-data"])
+        assert message.get_content_type() == "multipart/mixed"
+        parts: dict[str, str] = {}
+        for part in message.walk():
+            if part.is_multipart():
+                continue
+            assert part.get_content_type() == "text/cloud-config"
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            parts[str(part.get_filename())] = payload.decode()
+        assert list(parts) == ["app.cfg", "secrets.cfg"]
+        return parts
+
+    def app_config(self) -> dict[str, Any]:
+        text = self.parts()["app.cfg"]
+        assert text.startswith("#cloud-config\n")
+        document: dict[str, Any] = yaml.safe_load(text)
+        return document
+
+    def files(self, part: str) -> dict[str, dict[str, Any]]:
+        document = yaml.safe_load(self.parts()[part])
+        return {f["path"]: f for f in document["write_files"]}
+
+
+def declare(
+    env: str = "dev",
+    *,
+    pull_secret: str | None = PULL_SECRET,
+    change: Callable[[Settings], Settings] = lambda s: s,
+    preview: bool = False,
+) -> Declared:
+    captured: dict[str, Any] = {"opts": {}}
+
+    def remember(args: pulumi.ResourceTransformationArgs) -> None:
+        captured["opts"][args.name] = args.opts
+
+    def program() -> None:
+        s = change(settings(env))
+        app_env = environment(s)
+        supervisor = k8s.Provider("supervisor")
+        secret = None if pull_secret is None else pulumi.Output.secret(pull_secret)
+        captured["env"] = app_env
+        captured["component"] = DlvmWorkstation(
+            "dlvm",
+            dlvm_args(s, NAMESPACE, pulumi.Output.from_input(GPU_CLASS), app_env, secret),
+            opts=pulumi.ResourceOptions(providers={"kubernetes": supervisor}, transformations=[remember]),
+        )
+
+    recorded = run(program, stack=env, preview=preview)
+    return Declared(recorded, captured["env"], captured["component"], captured["opts"])
+
+
+def resolve(output: pulumi.Output[Any]) -> Any:
+    return _sync_await(output.future())
+
+
+def is_secret(output: pulumi.Output[Any]) -> bool:
+    return bool(_sync_await(output.is_secret()))
+
+
+@pytest.fixture(scope="module")
+def dev() -> Declared:
+    return declare("dev")
+
+
+def test_vm_runs_on_the_gpu_class_powered_on_from_the_cloud_init_secret(dev: Declared) -> None:
+    vm, secret = dev.vm.props, dev.secret.props
+    assert vm["apiVersion"] == "vmoperator.vmware.com/v1alpha3"
+    assert vm["metadata"]["name"] == "chat-dlvm"
+    assert vm["metadata"]["namespace"] == NAMESPACE
+    spec = vm["spec"]
+    assert spec["className"] == GPU_CLASS
+    assert spec["powerState"] == "PoweredOn"
+    assert spec["imageName"] == "vmi-dlvm-ubuntu-22-04-nvidia-550"
+    assert spec["storageClass"] == "vsan-default-storage-policy"
+    assert spec["advanced"] == {"bootDiskCapacity": "200Gi"}
+    assert "network" not in spec  # the namespace's default network
+    reference = spec["bootstrap"]["cloudInit"]["rawCloudConfig"]
+    assert reference == {"name": secret["metadata"]["name"], "key": "user-data"}
+    assert secret["metadata"]["namespace"] == NAMESPACE
+    assert secret["type"] == "Opaque"
+    assert set(secret["stringData"]) == {"user-data"}
+    assert dev.recorded.of_type("kubernetes:core/v1:ConfigMap") == []
+    assert "::supervisor::" in dev.vm.provider and "::supervisor::" in dev.secret.provider
+    # What runs inside is visible on the VM (for operators and image-provenance policies).
+    assert vm["metadata"]["annotations"]["paif.vmware.com/frontend-image"] == (
+        "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2"
+    )
+    assert vm["metadata"]["annotations"]["paif.vmware.com/backend-image"] == (
+        "harbor.paif.example.internal/paif-chat-dev/chat-backend:1.4.2"
+    )
+
+
+def test_the_component_has_the_platform_type_token(dev: Declared) -> None:
+    assert [r.name for r in dev.recorded.of_type("paif:platform:DlvmWorkstation")] == ["dlvm"]
+
+
+def test_cloud_config_is_yaml_defining_supervised_journald_units(dev: Declared) -> None:
+    document = dev.app_config()
+    files = dev.files("app.cfg")
+    units = {path.rsplit("/", 1)[1]: f for path, f in files.items() if path.startswith("/etc/systemd/system/")}
+    assert set(units) == {"chat-backend.service", "chat-frontend.service"}
+    images = {
+        "chat-backend.service": "harbor.paif.example.internal/paif-chat-dev/chat-backend:1.4.2",
+        "chat-frontend.service": "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2",
+    }
+    for name, unit in units.items():
+        text = unit["content"]
+        lines = set(text.splitlines())
+        assert {"Restart=on-failure", "StandardOutput=journal", "StandardError=journal"} <= lines, name
+        assert "Requires=docker.service" in lines
+        assert "WantedBy=multi-user.target" in lines
+        start = text.split("ExecStart=", 1)[1].split("\nExecStop=", 1)[0]
+        assert start.startswith("/usr/bin/docker --config /etc/paif/registry run --rm --name ")
+        assert start.rstrip().endswith(images[name])
+        for hardening in ("--user 10001:10001", "--read-only", "--cap-drop ALL", "--security-opt no-new-privileges"):
+            assert hardening in start, (name, hardening)
+        # The journal gets the output once, from the unit; docker keeps no json copy.
+        assert "--log-driver none" in start
+    backend, frontend = units["chat-backend.service"]["content"], units["chat-frontend.service"]["content"]
+    assert "--env-file /etc/paif/app.env" in backend and "--env-file /etc/paif/secrets.env" in backend
+    assert "--publish" not in backend
+    assert "--publish 8080:8080" in frontend and "--env BACKEND_URL=http://chat-backend:8000" in frontend
+    assert "secrets.env" not in frontend
+    assert document["runcmd"] == [
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "--no-block", "chat-backend.service", "chat-frontend.service"],
+    ]
+
+
+def test_cloud_config_carries_the_settings_of_the_kubernetes_deployment(dev: Declared) -> None:
+    app_env = files_env(dev.files("app.cfg")["/etc/paif/app.env"]["content"])
+    expected = {key: resolve(pulumi.Output.from_input(value)) for key, value in dev.env.config.items()}
+    assert app_env == {**expected, "BACKEND_URL": "http://chat-backend:8000"}
+    assert app_env["APP_ENV"] == "dev" and app_env["DB_HOST"] == "chat-db.paif-chat-dev.svc"
+    secret_env = files_env(dev.files("secrets.cfg")["/etc/paif/secrets.env"]["content"])
+    assert set(secret_env) == set(dev.env.secrets)
+    assert secret_env["PAIS_CLIENT_SECRET"] == PAIS_SECRET and secret_env["DB_PASSWORD"] == DB_PASSWORD
+
+
+def files_env(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def test_no_secret_value_is_in_the_cloud_config_or_any_plaintext_input(dev: Declared) -> None:
+    app_part = dev.parts()["app.cfg"]
+    published = resolve(dev.component.cloud_config)
+    assert published == app_part
+    assert not is_secret(dev.component.cloud_config)
+    for value in SECRET_VALUES:
+        assert value not in app_part, value
+        for resource in dev.recorded.resources:
+            assert not contains_plain(resource.inputs, value), (resource.type, resource.name, value)
+
+
+def test_secret_part_writes_root_only_files_appended_to_the_app_part(dev: Declared) -> None:
+    document = yaml.safe_load(dev.parts()["secrets.cfg"])
+    assert document["merge_how"] == APPEND_LISTS == [
+        {"name": "list", "settings": ["append"]},
+        {"name": "dict", "settings": ["no_replace", "recurse_list"]},
+    ]
+    assert set(document) == {"merge_how", "write_files"}
+    files = dev.files("secrets.cfg")
+    assert set(files) == {"/etc/paif/secrets.env", "/etc/paif/registry/config.json"}
+    for f in files.values():
+        assert (f["owner"], f["permissions"]) == ("root:root", "0600")
+    assert files["/etc/paif/registry/config.json"]["content"] == PULL_SECRET
+
+
+def test_user_data_is_a_pulumi_secret_and_replaces_the_vm_when_it_changes(dev: Declared) -> None:
+    assert dev.secret.is_secret("stringData")
+    assert set(dev.opts["dlvm-cloud-init"].additional_secret_outputs or []) == {"data", "stringData"}
+    vm_opts = dev.opts["dlvm-vm"]
+    assert vm_opts.delete_before_replace is True
+    trigger = vm_opts.replacement_trigger
+    assert isinstance(trigger, pulumi.Output)
+    assert is_secret(trigger)
+    assert resolve(trigger) == dev.secret.props["stringData"]["user-data"]
+
+
+def test_anonymous_pulls_write_no_registry_config() -> None:
+    declared = declare("dev", pull_secret=None)
+    assert set(declared.files("secrets.cfg")) == {"/etc/paif/secrets.env"}
+    for path, f in declared.files("app.cfg").items():
+        if path.endswith(".service"):
+            assert "ExecStart=/usr/bin/docker run --rm" in f["content"]
+            assert "--config" not in f["content"]
+
+
+def test_dev_waits_for_the_ip_and_local_does_not() -> None:
+    dev_vm = declare("dev").vm.props["metadata"]["annotations"]
+    assert dev_vm["pulumi.com/waitFor"] == "jsonpath={.status.network.primaryIP4}"
+    assert dev_vm["pulumi.com/timeoutSeconds"] == "1800"
+    assert "pulumi.com/skipAwait" not in dev_vm
+    local_vm = declare("local", pull_secret=None).vm.props
+    assert local_vm["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    assert "pulumi.com/waitFor" not in local_vm["metadata"]["annotations"]
+    assert local_vm["spec"]["imageName"] == "vmi-dlvm-ubuntu-22-04"
+
+
+class VmStatusMocks(harness.Recorder):
+    """Answers like VM Service once the guest is up."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == VIRTUAL_MACHINE:
+            outputs["status"] = {"powerState": "PoweredOn", "network": {"primaryIP4": "10.20.50.7"}}
+        return resource_id, outputs
+
+
+def test_outputs_are_the_vm_name_and_its_reported_ip(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = declare("dev")
+    assert resolve(before.component.vm_name) == "chat-dlvm"
+    assert resolve(before.component.primary_ip) is None
+
+    monkeypatch.setattr(harness, "Recorder", VmStatusMocks)
+    up = declare("dev")
+    assert resolve(up.component.primary_ip) == "10.20.50.7"
+
+
+def test_preview_needs_nothing_live() -> None:
+    declared = declare("dev", preview=True)
+    assert declared.vm.props["spec"]["className"] == GPU_CLASS
+    assert declared.secret.is_secret("stringData")
+
+
+def test_declare_dlvm_returns_the_component_outputs() -> None:
+    outputs: list[Any] = []
+
+    def program() -> None:
+        s = settings("dev")
+        outputs.append(declare_dlvm(s, k8s.Provider("supervisor"), NAMESPACE, GPU_CLASS, environment(s), None))
+
+    rec = run(program, stack="dev")
+    assert [r.name for r in rec.of_type(VIRTUAL_MACHINE)] == ["dlvm-vm"]
+    assert resolve(outputs[0].vm_name) == "chat-dlvm"
+
+
+def with_env(change: Callable[[AppEnvironment], AppEnvironment]) -> Callable[[], Recorded]:
+    def program() -> None:
+        s = settings("dev")
+        app_env = change(environment(s))
+        DlvmWorkstation("dlvm", dlvm_args(s, NAMESPACE, GPU_CLASS, app_env, None))
+
+    return lambda: run(program, stack="dev", expect_error=True)
+
+
+def test_a_key_cannot_be_both_a_setting_and_a_secret() -> None:
+    rec = with_env(lambda e: replace(e, config={**e.config, "DB_PASSWORD": "x"}))()
+    assert "settings DB_PASSWORD: a key is either a setting or a secret setting" in str(rec.error)
+
+
+def test_multi_line_secret_values_fail_without_showing_the_value() -> None:
+    leaked = "first-line-3d2f\nsecond-line"
+    rec = with_env(lambda e: replace(e, secrets={**e.secrets, "TLS_KEY": pulumi.Output.secret(leaked)}))()
+    message = str(rec.error)
+    assert "secret setting TLS_KEY: the value must be a single-line string" in message
+    assert "first-line-3d2f" not in message
+
+
+def test_env_file_refuses_names_that_are_not_variables() -> None:
+    with pytest.raises(ValueError, match="setting 'DB-HOST': names must be environment variable names"):
+        env_file({"DB-HOST": "x"}, "setting")
+    assert env_file({"B": "2", "A": "x=y #z"}, "setting") == "A=x=y #z\nB=2\n"
