@@ -24,7 +24,7 @@ from components.postgres.database import DatabaseProvider
 from components.postgres.extension import ExtensionProvider
 from components.postgres.role import RoleProvider
 from components.postgres.schema import SchemaProvider
-from tests.integration.pg_engine_helpers import PulumiProgram
+from tests.integration.engine import PulumiProgram
 from tests.integration.postgres_server import PostgresServer, free_port, running_postgres
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Run the real `pulumi` CLI on a test program (for test_postgres_real.py).
+"""Run the real `pulumi` CLI on a test program (shared by the integration tests).
 
 The program folder is copied to a temporary directory (so stack files never land in the
 repository) with its virtualenv made absolute; state goes to a file backend there, secrets
