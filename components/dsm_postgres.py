@@ -17,12 +17,13 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.crds.custom_resource import await_annotations
 from components.crds.postgres_cluster import (
+    READY,
     BackupConfig,
     MaintenanceWindow,
     PostgresCluster,
     PostgresClusterSpec,
-    await_annotations,
     connection_host,
 )
 from components.postgres import PgConnection, SslMode
@@ -150,7 +151,7 @@ class DsmPostgres(pulumi.ComponentResource):
             name=a.cluster_name,
             namespace=a.namespace,
             spec=spec,
-            annotations=await_annotations(a.await_cluster, a.ready_timeout_seconds),
+            annotations=await_annotations(READY if a.await_cluster else None, a.ready_timeout_seconds),
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[admin_secret])),
         )
 

@@ -8,12 +8,12 @@ connection endpoint in `status.connection`).
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
+
+from components.crds.custom_resource import TypedCustomResource
 
 API_VERSION = "databases.dataservices.vmware.com/v1alpha1"
 KIND = "PostgresCluster"
@@ -118,23 +118,12 @@ class PostgresClusterSpec:
         return spec
 
 
-def await_annotations(await_ready: bool, timeout_seconds: int) -> dict[str, str]:
-    """How the kubernetes provider waits for the cluster: until it is Ready and publishes
-    its host, or not at all (an API server without the DSM operator never reports one)."""
-    if not await_ready:
-        return {"pulumi.com/skipAwait": "true"}
-    return {
-        "pulumi.com/waitFor": json.dumps(["condition=Ready", "jsonpath={.status.connection.host}"]),
-        "pulumi.com/timeoutSeconds": str(timeout_seconds),
-    }
+# DSM is ready when the cluster reports Ready and has published where to connect.
+READY = ("condition=Ready", "jsonpath={.status.connection.host}")
 
 
-class PostgresCluster(pulumi.CustomResource):
+class PostgresCluster(TypedCustomResource):
     """A DSM PostgresCluster; `status` carries `connection{host, port, dbname, ...}` once ready."""
-
-    metadata: pulumi.Output[dict[str, Any]]
-    spec: pulumi.Output[dict[str, Any]]
-    status: pulumi.Output[dict[str, Any] | None]
 
     def __init__(
         self,
@@ -146,22 +135,15 @@ class PostgresCluster(pulumi.CustomResource):
         annotations: dict[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
-        if annotations:
-            metadata["annotations"] = annotations
-        props = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": metadata,
-            "spec": spec.render(),
-            "status": None,
-        }
-        version = importlib.metadata.version("pulumi_kubernetes")
         super().__init__(
-            TYPE,
             resource_name,
-            props,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version)),
+            api_version=API_VERSION,
+            kind=KIND,
+            name=name,
+            namespace=namespace,
+            spec=spec.render(),
+            annotations=annotations,
+            opts=opts,
         )
 
 
