@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from components.vsphere.names import VGPU_PROFILE
 from infra.config.base import DnsLabel, Model
-
-VGPU_PROFILE = re.compile(r"^[a-z0-9]+_[a-z0-9]+-[0-9]+[a-z]$")
 
 
 def _vgpu_profile(value: str) -> str:

@@ -1,0 +1,102 @@
+"""The vSphere part of a stack: the Supervisor namespace and the VM classes it offers.
+
+Every class in `paif:vsphere.vmClasses` is declared (a `GpuVmClass` when it sets
+`vgpuProfile`, a CPU-only `VmClass` otherwise) and bound to the namespace, together with
+the declared content libraries. `paif:vcenterPassword` may be missing in a preview (CI
+has no vCenter credentials; nothing is contacted), never in `up`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.gpu_vm_class import GpuVmClass, GpuVmClassArgs
+from components.vks_namespace import NamespaceAccess, VksNamespace, VksNamespaceArgs
+from components.vm_class import VmClass, VmClassArgs
+from components.vsphere import VcenterConnection
+from infra.config import NAMESPACE, ConfigError, Settings
+
+
+@dataclass(frozen=True)
+class VsphereOutputs:
+    namespace: pulumi.Output[str]
+    """The Supervisor namespace's name, once it exists."""
+    gpu_class: pulumi.Output[str]
+    """Id of the class named by paif:vsphere.gpuClass, once it exists."""
+    vm_classes: dict[str, pulumi.Output[str]]
+    """Every declared class: name -> id, once it exists."""
+
+
+def vcenter_connection(settings: Settings) -> VcenterConnection:
+    """The vCenter connection from the config; refuses an `up` without the password."""
+    cfg = settings.config.vsphere
+    password = settings.secrets.vcenter_password
+    if password is None and not pulumi.runtime.is_dry_run():
+        raise ConfigError(
+            f"invalid stack config (1 problem); nothing was changed:\n"
+            f"  - {NAMESPACE}:vcenterPassword: required key is missing; `pulumi up` logs in to vCenter "
+            f"{cfg.host} as {cfg.username}: set it with `pulumi config set --secret {NAMESPACE}:vcenterPassword`"
+        )
+    return VcenterConnection(
+        host=cfg.host,
+        username=cfg.username,
+        password=password,
+        insecure=cfg.insecure,
+        ca_bundle=cfg.ca_bundle,
+        protocol=cfg.protocol,
+    )
+
+
+def declare_vsphere(settings: Settings) -> VsphereOutputs:
+    cfg = settings.config.vsphere
+    connection = vcenter_connection(settings)
+    classes: dict[str, pulumi.Output[str]] = {}
+    for vm_class in cfg.vm_classes:
+        if vm_class.vgpu_profile is not None:
+            classes[vm_class.name] = GpuVmClass(
+                vm_class.name,
+                GpuVmClassArgs(
+                    connection=connection,
+                    name=vm_class.name,
+                    cpu_count=vm_class.cpu_count,
+                    memory_mib=vm_class.memory_mib,
+                    vgpu_profile=vm_class.vgpu_profile,
+                    cluster=cfg.cluster,
+                    cpu_reservation_percent=vm_class.cpu_reservation_percent,
+                    api=cfg.api,
+                ),
+            ).class_id
+        else:
+            classes[vm_class.name] = VmClass(
+                vm_class.name,
+                VmClassArgs(
+                    connection=connection,
+                    name=vm_class.name,
+                    cpu_count=vm_class.cpu_count,
+                    memory_mib=vm_class.memory_mib,
+                    cpu_reservation_percent=vm_class.cpu_reservation_percent,
+                ),
+            ).class_id
+    ns = cfg.namespace
+    namespace = VksNamespace(
+        ns.name,
+        VksNamespaceArgs(
+            connection=connection,
+            name=ns.name,
+            cluster=cfg.cluster,
+            storage_policy=ns.storage_policy,
+            storage_limit_mib=ns.storage_limit_mib,
+            cpu_limit_mhz=ns.cpu_limit_mhz,
+            memory_limit_mib=ns.memory_limit_mib,
+            description=ns.description,
+            vm_classes=list(classes.values()),
+            content_libraries=ns.content_libraries,
+            access=[
+                NamespaceAccess(subject=a.subject, domain=a.domain, subject_type=a.subject_type, role=a.role)
+                for a in ns.access
+            ],
+        ),
+    )
+    return VsphereOutputs(namespace=namespace.namespace, gpu_class=classes[cfg.gpu_class], vm_classes=classes)

@@ -1,0 +1,49 @@
+"""VmClass (CPU-only) under Pulumi mocks, and its argument checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.vm_class import VmClass, VmClassArgs
+from components.vsphere import VcenterConnection
+from tests.unit.harness import run
+
+VM_CLASS = "pulumi-python:dynamic/vsphere:VmClass"
+CONNECTION = VcenterConnection(host="vc.example.internal", username="svc", password=None)
+
+
+def test_declares_a_class_without_vgpu() -> None:
+    recorded = run(
+        lambda: VmClass(
+            "cpu",
+            VmClassArgs(CONNECTION, "paif-cpu", cpu_count=4, memory_mib=16384, cpu_reservation_percent=25),
+        )
+    )
+    assert "paif:vsphere:VmClass" in recorded.types()
+    (resource,) = recorded.of_type(VM_CLASS)
+    props = resource.props
+    assert (props["class_id"], props["cpu_count"], props["memory_mib"]) == ("paif-cpu", 4, 16384)
+    assert (props["cpu_reservation"], props["memory_reservation"], props["vgpu_profiles"]) == (25, 0, [])
+    assert props.get("cluster") is None, "no vGPU, nothing to check on a cluster"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cpu_count": 0}, "VmClassArgs.cpu_count: given 0; must be 1 to 768 vCPUs"),
+        ({"cpu_count": 1000}, "VmClassArgs.cpu_count: given 1000; must be 1 to 768 vCPUs"),
+        ({"memory_mib": 0}, "VmClassArgs.memory_mib: given 0; must be at least 1 MiB"),
+        ({"name": "Large CPU"}, "VmClassArgs.name: given 'Large CPU'; must be a DNS label"),
+        (
+            {"memory_reservation_percent": 101},
+            "VmClassArgs.memory_reservation_percent: given 101; must be a percentage",
+        ),
+    ],
+)
+def test_bad_arguments_name_the_field(overrides: dict[str, Any], message: str) -> None:
+    settings: dict[str, Any] = {"name": "paif-cpu", "cpu_count": 4, "memory_mib": 4096, **overrides}
+    with pytest.raises(ValueError) as raised:
+        VmClassArgs(CONNECTION, **settings)
+    assert str(raised.value).startswith(message)
