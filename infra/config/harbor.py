@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from infra.config.base import DnsLabel, Model
+
+# Harbor schedules with six-field cron expressions: seconds first.
+HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 
 
 class HarborConfig(Model):
@@ -14,12 +18,38 @@ class HarborConfig(Model):
 
     url: str = Field(pattern=r"^https?://[^\s/]+/?$", description="Harbor base URL")
     username: str = Field("admin", min_length=1)
+    """Harbor user that manages the project; its password is the secret paif:harborPassword."""
     insecure: bool = False
+    """Skip TLS verification of the Harbor API (never in prod; needed for plain http)."""
+    ca_bundle: str | None = None
+    """PEM CA bundle (path on the machine running Pulumi) for a Harbor with a private CA; the
+    system trust store when unset."""
     project: DnsLabel
+    """Harbor project (private) the app images live in."""
     storage_quota_gb: int = Field(50, ge=1, le=10240)
+    """Storage quota of the project in GiB."""
     deployment_security: Literal["critical", "high", "medium", "low", "none"] = "high"
+    """Images with vulnerabilities of this severity or above cannot be pulled."""
     cosign: bool = True
+    """Only cosign-signed images can be pulled."""
     auto_sbom: bool = True
+    """Generate an SBOM for every pushed image."""
     retain_last: int = Field(10, ge=1, le=1000)
+    """Tag retention (prod): keep the most recently pushed N artifacts per repository."""
+    retention_schedule: str = "0 0 3 * * *"
+    """When tag retention runs: Harbor cron with seconds first (second minute hour day month weekday)."""
     immutable_tag_pattern: str = Field("v*", min_length=1)
+    """Tags matching this pattern cannot be overwritten or deleted (prod)."""
     robot_expiry_days: int = Field(90, ge=1, le=3650)
+    """Lifetime of the pull and push robot accounts in days; they never get unlimited lifetime."""
+    robot_rotation: int = Field(0, ge=0)
+    """Bump to replace both robot accounts, which issues new secrets and a new lifetime."""
+
+    @field_validator("retention_schedule")
+    @classmethod
+    def _harbor_cron(cls, value: str) -> str:
+        if not HARBOR_CRON.match(value):
+            raise ValueError(
+                "must be a six-field cron expression, seconds first, e.g. '0 0 3 * * *' (daily at 03:00)"
+            )
+        return value

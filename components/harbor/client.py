@@ -1,0 +1,285 @@
+"""A small client for Harbor's REST API v2.0 (`<url>/api/v2.0`, HTTP Basic auth).
+
+Retries with exponential backoff while Harbor is unreachable, overloaded (503) or, for
+requests that are safe to repeat (GET/PUT/DELETE), slow or failing with a 5xx. A POST is
+not repeated once Harbor may have received it: a second project or robot would be the
+result. Errors carry Harbor's own `{"errors": [{"code", "message"}]}` and never the
+password. TLS is verified against the system trust store (or a given CA bundle) unless
+`insecure` is set.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+API_PREFIX = "/api/v2.0"
+PAGE_SIZE = 100
+_REPEATABLE = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+_ALWAYS_RETRY_STATUS = frozenset({429, 503})
+
+
+class HarborError(RuntimeError):
+    """A Harbor request failed. `status` is the HTTP status (None when Harbor did not answer)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class HarborNotFound(HarborError):
+    """Harbor answered 404."""
+
+
+class HarborConflict(HarborError):
+    """Harbor answered 409: the object already exists."""
+
+
+class _Retryable(HarborError):
+    """A 5xx/429 answer; retried where that is safe, then re-raised as a HarborError."""
+
+
+def harbor_errors(response: httpx.Response) -> tuple[str, str]:
+    """Harbor's error code and message(s) from an error response."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.text.strip()[:200]
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return "", response.text.strip()[:200]
+    codes = [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+    messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+    return codes[0] if codes else "", "; ".join(m for m in messages if m)
+
+
+def registry_host(url: str) -> str:
+    """The registry host (`host[:port]`) images are pulled from, for a Harbor base URL."""
+    return urlsplit(url).netloc
+
+
+class HarborClient:
+    """One Harbor endpoint and user. Use as a context manager (closes the connection pool)."""
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        insecure: bool = False,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        backoff_max: float = 15.0,
+    ) -> None:
+        if not password:
+            raise HarborError(
+                f"no password for Harbor user {username!r} at {url}: the password input is empty"
+            )
+        self.url = url.rstrip("/")
+        self.username = username
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self._wait = wait_exponential(multiplier=backoff, min=backoff, max=backoff_max)
+        verify: ssl.SSLContext | bool = False
+        if not insecure:
+            # The system trust store (where a corporate CA is installed), not certifi's bundle.
+            try:
+                verify = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise HarborError(
+                    f"cannot read the CA bundle {ca_bundle!r} for Harbor at {url}: {exc}"
+                ) from None
+        self._http = httpx.Client(
+            base_url=self.url + API_PREFIX,
+            auth=httpx.BasicAuth(username, password),
+            verify=verify,
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+        )
+
+    def __enter__(self) -> HarborClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _retryable(self, method: str, exc: BaseException) -> bool:
+        if isinstance(exc, _Retryable):
+            return exc.status in _ALWAYS_RETRY_STATUS or method in _REPEATABLE
+        if isinstance(exc, httpx.ConnectError):
+            return not _is_tls_failure(exc)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return True
+        # The request may have reached Harbor: only repeat what is safe to repeat.
+        return isinstance(exc, httpx.TimeoutException | httpx.TransportError) and method in _REPEATABLE
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        expected: tuple[int, ...],
+    ) -> httpx.Response:
+        response = self._http.request(method, path, json=body, params=params, headers=headers)
+        if response.status_code in expected:
+            return response
+        raise self._error(method, path, response)
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> HarborError:
+        status = response.status_code
+        code, message = harbor_errors(response)
+        text = f"Harbor {method} {API_PREFIX}{path} at {self.url}: {status} {code or response.reason_phrase}"
+        if message:
+            text += f": {message}"
+        if status == 401:
+            text += f" (Harbor rejected the credentials of user {self.username!r})"
+        elif status == 403:
+            text += f" (user {self.username!r} lacks the permission)"
+        if status >= 500 or status == 429:
+            return _Retryable(text, status=status, code=code, detail=message)
+        if status == 404:
+            return HarborNotFound(text, status=status, code=code, detail=message)
+        if status == 409:
+            return HarborConflict(text, status=status, code=code, detail=message)
+        return HarborError(text, status=status, code=code, detail=message)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        expected: tuple[int, ...] = (200,),
+        by_name: bool = False,
+    ) -> httpx.Response:
+        """Send `method path` (relative to /api/v2.0) and return the response with an expected status.
+
+        `by_name` tells Harbor that a project in the path is a name even if it looks like a number.
+        """
+        headers = {"X-Is-Resource-Name": "true"} if by_name else {}
+        retrying = Retrying(
+            retry=retry_if_exception(lambda exc: self._retryable(method, exc)),
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            reraise=True,
+        )
+        try:
+            return retrying(
+                self._send, method, path, body=body, params=params, headers=headers, expected=expected
+            )
+        except _Retryable as exc:
+            raise HarborError(
+                f"{exc}{_after(retrying)}", status=exc.status, code=exc.code, detail=exc.detail
+            ) from None
+        except httpx.ConnectError as exc:
+            if _is_tls_failure(exc):
+                raise HarborError(
+                    f"TLS verification of Harbor at {self.url} failed ({exc}); give the CA bundle that "
+                    "signed Harbor's certificate (ca_bundle), or set insecure outside production"
+                ) from None
+            raise HarborError(f"cannot connect to Harbor at {self.url}: {exc}{_after(retrying)}") from None
+        except httpx.TimeoutException:
+            raise HarborError(
+                f"Harbor at {self.url} did not answer {method} {API_PREFIX}{path} within "
+                f"{self.timeout:g}s{_after(retrying)}"
+            ) from None
+        except httpx.TransportError as exc:
+            raise HarborError(
+                f"Harbor {method} {API_PREFIX}{path} at {self.url} failed: {exc}{_after(retrying)}"
+            ) from None
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None, by_name: bool = False) -> Any:
+        return self.request("GET", path, params=params, by_name=by_name).json()
+
+    def find(self, path: str, *, by_name: bool = False) -> Any | None:
+        """GET `path`, or None when Harbor answers 404."""
+        try:
+            return self.get(path, by_name=by_name)
+        except HarborNotFound:
+            return None
+
+    def create(self, path: str, body: Any, *, by_name: bool = False) -> httpx.Response:
+        return self.request("POST", path, body=body, expected=(201,), by_name=by_name)
+
+    def put(self, path: str, body: Any, *, by_name: bool = False) -> None:
+        self.request("PUT", path, body=body, by_name=by_name)
+
+    def delete(self, path: str, *, by_name: bool = False) -> bool:
+        """DELETE `path`; False when it was already gone."""
+        try:
+            self.request("DELETE", path, by_name=by_name)
+        except HarborNotFound:
+            return False
+        return True
+
+    def list_all(
+        self, path: str, *, params: Mapping[str, Any] | None = None, by_name: bool = False
+    ) -> list[Any]:
+        """Every item of a paginated list endpoint."""
+        items: list[Any] = []
+        page = 1
+        while True:
+            chunk = self.get(
+                path, params={**(params or {}), "page": page, "page_size": PAGE_SIZE}, by_name=by_name
+            )
+            if not isinstance(chunk, list):
+                raise HarborError(
+                    f"Harbor GET {API_PREFIX}{path} at {self.url}: expected a list, got {chunk!r:.80}"
+                )
+            items.extend(chunk)
+            if len(chunk) < PAGE_SIZE:
+                return items
+            page += 1
+
+
+def created_id(response: httpx.Response) -> int:
+    """The id of a created object: the last segment of the Location header Harbor returns."""
+    location = response.headers.get("Location", "")
+    last = location.rstrip("/").rsplit("/", 1)[-1]
+    if not last.isdigit():
+        raise HarborError(f"Harbor did not return the new object's location (Location: {location!r})")
+    return int(last)
+
+
+def _after(retrying: Retrying) -> str:
+    tries = int(retrying.statistics.get("attempt_number", 1))
+    return f" (after {tries} attempts)" if tries > 1 else ""
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(
+        exc.__context__, ssl.SSLCertVerificationError
+    )
+
+
+@contextmanager
+def connect(props: Mapping[str, Any]) -> Iterator[HarborClient]:
+    """A client for the connection properties every Harbor resource carries."""
+    with HarborClient(
+        str(props["url"]),
+        str(props["username"]),
+        str(props.get("password") or ""),
+        insecure=bool(props.get("insecure")),
+        ca_bundle=props.get("ca_bundle") or None,
+        timeout=float(props.get("timeout") or 30),
+        attempts=int(props.get("attempts") or 5),
+    ) as client:
+        yield client

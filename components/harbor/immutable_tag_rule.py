@@ -1,0 +1,144 @@
+"""`ImmutableTagRule` (type `dynamic/harbor:ImmutableTagRule`): tags that cannot change.
+
+Artifacts whose tag matches `tag_pattern`, in repositories matching `repo_pattern`, can
+neither be overwritten nor deleted. Harbor has no GET for a single rule (the rule is found
+in the project's list), creates every rule enabled, and, when an update changes
+`disabled`, only toggles the rule and ignores the rest of the update; the provider works
+around each of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, Resource
+
+from components.harbor.client import HarborClient, HarborConflict, HarborNotFound, created_id
+from components.harbor.connection import HarborConnection, secret_options
+from components.harbor.provider import HarborObjectProvider, Props, known, numeric_id
+
+
+def rule_body(props: Props, disabled: bool, rule_id: int | None = None) -> dict[str, Any]:
+    """The ImmutableRule document Harbor expects."""
+    body: dict[str, Any] = {
+        "disabled": disabled,
+        "action": "immutable",
+        "template": "immutable_template",
+        "tag_selectors": [
+            {"kind": "doublestar", "decoration": "matches", "pattern": str(props["tag_pattern"])}
+        ],
+        "scope_selectors": {
+            "repository": [
+                {"kind": "doublestar", "decoration": "repoMatches", "pattern": str(props["repo_pattern"])}
+            ]
+        },
+    }
+    if rule_id is not None:
+        body["id"] = rule_id
+    return body
+
+
+def _rules_path(props: Props) -> str:
+    return f"/projects/{int(props['project_id'])}/immutabletagrules"
+
+
+class ImmutableTagRuleProvider(HarborObjectProvider):
+    kind = "immutable tag rule"
+    replace_keys = ("project_id",)
+    update_keys = ("tag_pattern", "repo_pattern", "disabled")
+
+    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        return [
+            CheckFailure(key, "must be a non-empty doublestar pattern, e.g. 'v*' or '**'")
+            for key in ("tag_pattern", "repo_pattern")
+            if known(inputs.get(key)) and (not isinstance(inputs[key], str) or not inputs[key])
+        ]
+
+    def _find(self, client: HarborClient, props: Props, rule_id: int) -> dict[str, Any] | None:
+        try:
+            rules = client.list_all(_rules_path(props))
+        except HarborNotFound:
+            return None
+        return next((r for r in rules if r.get("id") == rule_id), None)
+
+    def create_object(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any]]:
+        path = _rules_path(props)
+        try:
+            rule_id = created_id(client.create(path, rule_body(props, disabled=False)))
+        except HarborConflict as exc:
+            raise HarborConflict(
+                f"project {props['project_id']} already has an immutable tag rule for tags "
+                f"{props['tag_pattern']!r} in repositories {props['repo_pattern']!r}; delete it or import it",
+                status=exc.status,
+                code=exc.code,
+            ) from None
+        if props.get("disabled"):
+            client.put(f"{path}/{rule_id}", rule_body(props, disabled=True, rule_id=rule_id))
+        id_ = f"{path}/{rule_id}"
+        observed = self.observe(client, id_, props)
+        assert observed is not None
+        return id_, observed
+
+    def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
+        rule = self._find(client, props, numeric_id(id_))
+        if rule is None:
+            return None
+        tags = rule.get("tag_selectors") or []
+        repos = (rule.get("scope_selectors") or {}).get("repository") or []
+        return {
+            "rule_id": int(rule["id"]),
+            "disabled": bool(rule.get("disabled")),
+            "tag_pattern": tags[0].get("pattern")
+            if len(tags) == 1 and tags[0].get("decoration") == "matches"
+            else None,
+            "repo_pattern": (
+                repos[0].get("pattern")
+                if len(repos) == 1 and repos[0].get("decoration") == "repoMatches"
+                else None
+            ),
+        }
+
+    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+        rule_id = numeric_id(id_)
+        current = self.observe(client, id_, news)
+        if current is None:
+            raise HarborNotFound(f"immutable tag rule {rule_id} is gone")
+        path = f"{_rules_path(news)}/{rule_id}"
+        if (current["tag_pattern"], current["repo_pattern"]) != (news["tag_pattern"], news["repo_pattern"]):
+            client.put(path, rule_body(news, disabled=current["disabled"], rule_id=rule_id))
+        if current["disabled"] != bool(news.get("disabled")):
+            client.put(path, rule_body(news, disabled=bool(news.get("disabled")), rule_id=rule_id))
+        observed = self.observe(client, id_, news)
+        assert observed is not None
+        return observed
+
+    def delete_object(self, client: HarborClient, id_: str, props: Props) -> None:
+        client.delete(f"{_rules_path(props)}/{numeric_id(id_)}")
+
+
+class ImmutableTagRule(Resource, module="harbor", name="ImmutableTagRule"):
+    """Tags matching `tag_pattern` (in repositories matching `repo_pattern`) are immutable."""
+
+    rule_id: pulumi.Output[int]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: HarborConnection,
+        project_id: pulumi.Input[int],
+        tag_pattern: str,
+        repo_pattern: str = "**",
+        disabled: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            **connection.props(),
+            "project_id": project_id,
+            "tag_pattern": tag_pattern,
+            "repo_pattern": repo_pattern,
+            "disabled": disabled,
+            "rule_id": None,
+        }
+        super().__init__(ImmutableTagRuleProvider(), resource_name, props, secret_options(opts))
