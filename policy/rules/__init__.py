@@ -1,0 +1,16 @@
+"""Every rule of the pack, grouped by concern (the order the pack reports them in)."""
+
+from policy.rules import availability, limits, pod_security, resource_options, secrets, supply_chain, tls
+from policy.rules.common import Rule
+
+ALL_RULES: list[Rule] = [
+    *tls.RULES,
+    *limits.RULES,
+    *secrets.RULES,
+    *availability.RULES,
+    *supply_chain.RULES,
+    *pod_security.RULES,
+    *resource_options.RULES,
+]
+
+__all__ = ["ALL_RULES", "Rule"]

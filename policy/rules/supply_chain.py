@@ -1,0 +1,159 @@
+"""Supply chain: images come pinned from our Harbor project, which scans and blocks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from policy.rules.common import (
+    Context,
+    NotApplicable,
+    Res,
+    ResourceRule,
+    Rule,
+    StackRule,
+    Violation,
+    describe,
+    dynamic,
+    first,
+    is_unknown,
+    truthy,
+    workload_containers,
+)
+
+HARBOR_PROJECTS = (dynamic("harbor", "Project"), "harbor:index/project:Project")
+# Harbor blocks pulls of images with vulnerabilities at or above the chosen severity, so a
+# lower threshold is stricter.
+SEVERITIES = ["none", "low", "medium", "high", "critical"]
+DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
+
+
+def _declared_prefixes(resources: Sequence[Res]) -> list[str]:
+    """`host/project/` of each Harbor project in the stack (`host/` when the name is unknown)."""
+    prefixes = []
+    for project in resources:
+        if project.type not in HARBOR_PROJECTS:
+            continue
+        url, name = project.props.get("url"), project.props.get("name")
+        host = urlsplit(url).netloc if isinstance(url, str) else ""
+        if not host:
+            continue
+        prefixes.append(f"{host}/{name}/" if isinstance(name, str) else f"{host}/")
+    return prefixes
+
+
+def check_registry(resources: Sequence[Res], ctx: Context) -> list[Violation]:
+    allowed = [p if p.endswith("/") else f"{p}/" for p in ctx.strings("allowedRegistries")]
+    if ctx.flag("useDeclaredHarborProjects"):
+        allowed += _declared_prefixes(resources)
+    if not allowed:
+        raise NotApplicable(
+            "no registry is configured (allowedRegistries) and the stack declares no Harbor project"
+        )
+    violations = []
+    for resource in resources:
+        for _, container in workload_containers(resource):
+            image = container.spec.get("image")
+            if isinstance(image, str) and not image.startswith(tuple(allowed)):
+                violations.append(
+                    Violation(
+                        f"{container.kind} '{container.name}' of {describe(resource)} pulls {image!r}: "
+                        f"push it to and pull it from {' or '.join(sorted(set(allowed)))}",
+                        resource.urn,
+                    )
+                )
+    return violations
+
+
+ALLOWED_REGISTRY = StackRule(
+    name="images-from-allowed-registry",
+    description="Images come from the stack's Harbor project (or a configured registry prefix).",
+    check=check_registry,
+    config={
+        "allowedRegistries": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "image prefixes (registry/project/) allowed besides the declared Harbor projects",
+        },
+        "useDeclaredHarborProjects": {
+            "type": "boolean",
+            "default": True,
+            "description": "allow images from every Harbor project the stack declares",
+        },
+    },
+)
+
+
+def image_problem(image: str, require_digest: bool) -> str | None:
+    """What is wrong with how `image` is pinned, or None."""
+    if DIGEST.search(image):
+        return None
+    if require_digest:
+        return "is not pinned by digest: use registry/path@sha256:<digest>"
+    last = image.rsplit("/", 1)[-1].split("@", 1)[0]
+    if ":" not in last:
+        return "has no tag (implicitly :latest): pin a release tag or a digest"
+    if last.rsplit(":", 1)[1] == "latest":
+        return "uses :latest: pin a release tag or a digest"
+    return None
+
+
+def check_image_pinned(resource: Res, ctx: Context) -> list[str]:
+    problems = []
+    for _, container in workload_containers(resource):
+        image = container.spec.get("image")
+        if isinstance(image, str) and (problem := image_problem(image, ctx.flag("requireDigest"))):
+            problems.append(
+                f"{container.kind} '{container.name}' of {describe(resource)} image {image!r} {problem}"
+            )
+    return problems
+
+
+IMAGE_PINNED = ResourceRule(
+    name="image-pinned",
+    description="Images are pinned: no :latest or missing tag; a digest where required.",
+    check=check_image_pinned,
+    config={"requireDigest": {"type": "boolean", "default": False, "description": "require @sha256 digests"}},
+)
+
+
+def check_harbor_project(resource: Res, ctx: Context) -> list[str]:
+    if resource.type not in HARBOR_PROJECTS:
+        return []
+    props = resource.props
+    weakest = ctx.text("weakestSeverity")
+    problems = []
+    if truthy(props.get("public")):
+        problems.append(f"{describe(resource)} is public: set public to false")
+    scanning = first(props, "vulnerability_scanning", "vulnerabilityScanning", "auto_scan", "autoScan")
+    if truthy(scanning) is False:
+        problems.append(f"{describe(resource)} does not scan on push: set vulnerability_scanning to true")
+    security = first(props, "deployment_security", "deploymentSecurity")
+    allowed = SEVERITIES[: SEVERITIES.index(weakest) + 1]
+    if not is_unknown(security) and security not in allowed:
+        now = (
+            "does not block vulnerable images"
+            if not security
+            else f"blocks only {security!r} vulnerabilities"
+        )
+        problems.append(f"{describe(resource)} {now}: set deployment_security to {' or '.join(allowed)}")
+    return problems
+
+
+HARBOR_PROJECT = ResourceRule(
+    name="harbor-project-secure",
+    description="Harbor projects are private, scan on push and block vulnerable images (high or stricter).",
+    check=check_harbor_project,
+    config={
+        "weakestSeverity": {
+            "type": "string",
+            "enum": SEVERITIES,
+            "default": "high",
+            "description": "the weakest deployment_security allowed (lower severities are stricter)",
+        }
+    },
+)
+
+RULES: list[Rule] = [ALLOWED_REGISTRY, IMAGE_PINNED, HARBOR_PROJECT]

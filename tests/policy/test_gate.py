@@ -1,0 +1,123 @@
+"""The pull-request gate (`python -m policy.gate`): event parsing, the throwaway project copy,
+the report, and one real run on a project laid out like ours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy.gate import (
+    GateError,
+    PolicyViolation,
+    Preview,
+    StackResult,
+    parse_events,
+    policy_config,
+    prepare_project,
+    report,
+    run_gate,
+)
+
+GATE_PROJECT = Path(__file__).parent / "fixtures" / "gate_project"
+URN = "urn:pulumi:prod::paif-app::paif:app:AiApp$kubernetes:core/v1:ConfigMap::chat-config"
+
+
+def event(**payload: object) -> str:
+    return json.dumps({"sequence": 1, "timestamp": 0, **payload})
+
+
+def test_parse_events_reads_policy_events_errors_and_the_result() -> None:
+    stdout = "\n".join(
+        [
+            event(policyLoadEvent={}),
+            event(
+                policyEvent={
+                    "resourceUrn": URN,
+                    "message": "ConfigMaps hold no secret-looking keys or values.\nmove it\n",
+                    "policyName": "no-secrets-in-configmap",
+                    "enforcementLevel": "mandatory",
+                }
+            ),
+            event(diagnosticEvent={"message": "debug\n", "severity": "debug"}),
+            event(diagnosticEvent={"message": "preview failed\n", "severity": "error"}),
+            "not json {",
+            event(summaryEvent={"result": "failed", "resourceChanges": {"create": 3}}),
+        ]
+    )
+    violations, errors, result = parse_events(stdout)
+    assert violations == [
+        PolicyViolation(
+            policy="no-secrets-in-configmap",
+            level="mandatory",
+            urn=URN,
+            message="ConfigMaps hold no secret-looking keys or values.\nmove it",
+        )
+    ]
+    assert violations[0].resource == "kubernetes:core/v1:ConfigMap: chat-config"
+    assert errors == ["preview failed"]
+    assert result == "failed"
+
+
+def test_project_copy_has_an_absolute_virtualenv_and_copies_of_the_stack_files(tmp_path: Path) -> None:
+    copy = prepare_project(GATE_PROJECT, ["prod"], tmp_path)
+    text = (copy / "Pulumi.yaml").read_text()
+    assert f"virtualenv: {Path(__file__).resolve().parents[2] / '.venv'}" in text
+    assert (copy / "app").resolve() == (GATE_PROJECT / "app").resolve()
+    assert (copy / "stacks" / "Pulumi.prod.yaml").read_text() == (
+        GATE_PROJECT / "stacks" / "Pulumi.prod.yaml"
+    ).read_text()
+    assert not (copy / "stacks" / "Pulumi.prod.yaml").is_symlink()
+
+
+def test_missing_stack_file_or_policy_config_is_named(tmp_path: Path) -> None:
+    with pytest.raises(GateError, match=r"no stack file stacks/Pulumi.qa.yaml"):
+        prepare_project(GATE_PROJECT, ["qa"], tmp_path)
+    with pytest.raises(GateError, match=r"no policy config policy/config/qa.json \(have: dev, local, prod\)"):
+        policy_config("qa")
+
+
+def test_report_lists_violations_and_the_overhead() -> None:
+    violation = PolicyViolation(
+        "no-secrets-in-configmap", "mandatory", URN, "description\nmove it to a Secret"
+    )
+    result = StackResult(
+        stack="prod",
+        with_pack=Preview(returncode=1, seconds=3.0, violations=[violation], result="failed"),
+        baseline=Preview(returncode=0, seconds=2.0),
+    )
+    assert not result.passed
+    assert report(result) == (
+        "[FAIL] prod: 1 mandatory, 0 advisory violation(s); preview with the pack 3.0 s, without 2.0 s (x1.50)\n"
+        "    [mandatory] no-secrets-in-configmap (kubernetes:core/v1:ConfigMap: chat-config): move it to a Secret"
+    )
+
+
+def test_failed_preview_without_violations_fails_the_gate() -> None:
+    result = StackResult("dev", Preview(returncode=255, seconds=1.0, errors=["boom", "preview failed"]), None)
+    assert not result.passed
+    assert report(result).endswith("    the preview itself failed:\n    | boom")
+
+
+@pytest.mark.integration
+def test_gate_fails_on_a_mandatory_violation_and_leaves_the_stack_file_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    committed = (GATE_PROJECT / "stacks" / "Pulumi.prod.yaml").read_text()
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'state'}")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+    assert run_gate(["prod"], root=GATE_PROJECT) == 1
+
+    out = capsys.readouterr().out
+    assert out.startswith("[FAIL] prod: 1 mandatory, 0 advisory violation(s); preview with the pack ")
+    assert ", without " in out
+    assert (
+        "[mandatory] no-secrets-in-configmap (kubernetes:core/v1:ConfigMap: settings): ConfigMap 'app/settings' "
+        "has the secret-looking key 'DB_PASSWORD': move it to a Secret"
+    ) in out
+    assert (GATE_PROJECT / "stacks" / "Pulumi.prod.yaml").read_text() == committed
+    assert sorted(p.name for p in (GATE_PROJECT / "stacks").iterdir()) == ["Pulumi.prod.yaml"]

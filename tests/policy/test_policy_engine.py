@@ -1,0 +1,122 @@
+"""The pack in the real engine: `pulumi preview --policy-pack policy --policy-pack-config
+policy/config/<stack>.json` on fixture programs, asserting exactly which policies fire on
+which resources, at which level, and that a compliant stack with preview unknowns passes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from policy.gate import CONFIG_DIR, PACK, PolicyViolation, parse_events
+from policy.rules import ALL_RULES
+from tests.integration.engine import PulumiProgram
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).parent / "fixtures"
+PROD_ONLY = {r.name for r in ALL_RULES if r.prod_only}
+
+K8S_EXPECTED = Counter(
+    {
+        ("no-secrets-in-configmap", "settings"): 1,
+        ("pais-endpoints-https", "settings"): 1,
+        ("postgres-sslmode-required", "settings"): 1,
+        ("no-secret-data-flow", "settings"): 1,
+        ("no-default-namespace", "web"): 1,
+        ("deployment-min-replicas", "web"): 1,
+        ("image-pinned", "web"): 1,
+        ("images-from-allowed-registry", "web"): 1,
+        ("container-resources", "web"): 1,
+        ("pod-security-restricted", "web"): 1,
+        ("pod-security-baseline", "web"): 1,
+        ("container-probes", "web"): 1,
+        ("no-secret-literal-env", "web"): 1,
+        ("gpu-requests-match-limits", "web"): 1,
+        ("hpa-min-replicas", "web"): 1,
+        # No default deny in `default`, and no policy of its own.
+        ("network-policy-coverage", "web"): 2,
+        ("pdb-allows-disruption", "web-pdb"): 1,
+        ("no-default-namespace", "web-pdb"): 1,
+        ("no-plain-http-external-service", "web-lb"): 1,
+        ("ingress-tls-covers-hosts", "web-ingress"): 1,
+        ("multi-replica-spread", "worker"): 1,
+        ("deployment-has-pdb", "worker"): 1,
+        ("hpa-min-replicas", "worker"): 1,
+    }
+)
+PLATFORM_EXPECTED = Counter(
+    {
+        ("harbor-tls-verified", "registry-project"): 1,
+        ("harbor-project-secure", "registry-project"): 3,
+        ("protect-stateful-resources", "registry-project"): 2,
+        ("harbor-robot-expiry-scope", "registry-robot"): 1,
+        ("supervisor-namespace-quotas", "ns"): 4,
+        ("vgpu-class-full-memory-reservation", "gpu-class"): 1,
+        ("secret-outputs-marked", "handmade-password"): 1,
+        ("dsm-cluster-ha-backups", "chat-pg"): 3,
+        ("protect-stateful-resources", "chat-pg"): 1,
+        ("no-ignore-changes-on-security-fields", "app-secret"): 1,
+        ("postgres-sslmode-required", "app-role"): 1,
+    }
+)
+
+
+def test_the_fixtures_make_every_rule_fire() -> None:
+    assert {policy for policy, _ in K8S_EXPECTED + PLATFORM_EXPECTED} == {r.name for r in ALL_RULES}
+
+
+def preview(program: PulumiProgram, stack_config: str) -> tuple[int, list[PolicyViolation]]:
+    program.env["PULUMI_ENABLE_STREAMING_JSON_PREVIEW"] = "true"
+    result = program.run(
+        "preview",
+        "--json",
+        "--policy-pack",
+        str(PACK),
+        "--policy-pack-config",
+        str(CONFIG_DIR / f"{stack_config}.json"),
+        check=False,
+    )
+    violations, errors, _ = parse_events(result.stdout)
+    unexpected = [e for e in errors if e != "preview failed"]
+    assert not unexpected, (
+        f"the preview itself failed: {unexpected}\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    )
+    return result.returncode, violations
+
+
+def fired(violations: list[PolicyViolation]) -> Counter[tuple[str, str]]:
+    return Counter((v.policy, v.urn.rsplit("::", 1)[-1]) for v in violations)
+
+
+@pytest.fixture(scope="module")
+def k8s_program(tmp_path_factory: pytest.TempPathFactory) -> PulumiProgram:
+    return PulumiProgram(FIXTURES / "k8s_violations", tmp_path_factory.mktemp("k8s"))
+
+
+def test_kubernetes_violations_block_prod(k8s_program: PulumiProgram) -> None:
+    returncode, violations = preview(k8s_program, "prod")
+    assert fired(violations) == K8S_EXPECTED
+    assert {v.level for v in violations} == {"mandatory"}
+    assert returncode != 0
+
+
+def test_dev_reports_the_same_as_advisory_without_prod_only_rules(k8s_program: PulumiProgram) -> None:
+    returncode, violations = preview(k8s_program, "dev")
+    expected = Counter({key: n for key, n in K8S_EXPECTED.items() if key[0] not in PROD_ONLY})
+    assert fired(violations) == expected
+    assert {v.level for v in violations} == {"advisory"}
+    assert returncode == 0, "advisory violations must not fail a dev preview"
+
+
+def test_platform_violations_block_prod(tmp_path: Path) -> None:
+    returncode, violations = preview(PulumiProgram(FIXTURES / "platform_violations", tmp_path), "prod")
+    assert fired(violations) == PLATFORM_EXPECTED
+    assert returncode != 0
+
+
+def test_compliant_stack_with_preview_unknowns_passes_prod(tmp_path: Path) -> None:
+    program = PulumiProgram(FIXTURES / "compliant", tmp_path)
+    returncode, violations = preview(program, "prod")
+    assert violations == []
+    assert returncode == 0
