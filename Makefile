@@ -23,10 +23,10 @@ lint:  ## ruff + mypy (strict on components/, infra/, policy/)
 	$(PY) -m mypy components infra policy localenv tests
 
 unit:  ## fast tests: Pulumi mocks, config corpus, policy rule functions
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit tests/policy -m "not integration" -q
 
 integration:  ## real engine against vcsim, PostgreSQL and kube-apiserver
-	$(PY) -m pytest tests/integration -q
+	$(PY) -m pytest tests/integration tests/policy -m integration -q
 
 test: lint  ## the README's test command: lint, type-check, every test
 	$(PY) -m pytest -q -p no:cacheprovider

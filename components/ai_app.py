@@ -160,7 +160,7 @@ class AiApp(pulumi.ComponentResource):
         if a.uploads_volume_size:
             uploads_claim = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-uploads",
-                metadata=self._meta(f"{a.name}-uploads", "backend"),
+                metadata=self._meta(f"{a.name}-uploads", "backend", skip_await=True),
                 spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": a.uploads_volume_size}}},
                 opts=self._child,
             )

@@ -14,6 +14,7 @@ from components.ai_app import AiApp, AiAppArgs, AutoscalingSpec, ResourceSpec, T
 from infra.app_settings import AppEnvironment, DatabaseEndpoint, app_environment
 from infra.config import Settings
 from infra.config.app import ContainerResources
+from infra.preflight import check_apply_secrets
 from infra.providers import supervisor_provider
 from infra.stack_data import declare_data
 from infra.stack_platform import declare_dlvm, declare_vks_cluster
@@ -71,6 +72,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
 
 def build(settings: Settings) -> None:
     cfg, profile = settings.config, settings.profile
+    check_apply_secrets(settings)
     supervisor = supervisor_provider(settings)
     supervisor_ns: pulumi.Input[str]
     vsphere = declare_vsphere(settings)

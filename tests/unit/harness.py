@@ -68,6 +68,11 @@ class Registered:
         return is_secret_value(self.inputs.get(key))
 
 
+def mock_password(name: str) -> str:
+    """The value mocked `Password` resources take, so tests can search for it."""
+    return f"mockpw{abs(hash(name)) % 10**8:08d}Zz"
+
+
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Registered] = []
@@ -78,6 +83,9 @@ class Recorder(pulumi.runtime.Mocks):
         if args.typ.startswith("kubernetes:") and "metadata" in outputs:
             meta = unwrap(outputs["metadata"]) or {}
             outputs["metadata"] = {"name": args.name, **meta}
+        if args.typ == "pulumi-python:dynamic/random:Password":
+            # What the provider's create would return: a password only the test knows.
+            outputs["result"] = mock_password(args.name)
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

@@ -138,3 +138,40 @@ def test_outputs(env: str) -> None:
     assert ("appUrl" in exports) == (env != "dev")
     assert ("dlvmName" in exports) == (env != "prod")
     assert ("registryProject" in exports) == (env != "local")
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_up_without_secrets_names_every_missing_key_and_registers_nothing(env: str) -> None:
+    rec = run_program(stack_config(env), {}, stack=env, expect_error=True)
+    assert rec.resources == []
+    message = str(rec.error)
+    assert "nothing was changed" in message
+    for key in ("vcenterPassword", "paisClientSecret", "harborPassword"):
+        assert f"pulumi config set --secret paif:{key}" in message, message
+
+
+def test_preview_without_secrets_registers_the_graph() -> None:
+    rec = run_program(stack_config("dev"), {}, stack="dev", preview=True)
+    assert rec.error is None and len(rec.of_type(NAMESPACE)) == 1
+
+
+def test_local_objects_a_kubelet_would_make_ready_are_not_awaited() -> None:
+    """No kubelet, controllers or storage run beside the local API server."""
+    rec = declared("local")
+    awaited = [
+        r
+        for r in rec.resources
+        if r.type
+        in (
+            DEPLOYMENT,
+            "kubernetes:core/v1:PersistentVolumeClaim",
+            "kubernetes:core/v1:Service",
+            INGRESS,
+            VM,
+            PG_CLUSTER,
+        )
+    ]
+    assert any(r.type == "kubernetes:core/v1:PersistentVolumeClaim" for r in awaited)
+    for r in awaited:
+        annotations = r.props["metadata"].get("annotations") or {}
+        assert annotations.get("pulumi.com/skipAwait") == "true", f"{r.type} {r.name} would be awaited"
