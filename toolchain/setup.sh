@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command setup for a fresh machine: Python virtualenv with the pinned dependencies,
 # the Pulumi CLI and Python language host, the provider plugins, and the local target
-# programs (vcsim, kube-apiserver, etcd, PostgreSQL). The Pulumi download sites are not
+# programs (vcsim, etcd, kube-apiserver, kube-controller-manager, PostgreSQL). The Pulumi download sites are not
 # reachable from our machines, so Go programs are built from the Go module proxy.
 #
 # Builds are cached under ~/.cache/paif keyed by version; a second run only checks them.
@@ -45,6 +45,9 @@ place_tool() {
 # 1. Python virtualenv ------------------------------------------------------------------
 setup_venv() {
     step "python virtualenv (.venv) with pinned dependencies"
+    # Dynamic providers run with the working directory at `main:` (infra/), where the engine
+    # resolves Pulumi.yaml's `virtualenv: .venv` (pulumi/pulumi#7061): point it at ours.
+    [ -L "$ROOT/infra/.venv" ] || ln -s ../.venv "$ROOT/infra/.venv"
     local stamp="$VENV/.paif-deps" want
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -170,12 +173,10 @@ main() {
     setup_kubernetes_provider
     setup_vcsim
     setup_postgres
-    if [ -f "$ROOT/toolchain/setup-kube.sh" ]; then
-        step "local Kubernetes API server (etcd + kube-apiserver)"
-        # shellcheck source=setup-kube.sh
-        source "$ROOT/toolchain/setup-kube.sh"
-        setup_kube
-    fi
+    step "local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)"
+    # shellcheck source=setup-kube.sh
+    source "$ROOT/toolchain/setup-kube.sh"
+    setup_kube
     step "done in $((SECONDS - start)) s"
 }
 

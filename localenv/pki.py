@@ -1,0 +1,251 @@
+"""Certificates and keys of the local Kubernetes API server, and the admin kubeconfig.
+
+One CA signs the API server's serving certificate (127.0.0.1, localhost and the in-cluster
+names) and an admin client certificate in `system:masters` (RBAC's built-in superuser
+group, so no bootstrap RBAC objects are needed). A separate key pair signs service-account
+tokens. Everything is kept under `.localenv/pki` and reused while valid, so the kubeconfig
+the stack's config holds stays the same across `up` runs and restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from localenv.files import write_private
+
+VALIDITY = datetime.timedelta(days=365)
+# Renew a little before expiry so a long-lived .localenv never serves an expired cert.
+RENEW_BEFORE = datetime.timedelta(days=7)
+SERVING_DNS = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+SERVING_IPS = ("127.0.0.1",)
+ADMIN_USER = "paif-localenv-admin"
+ADMIN_GROUP = "system:masters"
+CONTEXT = "paif-local"
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the files `ensure_pki` maintains."""
+
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.directory / "ca.key"
+
+    @property
+    def serving_cert(self) -> Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def serving_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def admin_cert(self) -> Path:
+        return self.directory / "admin.crt"
+
+    @property
+    def admin_key(self) -> Path:
+        return self.directory / "admin.key"
+
+    @property
+    def service_account_key(self) -> Path:
+        return self.directory / "sa.key"
+
+    @property
+    def service_account_pub(self) -> Path:
+        return self.directory / "sa.pub"
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path}: not an EC private key")
+    return key
+
+
+def _still_valid(path: Path, now: datetime.datetime) -> bool:
+    if not path.exists():
+        return False
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    return cert.not_valid_after_utc - RENEW_BEFORE > now
+
+
+def _issue(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    now: datetime.datetime,
+    extensions: list[tuple[x509.ExtensionType, bool]],
+) -> bytes:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def ensure_pki(directory: Path) -> Pki:
+    """Create the CA, certificates and keys that are missing or about to expire.
+
+    A new CA invalidates everything it signed, so it re-issues both certificates.
+    """
+    pki = Pki(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    now = datetime.datetime.now(datetime.UTC)
+    leaf_usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+    renewed_ca = False
+    if not (_still_valid(pki.ca_cert, now) and pki.ca_key.exists()):
+        ca_key = _new_key()
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "paif-localenv-ca")])
+        ca_pem = _issue(
+            ca_name,
+            ca_key,
+            ca_name,
+            ca_key,
+            now=now,
+            extensions=[
+                (x509.BasicConstraints(ca=True, path_length=0), True),
+                (
+                    x509.KeyUsage(
+                        digital_signature=True,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=True,
+                        crl_sign=True,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    True,
+                ),
+            ],
+        )
+        write_private(pki.ca_key, _key_pem(ca_key))
+        write_private(pki.ca_cert, ca_pem)
+        renewed_ca = True
+    ca_key = _load_key(pki.ca_key)
+    ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
+
+    if renewed_ca or not _still_valid(pki.serving_cert, now):
+        key = _new_key()
+        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVING_DNS]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
+        pem = _issue(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+            key,
+            ca_name,
+            ca_key,
+            now=now,
+            extensions=[
+                (x509.BasicConstraints(ca=False, path_length=None), True),
+                (leaf_usage, True),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                (x509.SubjectAlternativeName(sans), False),
+            ],
+        )
+        write_private(pki.serving_key, _key_pem(key))
+        write_private(pki.serving_cert, pem)
+
+    if renewed_ca or not _still_valid(pki.admin_cert, now):
+        key = _new_key()
+        pem = _issue(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, ADMIN_GROUP),
+                    x509.NameAttribute(NameOID.COMMON_NAME, ADMIN_USER),
+                ]
+            ),
+            key,
+            ca_name,
+            ca_key,
+            now=now,
+            extensions=[
+                (x509.BasicConstraints(ca=False, path_length=None), True),
+                (leaf_usage, True),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+            ],
+        )
+        write_private(pki.admin_key, _key_pem(key))
+        write_private(pki.admin_cert, pem)
+
+    if not (pki.service_account_key.exists() and pki.service_account_pub.exists()):
+        key = _new_key()
+        write_private(pki.service_account_key, _key_pem(key))
+        write_private(
+            pki.service_account_pub,
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+    return pki
+
+
+def kubeconfig(pki: Pki, server: str) -> str:
+    """A kubeconfig for the admin user with everything inline (it travels as a stack secret)."""
+
+    def b64(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)}}],
+        "users": [
+            {
+                "name": ADMIN_USER,
+                "user": {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)},
+            }
+        ],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": ADMIN_USER}}],
+        "current-context": CONTEXT,
+        "preferences": {},
+    }
+    return yaml.safe_dump(document, sort_keys=False)

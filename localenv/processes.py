@@ -1,0 +1,175 @@
+"""Background processes that can be found again after the runner itself is gone.
+
+Every process the runner starts carries `PAIF_LOCALENV=<.localenv path>` in its
+environment, which its children inherit. A later run finds leftovers of a crashed one by
+that marker in /proc (not by a name pattern, and not only by recorded pids, which the
+kernel may have handed to someone else meanwhile), so it only ever signals its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+MARKER = "PAIF_LOCALENV"
+
+
+class ProcessError(RuntimeError):
+    """A process did not start, or would not stop."""
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    home: Path,
+    log: Path,
+    account: pwd.struct_passwd | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in its own session with output to `log` (truncated), marked as ours.
+
+    `account`: run as this user (PostgreSQL refuses to run as root).
+    """
+    env = {**os.environ, MARKER: str(home)}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
+        )
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks after boot), None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after its end.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def alive(pid: int, started: int | None) -> bool:
+    """Whether `pid` still is the process that was recorded with start time `started`."""
+    now = start_time(pid)
+    return now is not None and (started is None or now == started)
+
+
+def marked(home: Path) -> list[int]:
+    """Pids of live processes carrying our marker for `home` (never this process)."""
+    wanted = f"{MARKER}={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if wanted in environ.split(b"\0") and start_time(int(entry.name)) is not None:
+            found.append(int(entry.name))
+    return found
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if `pid` is our child (tests start services in-process)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
+    """Wait until none of `pids` runs; return those still running after `timeout`."""
+    remaining = list(pids)
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in remaining:
+            _reap(pid)
+        remaining = [pid for pid in remaining if start_time(pid) is not None]
+        if not remaining or time.monotonic() >= deadline:
+            return remaining
+        time.sleep(0.05)
+
+
+def signal_pid(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def stop(pid: int, started: int | None, sig: signal.Signals = signal.SIGTERM, timeout: float = 15) -> None:
+    """Stop one recorded process: `sig`, then SIGKILL after `timeout`."""
+    if not alive(pid, started):
+        _reap(pid)
+        return
+    signal_pid(pid, sig)
+    if wait_gone([pid], timeout):
+        signal_pid(pid, signal.SIGKILL)
+        if wait_gone([pid], 10):
+            raise ProcessError(f"process {pid} survived SIGKILL")
+
+
+def sweep(home: Path, timeout: float = 10) -> list[int]:
+    """Stop every process still carrying our marker (SIGTERM, then SIGKILL). Returns their pids."""
+    pids = marked(home)
+    for pid in pids:
+        signal_pid(pid, signal.SIGTERM)
+    survivors = wait_gone(pids, timeout)
+    for pid in survivors:
+        signal_pid(pid, signal.SIGKILL)
+    if wait_gone(survivors, 10):
+        raise ProcessError(f"processes {survivors} survived SIGKILL")
+    return pids
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` (servers set SO_REUSEADDR, so
+    connections lingering in TIME_WAIT do not count)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_ports_free(ports: Iterable[int], timeout: float) -> list[int]:
+    """Wait until every port is free; return those still taken after `timeout`."""
+    remaining = list(ports)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = [port for port in remaining if not port_free(port)]
+        if not remaining or time.monotonic() >= deadline:
+            return remaining
+        time.sleep(0.1)

@@ -1,0 +1,91 @@
+"""`up`, `down` and `status`: the steps of the local environment in order, one run at a time."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from localenv import stack
+from localenv.layout import Layout
+from localenv.services import LocalEnvError, describe, health, start_services, stop_services
+
+
+@contextmanager
+def exclusive(layout: Layout) -> Iterator[None]:
+    """Hold `.localenv/lock` for the duration: two runners would fight over the same
+    processes and stack."""
+    layout.prepare()
+    with layout.lock_file.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LocalEnvError(f"another localenv command is running on {layout.home}") from None
+        yield
+
+
+def up(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> dict[str, Any]:
+    """Start (or reuse) the services, write the stack config, `pulumi up`; returns the outputs."""
+    layout = layout or Layout()
+
+    def log(message: str) -> None:
+        print(f"localenv: {message}", file=output, flush=True)
+
+    with exclusive(layout):
+        started = time.monotonic()
+        stack.recover_interrupted_run(layout, log)
+        services = start_services(layout, **stack.service_settings(stack.committed_config()), log=log)
+        config = stack.write_stack_config(services, layout)
+        log(f"stack config: {config}")
+        outputs = stack.pulumi_up(layout, output=output)
+        log(f"up in {time.monotonic() - started:.1f} s; stack outputs:")
+        print(json.dumps(outputs, indent=2, sort_keys=True), file=output, flush=True)
+        return outputs
+
+
+def _stack_resources(layout: Layout) -> int:
+    listed = stack.pulumi(layout, "stack", "ls", "--json")
+    for entry in json.loads(listed.stdout or "[]"):
+        if entry.get("name") == stack.STACK:
+            return int(entry.get("resourceCount") or 0)
+    return 0
+
+
+def down(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> None:
+    """Destroy the stack's resources, then stop every service. Idempotent.
+
+    Destroying needs the targets, so services that are not running are started first
+    (fresh ones hold none of the stack's objects, so the deletes find nothing to do). The
+    services are stopped even when the destroy fails.
+    """
+    layout = layout or Layout()
+
+    def log(message: str) -> None:
+        print(f"localenv: {message}", file=output, flush=True)
+
+    if not layout.home.exists():
+        log("nothing to do (no .localenv)")
+        return
+    with exclusive(layout):
+        try:
+            stack.recover_interrupted_run(layout, log)
+            if _stack_resources(layout):
+                if not all(health(layout).values()):
+                    log("starting the services so the stack's objects can be deleted")
+                services = start_services(layout, **stack.service_settings(stack.committed_config()), log=log)
+                stack.write_stack_config(services, layout)
+                stack.pulumi_destroy(layout, output=output)
+            else:
+                log(f"the {stack.STACK} stack has no resources")
+        finally:
+            stop_services(layout, log=log)
+
+
+def status(layout: Layout | None = None) -> dict[str, Any]:
+    """Each service's pid, port and health."""
+    return describe(layout or Layout())
+

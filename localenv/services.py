@@ -1,0 +1,488 @@
+"""The local targets: vcsim, PostgreSQL, etcd + kube-apiserver (with our CRDs), on 127.0.0.1.
+
+`start_services` reuses a healthy set started earlier (so a second `make up` sees the same
+endpoints and changes nothing); otherwise it cleans up what a crashed run left behind
+(marked processes, taken ports, data directories) and starts a fresh set, preferring the
+ports used last time so the stack's config stays the same. `stop_services` stops them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from localenv import crds, processes
+from localenv.files import write_private
+from localenv.layout import ROOT, Layout
+from localenv.pki import Pki, ensure_pki, kubeconfig
+
+TOOLS = ROOT / ".tools" / "bin"
+DEFAULT_VCENTER_USER = "administrator@vsphere.local"
+DEFAULT_DB_SUPERUSER = "pgadmin"
+SERVICE_CIDR = "10.0.0.0/24"
+# In the order they start; stopped in reverse.
+SERVICES = ("etcd", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
+PORTS = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
+# Settings that make a throwaway server fast; never for data anyone keeps.
+POSTGRES_NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+class LocalEnvError(RuntimeError):
+    """A local service is missing, did not come up, or would not stop."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """Endpoints and credentials of a running set (what the stack's config needs)."""
+
+    vcsim_port: int
+    vcenter_username: str
+    vcenter_password: str = field(repr=False)
+    postgres_port: int
+    db_superuser: str
+    db_password: str = field(repr=False)
+    apiserver_port: int
+    kubeconfig_path: str
+    vgpu_profiles: tuple[str, ...]
+
+    @property
+    def vcenter_host(self) -> str:
+        return f"127.0.0.1:{self.vcsim_port}"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def kubeconfig(self) -> str:
+        return Path(self.kubeconfig_path).read_text()
+
+    def db_dsn(self, dbname: str = "postgres") -> str:
+        return make_conninfo(
+            host="127.0.0.1",
+            port=self.postgres_port,
+            user=self.db_superuser,
+            password=self.db_password,
+            dbname=dbname,
+            sslmode="disable",
+            connect_timeout=5,
+        )
+
+
+def tool(name: str) -> Path:
+    path = TOOLS / name
+    if not path.exists():
+        raise LocalEnvError(f"{name} not found in {TOOLS}: run make setup")
+    return path
+
+
+def _server_account() -> pwd.struct_passwd | None:
+    """The account PostgreSQL runs as when we are root (it refuses root); None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise LocalEnvError("running as root and neither a 'postgres' nor a 'nobody' account exists")
+
+
+def _log_tail(path: Path, limit: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LocalEnvError(f"{what} exited with {process.returncode}; its log ({log}):\n{_log_tail(log)}")
+        if check():
+            return
+        time.sleep(0.1)
+    raise LocalEnvError(f"{what} not ready after {timeout:.0f} s; its log ({log}):\n{_log_tail(log)}")
+
+
+def _admin_tls(pki: Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return context
+
+
+def _etcd_healthy(port: int) -> bool:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and response.json().get("health") == "true"
+
+
+def _apiserver_ready(port: int, pki: Pki) -> bool:
+    try:
+        response = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=_admin_tls(pki), timeout=2)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _controller_manager_healthy(port: int) -> bool:
+    # /healthz is served without authentication; the certificate is its own self-signed one.
+    try:
+        response = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=False, timeout=2)  # noqa: S501
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _vcsim_ready(port: int, log: Path) -> bool:
+    # Our launcher prints the GOVC_URL line once it serves.
+    return "GOVC_URL=" in _log_tail(log, 100_000) and processes.port_open(port)
+
+
+def _postgres_ready(dsn: str) -> bool:
+    try:
+        with psycopg.connect(dsn) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+class _Starter:
+    """Starts one fresh set, recording each process in state.json as soon as it exists."""
+
+    def __init__(self, layout: Layout, state: dict[str, Any], ports: dict[str, int]) -> None:
+        self.layout = layout
+        self.state = state
+        self.ports = ports
+        self.state["services"] = {}
+        self.state["ports"] = ports
+
+    def spawn(
+        self, name: str, argv: Sequence[str], account: pwd.struct_passwd | None = None, cwd: Path | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.layout.logs / f"{name}.log"
+        process = processes.spawn(argv, home=self.layout.home, log=log, account=account, cwd=cwd)
+        self.state["services"][name] = {
+            "pid": process.pid,
+            "started": processes.start_time(process.pid),
+            "port": self.ports[name],
+            "log": str(log),
+        }
+        self.layout.save_state(self.state)
+        return process, log
+
+    def etcd(self) -> tuple[subprocess.Popen[bytes], Path]:
+        client = f"http://127.0.0.1:{self.ports['etcd']}"
+        peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
+        self.layout.etcd_dir.mkdir(mode=0o700)
+        return self.spawn(
+            "etcd",
+            [
+                str(tool("etcd")),
+                "--name=paif-local",
+                f"--data-dir={self.layout.etcd_dir}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=paif-local={peer}",
+                "--log-level=warn",
+                # A throwaway store: durability only costs time here.
+                "--unsafe-no-fsync",
+            ],
+        )
+
+    def apiserver(self, pki: Pki) -> tuple[subprocess.Popen[bytes], Path]:
+        return self.spawn(
+            "kube-apiserver",
+            [
+                str(tool("kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports['kube-apiserver']}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={pki.service_account_pub}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--profiling=false",
+                # The default admission plugins only need controllers for Pods (service
+                # accounts), and no Pod is ever created here: there is no kubelet.
+            ],
+        )
+
+    def controller_manager(self, pki: Pki, kubeconfig_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+        """Garbage collection (pulumi-kubernetes deletes in the foreground, which only the
+        garbage collector completes) and namespace deletion, as in a real control plane."""
+        return self.spawn(
+            "kube-controller-manager",
+            [
+                str(tool("kube-controller-manager")),
+                f"--kubeconfig={kubeconfig_path}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports['kube-controller-manager']}",
+                f"--cert-dir={self.layout.home / 'controller-manager'}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--profiling=false",
+            ],
+        )
+
+    def vcsim(self, username: str, password: str, vgpu_profiles: Sequence[str]) -> tuple[subprocess.Popen[bytes], Path]:
+        argv = [str(tool("vcsim")), "-l", f"127.0.0.1:{self.ports['vcsim']}", "-username", username]
+        argv += ["-password", password]
+        if vgpu_profiles:
+            argv += ["-vgpu-profiles", ",".join(vgpu_profiles)]
+        return self.spawn("vcsim", argv)
+
+    def postgres(self, superuser: str, password: str) -> tuple[subprocess.Popen[bytes], Path]:
+        account = _server_account()
+        base = self.layout.postgres_dir
+        base.mkdir(mode=0o700)
+        data = base / "data"
+        password_file = base / "superuser-password"
+        write_private(password_file, password + "\n")
+        if account is not None:
+            os.chown(base, account.pw_uid, account.pw_gid)
+            os.chown(password_file, account.pw_uid, account.pw_gid)
+        try:
+            result = subprocess.run(
+                [
+                    str(tool("initdb")),
+                    "-D",
+                    str(data),
+                    "-U",
+                    superuser,
+                    f"--pwfile={password_file}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                cwd=base,
+                user=account.pw_uid if account else None,
+                group=account.pw_gid if account else None,
+                extra_groups=[] if account else None,
+            )
+        finally:
+            password_file.unlink()
+        if result.returncode != 0:
+            reachable = "" if account is None else f" (as {account.pw_name}: every parent of {base} must be traversable)"
+            raise LocalEnvError(f"initdb failed{reachable}: {result.stderr.strip() or result.stdout.strip()}")
+        options = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.ports["postgres"]),
+            "unix_socket_directories": "",
+            "password_encryption": "scram-sha-256",
+            **POSTGRES_NON_DURABLE,
+        }
+        argv = [str(tool("postgres")), "-D", str(data)]
+        for name, value in options.items():
+            argv += ["-c", f"{name}={value}"]
+        return self.spawn("postgres", argv, account=account, cwd=base)
+
+
+def _choose_ports(previous: dict[str, int]) -> dict[str, int]:
+    """Last run's ports where they are free (stable endpoints), fresh free ones otherwise."""
+    chosen: dict[str, int] = {}
+    for name in PORTS:
+        port = previous.get(name)
+        if port is None or port in chosen.values() or not processes.port_free(port):
+            port = processes.free_port()
+            while port in chosen.values():
+                port = processes.free_port()
+        chosen[name] = port
+    return chosen
+
+
+def _settings(vcenter_username: str, db_superuser: str, vgpu_profiles: Sequence[str]) -> dict[str, Any]:
+    return {
+        "vcenter_username": vcenter_username,
+        "db_superuser": db_superuser,
+        "vgpu_profiles": sorted(vgpu_profiles),
+    }
+
+
+def _services_from(layout: Layout, state: dict[str, Any]) -> Services:
+    ports = state["ports"]
+    settings = state["settings"]
+    return Services(
+        vcsim_port=ports["vcsim"],
+        vcenter_username=settings["vcenter_username"],
+        vcenter_password=layout.secret("vcenter_password"),
+        postgres_port=ports["postgres"],
+        db_superuser=settings["db_superuser"],
+        db_password=layout.secret("db_superuser_password"),
+        apiserver_port=ports["kube-apiserver"],
+        kubeconfig_path=str(layout.kubeconfig),
+        vgpu_profiles=tuple(settings["vgpu_profiles"]),
+    )
+
+
+def health(layout: Layout, state: dict[str, Any] | None = None) -> dict[str, bool]:
+    """Whether each recorded service runs (as the recorded process) and answers."""
+    state = layout.load_state() if state is None else state
+    recorded: dict[str, Any] = state.get("services") or {}
+    result = {}
+    for name in SERVICES:
+        entry = recorded.get(name)
+        result[name] = entry is not None and processes.alive(entry["pid"], entry.get("started"))
+    if not all(result.values()) or "settings" not in state:
+        return result
+    services = _services_from(layout, state)
+    pki = Pki(layout.pki_dir)
+    result["etcd"] = _etcd_healthy(state["ports"]["etcd"])
+    result["kube-apiserver"] = _apiserver_ready(services.apiserver_port, pki)
+    result["kube-controller-manager"] = _controller_manager_healthy(state["ports"]["kube-controller-manager"])
+    result["vcsim"] = processes.port_open(services.vcsim_port)
+    result["postgres"] = _postgres_ready(services.db_dsn())
+    return result
+
+
+def _clean(layout: Layout, state: dict[str, Any]) -> list[str]:
+    """Stop whatever an earlier run left running, free its ports, drop its data. Returns
+    what was found, for the log."""
+    found = []
+    recorded: dict[str, Any] = state.get("services") or {}
+    for name in reversed(SERVICES):
+        entry = recorded.get(name)
+        if entry and processes.alive(entry["pid"], entry.get("started")):
+            found.append(f"{name} (pid {entry['pid']})")
+            # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for clients.
+            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
+            processes.stop(entry["pid"], entry.get("started"), sig)
+        elif entry:
+            processes.wait_gone([entry["pid"]], 0)
+    found += [f"stray process {pid}" for pid in processes.sweep(layout.home)]
+    ports = [port for port in (state.get("ports") or {}).values() if isinstance(port, int)]
+    taken = processes.wait_ports_free(ports, timeout=10)
+    if taken:
+        found.append(f"ports still taken by other programs: {taken}")
+    for directory in (layout.etcd_dir, layout.postgres_dir):
+        if directory.exists():
+            found.append(f"data {directory.name}/")
+            shutil.rmtree(directory)
+    state["services"] = {}
+    layout.save_state(state)
+    return found
+
+
+def start_services(
+    layout: Layout | None = None,
+    *,
+    vcenter_username: str = DEFAULT_VCENTER_USER,
+    db_superuser: str = DEFAULT_DB_SUPERUSER,
+    vgpu_profiles: Sequence[str] = (),
+    log: Callable[[str], None] = print,
+) -> Services:
+    """Make sure the local targets run and answer; return their endpoints.
+
+    A healthy set started earlier with the same settings is reused as is. Otherwise
+    leftovers are cleaned up and a fresh set is started (etcd, kube-apiserver with our
+    CRDs Established, vcsim whose hosts advertise `vgpu_profiles`, PostgreSQL whose
+    superuser is `db_superuser`).
+    """
+    layout = layout or Layout()
+    layout.prepare()
+    state = layout.load_state()
+    settings = _settings(vcenter_username, db_superuser, vgpu_profiles)
+    if state.get("services") and state.get("settings") == settings and all(health(layout, state).values()):
+        services = _services_from(layout, state)
+        crds.apply(services.kubeconfig_path)
+        log(f"local services already running (API server {services.apiserver_url})")
+        return services
+
+    leftovers = _clean(layout, state)
+    if leftovers:
+        log(f"cleaned up after an earlier run: {', '.join(leftovers)}")
+    started = time.monotonic()
+    state["settings"] = settings
+    starter = _Starter(layout, state, _choose_ports(state.get("ports") or {}))
+    vcenter_password = layout.secret("vcenter_password")
+    db_password = layout.secret("db_superuser_password")
+    pki = ensure_pki(layout.pki_dir)
+    try:
+        etcd, etcd_log = starter.etcd()
+        _wait("etcd", lambda: _etcd_healthy(starter.ports["etcd"]), 30, etcd, etcd_log)
+        apiserver, apiserver_log = starter.apiserver(pki)
+        vcsim, vcsim_log = starter.vcsim(vcenter_username, vcenter_password, vgpu_profiles)
+        postgres, postgres_log = starter.postgres(db_superuser, db_password)
+        services = _services_from(layout, state)
+        _wait("vcsim", lambda: _vcsim_ready(services.vcsim_port, vcsim_log), 30, vcsim, vcsim_log)
+        _wait("PostgreSQL", lambda: _postgres_ready(services.db_dsn()), 60, postgres, postgres_log)
+        _wait(
+            "kube-apiserver",
+            lambda: _apiserver_ready(services.apiserver_port, pki),
+            90,
+            apiserver,
+            apiserver_log,
+        )
+        write_private(layout.kubeconfig, kubeconfig(pki, services.apiserver_url))
+        manager, manager_log = starter.controller_manager(pki, layout.kubeconfig)
+        crds.apply(services.kubeconfig_path)
+        _wait(
+            "kube-controller-manager",
+            lambda: _controller_manager_healthy(starter.ports["kube-controller-manager"]),
+            60,
+            manager,
+            manager_log,
+        )
+    except BaseException:
+        _clean(layout, state)
+        raise
+    log(
+        f"local services up in {time.monotonic() - started:.1f} s: "
+        + json.dumps({name: port for name, port in starter.ports.items() if name != "etcd-peer"})
+    )
+    return services
+
+
+def stop_services(layout: Layout | None = None, *, log: Callable[[str], None] = print) -> None:
+    """Stop every local service and remove their data; nothing of ours keeps running.
+    Ports and credentials are remembered for the next start."""
+    layout = layout or Layout()
+    if not layout.home.exists():
+        return
+    stopped = _clean(layout, layout.load_state())
+    log(f"stopped: {', '.join(stopped)}" if stopped else "no local services were running")
+
+
+def describe(layout: Layout | None = None) -> dict[str, Any]:
+    """What `python -m localenv status` prints: each service's pid, port and health."""
+    layout = layout or Layout()
+    state = layout.load_state()
+    healthy = health(layout, state)
+    recorded: dict[str, Any] = state.get("services") or {}
+    return {
+        name: {**recorded[name], "healthy": healthy[name]} if name in recorded else {"healthy": False}
+        for name in SERVICES
+    }
+

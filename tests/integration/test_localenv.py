@@ -1,0 +1,250 @@
+"""The main job end to end: `python -m localenv up|down` as a new user runs it (`make up`).
+
+One local environment per module, in a temporary home and state backend: its own etcd,
+kube-apiserver, vcsim and PostgreSQL on free loopback ports. The steps build on each
+other, in this order:
+
+1. the first `up` is killed mid-run (runner and engine, SIGKILL); the next `up` converges
+   with no pending operations and no duplicates;
+2. what the stack declares exists on the targets (API server objects, vcsim namespace and
+   classes, PostgreSQL roles and database);
+3. a second `up` changes nothing;
+4. a Deployment and a VM class deleted by hand come back with refresh + up;
+5. `down` leaves no resources in the stack and no process running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from components.vsphere.client import Endpoint, VcenterClient
+from components.vsphere.namespace_provider import INSTANCES
+from components.vsphere.vm_class_provider import CLASSES
+from localenv import Layout, Services, down, processes, stack, start_services, up
+from localenv.layout import ROOT
+
+pytestmark = pytest.mark.integration
+
+APP_NAMESPACE = "paif-chat"
+SUPERVISOR_NAMESPACE = "paif-local"
+VM_CLASSES = {"paif-cpu-medium", "paif-gpu-a100-40c"}
+EXPECTED_OUTPUTS = {"appUrl", "appNamespace", "supervisorNamespace", "gpuVmClass", "dbHost", "dbName", "dlvmName"}
+
+
+@dataclass
+class LocalEnv:
+    layout: Layout
+    backend: str
+
+    def services(self) -> Services:
+        """The running set (reused as is when healthy)."""
+        settings = stack.service_settings(stack.committed_config())
+        return start_services(self.layout, **settings, log=lambda _m: None)
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return stack.pulumi(self.layout, *args)
+
+    def export(self) -> dict[str, Any]:
+        exported: dict[str, Any] = json.loads(self.pulumi("stack", "export", "--stack", stack.STACK).stdout)
+        return exported
+
+    def last_update(self) -> dict[str, Any]:
+        history = json.loads(self.pulumi("stack", "history", "--stack", stack.STACK, "--json").stdout)
+        latest: dict[str, Any] = history[0]
+        return latest
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[LocalEnv]:
+    # Not pytest's tmp_path: its parents are private to us, and PostgreSQL runs as the
+    # `postgres` account when we are root; the runner's home must be reachable (0711).
+    base = Path(tempfile.mkdtemp(prefix="paif-localenv-"))
+    base.chmod(0o711)
+    backend = f"file://{base / 'state'}"
+    previous = os.environ.get("PULUMI_BACKEND_URL")
+    os.environ["PULUMI_BACKEND_URL"] = backend
+    layout = Layout(base / "home")
+    try:
+        yield LocalEnv(layout, backend)
+    finally:
+        try:
+            down(layout, output=StringIO())
+        finally:
+            # Whatever happened, nothing of ours keeps running.
+            processes.sweep(layout.home)
+            shutil.rmtree(base, ignore_errors=True)
+            if previous is None:
+                os.environ.pop("PULUMI_BACKEND_URL", None)
+            else:
+                os.environ["PULUMI_BACKEND_URL"] = previous
+
+
+def kube(layout: Layout) -> Any:
+    """An API client for the local API server (as Any: the client's models are all Optional)."""
+    return k8s_config.new_client_from_config(config_file=str(layout.kubeconfig))  # type: ignore[no-untyped-call]
+
+
+def vcenter(services: Services) -> VcenterClient:
+    return VcenterClient(
+        Endpoint(
+            host=services.vcenter_host,
+            username=services.vcenter_username,
+            password=services.vcenter_password,
+            protocol="https",
+            insecure=True,
+        )
+    )
+
+
+def names(items: list[Any]) -> list[str]:
+    return sorted(item.metadata.name for item in items)
+
+
+def test_killed_first_up_converges_on_the_next(env: LocalEnv) -> None:
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "localenv", "up", "--home", str(env.layout.home)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PULUMI_BACKEND_URL": env.backend},
+    )
+    assert runner.stdout is not None
+    created = 0
+    seen: list[str] = []
+    deadline = time.monotonic() + 600
+    for line in runner.stdout:
+        seen.append(line)
+        if re.search(r"\bcreated\b", line):
+            created += 1
+        if created >= 12 or time.monotonic() > deadline:
+            break
+    assert created >= 12, "".join(seen[-40:])
+    # A crash: the engine and the runner die without cleaning up.
+    engine = env.layout.load_state()["pulumi"]
+    os.kill(engine["pid"], signal.SIGKILL)
+    runner.kill()
+    runner.communicate()
+    processes.wait_gone([engine["pid"]], 10)
+
+    out = StringIO()
+    outputs = up(env.layout, output=out)
+    assert set(outputs) >= EXPECTED_OUTPUTS, out.getvalue()[-4000:]
+    assert "an earlier pulumi run was interrupted: releasing its stack lock" in out.getvalue()
+    print(*[line for line in out.getvalue().splitlines() if line.startswith("localenv:")], sep="\n")
+    deployment = env.export()["deployment"]
+    assert not deployment.get("pending_operations"), deployment.get("pending_operations")
+    urns = [r["urn"] for r in deployment["resources"]]
+    assert len(urns) == len(set(urns))
+
+    services = env.services()
+    with vcenter(services) as api:
+        namespaces = [n["namespace"] for n in api.get(INSTANCES)]
+        classes = [c["id"] for c in api.get(CLASSES)]
+    assert namespaces.count(SUPERVISOR_NAMESPACE) == 1
+    assert all(classes.count(name) == 1 for name in VM_CLASSES), classes
+
+
+def test_declared_objects_exist_on_the_targets(env: LocalEnv) -> None:
+    services = env.services()
+    api = kube(env.layout)
+    apps: Any = k8s_client.AppsV1Api(api)
+    core: Any = k8s_client.CoreV1Api(api)
+    net: Any = k8s_client.NetworkingV1Api(api)
+    custom: Any = k8s_client.CustomObjectsApi(api)
+
+    assert names(apps.list_namespaced_deployment(APP_NAMESPACE).items) == ["chat-backend", "chat-frontend"]
+    for deployment in apps.list_namespaced_deployment(APP_NAMESPACE).items:
+        for container in deployment.spec.template.spec.containers:
+            assert container.resources.limits and container.resources.requests
+            assert container.liveness_probe and container.readiness_probe
+    assert {"chat-backend", "chat-frontend"} <= set(names(core.list_namespaced_service(APP_NAMESPACE).items))
+    (ingress,) = net.list_namespaced_ingress(APP_NAMESPACE).items
+    assert ingress.spec.tls and ingress.spec.tls[0].hosts == ["chat.local.paif.test"]
+    tls_secret = core.read_namespaced_secret(ingress.spec.tls[0].secret_name, APP_NAMESPACE)
+    assert tls_secret.type == "kubernetes.io/tls"
+    policies = names(net.list_namespaced_network_policy(APP_NAMESPACE).items)
+    assert len(policies) >= 3, policies
+    config = core.read_namespaced_config_map("chat-config", APP_NAMESPACE).data
+    assert config["PAIS_AGENT_NAME"] == "rag-agent"
+    secret = core.read_namespaced_secret("chat-secrets", APP_NAMESPACE)
+    assert {"PAIS_CLIENT_SECRET", "DB_PASSWORD"} <= set(secret.data)
+    secret_values = set(env.layout.load_state().get("secret_digests", {}))
+    assert secret_values  # the generated credentials went through `config set --secret`
+    for value in (services.db_password, services.vcenter_password):
+        assert value not in json.dumps(config)
+
+    group = ("vmoperator.vmware.com", "v1alpha3", SUPERVISOR_NAMESPACE, "virtualmachines")
+    (vm,) = custom.list_namespaced_custom_object(*group)["items"]
+    assert vm["spec"]["className"] == "paif-gpu-a100-40c"
+    pg = custom.list_namespaced_custom_object(
+        "databases.dataservices.vmware.com", "v1alpha1", SUPERVISOR_NAMESPACE, "postgresclusters"
+    )["items"]
+    assert [c["metadata"]["name"] for c in pg] == ["chat-pg"]
+
+    with vcenter(services) as vc:
+        assert vc.find(f"{INSTANCES}/{SUPERVISOR_NAMESPACE}") is not None
+        gpu = vc.get(f"{CLASSES}/paif-gpu-a100-40c")
+    assert gpu["cpu_count"] == 16 and gpu["memory_mb"] == 131072
+
+    with psycopg.connect(services.db_dsn()) as conn:
+        roles: dict[str, bool] = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'chat%'").fetchall())
+        databases = [r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()]
+    assert roles.get("chat_app") is True, roles
+    assert "chat" in databases
+
+    export = json.dumps(env.export())
+    for value in (services.db_password, services.vcenter_password, env.layout.secret("pais_client_secret")):
+        assert value not in export
+
+
+def test_second_up_changes_nothing(env: LocalEnv) -> None:
+    up(env.layout, output=StringIO())
+    changes = env.last_update()["resourceChanges"]
+    assert set(changes) == {"same"}, changes
+
+
+def test_objects_deleted_by_hand_come_back(env: LocalEnv) -> None:
+    services = env.services()
+    apps: Any = k8s_client.AppsV1Api(kube(env.layout))
+    apps.delete_namespaced_deployment("chat-backend", APP_NAMESPACE)
+    with vcenter(services) as vc:
+        assert vc.delete(f"{CLASSES}/paif-cpu-medium")
+        assert vc.find(f"{CLASSES}/paif-cpu-medium") is None
+
+    up(env.layout, output=StringIO())  # `pulumi up --refresh`: refresh notices, up recreates
+
+    changes = env.last_update()["resourceChanges"]
+    assert changes.get("create") == 2, changes
+    assert apps.read_namespaced_deployment("chat-backend", APP_NAMESPACE).spec.replicas == 1
+    with vcenter(services) as vc:
+        assert vc.get(f"{CLASSES}/paif-cpu-medium")["cpu_count"] == 4
+
+
+def test_down_leaves_nothing(env: LocalEnv) -> None:
+    state = env.layout.load_state()
+    pids = [entry["pid"] for entry in (state.get("services") or {}).values()]
+    assert len(pids) == 5
+    down(env.layout, output=StringIO())
+    listed = json.loads(env.pulumi("stack", "ls", "--json").stdout)
+    assert [int(s.get("resourceCount") or 0) for s in listed if s["name"] == stack.STACK] in ([0], [])
+    assert processes.marked(env.layout.home) == []
+    assert not any(processes.alive(pid, None) for pid in pids)
