@@ -19,6 +19,7 @@ PULUMI_CONFIG_PASSPHRASE(_FILE) a fixed throwaway passphrase is used (previews n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -73,6 +74,8 @@ class Preview:
     result: str = ""
     """The summary's result ("succeeded"/"failed"), empty when no summary was printed."""
     output: str = ""
+    changes: dict[str, int] = field(default_factory=dict)
+    """The summary's resource changes by operation (e.g. {"create": 54})."""
 
     @property
     def mandatory(self) -> list[PolicyViolation]:
@@ -120,6 +123,16 @@ def parse_events(stdout: str) -> tuple[list[PolicyViolation], list[str], str]:
         elif summary := event.get("summaryEvent"):
             result = summary.get("result", "")
     return violations, errors, result
+
+
+def parse_changes(stdout: str) -> dict[str, int]:
+    """The resource changes of a streamed `--json` preview's summary, by operation."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{") and '"summaryEvent"' in line:
+            with contextlib.suppress(json.JSONDecodeError):
+                changes = json.loads(line)["summaryEvent"].get("resourceChanges") or {}
+                return {str(op): int(n) for op, n in changes.items()}
+    return {}
 
 
 def prepare_project(root: Path, stacks: Sequence[str], workdir: Path) -> Path:
@@ -221,6 +234,7 @@ class Workspace:
             errors=errors,
             result=summary,
             output=(result.stdout[-4000:] + result.stderr[-4000:]),
+            changes=parse_changes(result.stdout),
         )
 
 
@@ -250,7 +264,11 @@ def report(result: StackResult) -> str:
         if result.overhead is not None:
             timing += f" (x{result.overhead:.2f})"
     verdict = "PASS" if result.passed else "FAIL"
-    lines = [f"[{verdict}] {result.stack}: {mandatory} mandatory, {advisory} advisory violation(s); {timing}"]
+    plan = ", ".join(f"{op} {n}" for op, n in sorted(preview.changes.items()))
+    resources = f"; {sum(preview.changes.values())} resources ({plan})" if preview.changes else ""
+    lines = [
+        f"[{verdict}] {result.stack}: {mandatory} mandatory, {advisory} advisory violation(s); {timing}{resources}"
+    ]
     for v in sorted(preview.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
         detail = v.message.splitlines()[-1] if v.message else ""
         lines.append(f"    [{v.level}] {v.policy} ({v.resource}): {detail}")

@@ -13,6 +13,7 @@ from policy.gate import (
     PolicyViolation,
     Preview,
     StackResult,
+    parse_changes,
     parse_events,
     policy_config,
     prepare_project,
@@ -121,3 +122,15 @@ def test_gate_fails_on_a_mandatory_violation_and_leaves_the_stack_file_alone(
     ) in out
     assert (GATE_PROJECT / "stacks" / "Pulumi.prod.yaml").read_text() == committed
     assert sorted(p.name for p in (GATE_PROJECT / "stacks").iterdir()) == ["Pulumi.prod.yaml"]
+
+
+def test_parse_changes_reads_the_summary_counts() -> None:
+    stdout = "\n".join(
+        [
+            '{"sequence": 1, "preludeEvent": {}}',
+            "not json",
+            '{"sequence": 9, "summaryEvent": {"result": "succeeded", "resourceChanges": {"create": 52, "same": 2}}}',
+        ]
+    )
+    assert parse_changes(stdout) == {"create": 52, "same": 2}
+    assert parse_changes("") == {}

@@ -252,3 +252,12 @@ class TestStackConfig:
             assert profile.db_sslmode in config["postgres-sslmode-required"]["allowedModes"]
         if profile.harbor == "off":
             assert config["images-from-allowed-registry"]["allowedRegistries"], "no Harbor: name the registry"
+
+
+def test_every_rule_has_its_own_tests() -> None:
+    """A rule nobody tests is a rule nobody knows works: its name must appear in the tests
+    of its concern (tests/policy/test_<concern>.py)."""
+    here = Path(__file__).parent
+    for rule in ALL_RULES:
+        tested = [p.name for p in here.glob("test_*.py") if p.name != "test_pack.py" and rule.name in p.read_text()]
+        assert tested, f"policy rule {rule.name} has no tests in tests/policy/test_<concern>.py"
