@@ -144,12 +144,8 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
         return failures
 
     # -- vCenter ---------------------------------------------------------------------------
-    def _path(self, props: Props) -> str:
+    def path(self, props: Props) -> str:
         return f"{INSTANCES}/{props['namespace']}"
-
-    def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
-        body = client.find(self._path(props))
-        return body if isinstance(body, dict) else None
 
     def live(self, body: Mapping[str, Any], props: Props) -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -259,7 +255,7 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
                 body = self._settle(client, props)
             except VcenterError:
                 # Not recorded in state when create fails: do not leave it behind in vCenter.
-                client.delete(self._path(props))
+                client.delete(self.path(props))
                 raise
         outs = {**props, **resolved, "config_status": body.get("config_status") or ""}
         return CreateResult(id_=str(props["namespace"]), outs={**outs, IGNORED_KEY: self.ignored(body, outs)})
@@ -286,13 +282,13 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
                 spec["resource_spec"] = self._resource_spec(news)
             if "access_list" in changed:
                 spec["access_list"] = news.get("access_list") or []
-            client.patch(self._path(news), spec)
+            client.patch(self.path(news), spec)
             body = self._settle(client, news)
         outs = {**news, **resolved, "config_status": body.get("config_status") or ""}
         return UpdateResult(outs={**outs, IGNORED_KEY: self.ignored(body, outs)})
 
     def remove(self, client: VcenterClient, props: Props) -> None:
-        if not client.delete(self._path(props)):
+        if not client.delete(self.path(props)):
             return
         # vCenter removes a namespace in the background (REMOVING); a replacement with the
         # same name can only be created once it is gone.

@@ -59,8 +59,8 @@ class VsphereObjectProvider(ResourceProvider):
         """Problems with known input values (no server access)."""
         return []
 
-    def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
-        """The object as vCenter reports it, or None when it does not exist."""
+    def path(self, props: Props) -> str:
+        """The object's REST path (its identifying properties are in `props`)."""
         raise NotImplementedError
 
     def live(self, body: Mapping[str, Any], props: Props) -> dict[str, Any]:
@@ -71,6 +71,11 @@ class VsphereObjectProvider(ResourceProvider):
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------
+    def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
+        """The object as vCenter reports it, or None when it does not exist."""
+        body = client.find(self.path(props))
+        return body if isinstance(body, dict) else None
+
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = dict(news)
         self.normalize(inputs)

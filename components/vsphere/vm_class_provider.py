@@ -161,12 +161,8 @@ class VmClassProvider(VsphereObjectProvider):
         return failures
 
     # -- vCenter ---------------------------------------------------------------------------
-    def _path(self, props: Props) -> str:
+    def path(self, props: Props) -> str:
         return f"{CLASSES}/{props['class_id']}"
-
-    def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
-        body = client.find(self._path(props))
-        return body if isinstance(body, dict) else None
 
     def live(self, body: Mapping[str, Any], props: Props) -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -244,14 +240,14 @@ class VmClassProvider(VsphereObjectProvider):
             return UpdateResult(outs={**news, IGNORED_KEY: olds.get(IGNORED_KEY)})
         with open_client(news) as client:
             # The whole spec: vcsim's PATCH replaces every field, a real vCenter's sets the given ones.
-            client.patch(self._path(news), self._spec(news))
+            client.patch(self.path(news), self._spec(news))
             body = self.fetch(client, news)
         if body is None:
             raise VcenterError(f"VM class {news['class_id']!r} vanished right after it was updated")
         return UpdateResult(outs={**news, IGNORED_KEY: self.ignored(body, news)})
 
     def remove(self, client: VcenterClient, props: Props) -> None:
-        client.delete(self._path(props))
+        client.delete(self.path(props))
 
 
 class VmClass(Resource, module="vsphere", name="VmClass"):
