@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 MARKER = "PAIF_LOCALENV"
@@ -32,12 +32,13 @@ def spawn(
     log: Path,
     account: pwd.struct_passwd | None = None,
     cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in its own session with output to `log` (truncated), marked as ours.
 
-    `account`: run as this user (PostgreSQL refuses to run as root).
+    `account`: run as this user (PostgreSQL refuses to run as root). `env`: added to ours.
     """
-    env = {**os.environ, MARKER: str(home)}
+    env = {**os.environ, **(env or {}), MARKER: str(home)}
     with log.open("wb") as out:
         return subprocess.Popen(
             list(argv),

@@ -176,10 +176,15 @@ class _Starter:
         self.state["ports"] = ports
 
     def spawn(
-        self, name: str, argv: Sequence[str], account: pwd.struct_passwd | None = None, cwd: Path | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        account: pwd.struct_passwd | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.layout.logs / f"{name}.log"
-        process = processes.spawn(argv, home=self.layout.home, log=log, account=account, cwd=cwd)
+        process = processes.spawn(argv, home=self.layout.home, log=log, account=account, cwd=cwd, env=env)
         self.state["services"][name] = {
             "pid": process.pid,
             "started": processes.start_time(process.pid),
@@ -254,10 +259,10 @@ class _Starter:
 
     def vcsim(self, username: str, password: str, vgpu_profiles: Sequence[str]) -> tuple[subprocess.Popen[bytes], Path]:
         argv = [str(tool("vcsim")), "-l", f"127.0.0.1:{self.ports['vcsim']}", "-username", username]
-        argv += ["-password", password]
         if vgpu_profiles:
             argv += ["-vgpu-profiles", ",".join(vgpu_profiles)]
-        return self.spawn("vcsim", argv)
+        # The password in the environment: not in `ps` and not in the log.
+        return self.spawn("vcsim", argv, env={"VCSIM_PASSWORD": password})
 
     def postgres(self, superuser: str, password: str) -> tuple[subprocess.Popen[bytes], Path]:
         account = _server_account()

@@ -13,6 +13,7 @@ local environment runner; it does not depend on pytest.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
@@ -85,12 +86,18 @@ class Vcsim:
         password = password or "Vcsim-" + secrets.token_hex(8)
         chosen = port or free_port()
         args = [str(executable), "-l", f"127.0.0.1:{chosen}", f"-tls={'true' if tls else 'false'}"]
-        args += ["-username", username, "-password", password]
+        args += ["-username", username]
         if vgpu_profiles:
             args += ["-vgpu-profiles", ",".join(vgpu_profiles)]
         # A file, not a pipe: nobody drains a pipe once vcsim is up, and a full one would block it.
         log = tempfile.NamedTemporaryFile(prefix="vcsim-", suffix=".log", delete=False)  # noqa: SIM115
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "VCSIM_PASSWORD": password},
+        )
         log.close()
         sim = cls(process, chosen, tls, username, password, tuple(vgpu_profiles), Path(log.name))
         sim._wait_ready(ready_timeout)

@@ -39,7 +39,9 @@ func main() {
 	listen := flag.String("l", "127.0.0.1:8989", "Listen address")
 	useTLS := flag.Bool("tls", true, "Serve HTTPS with a self-signed certificate")
 	user := flag.String("username", "", "Login username (any non-empty one when unset)")
-	pass := flag.String("password", "", "Login password (any non-empty one when unset)")
+	// The password comes from the environment, never the command line (visible in ps) or
+	// the log: VCSIM_PASSWORD.
+	pass := os.Getenv("VCSIM_PASSWORD")
 	vgpu := flag.String("vgpu-profiles", "", "Comma-separated vGPU profiles every host advertises")
 	flag.Parse()
 
@@ -51,7 +53,7 @@ func main() {
 	}
 	u := &url.URL{Host: *listen}
 	if *user != "" {
-		u.User = url.UserPassword(*user, *pass)
+		u.User = url.UserPassword(*user, pass)
 	}
 	model.Service.RegisterEndpoints = true
 	model.Service.Listen = u
@@ -59,7 +61,12 @@ func main() {
 		model.Service.TLS = new(tls.Config)
 	}
 	server := model.Service.NewServer()
-	fmt.Printf("export GOVC_URL=%s GOVC_SIM_PID=%d\n", server.URL, os.Getpid())
+	// GOVC_URL with the user but without the password (set GOVC_PASSWORD yourself).
+	shown := *server.URL
+	if shown.User != nil {
+		shown.User = url.User(shown.User.Username())
+	}
+	fmt.Printf("export GOVC_URL=%s GOVC_SIM_PID=%d\n", shown.String(), os.Getpid())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
