@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config import ConfigError, Settings
+from infra.config import Settings
+from infra.preflight import check_apply_secrets
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,6 @@ class AppEnvironment:
     """Secret settings (a Secret on Kubernetes, a 0600 file on the DLVM); values are Pulumi secrets."""
 
 
-def require_secret(value: pulumi.Output[str] | None, key: str, purpose: str) -> pulumi.Output[str]:
-    """A secret config value that `up` needs; previews run without it."""
-    if value is not None:
-        return pulumi.Output.secret(value)
-    if pulumi.runtime.is_dry_run():
-        return pulumi.Output.secret("")
-    raise ConfigError(
-        f"invalid stack config (1 problem); nothing was changed:\n  - paif:{key}: required to apply ({purpose}); "
-        f"set it with `pulumi config set --secret paif:{key}`"
-    )
-
-
 def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
     cfg = settings.config
     pais = cfg.pais
@@ -65,9 +54,10 @@ def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
         "DB_NAME": db.database,
         "DB_SSLMODE": db.sslmode,
     }
-    client_secret = require_secret(
-        settings.secrets.pais_client_secret, "paisClientSecret", "the backend authenticates to PAIS with it"
-    )
+    check_apply_secrets(settings, keys=("paisClientSecret",))
+    # A preview runs without it: an empty placeholder, still a secret.
+    given = settings.secrets.pais_client_secret
+    client_secret = pulumi.Output.secret(given if given is not None else "")
     secrets: dict[str, pulumi.Output[str]] = {
         "PAIS_CLIENT_ID": pulumi.Output.secret(pais.client_id),
         "PAIS_CLIENT_SECRET": client_secret,

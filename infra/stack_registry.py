@@ -14,7 +14,8 @@ import pulumi
 
 from components.harbor import registry_host
 from components.harbor_project import HarborProject, HarborProjectArgs
-from infra.config import NAMESPACE, ConfigError, Settings
+from infra.config import Settings
+from infra.preflight import check_apply_secrets
 
 
 @dataclass(frozen=True)
@@ -30,22 +31,6 @@ class RegistryOutputs:
     """Its secret (a Pulumi secret)."""
     dockerconfigjson: pulumi.Output[str]
     """`.dockerconfigjson` for the app's imagePullSecret (a Pulumi secret)."""
-
-
-def check_registry_secrets(settings: Settings) -> None:
-    """Fail an `up` that would need Harbor but has no Harbor password, before anything changes.
-
-    A preview needs no password: it contacts nothing.
-    """
-    harbor = settings.config.harbor
-    if settings.profile.harbor == "off" or harbor is None or pulumi.runtime.is_dry_run():
-        return
-    if settings.secrets.harbor_password is None:
-        raise ConfigError(
-            f"{NAMESPACE}:harborPassword: required secret is missing; `pulumi up` needs the password of Harbor "
-            f"user {harbor.username!r} ({NAMESPACE}:harbor.username) at {harbor.url}. Set it with "
-            f"`pulumi config set --secret {NAMESPACE}:harborPassword`; nothing was changed"
-        )
 
 
 def registry_args(settings: Settings) -> HarborProjectArgs:
@@ -77,7 +62,7 @@ def declare_registry(settings: Settings) -> RegistryOutputs | None:
     """The Harbor project and its robots; None where the profile has no Harbor."""
     if settings.profile.harbor == "off" or settings.config.harbor is None:
         return None
-    check_registry_secrets(settings)
+    check_apply_secrets(settings, keys=("harborPassword",))
     args = registry_args(settings)
     harbor = HarborProject("registry", args)
     return RegistryOutputs(

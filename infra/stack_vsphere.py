@@ -16,7 +16,8 @@ from components.gpu_vm_class import GpuVmClass, GpuVmClassArgs
 from components.vks_namespace import NamespaceAccess, VksNamespace, VksNamespaceArgs
 from components.vm_class import VmClass, VmClassArgs
 from components.vsphere import VcenterConnection
-from infra.config import NAMESPACE, ConfigError, Settings
+from infra.config import Settings
+from infra.preflight import check_apply_secrets
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,9 @@ class VsphereOutputs:
 
 def vcenter_connection(settings: Settings) -> VcenterConnection:
     """The vCenter connection from the config; refuses an `up` without the password."""
+    check_apply_secrets(settings, keys=("vcenterPassword",))
     cfg = settings.config.vsphere
     password = settings.secrets.vcenter_password
-    if password is None and not pulumi.runtime.is_dry_run():
-        raise ConfigError(
-            f"invalid stack config (1 problem); nothing was changed:\n"
-            f"  - {NAMESPACE}:vcenterPassword: required key is missing; `pulumi up` logs in to vCenter "
-            f"{cfg.host} as {cfg.username}: set it with `pulumi config set --secret {NAMESPACE}:vcenterPassword`"
-        )
     return VcenterConnection(
         host=cfg.host,
         username=cfg.username,
