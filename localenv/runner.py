@@ -47,14 +47,6 @@ def up(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> dict[st
         return outputs
 
 
-def _stack_resources(layout: Layout) -> int:
-    listed = stack.pulumi(layout, "stack", "ls", "--json")
-    for entry in json.loads(listed.stdout or "[]"):
-        if entry.get("name") == stack.STACK:
-            return int(entry.get("resourceCount") or 0)
-    return 0
-
-
 def down(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> None:
     """Destroy the stack's resources, then stop every service. Idempotent.
 
@@ -73,7 +65,8 @@ def down(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> None:
     with exclusive(layout):
         try:
             stack.recover_interrupted_run(layout, log)
-            if _stack_resources(layout):
+            entry = stack.stack_entry(layout)
+            if entry and int(entry.get("resourceCount") or 0):
                 if not all(health(layout).values()):
                     log("starting the services so the stack's objects can be deleted")
                 services = start_services(layout, **stack.service_settings(stack.committed_config()), log=log)

@@ -173,8 +173,7 @@ def pulumi(
         state = layout.load_state()
         state.pop("pulumi", None)
         layout.save_state(state)
-    out = "".join(lines)
-    result = subprocess.CompletedProcess(process.args, process.returncode, out or "", "")
+    result = subprocess.CompletedProcess(process.args, process.returncode, "".join(lines), "")
     if check and result.returncode != 0:
         hint = ""
         if "incorrect passphrase" in result.stdout:
@@ -228,10 +227,12 @@ def recover_interrupted_run(layout: Layout, log: Any = print) -> None:
 
 
 def pending_operations(layout: Layout) -> list[dict[str, Any]]:
-    """The operations an interrupted update left unfinished in the stack's state."""
-    if not stack_exists(layout):
+    """The operations an interrupted update left unfinished in the stack's state (none when
+    the stack does not exist yet)."""
+    result = pulumi(layout, "stack", "export", "--stack", STACK, check=False)
+    if result.returncode != 0:
         return []
-    exported = json.loads(pulumi(layout, "stack", "export", "--stack", STACK).stdout or "{}")
+    exported = json.loads(result.stdout or "{}")
     pending: list[dict[str, Any]] = (exported.get("deployment") or {}).get("pending_operations") or []
     return pending
 
@@ -265,9 +266,18 @@ def clear_pending_creates(layout: Layout, log: Any = print) -> None:
     )
 
 
-def stack_exists(layout: Layout) -> bool:
+def stack_entry(layout: Layout) -> dict[str, Any] | None:
+    """The local stack as `pulumi stack ls --json` lists it (name, resourceCount, ...)."""
     listed = pulumi(layout, "stack", "ls", "--json")
-    return any(entry.get("name") == STACK for entry in json.loads(listed.stdout or "[]"))
+    for entry in json.loads(listed.stdout or "[]"):
+        if entry.get("name") == STACK:
+            found: dict[str, Any] = entry
+            return found
+    return None
+
+
+def stack_exists(layout: Layout) -> bool:
+    return stack_entry(layout) is not None
 
 
 def _project_name() -> str:
