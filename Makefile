@@ -46,5 +46,5 @@ up:  ## the main job: start local targets and `pulumi up --stack local`
 down:  ## destroy the local stack and stop local targets
 	$(PY) -m localenv down
 
-clean:
-	rm -rf .pulumi-state .localenv
+clean:  ## stop the local services, then delete the local data, credentials and state (and say what)
+	if [ -x $(PY) ]; then $(PY) -m localenv clean; else rm -rf .pulumi-state .localenv; fi

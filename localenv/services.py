@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import signal
 import ssl
 import subprocess
@@ -34,6 +33,9 @@ TOOLS = ROOT / ".tools" / "bin"
 DEFAULT_VCENTER_USER = "administrator@vsphere.local"
 DEFAULT_DB_SUPERUSER = "pgadmin"
 SERVICE_CIDR = "10.0.0.0/24"
+NODE_IP = "198.18.0.1"
+"""The local node's address on its bridge (RFC 2544 benchmarking range: no real machine uses it)."""
+POD_NETWORK = "198.18.0.0/16"
 # In the order they start; stopped in reverse.
 SERVICES = ("etcd", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
 PORTS = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
@@ -197,7 +199,8 @@ class _Starter:
     def etcd(self) -> tuple[subprocess.Popen[bytes], Path]:
         client = f"http://127.0.0.1:{self.ports['etcd']}"
         peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
-        self.layout.etcd_dir.mkdir(mode=0o700)
+        # An existing data directory is the cluster's state: it is reused, never re-created.
+        self.layout.etcd_dir.mkdir(mode=0o700, exist_ok=True)
         return self.spawn(
             "etcd",
             [
@@ -265,10 +268,48 @@ class _Starter:
         return self.spawn("vcsim", argv, env={"VCSIM_PASSWORD": password})
 
     def postgres(self, superuser: str, password: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """PostgreSQL on its data directory: created by initdb the first time, reused on every
+        later start (a restart, a crash, a changed setting never loses rows)."""
         account = _server_account()
         base = self.layout.postgres_dir
-        base.mkdir(mode=0o700)
+        base.mkdir(mode=0o700, exist_ok=True)
         data = base / "data"
+        owner_file = base / "superuser"
+        if (data / "PG_VERSION").exists():
+            existing = owner_file.read_text().strip() if owner_file.exists() else superuser
+            if existing != superuser:
+                raise LocalEnvError(
+                    f"paif:database.adminUsername is '{superuser}' but the local PostgreSQL data in {data} "
+                    f"belongs to superuser '{existing}'; set it back to '{existing}', or run `make clean` "
+                    "to delete the local data and start over"
+                )
+        else:
+            self._initdb(account, base, data, superuser, password)
+            owner_file.write_text(superuser + "\n")
+        hba = base / "pg_hba.conf"
+        # Password logins over TCP only: from this machine and from the local node's pods.
+        write_private(
+            hba,
+            "".join(f"host all all {network} scram-sha-256\n" for network in ("127.0.0.1/32", POD_NETWORK)),
+        )
+        if account is not None:
+            os.chown(base, account.pw_uid, account.pw_gid)
+            os.chown(hba, account.pw_uid, account.pw_gid)
+        options = {
+            # The node's bridge address: pods reach the database there (db.local.paif.test).
+            "listen_addresses": f"127.0.0.1,{NODE_IP}",
+            "port": str(self.ports["postgres"]),
+            "unix_socket_directories": "",
+            "password_encryption": "scram-sha-256",
+            "hba_file": str(hba),
+            **POSTGRES_NON_DURABLE,
+        }
+        argv = [str(tool("postgres")), "-D", str(data)]
+        for name, value in options.items():
+            argv += ["-c", f"{name}={value}"]
+        return self.spawn("postgres", argv, account=account, cwd=base)
+
+    def _initdb(self, account: pwd.struct_passwd | None, base: Path, data: Path, superuser: str, password: str) -> None:
         password_file = base / "superuser-password"
         write_private(password_file, password + "\n")
         if account is not None:
@@ -302,17 +343,6 @@ class _Starter:
         if result.returncode != 0:
             reachable = "" if account is None else f" (as {account.pw_name}: every parent of {base} must be traversable)"
             raise LocalEnvError(f"initdb failed{reachable}: {result.stderr.strip() or result.stdout.strip()}")
-        options = {
-            "listen_addresses": "127.0.0.1",
-            "port": str(self.ports["postgres"]),
-            "unix_socket_directories": "",
-            "password_encryption": "scram-sha-256",
-            **POSTGRES_NON_DURABLE,
-        }
-        argv = [str(tool("postgres")), "-D", str(data)]
-        for name, value in options.items():
-            argv += ["-c", f"{name}={value}"]
-        return self.spawn("postgres", argv, account=account, cwd=base)
 
 
 def _choose_ports(previous: dict[str, int]) -> dict[str, int]:
@@ -373,8 +403,8 @@ def health(layout: Layout, state: dict[str, Any] | None = None) -> dict[str, boo
 
 
 def _clean(layout: Layout, state: dict[str, Any]) -> list[str]:
-    """Stop whatever an earlier run left running, free its ports, drop its data. Returns
-    what was found, for the log."""
+    """Stop whatever an earlier run left running and free its ports; the data directories
+    stay (the next start reuses them). Returns what was found, for the log."""
     found = []
     recorded: dict[str, Any] = state.get("services") or {}
     for name in reversed(SERVICES):
@@ -391,10 +421,7 @@ def _clean(layout: Layout, state: dict[str, Any]) -> list[str]:
     taken = processes.wait_ports_free(ports, timeout=10)
     if taken:
         found.append(f"ports still taken by other programs: {taken}")
-    for directory in (layout.etcd_dir, layout.postgres_dir):
-        if directory.exists():
-            found.append(f"data {directory.name}/")
-            shutil.rmtree(directory)
+    # Data directories are kept: only `make clean` (`python -m localenv clean`) deletes data.
     state["services"] = {}
     layout.save_state(state)
     return found

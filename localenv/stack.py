@@ -101,6 +101,14 @@ def backend_url() -> str:
     return url
 
 
+def file_backend_dir() -> Path | None:
+    """The directory of a `file://` state backend; None for any other backend."""
+    url = backend_url()
+    if not url.startswith("file://"):
+        return None
+    return Path(url.removeprefix("file://").split("?")[0]).expanduser()
+
+
 def engine_marker(layout: Layout) -> Path:
     """What the marker of the Pulumi processes we start (and their plugins) says."""
     return layout.home / "pulumi"
@@ -191,10 +199,10 @@ def pulumi(
 def stale_locks() -> list[Path]:
     """Lock files of the local stack in a `file://` backend whose process (on this machine)
     is gone: what a killed `pulumi up` leaves behind, whoever started it."""
-    url = backend_url()
-    if not url.startswith("file://"):
+    state_dir = file_backend_dir()
+    if state_dir is None:
         return []
-    directory = Path(url.removeprefix("file://").split("?")[0]) / ".pulumi" / "locks"
+    directory = state_dir / ".pulumi" / "locks"
     stale = []
     for lock in directory.glob(f"organization/{_project_name()}/{STACK}/*.json"):
         try:
