@@ -21,6 +21,7 @@ TlsMode = Literal["self-signed", "secret", "cert-manager"]
 Tier = Literal["frontend", "backend"]
 DNS_PORT = 53
 HTTPS_PORT = 443
+PATCH_FORCE = "pulumi.com/patchForce"
 
 
 @dataclass(frozen=True)
@@ -425,17 +426,32 @@ class AiApp(pulumi.ComponentResource):
                     "labelSelector": {"matchLabels": self._selector(tier)},
                 }
             ]
-        replicas = a.autoscaling.min_replicas if a.autoscaling else a.replicas
+        spec: dict[str, Any] = {
+            "revisionHistoryLimit": 5,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "selector": {"matchLabels": self._selector(tier)},
+            "template": {"metadata": {"labels": self._selector(tier)}, "spec": pod_spec},
+        }
+        # One owner for spec.replicas. The provider applies server-side: the fields we send
+        # are owned by Pulumi's field manager, and sending a value another manager owns
+        # (the HPA controller's or `kubectl scale`'s writes through the scale subresource)
+        # fails the update with a conflict.
+        # - With an HPA we never send replicas: the HPA owns the field, an out-of-band scale
+        #   is just another writer, no apply conflicts. (A new Deployment starts at the API
+        #   default of 1 until the HPA raises it to minReplicas, seconds later.)
+        # - Without one the declared count is the truth: `pulumi.com/patchForce` makes the
+        #   provider apply with force=true, so after a `kubectl scale` the next update takes
+        #   spec.replicas back instead of failing. Per resource, not the provider-wide
+        #   PULUMI_K8S_ENABLE_PATCH_FORCE (every object) or enableServerSideApply=false
+        #   (client-side apply: no field ownership at all).
+        extra_annotations: dict[str, str] = {}
+        if a.autoscaling is None:
+            spec["replicas"] = a.replicas
+            extra_annotations[PATCH_FORCE] = "true"
         return k8s.apps.v1.Deployment(
             f"{name}-{tier}",
-            metadata=self._meta(f"{a.name}-{tier}", tier, skip_await=True),
-            spec={
-                "replicas": replicas,
-                "revisionHistoryLimit": 5,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "selector": {"matchLabels": self._selector(tier)},
-                "template": {"metadata": {"labels": self._selector(tier)}, "spec": pod_spec},
-            },
+            metadata=self._meta(f"{a.name}-{tier}", tier, extra_annotations=extra_annotations, skip_await=True),
+            spec=spec,
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[service_account, *depends_on])),
         )
 

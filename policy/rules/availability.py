@@ -49,18 +49,33 @@ def _deployments(resources: Sequence[Res]) -> list[Res]:
     return [r for r in resources if k8s_kind(r.type) == "Deployment"]
 
 
-def check_min_replicas(resource: Res, ctx: Context) -> list[str]:
-    if k8s_kind(resource.type) != "Deployment":
-        return []
-    replicas, minimum = _replicas(resource), ctx.integer("minReplicas")
-    if replicas is None or replicas >= minimum:
-        return []
-    return [f"{describe(resource)} runs {replicas:g} replica(s): set spec.replicas to at least {minimum}"]
+def check_min_replicas(resources: Sequence[Res], ctx: Context) -> list[Violation]:
+    """A Deployment without spec.replicas that an HPA scales has the HPA's count, not the API
+    default of 1: declaring both makes two owners of the field, so the HPA's floor is checked
+    instead (hpa-min-replicas)."""
+    minimum = ctx.integer("minReplicas")
+    hpas = [r for r in resources if k8s_kind(r.type) == "HorizontalPodAutoscaler"]
+    violations = []
+    for deployment in _deployments(resources):
+        declared = get(deployment.props, "spec", "replicas")
+        if declared is None and any(_targets(h, deployment) is not False for h in hpas):
+            continue
+        replicas = _replicas(deployment)
+        if replicas is None or replicas >= minimum:
+            continue
+        violations.append(
+            Violation(
+                f"{describe(deployment)} runs {replicas:g} replica(s): set spec.replicas to at least {minimum} "
+                "or scale it with an HPA",
+                deployment.urn,
+            )
+        )
+    return violations
 
 
-MIN_REPLICAS = ResourceRule(
+MIN_REPLICAS = StackRule(
     name="deployment-min-replicas",
-    description="Deployments run enough replicas to survive losing one.",
+    description="Deployments run enough replicas to survive losing one (declared, or an HPA's floor).",
     check=check_min_replicas,
     config={"minReplicas": MIN_REPLICAS_SCHEMA},
     prod_only=True,

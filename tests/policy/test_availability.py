@@ -19,23 +19,43 @@ from policy.rules.common import UNKNOWN
 from tests.policy.builders import changed, deployment, hpa, pdb, res
 
 
+def replicas_messages(*resources: Any, config: dict[str, Any] | None = None) -> list[str]:
+    return [v.message for v in MIN_REPLICAS.evaluate(list(resources), config)]
+
+
 class TestMinReplicas:
     def test_two_replicas_pass(self) -> None:
-        assert MIN_REPLICAS.evaluate(deployment(replicas=2)) == []
+        assert MIN_REPLICAS.evaluate([deployment(replicas=2)]) == []
 
     def test_one_replica_fails(self) -> None:
-        assert MIN_REPLICAS.evaluate(deployment(replicas=1)) == [
-            "Deployment 'paif-chat/chat-backend' runs 1 replica(s): set spec.replicas to at least 2"
+        workload = deployment(replicas=1)
+        assert [(v.urn, v.message) for v in MIN_REPLICAS.evaluate([workload])] == [
+            (
+                workload.urn,
+                "Deployment 'paif-chat/chat-backend' runs 1 replica(s): set spec.replicas to at least 2 "
+                "or scale it with an HPA",
+            )
         ]
 
     def test_missing_replicas_means_one(self) -> None:
-        assert len(MIN_REPLICAS.evaluate(deployment(replicas=None))) == 1
+        assert len(replicas_messages(deployment(replicas=None))) == 1
+
+    def test_missing_replicas_under_an_hpa_are_the_hpas(self) -> None:
+        """The HPA alone owns spec.replicas; its floor is hpa-min-replicas' business."""
+        assert replicas_messages(deployment(replicas=None), hpa()) == []
+        assert replicas_messages(hpa(), deployment(replicas=None)) == []
+
+    def test_an_hpa_for_another_deployment_does_not_count(self) -> None:
+        assert len(replicas_messages(deployment(replicas=None), hpa(target="other"))) == 1
+
+    def test_declared_replicas_are_checked_even_under_an_hpa(self) -> None:
+        assert len(replicas_messages(deployment(replicas=1), hpa())) == 1
 
     def test_minimum_is_configurable(self) -> None:
-        assert len(MIN_REPLICAS.evaluate(deployment(replicas=2), {"minReplicas": 3})) == 1
+        assert len(replicas_messages(deployment(replicas=2), config={"minReplicas": 3})) == 1
 
     def test_unknown_replicas_are_not_a_violation(self) -> None:
-        assert MIN_REPLICAS.evaluate(deployment(replicas=UNKNOWN)) == []
+        assert MIN_REPLICAS.evaluate([deployment(replicas=UNKNOWN)]) == []
 
 
 class TestPdbPresent:

@@ -144,17 +144,18 @@ class TestResourceAdapter:
     def test_unknown_replicas_in_a_preview_report_nothing(self) -> None:
         props = deployment_props(replicas=None)
         props["spec"]["replicas"] = UNKNOWN_NUMBER_VALUE
+        props["spec"]["template"]["spec"].pop("affinity")
         assert (
-            run_resource("deployment-min-replicas", resource_args("kubernetes:apps/v1:Deployment", props))
+            run_resource("multi-replica-spread", resource_args("kubernetes:apps/v1:Deployment", props))
             == []
         )
 
     def test_known_values_are_reported_with_config_from_the_engine(self) -> None:
-        args = resource_args(
-            "kubernetes:apps/v1:Deployment", deployment_props(replicas=2), {"minReplicas": 3.0}
-        )
-        assert run_resource("deployment-min-replicas", args) == [
-            "Deployment 'paif-chat/chat-backend' runs 2 replica(s): set spec.replicas to at least 3"
+        cluster = "kubernetes:databases.dataservices.vmware.com/v1alpha1:PostgresCluster"
+        spec = {"replicas": 1, "backupLocation": {"name": "b"}, "backupConfig": {"schedules": [{"name": "s"}]}}
+        args = resource_args(cluster, {"metadata": {"name": "pg", "namespace": "ns"}, "spec": spec}, {"minStandbys": 2.0})
+        assert run_resource("dsm-cluster-ha-backups", args) == [
+            "PostgresCluster 'ns/pg' has 1 standby(s): set spec.replicas to 2 for HA (primary, replica and monitor)"
         ]
 
     def test_resource_options_reach_the_rules(self) -> None:
@@ -191,7 +192,7 @@ class TestStackAdapter:
         """A preview knows no outputs of Kubernetes objects whose provider is not known yet."""
         props = deployment_props(replicas=3)
         run_resource(
-            "deployment-min-replicas",
+            "multi-replica-spread",
             resource_args("kubernetes:apps/v1:Deployment", props, name="chat-backend"),
         )
         without_outputs = stack_resource("kubernetes:apps/v1:Deployment", {}, "chat-backend")

@@ -75,7 +75,6 @@ def containers(rec: Recorded) -> list[dict[str, Any]]:
 def test_prod_shape_has_ha_objects(prod: Recorded) -> None:
     deployments = prod.of_type(DEPLOYMENT)
     assert sorted(d.props["metadata"]["name"] for d in deployments) == ["chat-backend", "chat-frontend"]
-    assert all(d.props["spec"]["replicas"] >= 2 for d in deployments)
     assert len(prod.of_type(HPA)) == 2
     assert all(h.props["spec"]["minReplicas"] == 3 for h in prod.of_type(HPA))
     pdbs = prod.of_type(PDB)
@@ -98,6 +97,24 @@ def test_minimal_shape_has_no_ha_objects(minimal: Recorded) -> None:
     assert "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" not in minimal.types()
     for d in minimal.of_type(DEPLOYMENT):
         assert d.props["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+
+
+def test_the_hpa_alone_owns_replicas(prod: Recorded) -> None:
+    """With an HPA the Deployment declares no spec.replicas: Pulumi never claims the field the
+    HPA (or a `kubectl scale`) writes, so neither fights the other."""
+    targets = {h.props["spec"]["scaleTargetRef"]["name"] for h in prod.of_type(HPA)}
+    for d in prod.of_type(DEPLOYMENT):
+        assert d.props["metadata"]["name"] in targets
+        assert "replicas" not in d.props["spec"], f"{d.name} declares replicas beside its HPA"
+        assert "pulumi.com/patchForce" not in (d.props["metadata"].get("annotations") or {})
+
+
+def test_declared_replicas_win_over_an_out_of_band_scale(minimal: Recorded) -> None:
+    """Without an HPA the declared count is the truth: a `kubectl scale` (another field manager
+    owning spec.replicas) must not wedge the next update with a server-side-apply conflict."""
+    for d in minimal.of_type(DEPLOYMENT):
+        assert d.props["spec"]["replicas"] == 1
+        assert d.props["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
 
 
 def test_monitoring_objects(prod: Recorded) -> None:
