@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -226,6 +227,76 @@ def ensure_pki(directory: Path) -> Pki:
             ),
         )
     return pki
+
+
+def _matches(path: Path, ca: x509.Certificate, subject: x509.Name, sans: list[x509.GeneralName], now: datetime.datetime) -> bool:
+    """Whether the certificate at `path` is valid for a while yet, signed by `ca`, and names
+    exactly `subject` and `sans` (a changed name or a new CA means a new certificate)."""
+    if not _still_valid(path, now):
+        return False
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    try:
+        present = list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        present = []
+    return cert.subject == subject and sorted(map(str, present)) == sorted(map(str, sans))
+
+
+def issue_leaf(
+    pki: Pki,
+    name: str,
+    *,
+    common_name: str,
+    organization: str | None = None,
+    dns_names: tuple[str, ...] = (),
+    ips: tuple[str, ...] = (),
+    server: bool = False,
+    client: bool = False,
+) -> tuple[Path, Path]:
+    """A certificate + key signed by the local CA, as `<pki>/<name>.crt` and `.key` (0600);
+    kept while still valid for the same names, issued anew otherwise. `server`/`client`
+    set the extended key usages. Returns (certificate path, key path)."""
+    cert_path, key_path = pki.directory / f"{name}.crt", pki.directory / f"{name}.key"
+    now = datetime.datetime.now(datetime.UTC)
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    subject = x509.Name(attributes)
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    if key_path.exists() and _matches(cert_path, ca, subject, sans, now):
+        return cert_path, key_path
+    usages = [oid for oid, wanted in ((ExtendedKeyUsageOID.SERVER_AUTH, server), (ExtendedKeyUsageOID.CLIENT_AUTH, client)) if wanted]
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        ),
+        (x509.ExtendedKeyUsage(usages), False),
+    ]
+    if sans:
+        extensions.append((x509.SubjectAlternativeName(sans), False))
+    key = _new_key()
+    pem = _issue(subject, key, ca.subject, _load_key(pki.ca_key), now=now, extensions=extensions)
+    write_private(key_path, _key_pem(key))
+    write_private(cert_path, pem)
+    return cert_path, key_path
 
 
 def kubeconfig(pki: Pki, server: str) -> str:
