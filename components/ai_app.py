@@ -94,8 +94,6 @@ class AiAppArgs:
     ingress_class: str | None = None
     ingress_controller_namespace: str | None = None
     """Namespace of the ingress controller allowed to reach the frontend; None allows any namespace."""
-    await_workloads: bool = True
-    """False where no kubelet runs pods (the local API server): objects are not awaited."""
 
 
 def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -161,7 +159,7 @@ class AiApp(pulumi.ComponentResource):
         if a.uploads_volume_size:
             uploads_claim = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-uploads",
-                metadata=self._meta(f"{a.name}-uploads", "backend", skip_await=True),
+                metadata=self._meta(f"{a.name}-uploads", "backend"),
                 spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": a.uploads_volume_size}}},
                 opts=self._child,
             )
@@ -215,7 +213,7 @@ class AiApp(pulumi.ComponentResource):
         for tier, port in (("backend", a.backend_port), ("frontend", a.frontend_port)):
             k8s.core.v1.Service(
                 f"{name}-{tier}",
-                metadata=self._meta(f"{a.name}-{tier}", tier, skip_await=True),
+                metadata=self._meta(f"{a.name}-{tier}", tier),
                 spec={
                     "type": "ClusterIP",
                     "selector": self._selector(tier),
@@ -249,7 +247,7 @@ class AiApp(pulumi.ComponentResource):
             ingress_spec["ingressClassName"] = a.ingress_class
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=self._meta(f"{a.name}", "frontend", extra_annotations=ingress_annotations, skip_await=True),
+            metadata=self._meta(f"{a.name}", "frontend", extra_annotations=ingress_annotations),
             spec=ingress_spec,
             opts=self._child,
         )
@@ -315,11 +313,8 @@ class AiApp(pulumi.ComponentResource):
         name: str,
         tier: str,
         extra_annotations: dict[str, str] | None = None,
-        skip_await: bool = False,
     ) -> dict[str, Any]:
         annotations = dict(extra_annotations or {})
-        if skip_await and not self._args.await_workloads:
-            annotations["pulumi.com/skipAwait"] = "true"
         meta: dict[str, Any] = {
             "name": name,
             "namespace": self._args.namespace,
@@ -450,7 +445,7 @@ class AiApp(pulumi.ComponentResource):
             extra_annotations[PATCH_FORCE] = "true"
         return k8s.apps.v1.Deployment(
             f"{name}-{tier}",
-            metadata=self._meta(f"{a.name}-{tier}", tier, extra_annotations=extra_annotations, skip_await=True),
+            metadata=self._meta(f"{a.name}-{tier}", tier, extra_annotations=extra_annotations),
             spec=spec,
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[service_account, *depends_on])),
         )

@@ -37,7 +37,11 @@ class EnvironmentProfile:
     harbor: Literal["off", "project", "full"]
     require_image_digest: bool
     protect_stateful: bool
-    await_workloads: bool
+    await_custom_resources: bool
+    """Wait for VM Service, Cluster API and DSM to report their objects ready; False where
+    those controllers do not run (the local API server: a node runs pods, nothing runs VMs,
+    clusters or DSM databases). Built-in objects (Deployments, Services, Ingress, PVCs) are
+    awaited everywhere."""
     policy_enforcement: Literal["advisory", "mandatory"]
     declare_dlvm: bool
     declare_vks_cluster: bool
@@ -64,7 +68,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         harbor="off",
         require_image_digest=False,
         protect_stateful=False,
-        await_workloads=False,  # no kubelet behind the local API server
+        await_custom_resources=False,
         policy_enforcement="advisory",
         declare_dlvm=True,
         declare_vks_cluster=True,
@@ -87,7 +91,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         harbor="project",
         require_image_digest=False,
         protect_stateful=False,
-        await_workloads=True,
+        await_custom_resources=True,
         policy_enforcement="advisory",
         declare_dlvm=True,
         declare_vks_cluster=False,
@@ -110,7 +114,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         harbor="full",
         require_image_digest=False,
         protect_stateful=True,
-        await_workloads=True,
+        await_custom_resources=True,
         policy_enforcement="mandatory",
         declare_dlvm=False,
         declare_vks_cluster=True,

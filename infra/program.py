@@ -66,7 +66,6 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         monitoring=settings.monitoring,
         uploads_volume_size=app.uploads_volume_size,
         image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,
-        await_workloads=profile.await_workloads,
     )
 
 

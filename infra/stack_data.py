@@ -81,7 +81,7 @@ def data_args(settings: Settings, namespace: pulumi.Input[str]) -> DsmPostgresAr
         ssl_root_cert=db.ssl_root_cert,
         connect_timeout=db.connect_timeout_seconds,
         protect=profile.protect_stateful,
-        await_cluster=profile.await_workloads,
+        await_cluster=profile.await_custom_resources,
     )
 
 

@@ -83,7 +83,7 @@ def dlvm_args(
         config=app_env.config,
         secrets=app_env.secrets,
         registry_auth=pull_secret,
-        await_ready=settings.profile.await_workloads,
+        await_ready=settings.profile.await_custom_resources,
     )
 
 
@@ -122,7 +122,7 @@ def vks_args(settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi
         pod_cidr=vks.pod_cidr,
         service_cidr=vks.service_cidr,
         kubeconfig=settings.secrets.workload_kubeconfig,
-        await_ready=settings.profile.await_workloads,
+        await_ready=settings.profile.await_custom_resources,
     )
 
 

@@ -65,7 +65,7 @@ def prod() -> Recorded:
 
 @pytest.fixture(scope="module")
 def minimal() -> Recorded:
-    return declare(base_args(await_workloads=False))
+    return declare(base_args())
 
 
 def containers(rec: Recorded) -> list[dict[str, Any]]:
@@ -95,8 +95,6 @@ def test_minimal_shape_has_no_ha_objects(minimal: Recorded) -> None:
     assert not minimal.of_type(HPA)
     assert not minimal.of_type(PDB)
     assert "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" not in minimal.types()
-    for d in minimal.of_type(DEPLOYMENT):
-        assert d.props["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
 
 
 def test_the_hpa_alone_owns_replicas(prod: Recorded) -> None:

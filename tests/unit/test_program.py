@@ -155,23 +155,32 @@ def test_preview_without_secrets_registers_the_graph() -> None:
     assert rec.error is None and len(rec.of_type(NAMESPACE)) == 1
 
 
-def test_local_objects_a_kubelet_would_make_ready_are_not_awaited() -> None:
-    """No kubelet, controllers or storage run beside the local API server."""
+def test_local_awaits_workloads_but_not_custom_resources_without_a_controller() -> None:
+    """The local node runs pods, so Deployments, Services, Ingress and PVCs are awaited as in
+    dev/prod; no VM Service, Cluster API or DSM runs locally, so their objects are not."""
     rec = declared("local")
-    awaited = [
+    workloads = [
         r
         for r in rec.resources
-        if r.type
-        in (
-            DEPLOYMENT,
-            "kubernetes:core/v1:PersistentVolumeClaim",
-            "kubernetes:core/v1:Service",
-            INGRESS,
-            VM,
-            PG_CLUSTER,
-        )
+        if r.type in (DEPLOYMENT, "kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:Service", INGRESS)
     ]
-    assert any(r.type == "kubernetes:core/v1:PersistentVolumeClaim" for r in awaited)
-    for r in awaited:
+    assert {r.type for r in workloads} == {
+        DEPLOYMENT,
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "kubernetes:core/v1:Service",
+        INGRESS,
+    }
+    for r in workloads:
         annotations = r.props["metadata"].get("annotations") or {}
-        assert annotations.get("pulumi.com/skipAwait") == "true", f"{r.type} {r.name} would be awaited"
+        assert "pulumi.com/skipAwait" not in annotations, f"{r.type} {r.name} is not awaited"
+    custom = [r for r in rec.resources if r.type in (VM, CLUSTER, PG_CLUSTER)]
+    assert {r.type for r in custom} == {VM, CLUSTER, PG_CLUSTER}
+    for r in custom:
+        assert r.props["metadata"]["annotations"].get("pulumi.com/skipAwait") == "true", f"{r.type} {r.name}"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_dev_and_prod_await_everything(env: str) -> None:
+    for r in declared(env).resources:
+        annotations = (r.props.get("metadata") or {}).get("annotations") or {}
+        assert "pulumi.com/skipAwait" not in annotations, f"{r.type} {r.name} is not awaited in {env}"
