@@ -86,14 +86,23 @@ class AiAppArgs:
     disruption_budget: bool = False
     anti_affinity: bool = False
     monitoring: bool = False
-    """ServiceMonitor + PrometheusRule (P95 latency, 5xx rate) for the backend."""
+    """ServiceMonitor + PrometheusRule (P95 latency, 5xx rate) for the backend, and the
+    backend's NetworkPolicy admits scrapes from `monitoring_namespace`."""
+    monitoring_namespace: str = "monitoring"
+    """Namespace of the Prometheus that scrapes the backend (with `monitoring`)."""
     uploads_volume_size: str | None = None
     """Size of a PVC for uploads mounted into the backend; None for none."""
     image_pull_dockerconfigjson: pulumi.Output[str] | None = None
     """`.dockerconfigjson` content of a registry robot (secret); None for anonymous pulls."""
     ingress_class: str | None = None
+    """spec.ingressClassName of the Ingress; None leaves it to the cluster's default class."""
     ingress_controller_namespace: str | None = None
     """Namespace of the ingress controller allowed to reach the frontend; None allows any namespace."""
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    """A NetworkPolicy namespaceSelector for one namespace (the label the API server sets on every namespace)."""
+    return {"matchLabels": {"kubernetes.io/metadata.name": name}}
 
 
 def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -472,14 +481,30 @@ class AiApp(pulumi.ComponentResource):
     def _network_policies(self, name: str) -> None:
         a = self._args
         dns_egress = {
-            "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "to": [
+                {
+                    "namespaceSelector": _namespace("kube-system"),
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
             "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
         }
+        backend_ingress: list[dict[str, Any]] = [
+            {
+                "from": [{"podSelector": {"matchLabels": self._selector("frontend")}}],
+                "ports": [{"protocol": "TCP", "port": a.backend_port}],
+            }
+        ]
+        if a.monitoring:
+            backend_ingress.append(
+                {
+                    "from": [{"namespaceSelector": _namespace(a.monitoring_namespace)}],
+                    "ports": [{"protocol": "TCP", "port": a.backend_port}],
+                }
+            )
         ingress_source: dict[str, Any] = {"namespaceSelector": {}}
         if a.ingress_controller_namespace:
-            ingress_source = {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": a.ingress_controller_namespace}}
-            }
+            ingress_source = {"namespaceSelector": _namespace(a.ingress_controller_namespace)}
         policies: dict[str, dict[str, Any]] = {
             "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
             "frontend": {
@@ -497,12 +522,7 @@ class AiApp(pulumi.ComponentResource):
             "backend": {
                 "podSelector": {"matchLabels": self._selector("backend")},
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [
-                    {
-                        "from": [{"podSelector": {"matchLabels": self._selector("frontend")}}],
-                        "ports": [{"protocol": "TCP", "port": a.backend_port}],
-                    }
-                ],
+                "ingress": backend_ingress,
                 "egress": [
                     {"to": [{"ipBlock": {"cidr": a.pais_egress_cidr}}], "ports": [{"protocol": "TCP", "port": HTTPS_PORT}]},
                     {"to": [{"ipBlock": {"cidr": a.db_egress_cidr}}], "ports": [{"protocol": "TCP", "port": a.db_port}]},

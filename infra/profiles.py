@@ -43,6 +43,11 @@ class EnvironmentProfile:
     clusters or DSM databases). Built-in objects (Deployments, Services, Ingress, PVCs) are
     awaited everywhere."""
     policy_enforcement: Literal["advisory", "mandatory"]
+    ingress_class_name: str | None
+    """IngressClass of the cluster's ingress controller (paif:app.ingressClassName's default);
+    None where the app has no Ingress (dev runs it on a DLVM)."""
+    monitoring_namespace: str
+    """Namespace of the Prometheus that scrapes the backend (paif:app.monitoringNamespace's default)."""
     declare_dlvm: bool
     declare_vks_cluster: bool
     create_supervisor_namespace_object: bool
@@ -70,6 +75,8 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         protect_stateful=False,
         await_custom_resources=False,
         policy_enforcement="advisory",
+        ingress_class_name="traefik",  # localenv's Traefik serves IngressClass traefik
+        monitoring_namespace="monitoring",
         declare_dlvm=True,
         declare_vks_cluster=True,
         create_supervisor_namespace_object=True,
@@ -93,6 +100,8 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         protect_stateful=False,
         await_custom_resources=True,
         policy_enforcement="advisory",
+        ingress_class_name=None,
+        monitoring_namespace="monitoring",
         declare_dlvm=True,
         declare_vks_cluster=False,
         create_supervisor_namespace_object=False,
@@ -116,6 +125,13 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         protect_stateful=True,
         await_custom_resources=True,
         policy_enforcement="mandatory",
+        # The VKS Contour package: Contour's default class name is `contour` and it serves
+        # Ingresses of that class (or none); whether the package also creates an IngressClass
+        # object is UNCONFIRMED (REFERENCE-VKS-PLATFORM.md section 1) and not needed.
+        ingress_class_name="contour",
+        # Where the VKS Prometheus package installs (REFERENCE-VKS-PLATFORM.md); a Prometheus
+        # brought along elsewhere is set with paif:app.monitoringNamespace.
+        monitoring_namespace="tanzu-system-monitoring",
         declare_dlvm=False,
         declare_vks_cluster=True,
         create_supervisor_namespace_object=False,

@@ -64,6 +64,8 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         disruption_budget=profile.disruption_budget,
         anti_affinity=profile.anti_affinity,
         monitoring=settings.monitoring,
+        monitoring_namespace=settings.monitoring_namespace,
+        ingress_class=settings.ingress_class_name,
         uploads_volume_size=app.uploads_volume_size,
         image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,
     )

@@ -93,6 +93,14 @@ class Settings:
         return self.profile.monitoring if app.monitoring is None else app.monitoring
 
     @property
+    def monitoring_namespace(self) -> str:
+        return self.config.app.monitoring_namespace or self.profile.monitoring_namespace
+
+    @property
+    def ingress_class_name(self) -> str | None:
+        return self.config.app.ingress_class_name or self.profile.ingress_class_name
+
+    @property
     def db_standbys(self) -> int:
         db = self.config.database
         return self.profile.db_standbys if db.replicas is None else db.replicas

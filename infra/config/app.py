@@ -89,6 +89,13 @@ class AppConfig(Model):
     """Size of a PVC for uploads mounted into the backend; unset for none."""
     monitoring: bool | None = None
     """ServiceMonitor + alert rules; default from the environment (prod on)."""
+    monitoring_namespace: DnsLabel | None = None
+    """Namespace of the Prometheus that scrapes the backend's /metrics (the only namespace
+    the backend's NetworkPolicy admits besides the frontend); default from the environment
+    (prod tanzu-system-monitoring, else monitoring)."""
+    ingress_class_name: DnsLabel | None = None
+    """IngressClass that serves the app's Ingress (spec.ingressClassName); default from the
+    environment (local traefik, prod contour)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Backend log level."""
 

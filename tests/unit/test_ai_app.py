@@ -198,3 +198,64 @@ def test_uploads_volume(prod: Recorded, minimal: Recorded) -> None:
 def test_namespace_enforces_restricted_pod_security(minimal: Recorded) -> None:
     ns = minimal.one("kubernetes:core/v1:Namespace", "chat-ns").props
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def policy_specs(rec: Recorded) -> dict[str, dict[str, Any]]:
+    return {p.props["metadata"]["name"]: p.props["spec"] for p in rec.of_type(NETPOL)}
+
+
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+
+
+@pytest.mark.parametrize("shape", ["prod", "minimal"])
+def test_dns_egress_reaches_kube_dns_in_kube_system_only(shape: str, request: pytest.FixtureRequest) -> None:
+    rec: Recorded = request.getfixturevalue(shape)
+    for name in ("chat-frontend", "chat-backend"):
+        dns = [rule for rule in policy_specs(rec)[name]["egress"] if rule["ports"] == DNS_PORTS]
+        assert dns == [{"to": [KUBE_DNS], "ports": DNS_PORTS}], name
+
+
+def test_backend_egress_is_exactly_pais_postgres_and_dns(minimal: Recorded) -> None:
+    assert policy_specs(minimal)["chat-backend"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.0.1.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]},
+        {"to": [{"ipBlock": {"cidr": "10.0.2.0/24"}}], "ports": [{"protocol": "TCP", "port": 5432}]},
+        {"to": [KUBE_DNS], "ports": DNS_PORTS},
+    ]
+
+
+def test_frontend_reaches_the_backend_service_it_proxies_to(minimal: Recorded) -> None:
+    """nginx proxies /api/ to BACKEND_URL: the backend Service's name and port, which the
+    frontend's egress and the backend's ingress allow between exactly these pods."""
+    config = minimal.one(CONFIG_MAP, "chat-config").props["data"]
+    assert config["BACKEND_URL"] == "http://chat-backend.paif-chat.svc:8000"
+    service = minimal.one("kubernetes:core/v1:Service", "chat-backend").props
+    assert service["spec"]["ports"][0]["port"] == 8000
+    policies = policy_specs(minimal)
+    backend_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "chat", "app.kubernetes.io/component": "backend"}}}
+    frontend_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "chat", "app.kubernetes.io/component": "frontend"}}}
+    assert {"to": [backend_pods], "ports": [{"protocol": "TCP", "port": 8000}]} in policies["chat-frontend"]["egress"]
+    assert policies["chat-backend"]["ingress"] == [{"from": [frontend_pods], "ports": [{"protocol": "TCP", "port": 8000}]}]
+
+
+def test_metrics_are_scraped_from_the_monitoring_namespace_only() -> None:
+    rec = declare(base_args(monitoring=True, monitoring_namespace="tanzu-system-monitoring"))
+    scrape = {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "tanzu-system-monitoring"}}}],
+        "ports": [{"protocol": "TCP", "port": 8000}],
+    }
+    ingress = policy_specs(rec)["chat-backend"]["ingress"]
+    assert len(ingress) == 2 and ingress[1] == scrape
+    assert "podSelector" in ingress[0]["from"][0]
+
+
+def test_no_scrape_rule_without_monitoring(minimal: Recorded) -> None:
+    assert len(policy_specs(minimal)["chat-backend"]["ingress"]) == 1
+
+
+def test_ingress_names_its_class() -> None:
+    rec = declare(base_args(ingress_class="contour"))
+    assert rec.one(INGRESS, "chat-ingress").props["spec"]["ingressClassName"] == "contour"

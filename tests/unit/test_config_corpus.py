@@ -121,8 +121,21 @@ CASES = [
         "dev",
         setter("app.replica", 2),
         "paif:app.replica: unknown key; allowed keys here: autoscaling, backendImage, backendPort, "
-        "backendResources, frontendImage, frontendPort, frontendResources, hostname, logLevel, monitoring, "
-        "name, namespace, replicas, tls, uploadsVolumeSize",
+        "backendResources, frontendImage, frontendPort, frontendResources, hostname, ingressClassName, "
+        "logLevel, monitoring, monitoringNamespace, name, namespace, replicas, tls, uploadsVolumeSize",
+    ),
+    Case(
+        "ingress-class-not-dns-label",
+        "prod",
+        setter("app.ingressClassName", "Contour Ingress"),
+        "paif:app.ingressClassName: given 'Contour Ingress'; must be a DNS label: lower-case letters, digits "
+        "and '-', 1-63 characters",
+    ),
+    Case(
+        "monitoring-namespace-not-dns-label",
+        "prod",
+        setter("app.monitoringNamespace", "tanzu_system_monitoring"),
+        "paif:app.monitoringNamespace: given 'tanzu_system_monitoring'; must be a DNS label",
     ),
     Case(
         "pais-plain-http",

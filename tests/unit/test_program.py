@@ -184,3 +184,44 @@ def test_dev_and_prod_await_everything(env: str) -> None:
     for r in declared(env).resources:
         annotations = (r.props.get("metadata") or {}).get("annotations") or {}
         assert "pulumi.com/skipAwait" not in annotations, f"{r.type} {r.name} is not awaited in {env}"
+
+
+@pytest.mark.parametrize(("env", "ingress_class"), [("local", "traefik"), ("prod", "contour")])
+def test_the_ingress_names_the_class_that_serves_it(env: str, ingress_class: str) -> None:
+    [ingress] = declared(env).of_type(INGRESS)
+    assert ingress.props["spec"]["ingressClassName"] == ingress_class
+
+
+def test_the_ingress_class_is_config() -> None:
+    cfg = stack_config("prod")
+    cfg["app"] = {**cfg["app"], "ingressClassName": "nginx"}
+    secrets = {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG}
+    [ingress] = run_program(cfg, secrets, stack="prod").of_type(INGRESS)
+    assert ingress.props["spec"]["ingressClassName"] == "nginx"
+
+
+def backend_ingress(rec: Recorded) -> list[dict[str, object]]:
+    [policy] = [p for p in rec.of_type(NETPOL) if p.props["metadata"]["name"] == "chat-backend"]
+    rules: list[dict[str, object]] = policy.props["spec"]["ingress"]
+    return rules
+
+
+def scrape_namespaces(rec: Recorded) -> list[str]:
+    return [
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for rule in backend_ingress(rec)
+        for peer in rule["from"]  # type: ignore[attr-defined]
+        if "namespaceSelector" in peer
+    ]
+
+
+def test_prod_lets_the_monitoring_namespace_scrape_the_backend() -> None:
+    assert scrape_namespaces(declared("prod")) == ["tanzu-system-monitoring"]
+    cfg = stack_config("prod")
+    cfg["app"] = {**cfg["app"], "monitoringNamespace": "monitoring"}
+    secrets = {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG}
+    assert scrape_namespaces(run_program(cfg, secrets, stack="prod")) == ["monitoring"]
+
+
+def test_local_has_no_scrape_rule() -> None:
+    assert scrape_namespaces(declared("local")) == []
