@@ -2,18 +2,14 @@
 
 A role is never SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS: those are fixed
 inputs, so `refresh` shows a role someone widened out of band and the next `up` narrows it
-again. Passwords are sent as SCRAM-SHA-256 verifiers computed here, so the plaintext never
-reaches the server or its statement log; changing the password input runs ALTER ROLE and
-the old password stops working at once.
+again. Passwords are sent as SCRAM-SHA-256 verifiers computed here by libpq (with SASLprep,
+so any password, ASCII or not), so the plaintext never reaches the server or its statement
+log; changing the password input runs ALTER ROLE and the old password stops working at once.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import hmac
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +27,6 @@ from components.postgres.provider import (
     secret_options,
 )
 
-SCRAM_ITERATIONS = 4096
 # Attribute -> (pg_roles column, keyword when true, keyword when false).
 _FLAGS: dict[str, tuple[str, str, str]] = {
     "login": ("rolcanlogin", "LOGIN", "NOLOGIN"),
@@ -51,30 +46,17 @@ LEAST_PRIVILEGE = {
 }
 
 
-def scram_verifier(password: str, salt: bytes | None = None) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677).
-
-    PostgreSQL stores a verifier given in this form as-is; for ASCII passwords SASLprep is
-    the identity, so this is exactly what the server would compute.
-    """
-    salt = salt or secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode()
-
-    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+def scram_verifier(conn: psycopg.Connection[Any], role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `role`'s `password`, computed by libpq
+    (PQencryptPasswordConn: SASLprep, a fresh salt, the server's iteration count)."""
+    verifier: bytes = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
+    return verifier.decode()
 
 
-def _password_clause(password: str | None) -> sql.Composable:
+def _password_clause(conn: psycopg.Connection[Any], role: str, password: str | None) -> sql.Composable:
     if password is None:
         return sql.SQL("PASSWORD NULL")
-    # Non-ASCII passwords need SASLprep, which only the server applies correctly.
-    value = scram_verifier(password) if password.isascii() else password
-    return sql.SQL("PASSWORD {}").format(sql.Literal(value))
+    return sql.SQL("PASSWORD {}").format(sql.Literal(scram_verifier(conn, role, password)))
 
 
 def _valid_until(value: str | None) -> sql.Composable:
@@ -169,7 +151,7 @@ class RoleProvider(PostgresObjectProvider):
             if current is None or current["valid_until"] != props.get("valid_until"):
                 options.append(_valid_until(props.get("valid_until")))
             if olds is None or olds.get("password") != props.get("password"):
-                options.append(_password_clause(props.get("password")))
+                options.append(_password_clause(conn, name, props.get("password")))
             if current is None:
                 conn.execute(sql.SQL("CREATE ROLE {} WITH {}").format(role, sql.SQL(" ").join(options)))
             elif options:

@@ -22,7 +22,7 @@ import pytest
 from components.postgres import PostgresError
 from components.postgres.database import DatabaseProvider
 from components.postgres.extension import ExtensionProvider
-from components.postgres.role import RoleProvider
+from components.postgres.role import LEAST_PRIVILEGE, RoleProvider
 from components.postgres.schema import SchemaProvider
 from tests.integration.engine import PulumiProgram
 from tests.integration.postgres_server import PostgresServer, free_port, running_postgres
@@ -32,6 +32,15 @@ pytestmark = pytest.mark.integration
 PROGRAM = Path(__file__).parent / "programs" / "postgres"
 ADMIN_USER = "pgadmin"
 ADMIN_PASSWORD = secrets.token_urlsafe(18)
+ROLE_DEFAULTS = {
+    "login": True,
+    "connection_limit": -1,
+    "valid_until": None,
+    "inherit": True,
+    "search_path": None,
+    "grant_to_admin": False,
+    **LEAST_PRIVILEGE,
+}
 # Stack, component, app password, 2 roles, database, schema, 3 grants, 2 default privileges, 1 extension.
 RESOURCES = 13
 
@@ -205,6 +214,30 @@ def test_lifecycle(server: PostgresServer, tmp_path: Path) -> None:
         "\npulumi runs:",
         ", ".join(f"{name.split(' --')[0]} {seconds:.1f}s" for name, seconds in stack.timings),
     )
+
+
+def test_non_ascii_passwords_never_reach_the_statement_log(server: PostgresServer) -> None:
+    """Create and rotate a role with passwords SASLprep changes (non-ASCII, a non-breaking
+    space): the server stores a verifier that accepts them, and its statement log (on for
+    this server) never sees them."""
+    props = {**connection_props(server), **ROLE_DEFAULTS, "name": "intl_app"}
+    first, second = "pässwörd-ß-" + secrets.token_hex(6), "パスワード\u00a0" + secrets.token_hex(6)
+    provider = RoleProvider()
+    try:
+        provider.create({**props, "password": first})
+        with psycopg.connect(server.dsn(user="intl_app", password=first)) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("intl_app",)
+        provider.update("intl_app", {**props, "password": first}, {**props, "password": second})
+        with psycopg.connect(server.dsn(user="intl_app", password=second)):
+            pass
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(server.dsn(user="intl_app", password=first))
+    finally:
+        provider.delete("intl_app", props)
+    log = server.log_text()
+    assert 'CREATE ROLE "intl_app"' in log and 'ALTER ROLE "intl_app"' in log, "statement logging is off"
+    for password in (first, second):
+        assert password not in log and password[:8] not in log, "a password reached the server log"
 
 
 def test_objects_dropped_out_of_band_read_as_gone(server: PostgresServer) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 import pulumi
 import pytest
+from psycopg import pq
+from psycopg.pq import abc
 from pulumi.dynamic import ResourceProvider
 from pulumi.runtime import rpc
 
@@ -210,12 +212,19 @@ class FakeCursor:
         return iter(self.rows)
 
 
+def unconnected_libpq() -> abc.PGconn:
+    """A libpq connection object that never connects: enough for PQencryptPasswordConn."""
+    return pq.PGconn.connect_start(b"host=127.0.0.1 port=1")
+
+
 @dataclass
 class FakeConnection:
-    """Answers catalog queries from `answers` (first matching substring) and records the rest."""
+    """Answers catalog queries from `answers` (first matching substring) and records the rest;
+    password verifiers come from the real libpq."""
 
     answers: dict[str, list[tuple[Any, ...]]]
     statements: list[str] = field(default_factory=list)
+    pgconn: abc.PGconn = field(default_factory=unconnected_libpq)
 
     def execute(self, query: Any, params: Any = None) -> FakeCursor:
         text = query if isinstance(query, str) else query.as_string(None)
@@ -304,10 +313,12 @@ def test_read_reports_a_dropped_object_as_gone(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_scram_verifier_shape_and_salt() -> None:
-    first, second = scram_verifier("pencil"), scram_verifier("pencil")
+    conn: Any = FakeConnection({})
+    first, second = scram_verifier(conn, "u", "pencil"), scram_verifier(conn, "u", "pencil")
     assert first != second, "every verifier gets its own salt"
-    assert scram_verifier("pencil", b"0" * 16) == scram_verifier("pencil", b"0" * 16)
     assert first.startswith("SCRAM-SHA-256$4096:") and "pencil" not in first
+    non_ascii = scram_verifier(conn, "u", "pässwörd ß")
+    assert non_ascii.startswith("SCRAM-SHA-256$") and "pässwörd" not in non_ascii
 
 
 def test_only_transient_connection_failures_are_retried() -> None:
