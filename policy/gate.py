@@ -38,6 +38,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "policy"
 CONFIG_DIR = PACK / "config"
+# pulumi-kubernetes' yaml/v2 ConfigGroup/ConfigFile registers each object it parses as an ordinary
+# resource, so the pack checks those like any other, without a cluster; except that an object
+# without metadata.namespace whose kind is neither built in nor a CRD declared alongside needs
+# the cluster to know its scope, and the preview stops with this error.
+SCOPE_NEEDS_CLUSTER = "failed to determine if the following GVK is namespaced"
+CANNOT_CHECK_CONFIG_GROUP = (
+    "the gate cannot check this stack without a cluster: a kubernetes:yaml/v2 ConfigGroup/ConfigFile holds a "
+    "custom resource whose scope only the cluster knows; give it metadata.namespace (or declare its CRD in the "
+    "same ConfigGroup) so the preview, and the policy pack, can see it"
+)
 THROWAWAY_PASSPHRASE = "paif-policy-gate"  # noqa: S105 - encrypts nothing: previews carry no secrets
 PREVIEW_TIMEOUT_SECONDS = 900
 
@@ -273,6 +283,8 @@ def report(result: StackResult) -> str:
         detail = v.message.splitlines()[-1] if v.message else ""
         lines.append(f"    [{v.level}] {v.policy} ({v.resource}): {detail}")
     if preview.returncode != 0 and not preview.mandatory:
+        if any(SCOPE_NEEDS_CLUSTER in e for e in preview.errors):
+            lines.append(f"    {CANNOT_CHECK_CONFIG_GROUP}")
         lines.append("    the preview itself failed:")
         lines += [f"    | {e}" for e in preview.errors if e != "preview failed"] or [
             f"    | {line}" for line in preview.output.splitlines()[-20:]

@@ -6,7 +6,12 @@ rules skip unknowns, so a preview never reports a violation it cannot prove.
 Stack rules see outputs. In a preview, a Kubernetes resource whose provider is not known
 yet (prod's workload cluster before it exists) has no outputs at all, while its inputs are
 fully known; the engine validates every resource before the stack, in this same process,
-so the stack adapter falls back to the inputs the resource adapter recorded.
+so the stack adapter falls back to the inputs the resource adapter recorded (and hands
+them to the stack rules as `Res.inputs`, for what the program asked for rather than what an
+API server defaulted).
+
+Secret-ness: `policy.secretness` (installed by `policy/__main__.py`) keeps the engine's
+secret markers, so `plain()` yields `SecretText` / `SECRET_UNKNOWN` for Pulumi secrets.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ def resource_from_stack(resource: PolicyResource, inputs: Res | None = None) -> 
         dependencies=tuple(d.urn for d in resource.dependencies),
         property_dependencies={k: tuple(d.urn for d in v) for k, v in resource.property_dependencies.items()},
         provider=plain(resource.provider.props) if resource.provider is not None else None,
+        inputs=inputs.props if inputs is not None else None,
     )
 
 

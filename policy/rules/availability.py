@@ -45,31 +45,59 @@ def _replicas(deployment: Res) -> float | None:
     return 1 if value is None else as_number(value)
 
 
+def _declared_replicas(deployment: Res) -> Any:
+    """spec.replicas as the program declared it: None when omitted. From the inputs when a
+    stack rule has them (an API server's dry run fills in its default 1)."""
+    return get(deployment.inputs if deployment.inputs is not None else deployment.props, "spec", "replicas")
+
+
 def _deployments(resources: Sequence[Res]) -> list[Res]:
     return [r for r in resources if k8s_kind(r.type) == "Deployment"]
+
+
+def _hpas(resources: Sequence[Res]) -> list[Res]:
+    return [r for r in resources if k8s_kind(r.type) == "HorizontalPodAutoscaler"]
+
+
+def _floor(deployment: Res, hpas: Sequence[Res]) -> float | None:
+    """The fewest replicas a Deployment runs: spec.replicas, or, when it leaves replicas to an
+    HPA, that HPA's minReplicas (1 by default); None when unknown."""
+    declared = _declared_replicas(deployment)
+    if is_unknown(declared):
+        return None
+    if declared is not None:
+        return as_number(declared)
+    owners = [h for h in hpas if _targets(h, deployment) is True]
+    if not owners:
+        return 1
+    floors = [get(h.props, "spec", "minReplicas") for h in owners]
+    if any(is_unknown(f) for f in floors):
+        return None
+    numbers = [1.0 if f is None else as_number(f) for f in floors]
+    return min(n for n in numbers if n is not None) if all(n is not None for n in numbers) else None
 
 
 def check_min_replicas(resources: Sequence[Res], ctx: Context) -> list[Violation]:
     """A Deployment without spec.replicas that an HPA scales has the HPA's count, not the API
     default of 1: declaring both makes two owners of the field, so the HPA's floor is checked
     instead (hpa-min-replicas)."""
-    minimum = ctx.integer("minReplicas")
-    hpas = [r for r in resources if k8s_kind(r.type) == "HorizontalPodAutoscaler"]
+    minimum, hpas = ctx.integer("minReplicas"), _hpas(resources)
     violations = []
     for deployment in _deployments(resources):
-        declared = get(deployment.props, "spec", "replicas")
+        declared = _declared_replicas(deployment)
+        if is_unknown(declared):
+            continue
         if declared is None and any(_targets(h, deployment) is not False for h in hpas):
             continue
-        replicas = _replicas(deployment)
-        if replicas is None or replicas >= minimum:
-            continue
-        violations.append(
-            Violation(
-                f"{describe(deployment)} runs {replicas:g} replica(s): set spec.replicas to at least {minimum} "
-                "or scale it with an HPA",
-                deployment.urn,
+        replicas = 1 if declared is None else as_number(declared)
+        if replicas is not None and replicas < minimum:
+            violations.append(
+                Violation(
+                    f"{describe(deployment)} runs {replicas:g} replica(s): set spec.replicas to at least "
+                    f"{minimum} or scale it with an HPA",
+                    deployment.urn,
+                )
             )
-        )
     return violations
 
 
@@ -120,7 +148,7 @@ def _blocks_all(value: Any, replicas: list[float]) -> bool:
 
 def check_pdb_disruption(resources: Sequence[Res], _ctx: Context) -> list[Violation]:
     violations = []
-    deployments = _deployments(resources)
+    deployments, hpas = _deployments(resources), _hpas(resources)
     for pdb in (r for r in resources if k8s_kind(r.type) == "PodDisruptionBudget"):
         spec = pdb.props.get("spec")
         max_unavailable, min_available = get(spec, "maxUnavailable"), get(spec, "minAvailable")
@@ -134,7 +162,7 @@ def check_pdb_disruption(resources: Sequence[Res], _ctx: Context) -> list[Violat
             )
             continue
         selected = [d for d in deployments if _selects(pdb, d) is True]
-        replicas = [n for n in (_replicas(d) for d in selected) if n is not None]
+        replicas = [n for n in (_floor(d, hpas) for d in selected) if n is not None]
         if not is_unknown(min_available) and _blocks_all(min_available, replicas):
             violations.append(
                 Violation(
@@ -189,7 +217,7 @@ def _targets(hpa: Res, deployment: Res) -> bool | None:
 
 def check_hpa(resources: Sequence[Res], ctx: Context) -> list[Violation]:
     minimum = ctx.integer("minReplicas")
-    hpas = [r for r in resources if k8s_kind(r.type) == "HorizontalPodAutoscaler"]
+    hpas = _hpas(resources)
     violations = []
     for deployment in _deployments(resources):
         matching = [h for h in hpas if _targets(h, deployment) is not False]

@@ -24,7 +24,7 @@ from pulumi_policy.proxy import (
 )
 
 DYNAMIC = "pulumi-python:dynamic"
-_SENTINELS: Final = frozenset(
+SENTINELS: Final = frozenset(
     {
         UNKNOWN_BOOLEAN_VALUE,
         UNKNOWN_NUMBER_VALUE,
@@ -41,18 +41,35 @@ class Unknown:
     """A value not known until apply (an output of a resource a preview has not created).
 
     Rules never report a violation from an unknown value: the engine runs the pack again
-    during `up`, when the value is known.
+    during `up`, when the value is known. Its secret-ness is known, though (SECRET_UNKNOWN).
     """
 
+    def __init__(self, *, secret: bool = False) -> None:
+        self.secret = secret
+
     def __repr__(self) -> str:
-        return "<unknown>"
+        return "<unknown secret>" if self.secret else "<unknown>"
 
 
 UNKNOWN: Final = Unknown()
+SECRET_UNKNOWN: Final = Unknown(secret=True)
+"""A Pulumi secret whose value a preview does not know yet (a generated password)."""
+
+
+class SecretText(str):
+    """A string the engine sent as a Pulumi secret (see policy/secretness.py): it compares,
+    matches and prints like the plaintext it is, and says that it is a secret."""
+
+    __slots__ = ()
 
 
 def is_unknown(value: Any) -> bool:
-    return value is UNKNOWN
+    return isinstance(value, Unknown)
+
+
+def is_secret(value: Any) -> bool:
+    """Whether the engine marked `value` as a Pulumi secret (known or not)."""
+    return isinstance(value, SecretText) or (isinstance(value, Unknown) and value.secret)
 
 
 def plain(value: Any) -> Any:
@@ -62,7 +79,7 @@ def plain(value: Any) -> Any:
     unknown value; reading each item here, once, confines that to one place.
     """
     if isinstance(value, str):
-        return UNKNOWN if value in _SENTINELS else value
+        return UNKNOWN if value in SENTINELS else value
     if isinstance(value, Mapping):
         result: dict[str, Any] = {}
         for key in value:
@@ -105,6 +122,9 @@ class Res:
     """Property name -> URNs whose outputs flowed into it."""
     provider: Mapping[str, Any] | None = None
     """The properties of the resource's provider, when the engine reports one."""
+    inputs: Mapping[str, Any] | None = None
+    """In a stack rule, the inputs resource validation saw (None when it saw none): what the
+    program asked for, before a provider or the API server filled in defaults."""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
-from policy.rules.common import Context, Res, ResourceRule, Rule, describe, dynamic, first, truthy
+from policy.rules.common import (
+    WORKLOAD_KINDS,
+    Context,
+    Res,
+    ResourceRule,
+    Rule,
+    describe,
+    dynamic,
+    first,
+    k8s_kind,
+    truthy,
+)
 
 STATEFUL_TYPES = frozenset(
     {
@@ -85,18 +98,79 @@ PROTECT_STATEFUL = ResourceRule(
 )
 
 
+_POD_SPEC_PATHS = {
+    "CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
+    "Pod": ["spec"],
+}
+_DEFAULT_POD_SPEC_PATH = ["spec", "template", "spec"]
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
 def _segments(path: str) -> list[str]:
     return [s for s in re.split(r"[.\[\]\"']+", path) if s and s != "*" and not s.isdigit()]
 
 
+def _steps(path: str) -> list[str]:
+    """The steps of a property path (`spec.template.spec.containers[0]`, `spec["template"]`)."""
+    return [s for s in re.split(r"[.\[\]\"']+", path) if s]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _children(value: Any, step: str) -> list[Any]:
+    if step == "*":
+        if isinstance(value, Mapping):
+            return list(value.values())
+        return list(value) if isinstance(value, list) else []
+    if isinstance(value, list):
+        return [value[int(step)]] if step.isdigit() and int(step) < len(value) else []
+    if isinstance(value, Mapping):
+        for key in (step, _camel(step)):
+            if key in value:
+                return [value[key]]
+    return []
+
+
+def _holds_field(value: Any, fields: set[str]) -> bool:
+    if isinstance(value, Mapping):
+        return any(str(k) in fields or _holds_field(v, fields) for k, v in value.items())
+    return isinstance(value, list) and any(_holds_field(item, fields) for item in value)
+
+
+def _covers_security(resource: Res, path: str, fields: set[str]) -> bool:
+    """Whether ignoring `path` hides a security field: the path names one, or what it points at
+    (a parent such as `spec` or `spec.template.spec`) holds one, or, where the value is not
+    known, it is a parent of the workload's pod spec."""
+    if fields & set(_segments(path)):
+        return True
+    steps = _steps(path)
+    values: list[Any] = [resource.props]
+    for step in steps:
+        if step == "*" and any(isinstance(v, Mapping) and fields & set(map(str, v)) for v in values):
+            return True
+        values = [child for value in values for child in _children(value, step)]
+    if any(_holds_field(value, fields) for value in values):
+        return True
+    kind = k8s_kind(resource.type)
+    if kind not in WORKLOAD_KINDS:
+        return False
+    pod_spec = _POD_SPEC_PATHS.get(kind, _DEFAULT_POD_SPEC_PATH)
+    named = [s for s in steps if s != "*" and not s.isdigit()]
+    parents = [pod_spec[:n] for n in range(len(pod_spec) + 1)]
+    return named in parents or named in [[*pod_spec, key] for key in _CONTAINER_LISTS]
+
+
 def check_ignore_changes(resource: Res, ctx: Context) -> list[str]:
     fields = set(ctx.strings("securityFields"))
-    ignored = [path for path in resource.ignore_changes if fields & set(_segments(path))]
+    ignored = [path for path in resource.ignore_changes if _covers_security(resource, path, fields)]
     if not ignored:
         return []
     return [
         f"{describe(resource)} ignores changes to {', '.join(ignored)}, which carry security settings: "
-        "remove them from ignore_changes"
+        "remove them from ignore_changes (ignore only the exact field another controller owns)"
     ]
 
 
@@ -109,7 +183,7 @@ NO_IGNORED_SECURITY_FIELDS = ResourceRule(
             "type": "array",
             "items": {"type": "string"},
             "default": SECURITY_FIELDS,
-            "description": "property names (any path segment) that must not be in ignore_changes",
+            "description": "property names that no ignore_changes path may name or contain",
         }
     },
 )

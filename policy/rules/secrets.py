@@ -1,8 +1,17 @@
 """Secrets handling: secrets live in Secrets and in Pulumi secret outputs, nowhere else.
 
-Secret values reach a policy pack as plaintext (secret-ness is invisible there), so besides
-names and shapes these rules follow data flow: which resources a property was computed
-from (`property_dependencies`), and whether a plaintext value equals a known secret.
+Three kinds of evidence, each owned by one rule so that one leak is reported once:
+- names and shapes (no-secrets-in-configmap, no-secret-literal-env): a setting called like a
+  secret whose value could be one (`DB_PASSWORD: hunter2`, not `TOKEN_LIMIT: "8192"`), or a
+  value shaped like one (a PEM key, a token, a URL with a password; base64 `binaryData`
+  decoded first, a DER certificate or key store too);
+- secret-ness (no-secret-data-flow): a ConfigMap value or literal env value that the engine
+  marks as a Pulumi secret (`policy/secretness.py`), that is computed from a resource that
+  generates secrets (`property_dependencies`, when the marker was dropped with `unsecret`),
+  or that equals a secret the stack holds; what the first rules already report is left out;
+- a Kubernetes Secret whose value is *not* a Pulumi secret (secret-outputs-marked): filled
+  from a plain config value or a literal, so the plaintext sits in the stack's config and in
+  the state's inputs.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import binascii
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from policy.rules.common import (
     DYNAMIC,
@@ -26,6 +35,7 @@ from policy.rules.common import (
     describe,
     dynamic,
     first,
+    is_secret,
     is_unknown,
     k8s_kind,
     literal_env,
@@ -59,10 +69,47 @@ _NON_SECRET_SUFFIXES = frozenset(
         "issuer",
         "audience",
         "id",
+        # settings *about* secrets: TOKEN_LIMIT, PASSWORD_MIN_LENGTH, API_KEY_ROTATION_DAYS ...
+        "limit",
+        "limits",
+        "max",
+        "min",
+        "count",
+        "size",
+        "bytes",
+        "budget",
+        "window",
+        "interval",
+        "period",
+        "days",
+        "hours",
+        "minutes",
+        "lifetime",
+        "expires",
+        "expiration",
+        "duration",
+        "retries",
+        "attempts",
+        "rate",
+        "quota",
+        "threshold",
+        "enabled",
+        "mode",
+        "version",
+        "format",
+        "encoding",
+        "algorithm",
+        "prefix",
+        "kind",
     ]
 )
+# Values no secret looks like: numbers, booleans, quantities and durations.
+_NOT_SECRET_VALUE = re.compile(
+    r"-?[0-9]+(\.[0-9]+)?([eE][0-9]+|ms|s|m|h|d|w|Ki|Mi|Gi|Ti|k|M|G|T|%)?|true|false|yes|no|on|off|none|null",
+    re.IGNORECASE,
+)
 _SECRET_VALUES = [
-    (re.compile(r"-----BEGIN ([A-Z]+ )*PRIVATE KEY-----"), "a PEM private key"),
+    (re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"), "a PEM private key"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "a JSON web token"),
     (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with an embedded password"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
@@ -74,6 +121,29 @@ _SECRET_VALUES = [
 MIN_SECRET_LENGTH = 8
 # Secret keys whose values are public by design (certificates).
 _PUBLIC_SECRET_KEYS = frozenset({"tls.crt", "ca.crt"})
+# A Secret entry whose key ends in one of these names *where* or *who*, not a credential
+# (unless its value looks like one).
+_PUBLIC_SECRET_WORDS = frozenset(
+    {
+        "user",
+        "username",
+        "host",
+        "hostname",
+        "port",
+        "database",
+        "dbname",
+        "namespace",
+        "name",
+        "region",
+        "crt",
+    }
+)
+_PEM_IN_BINARY = [
+    (re.compile(rb"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"), "a PEM private key"),
+    (re.compile(rb"-----BEGIN ([A-Z0-9]+ )*CERTIFICATE-----"), "a PEM certificate"),
+]
+# Java key stores: JKS and JCEKS magic numbers.
+_KEYSTORE_MAGIC = (b"\xfe\xed\xfe\xed", b"\xce\xce\xce\xce")
 
 # Resources that generate a secret, and the outputs that hold secrets, per type. Our own
 # dynamic resources must list these in additional_secret_outputs; official providers mark
@@ -139,6 +209,76 @@ def secret_looking_value(value: Any) -> str | None:
     return None
 
 
+def plainly_not_secret(value: Any) -> bool:
+    """Whether `value` cannot be a secret whatever its name: empty, a number, a boolean, a
+    quantity or a duration (`TOKEN_LIMIT: "8192"`, `PASSWORD_ROTATION: 30d`)."""
+    if isinstance(value, bool | int | float) or value is None:
+        return True
+    return isinstance(value, str) and (not value.strip() or bool(_NOT_SECRET_VALUE.fullmatch(value.strip())))
+
+
+def named_like_a_secret(key: str, value: Any) -> bool:
+    """A secret by its name: the name says so and the value could be one (names alone
+    misfire on settings about secrets)."""
+    return secret_looking_key(key) and not plainly_not_secret(value)
+
+
+def _der_structure(blob: bytes) -> bool:
+    """Whether `blob` is one DER/BER ASN.1 SEQUENCE (a certificate, a PKCS#8 key, a PKCS#12
+    store): tag 0x30 and a length that accounts for the whole blob."""
+    if len(blob) < 4 or blob[0] != 0x30:
+        return False
+    first_len = blob[1]
+    if first_len == 0x80:
+        return blob.endswith(b"\x00\x00")
+    if first_len < 0x80:
+        return len(blob) == 2 + first_len
+    count = first_len & 0x7F
+    if not 1 <= count <= 4 or len(blob) < 2 + count:
+        return False
+    return len(blob) == 2 + count + int.from_bytes(blob[2 : 2 + count], "big")
+
+
+def _decoded_text(blob: bytes) -> str | None:
+    try:
+        return blob.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def binary_key_material(encoded: Any) -> str | None:
+    """What key or certificate a base64 `binaryData` value holds (PEM or DER, a key store)."""
+    try:
+        blob = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else b""
+    except (binascii.Error, ValueError):
+        blob = b""
+    found = next((what for pattern, what in _PEM_IN_BINARY if pattern.search(blob)), None)
+    if found is None and blob.startswith(_KEYSTORE_MAGIC):
+        found = "a Java key store"
+    if found is None and _der_structure(blob):
+        found = "a DER certificate or key (ASN.1)"
+    return found or secret_looking_value(_decoded_text(blob))
+
+
+def configmap_problem(section: str, key: str, value: Any) -> str | None:
+    """Why a ConfigMap entry holds a secret by its name or shape, or None."""
+    if section == "binaryData":
+        what = binary_key_material(value)
+        return None if what is None else f"binaryData key '{key}' holds {what}"
+    if named_like_a_secret(key, value):
+        return f"has the secret-looking key '{key}'"
+    what = secret_looking_value(value)
+    return None if what is None else f"key '{key}' holds {what}"
+
+
+def env_problem(name: str, value: Any) -> str | None:
+    """Why a literal env value is a secret by its name or shape, or None."""
+    if named_like_a_secret(name, value):
+        return f"sets the secret-looking env {name} literally"
+    what = secret_looking_value(value)
+    return None if what is None else f"env {name} holds {what}"
+
+
 def check_configmap(resource: Res, ctx: Context) -> list[str]:
     if k8s_kind(resource.type) != "ConfigMap":
         return []
@@ -149,14 +289,8 @@ def check_configmap(resource: Res, ctx: Context) -> list[str]:
         if not isinstance(data, Mapping):
             continue
         for key, value in data.items():
-            if key in allowed:
-                continue
-            if secret_looking_key(key):
-                problems.append(
-                    f"{describe(resource)} has the secret-looking key '{key}': move it to a Secret"
-                )
-            elif (what := secret_looking_value(value)) is not None:
-                problems.append(f"{describe(resource)} key '{key}' holds {what}: move it to a Secret")
+            if key not in allowed and (problem := configmap_problem(section, key, value)) is not None:
+                problems.append(f"{describe(resource)} {problem}: move it to a Secret")
     return problems
 
 
@@ -180,15 +314,9 @@ def check_literal_env(resource: Res, ctx: Context) -> list[str]:
     problems = []
     for _, container in workload_containers(resource):
         for name, value in literal_env(container):
-            if name in allowed:
-                continue
-            where = f"{container.kind} '{container.name}' of {describe(resource)}"
-            if secret_looking_key(name):
-                problems.append(
-                    f"{where} sets the secret-looking env {name} literally: use valueFrom.secretKeyRef"
-                )
-            elif (what := secret_looking_value(value)) is not None:
-                problems.append(f"{where} env {name} holds {what}: use valueFrom.secretKeyRef")
+            if name not in allowed and (problem := env_problem(name, value)) is not None:
+                where = f"{container.kind} '{container.name}' of {describe(resource)}"
+                problems.append(f"{where} {problem}: use valueFrom.secretKeyRef")
     return problems
 
 
@@ -230,19 +358,28 @@ def known_secret_values(resource: Res) -> Iterator[str]:
             yield value
 
 
-def _plaintext_values(resource: Res) -> Iterator[tuple[str, str, str]]:
-    """(where, property, value) of each ConfigMap data value or literal env value."""
+class _Setting(NamedTuple):
+    where: str
+    section: str
+    """data / binaryData of a ConfigMap, spec of a workload."""
+    value: Any
+    named_or_shaped: bool
+    """Whether no-secrets-in-configmap / no-secret-literal-env reports it already."""
+
+
+def _settings(resource: Res) -> Iterator[_Setting]:
+    """Each ConfigMap data value and literal env value of a resource."""
     if k8s_kind(resource.type) == "ConfigMap":
         for section in ("data", "binaryData"):
             data = resource.props.get(section)
             if isinstance(data, Mapping):
                 for key, value in data.items():
-                    if isinstance(value, str):
-                        yield f"{describe(resource)} {section}.{key}", section, value
+                    flagged = configmap_problem(section, key, value) is not None
+                    yield _Setting(f"{describe(resource)} {section}.{key}", section, value, flagged)
     for _, container in workload_containers(resource):
         for name, value in literal_env(container):
-            if isinstance(value, str):
-                yield f"{container.kind} '{container.name}' of {describe(resource)} env {name}", "spec", value
+            where = f"{container.kind} '{container.name}' of {describe(resource)} env {name}"
+            yield _Setting(where, "spec", value, env_problem(name, value) is not None)
 
 
 def check_secret_data_flow(resources: Sequence[Res], ctx: Context) -> list[Violation]:
@@ -251,28 +388,49 @@ def check_secret_data_flow(resources: Sequence[Res], ctx: Context) -> list[Viola
     secrets = [(r, value) for r in resources for value in known_secret_values(r)]
     violations: list[Violation] = []
     for resource in resources:
-        if k8s_kind(resource.type) == "ConfigMap":
-            for section in ("data", "binaryData"):
-                for urn in resource.property_dependencies.get(section, ()):
-                    source = by_urn.get(urn)
-                    if source is not None and source.type in producers:
-                        violations.append(
-                            Violation(
-                                f"{describe(resource)} {section} is computed from {describe(source)}, which "
-                                "generates a secret: put that value in a Secret and reference it with secretKeyRef",
-                                resource.urn,
-                            )
-                        )
-        for where, _, value in _plaintext_values(resource):
-            source = next((s for s, secret in secrets if s.urn != resource.urn and secret in value), None)
+        settings = list(_settings(resource))
+        marked = {s.section for s in settings if is_secret(s.value)}
+        for setting in settings:
+            if setting.named_or_shaped:
+                continue
+            if is_secret(setting.value):
+                violations.append(
+                    Violation(
+                        f"{setting.where} is a Pulumi secret in plaintext: put it in a Secret and reference it "
+                        "with secretKeyRef (envFrom secretRef)",
+                        resource.urn,
+                    )
+                )
+                continue
+            if not isinstance(setting.value, str):
+                continue
+            source = next(
+                (s for s, secret in secrets if s.urn != resource.urn and secret in setting.value), None
+            )
             if source is not None:
                 violations.append(
                     Violation(
-                        f"{where} holds the plaintext of a secret of {describe(source)}: "
+                        f"{setting.where} holds the plaintext of a secret of {describe(source)}: "
                         "reference the Secret (secretKeyRef / envFrom secretRef) instead",
                         resource.urn,
                     )
                 )
+        if k8s_kind(resource.type) != "ConfigMap":
+            continue
+        # A section computed from a secret producer whose values carry no marker: unsecret'ed.
+        for section in ("data", "binaryData"):
+            if section in marked or any(s.named_or_shaped for s in settings if s.section == section):
+                continue
+            for urn in resource.property_dependencies.get(section, ()):
+                source = by_urn.get(urn)
+                if source is not None and source.type in producers:
+                    violations.append(
+                        Violation(
+                            f"{describe(resource)} {section} is computed from {describe(source)}, which "
+                            "generates a secret: put that value in a Secret and reference it with secretKeyRef",
+                            resource.urn,
+                        )
+                    )
     return violations
 
 
@@ -291,7 +449,39 @@ NO_SECRET_DATA_FLOW = StackRule(
 )
 
 
+def _public_secret_entry(key: str, value: Any) -> bool:
+    if key in _PUBLIC_SECRET_KEYS:
+        return True
+    words = _words(key)
+    return bool(words) and words[-1] in _PUBLIC_SECRET_WORDS and secret_looking_value(value) is None
+
+
+def plain_secret_entries(resource: Res) -> Iterator[str]:
+    """`section.key` of each value of a Kubernetes Secret that is not a Pulumi secret.
+
+    Seen in the inputs only: the Kubernetes provider marks every output of a Secret secret."""
+    if k8s_kind(resource.type) != "Secret":
+        return
+    for section in ("data", "stringData"):
+        values = resource.props.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        for key, value in values.items():
+            if not isinstance(value, str) or is_secret(value) or _public_secret_entry(key, value):
+                continue
+            shown = _decoded(section, value)
+            if secret_looking_key(key) or not plainly_not_secret(shown):
+                yield f"{section}.{key}"
+
+
 def check_secret_outputs(resource: Res, _ctx: Context) -> list[str]:
+    if plain := list(plain_secret_entries(resource)):
+        return [
+            f"{describe(resource)} {', '.join(plain)} {'is' if len(plain) == 1 else 'are'} not a Pulumi secret "
+            "(a plain config value or a literal), so the plaintext sits in the stack config or program and in "
+            "the state's inputs: set it with `pulumi config set --secret` and read it with require_secret "
+            "(or wrap it in pulumi.Output.secret)"
+        ]
     required = [
         *DYNAMIC_GENERATED_SECRETS.get(resource.type, ()),
         *(key for key in DYNAMIC_CREDENTIALS.get(resource.type, ()) if resource.props.get(key) is not None),
@@ -307,7 +497,7 @@ def check_secret_outputs(resource: Res, _ctx: Context) -> list[str]:
 
 SECRET_OUTPUTS = ResourceRule(
     name="secret-outputs-marked",
-    description="Generated secrets and credentials (robot secrets, passwords, keys) are Pulumi secrets in state.",
+    description="Generated secrets, credentials and Secret values (robot secrets, passwords, keys) are Pulumi secrets.",
     check=check_secret_outputs,
 )
 

@@ -44,26 +44,36 @@ def _declared_prefixes(resources: Sequence[Res]) -> list[str]:
 
 
 def check_registry(resources: Sequence[Res], ctx: Context) -> list[Violation]:
+    """Fails closed: images with no allow-list to check them against are a violation (naming
+    the missing setting), not a rule that does not apply."""
     allowed = [p if p.endswith("/") else f"{p}/" for p in ctx.strings("allowedRegistries")]
     if ctx.flag("useDeclaredHarborProjects"):
         allowed += _declared_prefixes(resources)
+    pulls = [
+        (resource, container, container.spec.get("image"))
+        for resource in resources
+        for _, container in workload_containers(resource)
+    ]
+    if not pulls:
+        raise NotApplicable("the stack runs no containers")
     if not allowed:
-        raise NotApplicable(
-            "no registry is configured (allowedRegistries) and the stack declares no Harbor project"
+        return [
+            Violation(
+                "no registry allow-list: images-from-allowed-registry.allowedRegistries is empty in this stack's "
+                "policy config and the stack declares no Harbor project, so no image can be checked: set "
+                "allowedRegistries (registry/project/ prefixes) in policy/config/<stack>.json",
+                None,
+            )
+        ]
+    return [
+        Violation(
+            f"{container.kind} '{container.name}' of {describe(resource)} pulls {image!r}: "
+            f"push it to and pull it from {' or '.join(sorted(set(allowed)))}",
+            resource.urn,
         )
-    violations = []
-    for resource in resources:
-        for _, container in workload_containers(resource):
-            image = container.spec.get("image")
-            if isinstance(image, str) and not image.startswith(tuple(allowed)):
-                violations.append(
-                    Violation(
-                        f"{container.kind} '{container.name}' of {describe(resource)} pulls {image!r}: "
-                        f"push it to and pull it from {' or '.join(sorted(set(allowed)))}",
-                        resource.urn,
-                    )
-                )
-    return violations
+        for resource, container, image in pulls
+        if isinstance(image, str) and not image.startswith(tuple(allowed))
+    ]
 
 
 ALLOWED_REGISTRY = StackRule(

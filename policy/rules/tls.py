@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,11 +12,18 @@ from policy.rules.common import (
     Res,
     ResourceRule,
     Rule,
+    StackRule,
+    Violation,
+    as_number,
+    containers,
     describe,
     get,
     is_unknown,
     k8s_kind,
     literal_env,
+    pod_template,
+    same_namespace,
+    selector_matches,
     show,
     truthy,
     workload_containers,
@@ -82,32 +89,94 @@ INGRESS_TLS = ResourceRule(
 )
 
 
-def _plain_http_port(port: Mapping[str, Any]) -> bool:
-    app_protocol = port.get("appProtocol")
-    name = port.get("name")
-    if isinstance(app_protocol, str):
-        return app_protocol.lower() in ("http", "h2c", "kubernetes.io/h2c", "kubernetes.io/ws")
-    if isinstance(name, str) and (name == "http" or name.startswith("http-")):
+_HTTP_APP_PROTOCOLS = ("http", "h2c", "kubernetes.io/h2c", "kubernetes.io/ws")
+_HTTP_PORTS = (80, 8080)
+
+
+def _http_name(name: Any) -> bool | None:
+    """What a port's name says: True for http / http-*, False for https / tls / *-tls, None for
+    anything else."""
+    if not isinstance(name, str):
+        return None
+    name = name.lower()
+    if (
+        name in ("https", "tls", "grpcs", "h2")
+        or name.startswith(("https-", "tls-"))
+        or name.endswith("-tls")
+    ):
+        return False
+    if name == "http" or name.startswith("http-"):
         return True
-    return port.get("port") in (80, 8080)
+    return None
 
 
-def check_external_service(resource: Res, _ctx: Context) -> list[str]:
-    if k8s_kind(resource.type) != "Service":
+def _container_ports(service: Res, resources: Sequence[Res]) -> list[Mapping[str, Any]]:
+    """The container ports of the workloads the Service selects (in the same namespace)."""
+    selector = get(service.props, "spec", "selector")
+    if not isinstance(selector, Mapping) or not selector:
         return []
-    spec = resource.props.get("spec")
-    service_type, ports = get(spec, "type"), get(spec, "ports")
-    if service_type not in ("LoadBalancer", "NodePort") or not isinstance(ports, list):
-        return []
-    return [
-        f"{describe(resource)} exposes plain HTTP on port {show(get(port, 'port'))} as a {service_type}: "
-        "route it through the TLS Ingress (make the Service ClusterIP) or serve HTTPS on that port"
-        for port in ports
-        if isinstance(port, Mapping) and _plain_http_port(port)
-    ]
+    ports: list[Mapping[str, Any]] = []
+    for workload in resources:
+        template = pod_template(workload)
+        if template is None or not same_namespace(service, workload):
+            continue
+        if selector_matches({"matchLabels": selector}, template.labels) is not True:
+            continue
+        for container in containers(template.spec, init=False):
+            items = container.spec.get("ports")
+            ports += [p for p in items if isinstance(p, Mapping)] if isinstance(items, list) else []
+    return ports
 
 
-NO_PLAIN_HTTP_SERVICE = ResourceRule(
+def _plain_http_port(port: Mapping[str, Any], pod_ports: list[Mapping[str, Any]]) -> bool:
+    """Whether a Service port carries plain HTTP: its appProtocol, else its name, else the pod
+    port its targetPort names (resolved against the selected pods' container ports: name, then
+    number), else the port numbers."""
+    app_protocol = port.get("appProtocol")
+    if isinstance(app_protocol, str):
+        return app_protocol.lower() in _HTTP_APP_PROTOCOLS
+    by_name = _http_name(port.get("name"))
+    if by_name is not None:
+        return by_name
+    target = port.get("targetPort")
+    if isinstance(target, str) and not target.isdigit():
+        by_target = _http_name(target)
+        if by_target is not None:
+            return by_target
+        resolved = [p for p in pod_ports if p.get("name") == target]
+        if resolved:
+            return any(
+                _http_name(target) or as_number(p.get("containerPort")) in _HTTP_PORTS for p in resolved
+            )
+    elif as_number(target) in _HTTP_PORTS:
+        return True
+    return as_number(port.get("port")) in _HTTP_PORTS
+
+
+def check_external_service(resources: Sequence[Res], _ctx: Context) -> list[Violation]:
+    violations = []
+    for service in resources:
+        if k8s_kind(service.type) != "Service":
+            continue
+        spec = service.props.get("spec")
+        service_type, ports = get(spec, "type"), get(spec, "ports")
+        if service_type not in ("LoadBalancer", "NodePort") or not isinstance(ports, list):
+            continue
+        pod_ports = _container_ports(service, resources)
+        violations += [
+            Violation(
+                f"{describe(service)} exposes plain HTTP on port {show(get(port, 'port'))} "
+                f"(targetPort {show(get(port, 'targetPort'))}) as a {service_type}: route it through the TLS "
+                "Ingress (make the Service ClusterIP) or serve HTTPS on that port",
+                service.urn,
+            )
+            for port in ports
+            if isinstance(port, Mapping) and _plain_http_port(port, pod_ports)
+        ]
+    return violations
+
+
+NO_PLAIN_HTTP_SERVICE = StackRule(
     name="no-plain-http-external-service",
     description="No LoadBalancer or NodePort Service exposes plain HTTP.",
     check=check_external_service,

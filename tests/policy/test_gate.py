@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from policy.gate import (
+    CANNOT_CHECK_CONFIG_GROUP,
     GateError,
     PolicyViolation,
     Preview,
@@ -134,3 +135,17 @@ def test_parse_changes_reads_the_summary_counts() -> None:
     )
     assert parse_changes(stdout) == {"create": 52, "same": 2}
     assert parse_changes("") == {}
+
+
+def test_a_config_group_the_gate_cannot_check_is_named() -> None:
+    error = (
+        "kubernetes:yaml/v2:ConfigGroup resource 'addons': failed to determine if the following GVK is "
+        "namespaced: example.com/v1, Kind=Widget"
+    )
+    result = StackResult("prod", Preview(returncode=255, seconds=1.0, errors=[error, "preview failed"]), None)
+    assert not result.passed
+    assert report(result).splitlines()[1:] == [
+        f"    {CANNOT_CHECK_CONFIG_GROUP}",
+        "    the preview itself failed:",
+        f"    | {error}",
+    ]

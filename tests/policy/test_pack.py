@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pulumi_policy.policy as sdk_policy
 import pytest
 from pulumi_policy import (
     EnforcementLevel,
@@ -21,14 +23,17 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY, deserialize_properties
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 import policy.rules
 from infra.profiles import DSM_HA_STANDBYS, PROFILES
+from policy import secretness
 from policy.pack import DEFAULT_LEVEL, build_policies, resource_from_args
 from policy.rules import ALL_RULES
-from policy.rules.common import UNKNOWN, ResourceRule, plain
+from policy.rules.common import SECRET_UNKNOWN, UNKNOWN, ResourceRule, is_secret, is_unknown, plain
+from policy.secretness import deserialize_keeping_secrets
 from tests.policy.builders import deployment_props, urn
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policy" / "config"
@@ -146,14 +151,19 @@ class TestResourceAdapter:
         props["spec"]["replicas"] = UNKNOWN_NUMBER_VALUE
         props["spec"]["template"]["spec"].pop("affinity")
         assert (
-            run_resource("multi-replica-spread", resource_args("kubernetes:apps/v1:Deployment", props))
-            == []
+            run_resource("multi-replica-spread", resource_args("kubernetes:apps/v1:Deployment", props)) == []
         )
 
     def test_known_values_are_reported_with_config_from_the_engine(self) -> None:
         cluster = "kubernetes:databases.dataservices.vmware.com/v1alpha1:PostgresCluster"
-        spec = {"replicas": 1, "backupLocation": {"name": "b"}, "backupConfig": {"schedules": [{"name": "s"}]}}
-        args = resource_args(cluster, {"metadata": {"name": "pg", "namespace": "ns"}, "spec": spec}, {"minStandbys": 2.0})
+        spec = {
+            "replicas": 1,
+            "backupLocation": {"name": "b"},
+            "backupConfig": {"schedules": [{"name": "s"}]},
+        }
+        args = resource_args(
+            cluster, {"metadata": {"name": "pg", "namespace": "ns"}, "spec": spec}, {"minStandbys": 2.0}
+        )
         assert run_resource("dsm-cluster-ha-backups", args) == [
             "PostgresCluster 'ns/pg' has 1 standby(s): set spec.replicas to 2 for HA (primary, replica and monitor)"
         ]
@@ -272,4 +282,55 @@ def test_every_rule_has_its_own_tests() -> None:
         else:
             raise AssertionError(f"policy rule {rule.name} is not a constant of any policy/rules module")
         tests = (here / f"test_{concern}.py").read_text()
-        assert f"{names[0]}.evaluate(" in tests, f"{rule.name} ({names[0]}) is not evaluated in test_{concern}.py"
+        assert f"{names[0]}.evaluate(" in tests, (
+            f"{rule.name} ({names[0]}) is not evaluated in test_{concern}.py"
+        )
+
+
+class TestSecretness:
+    """The engine sends secrets with a signature (KeepSecrets: true); the pack keeps it."""
+
+    SECRET = {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG}
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "data": {"PLAIN": "x", "FROM_CONFIG": {**self.SECRET, "value": "s3cr3t-value"}},
+            "env": [{**self.SECRET, "value": UNKNOWN_STRING_VALUE}],
+            "whole": {**self.SECRET, "value": {"k": "v", "n": 3}},
+            "replicas": 2,
+        }
+
+    def test_secrets_keep_their_marker_and_their_value(self) -> None:
+        props = deserialize_keeping_secrets(self.wire())
+        sdk = deserialize_properties(self.wire())
+        assert {k: v for k, v in props.items() if k != "env"} == {k: v for k, v in sdk.items() if k != "env"}
+        assert not is_secret(props["data"]["PLAIN"])
+        assert is_secret(props["data"]["FROM_CONFIG"]) and props["data"]["FROM_CONFIG"] == "s3cr3t-value"
+        assert props["env"] == [SECRET_UNKNOWN] and is_unknown(props["env"][0])
+        assert is_secret(props["whole"]["k"]) and props["whole"]["n"] == 3
+
+    def test_markers_survive_the_sdk_proxies_and_reach_the_rules(self) -> None:
+        args = ResourceValidationArgs(
+            "kubernetes:core/v1:ConfigMap",
+            unknown_checking_proxy(deserialize_keeping_secrets(self.wire())),
+            urn("kubernetes:core/v1:ConfigMap", "cm"),
+            "cm",
+            options(),
+            None,
+            None,
+        )
+        resource = resource_from_args(args)
+        assert is_secret(resource.props["data"]["FROM_CONFIG"]) and resource.props["env"] == [SECRET_UNKNOWN]
+
+    def test_install_replaces_what_the_sdk_analyzer_calls(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sdk_policy, "deserialize_properties", vars(sdk_policy)["deserialize_properties"])
+        secretness.install()
+        assert vars(sdk_policy)["deserialize_properties"] is deserialize_keeping_secrets
+        for method in (
+            sdk_policy._PolicyAnalyzerServicer.Analyze,
+            sdk_policy._PolicyAnalyzerServicer.AnalyzeStack,
+        ):
+            assert "deserialize_properties(json_format.MessageToDict(" in inspect.getsource(method)
+
+    def test_remediations_keep_the_sdk_s_own_secret_proxies(self) -> None:
+        assert deserialize_keeping_secrets({"a": 1}, True) == deserialize_properties({"a": 1}, True)

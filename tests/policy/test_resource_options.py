@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from policy.rules.common import UNKNOWN
 from policy.rules.resource_options import NO_IGNORED_SECURITY_FIELDS, PROTECT_STATEFUL
 from tests.policy.builders import deployment, harbor_connection, pg_connection, res
 
@@ -59,8 +60,35 @@ class TestIgnoreChanges:
         assert NO_IGNORED_SECURITY_FIELDS.evaluate(
             res(deployment().type, {}, name="d", ignore_changes=(path, "spec.replicas"))
         ) == [
-            f"Deployment 'd' ignores changes to {path}, which carry security settings: remove them from ignore_changes"
+            f"Deployment 'd' ignores changes to {path}, which carry security settings: remove them from "
+            "ignore_changes (ignore only the exact field another controller owns)"
         ]
+
+    @pytest.mark.parametrize(
+        "path", ["spec", "spec.template", "spec.template.spec", "spec.template.spec.containers", '["spec"]']
+    )
+    def test_ignoring_a_parent_of_security_fields_fails(self, path: str) -> None:
+        workload = deployment()
+        hidden = res(workload.type, dict(workload.props), ignore_changes=(path,))
+        assert len(NO_IGNORED_SECURITY_FIELDS.evaluate(hidden)) == 1
+        not_known = res(workload.type, {"spec": UNKNOWN}, ignore_changes=(path,))
+        assert len(NO_IGNORED_SECURITY_FIELDS.evaluate(not_known)) == 1
+
+    @pytest.mark.parametrize(
+        "path", ["spec.replicas", "metadata", "metadata.annotations", "spec.template.metadata.annotations"]
+    )
+    def test_ignoring_parents_without_security_fields_passes(self, path: str) -> None:
+        workload = deployment()
+        assert (
+            NO_IGNORED_SECURITY_FIELDS.evaluate(
+                res(workload.type, dict(workload.props), ignore_changes=(path,))
+            )
+            == []
+        )
+
+    def test_a_parent_of_a_secret_s_data_fails(self) -> None:
+        secret = res("kubernetes:core/v1:Secret", {"stringData": {"a": "b"}}, ignore_changes=("*",))
+        assert len(NO_IGNORED_SECURITY_FIELDS.evaluate(secret)) == 1
 
     def test_fields_are_configurable(self) -> None:
         resource = res(deployment().type, {}, ignore_changes=("metadata.annotations",))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policy.rules.common import UNKNOWN, Res
+from policy.rules.common import SECRET_UNKNOWN, UNKNOWN, Res, SecretText
 from policy.rules.secrets import (
     HARBOR_ROBOT,
     NO_SECRET_DATA_FLOW,
@@ -176,8 +176,15 @@ class TestSecretDataFlow:
     def test_base64_data_of_a_secret_is_compared_decoded(self) -> None:
         encoded = base64.b64encode(b"another-long-secret").decode()
         secret = res("kubernetes:core/v1:Secret", {"data": {"k": encoded}}, name="s")
-        leak = config_map({"URL": "https://user:another-long-secret@host"})
+        leak = config_map({"DSN": "host=db password=another-long-secret"})
         assert len(NO_SECRET_DATA_FLOW.evaluate([secret, leak])) == 1
+
+    def test_what_the_name_and_shape_rules_report_is_left_to_them(self) -> None:
+        encoded = base64.b64encode(b"another-long-secret").decode()
+        secret = res("kubernetes:core/v1:Secret", {"data": {"k": encoded}}, name="s")
+        leak = config_map({"URL": "https://user:another-long-secret@host"})
+        assert NO_SECRET_DATA_FLOW.evaluate([secret, leak]) == []
+        assert len(NO_SECRETS_IN_CONFIGMAP.evaluate(leak)) == 1
 
     def test_role_password_in_a_configmap_fails(self) -> None:
         role = res(
@@ -234,8 +241,28 @@ class TestSecretOutputs:
         props = {"host": "vc", "password": None}
         assert SECRET_OUTPUTS.evaluate(res("pulumi-python:dynamic/vsphere:SupervisorNamespace", props)) == []
 
-    def test_kubernetes_secrets_are_marked_by_their_provider(self) -> None:
-        assert SECRET_OUTPUTS.evaluate(res("kubernetes:core/v1:Secret", {"stringData": {"a": "b"}})) == []
+    def test_kubernetes_secret_values_from_pulumi_secrets_pass(self) -> None:
+        props = {"stringData": {"password": SecretText("from-config"), "token": SECRET_UNKNOWN}}
+        assert SECRET_OUTPUTS.evaluate(res("kubernetes:core/v1:Secret", props)) == []
+
+    def test_kubernetes_secret_filled_from_a_plain_value_fails(self) -> None:
+        props = {
+            "metadata": {"name": "db"},
+            "stringData": {"password": "from-plain-config", "username": "app"},
+        }
+        assert SECRET_OUTPUTS.evaluate(res("kubernetes:core/v1:Secret", props)) == [
+            "Secret 'db' stringData.password is not a Pulumi secret (a plain config value or a literal), so the "
+            "plaintext sits in the stack config or program and in the state's inputs: set it with `pulumi config "
+            "set --secret` and read it with require_secret (or wrap it in pulumi.Output.secret)"
+        ]
+
+    def test_public_and_unknown_secret_entries_pass(self) -> None:
+        props = {
+            "type": "kubernetes.io/tls",
+            "stringData": {"tls.crt": "-----BEGIN CERTIFICATE-----", "tls.key": SECRET_UNKNOWN, "host": "db"},
+            "data": {"port": base64.b64encode(b"5432").decode(), "ca": UNKNOWN},
+        }
+        assert SECRET_OUTPUTS.evaluate(res("kubernetes:core/v1:Secret", props)) == []
 
 
 def robot(**overrides: Any) -> dict[str, Any]:

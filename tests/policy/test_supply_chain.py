@@ -62,9 +62,15 @@ class TestAllowedRegistry:
         workload = deployment(containers=[container(image=f"{HARBOR}/anything/chat:1.0")])
         assert ALLOWED_REGISTRY.evaluate([res(PROJECT, harbor_project(name=UNKNOWN)), workload]) == []
 
-    def test_not_applicable_without_any_registry(self) -> None:
-        with pytest.raises(NotApplicable, match="no registry is configured"):
-            ALLOWED_REGISTRY.evaluate([deployment()])
+    def test_no_allow_list_fails_closed_naming_the_setting(self) -> None:
+        [violation] = ALLOWED_REGISTRY.evaluate([deployment()])
+        assert violation.urn is None
+        assert "images-from-allowed-registry.allowedRegistries is empty" in violation.message
+        assert ALLOWED_REGISTRY.evaluate([deployment()], {"useDeclaredHarborProjects": False}) != []
+
+    def test_not_applicable_without_containers(self) -> None:
+        with pytest.raises(NotApplicable, match="runs no containers"):
+            ALLOWED_REGISTRY.evaluate([res(PROJECT, harbor_project())])
 
 
 class TestImagePinned:

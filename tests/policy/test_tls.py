@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 
-from policy.rules.common import UNKNOWN
+from policy.rules.common import UNKNOWN, Res, Violation
 from policy.rules.tls import HARBOR_TLS, INGRESS_TLS, NO_PLAIN_HTTP_SERVICE, PAIS_HTTPS, POSTGRES_SSLMODE
 from tests.policy.builders import (
+    LABELS,
+    NAMESPACE,
     changed,
     config_map,
     container,
     deployment,
+    deployment_props,
     harbor_connection,
     pg_connection,
     res,
@@ -61,28 +64,64 @@ class TestIngressTls:
 
 
 SERVICE = "kubernetes:core/v1:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
 
-def service(kind: str, port: dict[str, Any]) -> Any:
-    return res(SERVICE, {"metadata": {"name": "web"}, "spec": {"type": kind, "ports": [port]}})
+def service(kind: str, port: dict[str, Any], selector: dict[str, str] | None = None) -> Res:
+    spec: dict[str, Any] = {"type": kind, "ports": [port]}
+    if selector is not None:
+        spec["selector"] = selector
+    return res(SERVICE, {"metadata": {"name": "web", "namespace": NAMESPACE}, "spec": spec}, name="web")
+
+
+def pods_with_port(name: str, number: int) -> Res:
+    ported = changed(container(), "ports", [{"name": name, "containerPort": number}])
+    return deployment(containers=[ported])
 
 
 class TestExternalService:
     def test_cluster_ip_http_passes(self) -> None:
-        assert NO_PLAIN_HTTP_SERVICE.evaluate(service("ClusterIP", {"name": "http", "port": 80})) == []
+        assert NO_PLAIN_HTTP_SERVICE.evaluate([service("ClusterIP", {"name": "http", "port": 80})]) == []
 
     def test_load_balancer_https_passes(self) -> None:
         port = {"name": "https", "port": 443, "appProtocol": "https"}
-        assert NO_PLAIN_HTTP_SERVICE.evaluate(service("LoadBalancer", port)) == []
+        assert NO_PLAIN_HTTP_SERVICE.evaluate([service("LoadBalancer", port)]) == []
 
     @pytest.mark.parametrize(
         "port",
-        [{"name": "http", "port": 8000}, {"name": "web", "port": 80}, {"port": 9000, "appProtocol": "http"}],
+        [
+            {"name": "http", "port": 8000},
+            {"name": "web", "port": 80},
+            {"port": 9000, "appProtocol": "http"},
+            {"name": "api", "port": 8443, "targetPort": 8080},
+            {"port": 443, "targetPort": "http-alt"},
+        ],
     )
     def test_plain_http_on_an_external_service_fails(self, port: dict[str, Any]) -> None:
-        messages = NO_PLAIN_HTTP_SERVICE.evaluate(service("NodePort", port))
-        assert len(messages) == 1
-        assert "make the Service ClusterIP" in messages[0]
+        violations = NO_PLAIN_HTTP_SERVICE.evaluate([service("NodePort", port)])
+        assert len(violations) == 1
+        assert "make the Service ClusterIP" in violations[0].message
+
+    def test_a_named_target_port_is_resolved_against_the_selected_pods(self) -> None:
+        lb = service("LoadBalancer", {"name": "web", "port": 443, "targetPort": "app"}, LABELS)
+        [violation] = NO_PLAIN_HTTP_SERVICE.evaluate([lb, pods_with_port("app", 8080)])
+        assert violation == Violation(
+            "Service 'paif-chat/web' exposes plain HTTP on port 443 (targetPort 'app') as a LoadBalancer: route "
+            "it through the TLS Ingress (make the Service ClusterIP) or serve HTTPS on that port",
+            lb.urn,
+        )
+        assert NO_PLAIN_HTTP_SERVICE.evaluate([lb, pods_with_port("app", 8443)]) == []
+
+    def test_a_target_port_named_http_is_plain_http(self) -> None:
+        lb = service("LoadBalancer", {"name": "web", "port": 443, "targetPort": "http"}, LABELS)
+        assert len(NO_PLAIN_HTTP_SERVICE.evaluate([lb, deployment()])) == 1
+
+    def test_pods_of_another_namespace_are_not_the_target(self) -> None:
+        lb = service("NodePort", {"port": 443, "targetPort": "app"}, LABELS)
+        assert NO_PLAIN_HTTP_SERVICE.evaluate([lb, pods_with_port("app", 8080)]) != []
+        ported = changed(container(), "ports", [{"name": "app", "containerPort": 8080}])
+        elsewhere = res(DEPLOYMENT, deployment_props(namespace="other", containers=[ported]))
+        assert NO_PLAIN_HTTP_SERVICE.evaluate([lb, elsewhere]) == []
 
 
 class TestHarborTls:
