@@ -49,7 +49,7 @@ def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
         "PAIS_MODEL_ENDPOINT": pais.model_endpoint,
         "PAIS_TOKEN_URL": pais.token_url,
         "PAIS_TIMEOUT_SECONDS": str(pais.request_timeout_seconds),
-        "DB_HOST": db.host,
+        "DB_HOST": cfg.database.app_host or db.host,
         "DB_PORT": pulumi.Output.from_input(db.port).apply(str),
         "DB_NAME": db.database,
         "DB_SSLMODE": db.sslmode,

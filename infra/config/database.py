@@ -139,6 +139,11 @@ class DatabaseConfig(Model):
     host: Annotated[str, AfterValidator(_host)] | None = Field(
         None, description="connection host; default: the cluster's status.connection.host"
     )
+    app_host: Annotated[str, AfterValidator(_host)] | None = Field(
+        None,
+        description="host the app's pods connect to (DB_HOST) when it differs from the one Pulumi's "
+        "providers use (local: pods use db.local.paif.test, the engine 127.0.0.1); default: database.host",
+    )
     port: int = Field(5432, ge=1, le=65535, description="connection port")
     sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
         None, description="libpq sslmode; profile default if unset"

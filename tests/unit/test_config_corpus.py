@@ -138,6 +138,13 @@ CASES = [
         "paif:app.monitoringNamespace: given 'tanzu_system_monitoring'; must be a DNS label",
     ),
     Case(
+        "db-app-host-with-scheme",
+        "local",
+        setter("database.appHost", "postgres://db.local.paif.test"),
+        "paif:database.appHost: given 'postgres://db.local.paif.test'; must be a host name or an IP address, "
+        "without scheme or port",
+    ),
+    Case(
         "pais-plain-http",
         "dev",
         setter("pais.baseUrl", "http://pais.paif.example.internal"),

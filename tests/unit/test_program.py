@@ -225,3 +225,29 @@ def test_prod_lets_the_monitoring_namespace_scrape_the_backend() -> None:
 
 def test_local_has_no_scrape_rule() -> None:
     assert scrape_namespaces(declared("local")) == []
+
+
+def app_config(rec: Recorded) -> dict[str, str]:
+    [config_map] = [c for c in rec.of_type("kubernetes:core/v1:ConfigMap") if c.name == "chat-config"]
+    data: dict[str, str] = config_map.props["data"]
+    return data
+
+
+def test_local_pods_reach_the_database_by_name_while_the_engine_uses_loopback() -> None:
+    rec = declared("local")
+    assert app_config(rec)["DB_HOST"] == "db.local.paif.test"
+    assert {r.props["host"] for r in rec.of_type(PG_ROLE)} == {"127.0.0.1"}
+
+
+def test_the_app_uses_the_database_host_when_no_app_host_is_given() -> None:
+    cfg = stack_config("local")
+    cfg["database"] = {k: v for k, v in cfg["database"].items() if k != "appHost"}
+    rec = run_program(cfg, {k: v for k, v in SECRETS.items() if k != "harborPassword"}, stack="local")
+    assert app_config(rec)["DB_HOST"] == "127.0.0.1"
+
+
+def test_local_backend_egress_reaches_the_node_address() -> None:
+    """PAIS stand-in and PostgreSQL listen on the node's bridge address, 198.18.0.1."""
+    [policy] = [p for p in declared("local").of_type(NETPOL) if p.props["metadata"]["name"] == "chat-backend"]
+    cidrs = [peer["ipBlock"]["cidr"] for rule in policy.props["spec"]["egress"] for peer in rule["to"] if "ipBlock" in peer]
+    assert cidrs == ["198.18.0.1/32", "198.18.0.1/32"]
