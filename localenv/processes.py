@@ -34,12 +34,15 @@ def spawn(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own session with output to `log` (truncated), marked as ours.
+    """Start `argv` in its own session with output to `log` (truncated, 0600), marked as ours.
 
     `account`: run as this user (PostgreSQL refuses to run as root). `env`: added to ours.
     """
     env = {**os.environ, **(env or {}), MARKER: str(home)}
-    with log.open("wb") as out:
+    # Owner-only: a service may log what it was sent (a statement, a request).
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as out:
         return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,

@@ -41,6 +41,16 @@ SERVICES = ("etcd", "kube-apiserver", "kube-controller-manager", "vcsim", "postg
 PORTS = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
 # Settings that make a throwaway server fast; never for data anyone keeps.
 POSTGRES_NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# No statement text in the server log: a client may send a password in one (ours send SCRAM
+# verifiers, as psql's \password does; a hand-typed ALTER ROLE does not). Not even a piece of
+# one: a client's syntax error quotes the token it stopped at, so client errors (which the
+# client sees anyway) stay out too; server events (LOG: start, stop, failed logins) stay in.
+POSTGRES_NO_STATEMENT_LOG = {
+    "log_statement": "none",
+    "log_min_error_statement": "panic",
+    "log_min_duration_statement": "-1",
+    "log_min_messages": "log",
+}
 
 
 class LocalEnvError(RuntimeError):
@@ -303,6 +313,7 @@ class _Starter:
             "password_encryption": "scram-sha-256",
             "hba_file": str(hba),
             **POSTGRES_NON_DURABLE,
+            **POSTGRES_NO_STATEMENT_LOG,
         }
         argv = [str(tool("postgres")), "-D", str(data)]
         for name, value in options.items():

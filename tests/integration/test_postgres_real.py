@@ -24,6 +24,7 @@ from components.postgres.database import DatabaseProvider
 from components.postgres.extension import ExtensionProvider
 from components.postgres.role import LEAST_PRIVILEGE, RoleProvider
 from components.postgres.schema import SchemaProvider
+from localenv.services import POSTGRES_NO_STATEMENT_LOG
 from tests.integration.engine import PulumiProgram
 from tests.integration.postgres_server import PostgresServer, free_port, running_postgres
 
@@ -238,6 +239,27 @@ def test_non_ascii_passwords_never_reach_the_statement_log(server: PostgresServe
     assert 'CREATE ROLE "intl_app"' in log and 'ALTER ROLE "intl_app"' in log, "statement logging is off"
     for password in (first, second):
         assert password not in log and password[:8] not in log, "a password reached the server log"
+
+
+def test_local_server_logging_never_records_a_hand_typed_password() -> None:
+    """The local environment's PostgreSQL log settings: a plaintext password in a statement
+    that succeeds, fails, or is a syntax error at the password is not logged; a failed login is."""
+    typed = [f"plain-secret-{secrets.token_hex(4)}" for _ in range(3)]
+    with running_postgres(settings=POSTGRES_NO_STATEMENT_LOG) as pg:
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE typed LOGIN PASSWORD '{typed[0]}'".encode())
+            for statement in (
+                f"ALTER ROLE ghost PASSWORD '{typed[1]}'",
+                f"ALTER ROLE typed PASSWORD {typed[2]}",
+            ):
+                with pytest.raises(psycopg.Error):
+                    conn.execute(statement.encode())
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(pg.dsn(user="typed", password="wrong"))
+        log = pg.log_text()
+    assert 'password authentication failed for user "typed"' in log
+    leaked = [password for password in typed if password.removeprefix("plain-") in log]
+    assert not leaked, f"passwords in the server log: {leaked}"
 
 
 def test_objects_dropped_out_of_band_read_as_gone(server: PostgresServer) -> None:
