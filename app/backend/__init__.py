@@ -1,0 +1,1 @@
+"""The chat backend (BFF): `python -m app.backend` serves it with uvicorn."""
