@@ -72,7 +72,18 @@ def main() -> int:
     pins = app_pins()
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-cache-dir", *PLATFORM_ARGS, "-d", tmp, *pins],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-cache-dir",
+                *PLATFORM_ARGS,
+                "-d",
+                tmp,
+                *pins,
+            ],
             check=True,
         )
         wheels = sorted(Path(tmp).glob("*.whl"))
