@@ -92,6 +92,11 @@ class AiAppArgs:
     """Namespace of the Prometheus that scrapes the backend (with `monitoring`)."""
     uploads_volume_size: str | None = None
     """Size of a PVC for uploads mounted into the backend; None for none."""
+    uploads_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
+    """ReadWriteOnce mounts on one node, so only with one backend replica and no HPA;
+    ReadWriteMany (a class that provisions it, e.g. vSAN File Services) for several."""
+    uploads_storage_class: str | None = None
+    """StorageClass of the uploads PVC; None uses the cluster's default class."""
     image_pull_dockerconfigjson: pulumi.Output[str] | None = None
     """`.dockerconfigjson` content of a registry robot (secret); None for anonymous pulls."""
     ingress_class: str | None = None
@@ -119,6 +124,13 @@ class AiApp(pulumi.ComponentResource):
     deployments: dict[Tier, k8s.apps.v1.Deployment]
 
     def __init__(self, name: str, args: AiAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if args.uploads_volume_size and args.uploads_access_mode == "ReadWriteOnce":
+            writers = args.autoscaling.max_replicas if args.autoscaling else args.replicas
+            if writers > 1:
+                raise ValueError(
+                    f"AiApp {name}: a ReadWriteOnce uploads volume mounts on one node, but the backend runs up to "
+                    f"{writers} replicas: use ReadWriteMany (with a class that provisions it) or one replica"
+                )
         super().__init__("paif:app:AiApp", name, None, opts)
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
@@ -166,10 +178,16 @@ class AiApp(pulumi.ComponentResource):
 
         uploads_claim = None
         if a.uploads_volume_size:
+            claim_spec: dict[str, Any] = {
+                "accessModes": [a.uploads_access_mode],
+                "resources": {"requests": {"storage": a.uploads_volume_size}},
+            }
+            if a.uploads_storage_class:
+                claim_spec["storageClassName"] = a.uploads_storage_class
             uploads_claim = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-uploads",
                 metadata=self._meta(f"{a.name}-uploads", "backend"),
-                spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": a.uploads_volume_size}}},
+                spec=claim_spec,
                 opts=self._child,
             )
 

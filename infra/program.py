@@ -67,6 +67,8 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         monitoring_namespace=settings.monitoring_namespace,
         ingress_class=settings.ingress_class_name,
         uploads_volume_size=app.uploads_volume_size,
+        uploads_access_mode=settings.uploads_access_mode,
+        uploads_storage_class=app.uploads_storage_class,
         image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,
     )
 

@@ -93,6 +93,15 @@ class Settings:
         return self.profile.monitoring if app.monitoring is None else app.monitoring
 
     @property
+    def max_backend_replicas(self) -> int:
+        """The most backend pods that run at once (the HPA's maximum where the profile autoscales)."""
+        return max_backend_replicas(self.config, self.profile)
+
+    @property
+    def uploads_access_mode(self) -> UploadsAccessMode:
+        return uploads_access_mode(self.config, self.profile)
+
+    @property
     def monitoring_namespace(self) -> str:
         return self.config.app.monitoring_namespace or self.profile.monitoring_namespace
 
@@ -108,6 +117,53 @@ class Settings:
     @property
     def db_sslmode(self) -> str:
         return self.config.database.sslmode or self.profile.db_sslmode
+
+
+UploadsAccessMode = Literal["ReadWriteOnce", "ReadWriteMany"]
+
+
+def max_backend_replicas(cfg: StackConfig, profile: EnvironmentProfile) -> int:
+    replicas = cfg.app.replicas or profile.default_replicas
+    return max(replicas, cfg.app.autoscaling.max_replicas) if profile.autoscaling else replicas
+
+
+def uploads_access_mode(cfg: StackConfig, profile: EnvironmentProfile) -> UploadsAccessMode:
+    """ReadWriteOnce mounts on one node: right for one replica; several need ReadWriteMany."""
+    if cfg.app.uploads_access_mode is not None:
+        return cfg.app.uploads_access_mode
+    return "ReadWriteMany" if max_backend_replicas(cfg, profile) > 1 else "ReadWriteOnce"
+
+
+def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    app = cfg.app
+    if not app.uploads_volume_size:
+        return [
+            f"{NAMESPACE}:app.{key}: given {value!r}; there is no uploads volume "
+            f"({NAMESPACE}:app.uploadsVolumeSize is unset): remove the key or set the size"
+            for key, value in (("uploadsStorageClass", app.uploads_storage_class), ("uploadsAccessMode", app.uploads_access_mode))
+            if value is not None
+        ]
+    writers = max_backend_replicas(cfg, profile)
+    replica_keys = f"{NAMESPACE}:app.replicas, {NAMESPACE}:app.autoscaling.maxReplicas"
+    if writers > 1 and uploads_access_mode(cfg, profile) == "ReadWriteOnce":
+        return [
+            f"{NAMESPACE}:app.uploadsAccessMode: given 'ReadWriteOnce'; the backend runs up to {writers} replicas "
+            f"({replica_keys}) on different nodes and a ReadWriteOnce volume mounts on one node only: use "
+            f"ReadWriteMany with {NAMESPACE}:app.uploadsStorageClass, run 1 replica, or remove "
+            f"{NAMESPACE}:app.uploadsVolumeSize"
+        ]
+    if uploads_access_mode(cfg, profile) == "ReadWriteMany" and not app.uploads_storage_class:
+        why = (
+            f"{NAMESPACE}:app.uploadsVolumeSize with up to {writers} backend replicas ({replica_keys})"
+            if writers > 1
+            else f"{NAMESPACE}:app.uploadsAccessMode ReadWriteMany"
+        )
+        return [
+            f"{NAMESPACE}:app.uploadsStorageClass: required key is missing: {why} needs a ReadWriteMany volume; "
+            "name a StorageClass that provisions ReadWriteMany volumes (e.g. vSAN File Services), "
+            "or run 1 backend replica"
+        ]
+    return []
 
 
 def _describe(value: Any) -> str:
@@ -204,6 +260,8 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
                 )
         elif image_registry(image) in ("docker.io", "index.docker.io", "ghcr.io", "quay.io"):
             problems.append(f"{NAMESPACE}:app.{key}: given {image!r}; images must come from a private registry")
+
+    problems += _uploads_checks(cfg, profile)
 
     # Harbor per profile.
     if profile.harbor == "off" and cfg.harbor is not None:

@@ -87,6 +87,13 @@ class AppConfig(Model):
     """HPA bounds (used where the environment autoscales: prod)."""
     uploads_volume_size: Quantity | None = None
     """Size of a PVC for uploads mounted into the backend; unset for none."""
+    uploads_storage_class: DnsLabel | None = None
+    """StorageClass of the uploads PVC; unset uses the cluster's default class. Required with
+    ReadWriteMany (more than one backend replica): a class that provisions ReadWriteMany
+    volumes, e.g. vSAN File Services (nothing checks the class's capability before apply)."""
+    uploads_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] | None = None
+    """Access mode of the uploads PVC; default ReadWriteOnce for one backend replica,
+    ReadWriteMany when replicas or autoscaling.maxReplicas exceed 1 (ReadWriteOnce is then refused)."""
     monitoring: bool | None = None
     """ServiceMonitor + alert rules; default from the environment (prod on)."""
     monitoring_namespace: DnsLabel | None = None

@@ -58,6 +58,8 @@ def prod() -> Recorded:
             monitoring=True,
             tls=TlsSpec(mode="cert-manager", cluster_issuer="corp-ca"),
             uploads_volume_size="5Gi",
+            uploads_access_mode="ReadWriteMany",
+            uploads_storage_class="vsan-file-services",
             image_pull_dockerconfigjson=pulumi.Output.secret('{"auths": {}}'),
         )
     )
@@ -188,11 +190,42 @@ def test_network_policies(prod: Recorded) -> None:
     assert frontend["egress"][0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "backend"
 
 
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+
+
 def test_uploads_volume(prod: Recorded, minimal: Recorded) -> None:
-    assert prod.one("kubernetes:core/v1:PersistentVolumeClaim", "chat-uploads").props["spec"]["resources"] == {
-        "requests": {"storage": "5Gi"}
-    }
-    assert not minimal.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert prod.one(PVC, "chat-uploads").props["spec"]["resources"] == {"requests": {"storage": "5Gi"}}
+    assert not minimal.of_type(PVC)
+
+
+def test_replicas_share_uploads_through_a_read_write_many_class(prod: Recorded) -> None:
+    """Several anti-affine replicas on different nodes mount the claim: only a ReadWriteMany
+    volume (e.g. vSAN File Services) can be mounted by all of them."""
+    spec = prod.one(PVC, "chat-uploads").props["spec"]
+    assert spec["accessModes"] == ["ReadWriteMany"]
+    assert spec["storageClassName"] == "vsan-file-services"
+
+
+def test_a_single_replica_writes_uploads_to_a_read_write_once_volume() -> None:
+    rec = declare(base_args(uploads_volume_size="1Gi"))
+    spec = rec.one(PVC, "chat-uploads").props["spec"]
+    assert spec["accessModes"] == ["ReadWriteOnce"]
+    assert "storageClassName" not in spec, "the cluster's default class"
+    backend = rec.one(DEPLOYMENT, "chat-backend").props["spec"]["template"]["spec"]
+    assert {"name": "uploads", "persistentVolumeClaim": {"claimName": "chat-uploads"}} in backend["volumes"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"replicas": 2},
+        {"autoscaling": AutoscalingSpec(1, 3, 70)},
+    ],
+    ids=["replicas", "autoscaling"],
+)
+def test_read_write_once_uploads_refuse_several_replicas(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="ReadWriteOnce"):
+        AiApp("chat", base_args(uploads_volume_size="1Gi", **changes))
 
 
 def test_namespace_enforces_restricted_pod_security(minimal: Recorded) -> None:

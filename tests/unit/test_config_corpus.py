@@ -122,7 +122,8 @@ CASES = [
         setter("app.replica", 2),
         "paif:app.replica: unknown key; allowed keys here: autoscaling, backendImage, backendPort, "
         "backendResources, frontendImage, frontendPort, frontendResources, hostname, ingressClassName, "
-        "logLevel, monitoring, monitoringNamespace, name, namespace, replicas, tls, uploadsVolumeSize",
+        "logLevel, monitoring, monitoringNamespace, name, namespace, replicas, tls, uploadsAccessMode, "
+        "uploadsStorageClass, uploadsVolumeSize",
     ),
     Case(
         "ingress-class-not-dns-label",
@@ -143,6 +144,43 @@ CASES = [
         setter("database.appHost", "postgres://db.local.paif.test"),
         "paif:database.appHost: given 'postgres://db.local.paif.test'; must be a host name or an IP address, "
         "without scheme or port",
+    ),
+    Case(
+        "prod-uploads-without-rwx-class",
+        "prod",
+        deleter("app.uploadsStorageClass"),
+        "paif:app.uploadsStorageClass: required key is missing: paif:app.uploadsVolumeSize with up to 10 "
+        "backend replicas (paif:app.replicas, paif:app.autoscaling.maxReplicas) needs a ReadWriteMany volume; "
+        "name a StorageClass that provisions ReadWriteMany volumes (e.g. vSAN File Services)",
+    ),
+    Case(
+        "prod-uploads-read-write-once",
+        "prod",
+        setter("app.uploadsAccessMode", "ReadWriteOnce"),
+        "paif:app.uploadsAccessMode: given 'ReadWriteOnce'; the backend runs up to 10 replicas "
+        "(paif:app.replicas, paif:app.autoscaling.maxReplicas) on different nodes and a ReadWriteOnce volume "
+        "mounts on one node only: use ReadWriteMany with paif:app.uploadsStorageClass, run 1 replica, "
+        "or remove paif:app.uploadsVolumeSize",
+    ),
+    Case(
+        "local-uploads-two-replicas-default-class",
+        "local",
+        setter("app.replicas", 2),
+        "paif:app.uploadsStorageClass: required key is missing: paif:app.uploadsVolumeSize with up to 2 "
+        "backend replicas (paif:app.replicas, paif:app.autoscaling.maxReplicas) needs a ReadWriteMany volume",
+    ),
+    Case(
+        "uploads-class-without-volume",
+        "dev",
+        setter("app.uploadsStorageClass", "vsan-default-storage-policy"),
+        "paif:app.uploadsStorageClass: given 'vsan-default-storage-policy'; there is no uploads volume "
+        "(paif:app.uploadsVolumeSize is unset): remove the key or set the size",
+    ),
+    Case(
+        "uploads-access-mode-unknown",
+        "local",
+        setter("app.uploadsAccessMode", "ReadWriteOncePod"),
+        "paif:app.uploadsAccessMode: given 'ReadWriteOncePod'; Input should be 'ReadWriteOnce' or 'ReadWriteMany'",
     ),
     Case(
         "pais-plain-http",

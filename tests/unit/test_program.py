@@ -251,3 +251,13 @@ def test_local_backend_egress_reaches_the_node_address() -> None:
     [policy] = [p for p in declared("local").of_type(NETPOL) if p.props["metadata"]["name"] == "chat-backend"]
     cidrs = [peer["ipBlock"]["cidr"] for rule in policy.props["spec"]["egress"] for peer in rule["to"] if "ipBlock" in peer]
     assert cidrs == ["198.18.0.1/32", "198.18.0.1/32"]
+
+
+@pytest.mark.parametrize(
+    ("env", "access_mode", "storage_class"),
+    [("local", "ReadWriteOnce", None), ("prod", "ReadWriteMany", "vsan-default-storage-policy")],
+)
+def test_uploads_volume_fits_the_replica_count(env: str, access_mode: str, storage_class: str | None) -> None:
+    [claim] = declared(env).of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim.props["spec"]["accessModes"] == [access_mode]
+    assert claim.props["spec"].get("storageClassName") == storage_class
