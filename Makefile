@@ -20,7 +20,7 @@ setup:  ## build/install everything the project needs (idempotent, cached under 
 
 lint:  ## ruff + mypy (strict on components/, infra/, policy/)
 	$(PY) -m ruff check .
-	$(PY) -m mypy components infra policy localenv tests
+	$(PY) -m mypy app components infra policy localenv tests
 
 unit:  ## fast tests: Pulumi mocks, config corpus, policy rule functions
 	$(PY) -m pytest tests/unit tests/policy -m "not integration" -q
