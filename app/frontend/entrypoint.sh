@@ -27,9 +27,19 @@ printf '%s\n' "$LISTEN_PORT" | grep -Eq '^[0-9]{1,5}$' || fail "LISTEN_PORT must
 [ -f "$STATIC_ROOT/index.html" ] || fail "STATIC_ROOT $STATIC_ROOT has no index.html"
 case "$STATIC_ROOT" in *'|'* | *';'* | *' '*) fail "STATIC_ROOT must not contain '|', ';' or spaces" ;; esac
 
+# Access log to the container's stdout; where this uid may not open it (stdout not handed
+# to the container user), run without one rather than not at all.
+if (: >>/dev/stdout) 2>/dev/null; then
+    ACCESS_LOG='access_log /dev/stdout;'
+else
+    ACCESS_LOG='access_log off;'
+    echo "chat-frontend: /dev/stdout is not writable by uid $(id -u); access log off" >&2
+fi
+
 mkdir -p "$(dirname -- "$NGINX_CONF")"
-# Only these three placeholders are replaced: nginx's own $variables stay as they are.
+# Only these placeholders are replaced: nginx's own $variables stay as they are.
 sed -e "s|\${BACKEND_URL}|$BACKEND_URL|g" \
+    -e "s|\${ACCESS_LOG}|$ACCESS_LOG|g" \
     -e "s|\${LISTEN_PORT}|$LISTEN_PORT|g" \
     -e "s|\${STATIC_ROOT}|$STATIC_ROOT|g" \
     "$here/nginx.conf.template" >"$NGINX_CONF"
