@@ -9,6 +9,7 @@ switched on by the caller from the environment profile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -75,6 +76,11 @@ class AiAppArgs:
     """Network the PAIS endpoints live in (backend egress on 443)."""
     db_egress_cidr: str
     """Network the PostgreSQL endpoint lives in (backend egress on db_port)."""
+    ca_bundles: Mapping[str, str] = field(default_factory=dict)
+    """PEM CA bundles by file name (e.g. db.crt, pais.crt): ConfigMap `<name>-ca`, mounted
+    read-only into the backend at `ca_dir` (CA certificates are public)."""
+    ca_dir: str = "/etc/paif/ca"
+    """Where the backend finds `ca_bundles` (the config names the files, e.g. DB_SSLROOTCERT)."""
     db_port: int = 5432
     replicas: int = 1
     frontend_port: int = 8080
@@ -191,12 +197,25 @@ class AiApp(pulumi.ComponentResource):
                 opts=self._child,
             )
 
+        backend_depends_on: list[pulumi.Resource] = [config_map, app_secret]
+        backend_volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+        backend_mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
+        if a.ca_bundles:
+            backend_depends_on.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-ca",
+                    metadata=self._meta(f"{a.name}-ca", "backend"),
+                    data=dict(a.ca_bundles),
+                    opts=self._child,
+                )
+            )
+            backend_volumes.append({"name": "ca", "configMap": {"name": f"{a.name}-ca"}})
+            backend_mounts.append({"name": "ca", "mountPath": a.ca_dir, "readOnly": True})
+
         secret_env = [
             {"name": key, "valueFrom": {"secretKeyRef": {"name": f"{a.name}-secrets", "key": key}}}
             for key in sorted(a.secrets)
         ]
-        backend_volumes = [{"name": "tmp", "emptyDir": {}}]
-        backend_mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir, not the host's /tmp
         if uploads_claim is not None:
             backend_volumes.append({"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}})
             backend_mounts.append({"name": "uploads", "mountPath": "/data/uploads"})
@@ -215,7 +234,7 @@ class AiApp(pulumi.ComponentResource):
                 liveness="/healthz",
                 readiness="/readyz",
                 pull_secrets=pull_secrets,
-                depends_on=[config_map, app_secret],
+                depends_on=backend_depends_on,
             ),
             "frontend": self._deployment(
                 name,

@@ -9,7 +9,8 @@ standard container format) held in a Kubernetes Secret (never a ConfigMap), with
 `text/cloud-config` parts:
 
 - `app.cfg`: everything the VM does, and no secret value: the env file
-  /etc/paif/app.env (the keys of AiApp's ConfigMap), the two systemd units and the
+  /etc/paif/app.env (the keys of AiApp's ConfigMap), the CA bundles under /etc/paif/ca
+  (public certificates, as AiApp's `<name>-ca` ConfigMap), the two systemd units and the
   `runcmd` that enables them. Because it is free of secrets it is exposed as the
   `cloud_config` output for review, diffs and tests.
 - `secrets.cfg`: data only: `write_files` for /etc/paif/secrets.env (the keys of AiApp's
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Any, cast
@@ -123,6 +124,8 @@ class ContainerPlan:
     """Backend container port, reachable only on the app's docker network."""
     authenticated_pull: bool
     """Pull with the registry robot's docker config (written by the secrets part)."""
+    ca_dir: str | None = None
+    """Directory of CA bundle files mounted read-only into the backend at the same path; None for none."""
 
     def __post_init__(self) -> None:
         require_dns_label(self.app_name, "app name")
@@ -193,11 +196,10 @@ class ContainerPlan:
         )
 
     def backend_unit(self) -> str:
-        run = self._docker_run(
-            "backend",
-            self.backend_image,
-            ["--tmpfs /tmp", f"--env-file {APP_ENV_PATH}", f"--env-file {SECRETS_ENV_PATH}"],
-        )
+        options = ["--tmpfs /tmp", f"--env-file {APP_ENV_PATH}", f"--env-file {SECRETS_ENV_PATH}"]
+        if self.ca_dir is not None:
+            options.append(f"--volume {self.ca_dir}:{self.ca_dir}:ro")
+        run = self._docker_run("backend", self.backend_image, options)
         return self._unit_file("backend", f"{self.app_name} backend (FastAPI) in a container", run, [])
 
     def frontend_unit(self) -> str:
@@ -217,13 +219,18 @@ class ContainerPlan:
         )
 
 
-def app_cloud_config(plan: ContainerPlan, settings: Mapping[str, str]) -> str:
-    """The `#cloud-config` part without secrets: env file, systemd units, enabling them."""
+def app_cloud_config(plan: ContainerPlan, settings: Mapping[str, str], ca_bundles: Mapping[str, str] | None = None) -> str:
+    """The `#cloud-config` part without secrets: env file, CA bundles (public certificates),
+    systemd units, enabling them."""
     env = {**settings, "BACKEND_URL": plan.backend_url}
     units = {plan.unit("backend"): plan.backend_unit(), plan.unit("frontend"): plan.frontend_unit()}
     files: list[dict[str, Any]] = [
         {"path": APP_ENV_PATH, "owner": "root:root", "permissions": "0640", "content": env_file(env, "setting")},
     ]
+    for file_name, pem in sorted((ca_bundles or {}).items()):
+        if plan.ca_dir is None or "/" in file_name:
+            raise ValueError(f"CA bundle {file_name!r}: needs the plan's ca_dir and a plain file name")
+        files.append({"path": f"{plan.ca_dir}/{file_name}", "owner": "root:root", "permissions": "0644", "content": pem})
     files += [
         {"path": f"/etc/systemd/system/{unit}", "owner": "root:root", "permissions": "0644", "content": text}
         for unit, text in units.items()
@@ -298,6 +305,11 @@ class DlvmWorkstationArgs:
     """Secret settings: the keys of AiApp's Secret; values must be Pulumi secrets."""
     registry_auth: pulumi.Output[str] | None = None
     """Docker config JSON of the Harbor robot (secret); None pulls anonymously."""
+    ca_bundles: Mapping[str, str] = field(default_factory=dict)
+    """PEM CA bundles by file name, written to `ca_dir` (public certificates, in the app part)
+    and mounted read-only into the backend, as AiApp's `<name>-ca` ConfigMap is on Kubernetes."""
+    ca_dir: str = "/etc/paif/ca"
+    """Where the backend finds `ca_bundles` (the settings name the files, e.g. DB_SSLROOTCERT)."""
     frontend_port: int = 8080
     """Frontend container port, published on the VM."""
     backend_port: int = 8000
@@ -332,7 +344,9 @@ class DlvmWorkstation(pulumi.ComponentResource):
             frontend_port=args.frontend_port,
             backend_port=args.backend_port,
             authenticated_pull=args.registry_auth is not None,
+            ca_dir=args.ca_dir if args.ca_bundles else None,
         )
+        ca_bundles = dict(args.ca_bundles)
         labels = {
             "app.kubernetes.io/name": args.app_name,
             "app.kubernetes.io/component": "dlvm",
@@ -343,7 +357,7 @@ class DlvmWorkstation(pulumi.ComponentResource):
         settings = cast(pulumi.Output[dict[str, str]], pulumi.Output.from_input(dict(args.config)))
         secret_settings = cast(pulumi.Output[dict[str, str]], pulumi.Output.from_input(dict(args.secrets)))
         registry_auth = pulumi.Output.from_input(args.registry_auth)
-        self.cloud_config = settings.apply(lambda values: app_cloud_config(plan, values))
+        self.cloud_config = settings.apply(lambda values: app_cloud_config(plan, values, ca_bundles))
         secret_part = pulumi.Output.all(secret_settings, registry_auth).apply(
             lambda values: secrets_cloud_config(values[0], values[1])
         )

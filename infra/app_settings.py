@@ -6,7 +6,7 @@ these two maps, so the app sees the same keys whichever environment it runs in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -26,14 +26,22 @@ class DatabaseEndpoint:
     sslmode: str
 
 
+CA_DIR = "/etc/paif/ca"
+"""Where the backend finds the CA bundles (a ConfigMap volume on Kubernetes, files on the DLVM)."""
+DB_CA_FILE = "db.crt"
+PAIS_CA_FILE = "pais.crt"
+
+
 @dataclass(frozen=True)
 class AppEnvironment:
-    """Settings the app containers get as environment variables."""
+    """Settings the app containers get as environment variables, and the CA files they name."""
 
     config: dict[str, pulumi.Input[str]]
     """Non-secret settings (a ConfigMap on Kubernetes, an env file on the DLVM)."""
     secrets: dict[str, pulumi.Output[str]]
     """Secret settings (a Secret on Kubernetes, a 0600 file on the DLVM); values are Pulumi secrets."""
+    ca_bundles: dict[str, str] = field(default_factory=dict)
+    """PEM CA bundles by file name in CA_DIR (public: a ConfigMap, plain cloud-config)."""
 
 
 def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
@@ -54,6 +62,13 @@ def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
         "DB_NAME": db.database,
         "DB_SSLMODE": db.sslmode,
     }
+    ca_bundles: dict[str, str] = {}
+    if cfg.database.ca_bundle:
+        ca_bundles[DB_CA_FILE] = cfg.database.ca_bundle
+        config["DB_SSLROOTCERT"] = f"{CA_DIR}/{DB_CA_FILE}"
+    if pais.ca_bundle:
+        ca_bundles[PAIS_CA_FILE] = pais.ca_bundle
+        config["PAIS_CA_BUNDLE"] = f"{CA_DIR}/{PAIS_CA_FILE}"
     check_apply_secrets(settings, keys=("paisClientSecret",))
     # A preview runs without it: an empty placeholder, still a secret.
     given = settings.secrets.pais_client_secret
@@ -64,4 +79,4 @@ def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
         "DB_USER": pulumi.Output.secret(db.user),
         "DB_PASSWORD": pulumi.Output.secret(db.password),
     }
-    return AppEnvironment(config=config, secrets=secrets)
+    return AppEnvironment(config=config, secrets=secrets, ca_bundles=ca_bundles)

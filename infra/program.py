@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.ai_app import AiApp, AiAppArgs, AutoscalingSpec, ResourceSpec, TlsSpec
-from infra.app_settings import AppEnvironment, DatabaseEndpoint, app_environment
+from infra.app_settings import CA_DIR, AppEnvironment, DatabaseEndpoint, app_environment
 from infra.config import Settings
 from infra.config.app import ContainerResources
 from infra.preflight import check_apply_secrets
@@ -52,6 +52,8 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         backend_resources=_resources(app.backend_resources),
         config=env.config,
         secrets=env.secrets,
+        ca_bundles=env.ca_bundles,
+        ca_dir=CA_DIR,
         pais_egress_cidr=cfg.pais.egress_cidr,
         db_egress_cidr=cfg.database.egress_cidr,
         db_port=cfg.database.port,

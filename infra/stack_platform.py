@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from components.crds.cluster import NodePool
 from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs
 from components.vks_cluster import VksCluster, VksClusterArgs
-from infra.app_settings import AppEnvironment
+from infra.app_settings import CA_DIR, AppEnvironment
 from infra.config import NAMESPACE, ConfigError, Settings
 from infra.config.platform import DlvmConfig, VksConfig
 
@@ -83,6 +83,8 @@ def dlvm_args(
         config=app_env.config,
         secrets=app_env.secrets,
         registry_auth=pull_secret,
+        ca_bundles=app_env.ca_bundles,
+        ca_dir=CA_DIR,
         await_ready=settings.profile.await_custom_resources,
     )
 

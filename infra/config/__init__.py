@@ -16,7 +16,7 @@ import pulumi
 from pydantic import ValidationError
 
 from infra.config.app import AppConfig, PaisConfig
-from infra.config.base import Model, image_is_digest_pinned, image_registry
+from infra.config.base import PRIVATE_KEY_ERROR, Model, image_is_digest_pinned, image_registry
 from infra.config.database import DatabaseConfig
 from infra.config.harbor import HarborConfig
 from infra.config.platform import DlvmConfig, VksConfig
@@ -220,6 +220,8 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             problems.append(f"{_key(loc)}: unknown key; allowed keys here: {allowed}")
         elif kind == "missing":
             problems.append(f"{_key(loc)}: required key is missing")
+        elif kind == PRIVATE_KEY_ERROR:
+            problems.append(f"{_key(loc)}: {err['msg']}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             if isinstance(err["input"], dict):
@@ -314,6 +316,12 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
             problems.append(f"{NAMESPACE}:database.maintenanceWindow: {env} requires a maintenance window")
     if env == "prod" and db.sslmode not in (None, "require", "verify-ca", "verify-full"):
         problems.append(f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; prod requires require or verify-full")
+    sslmode = db.sslmode or profile.db_sslmode
+    if sslmode in ("verify-ca", "verify-full") and not db.ca_bundle:
+        problems.append(
+            f"{NAMESPACE}:database.caBundle: required key is missing: sslmode {sslmode!r} verifies the database's "
+            "server certificate; give the PEM CA certificate(s) that signed it"
+        )
     if len({db.owner_role, db.app_role, db.admin_username}) != 3:
         problems.append(
             f"{NAMESPACE}:database.appRole: given {db.app_role!r}; adminUsername, ownerRole and appRole "

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from infra.config.base import Cidr, DnsLabel, DnsName, HttpsUrl, ImageRef, Model, Quantity
+from infra.config.base import Cidr, DnsLabel, DnsName, HttpsUrl, ImageRef, Model, PemCertificates, Quantity
 
 
 class ContainerResources(Model):
@@ -124,3 +124,6 @@ class PaisConfig(Model):
     """Timeout of PAIS calls."""
     egress_cidr: Cidr
     """Network of the PAIS endpoints; the backend may reach it on 443 only."""
+    ca_bundle: PemCertificates | None = None
+    """PEM CA certificate(s) the backend trusts for PAIS (mounted at /etc/paif/ca/pais.crt,
+    PAIS_CA_BUNDLE); unset trusts the image's system CAs."""

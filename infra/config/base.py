@@ -6,8 +6,10 @@ import ipaddress
 import re
 from typing import Annotated
 
+from cryptography import x509
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
@@ -74,12 +76,32 @@ def _cidr(value: str) -> str:
         raise ValueError("must be a network in CIDR notation such as 10.20.0.0/24") from exc
 
 
+PRIVATE_KEY_ERROR = "private_key_in_certificates"
+"""Error type whose input (a key) is never shown in a config error."""
+
+
+def _pem_certificates(value: str) -> str:
+    if "PRIVATE KEY-----" in value:
+        raise PydanticCustomError(
+            PRIVATE_KEY_ERROR, "holds a private key; give only the CA certificate(s) (the key was not shown)"
+        )
+    if "-----BEGIN CERTIFICATE-----" not in value:
+        raise ValueError("must be PEM certificate(s) (-----BEGIN CERTIFICATE----- ...), not a file name")
+    try:
+        x509.load_pem_x509_certificates(value.encode())
+    except ValueError as exc:
+        raise ValueError(f"must be PEM certificate(s) that parse: {exc}") from None
+    return value.strip() + "\n"
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsName = Annotated[str, AfterValidator(_dns_name)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 ImageRef = Annotated[str, AfterValidator(_image)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+PemCertificates = Annotated[str, AfterValidator(_pem_certificates)]
+"""One or more PEM certificates (CA certificates are public: ConfigMaps and cloud-config may hold them)."""
 
 
 def image_registry(image: str) -> str:

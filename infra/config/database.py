@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from infra.config.base import DNS_NAME, Cidr, DnsLabel, Model, Quantity
+from infra.config.base import DNS_NAME, Cidr, DnsLabel, Model, PemCertificates, Quantity
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # PostgreSQL refuses these as role names (or gives them a special meaning).
@@ -150,6 +150,11 @@ class DatabaseConfig(Model):
     )
     ssl_root_cert: str | None = Field(
         None, min_length=1, description="CA bundle for verify-ca/verify-full (path, or 'system')"
+    )
+    ca_bundle: PemCertificates | None = Field(
+        None,
+        description="PEM CA certificate(s) of the database's server certificate, for the app (mounted at "
+        "/etc/paif/ca/db.crt, DB_SSLROOTCERT); required when sslmode is verify-ca or verify-full",
     )
     connect_timeout_seconds: int = Field(
         10, ge=1, le=300, description="per connection attempt to the database"

@@ -292,3 +292,21 @@ def test_no_scrape_rule_without_monitoring(minimal: Recorded) -> None:
 def test_ingress_names_its_class() -> None:
     rec = declare(base_args(ingress_class="contour"))
     assert rec.one(INGRESS, "chat-ingress").props["spec"]["ingressClassName"] == "contour"
+
+
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBexample\n-----END CERTIFICATE-----\n"
+
+
+def test_ca_bundles_are_mounted_into_the_backend_from_a_config_map() -> None:
+    rec = declare(base_args(ca_bundles={"db.crt": CA_PEM, "pais.crt": CA_PEM}))
+    assert rec.one(CONFIG_MAP, "chat-ca").props["data"] == {"db.crt": CA_PEM, "pais.crt": CA_PEM}
+    pod = rec.one(DEPLOYMENT, "chat-backend").props["spec"]["template"]["spec"]
+    assert {"name": "ca", "configMap": {"name": "chat-ca"}} in pod["volumes"]
+    [backend] = pod["containers"]
+    assert {"name": "ca", "mountPath": "/etc/paif/ca", "readOnly": True} in backend["volumeMounts"]
+    frontend = rec.one(DEPLOYMENT, "chat-frontend").props["spec"]["template"]["spec"]
+    assert all(v["name"] != "ca" for v in frontend["volumes"])
+
+
+def test_no_ca_config_map_without_bundles(minimal: Recorded) -> None:
+    assert [c.name for c in minimal.of_type(CONFIG_MAP)] == ["chat-config"]

@@ -183,6 +183,40 @@ CASES = [
         "paif:app.uploadsAccessMode: given 'ReadWriteOncePod'; Input should be 'ReadWriteOnce' or 'ReadWriteMany'",
     ),
     Case(
+        "prod-verify-full-without-ca",
+        "prod",
+        deleter("database.caBundle"),
+        "paif:database.caBundle: required key is missing: sslmode 'verify-full' verifies the database's server "
+        "certificate; give the PEM CA certificate(s) that signed it",
+    ),
+    Case(
+        "verify-ca-without-ca",
+        "dev",
+        setter("database.sslmode", "verify-ca"),
+        "paif:database.caBundle: required key is missing: sslmode 'verify-ca' verifies the database's server "
+        "certificate",
+    ),
+    Case(
+        "db-ca-not-pem",
+        "prod",
+        setter("database.caBundle", "corp-root-ca.crt"),
+        "paif:database.caBundle: given 'corp-root-ca.crt'; must be PEM certificate(s) "
+        "(-----BEGIN CERTIFICATE----- ...), not a file name",
+    ),
+    Case(
+        "db-ca-broken-pem",
+        "prod",
+        setter("database.caBundle", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"),
+        "paif:database.caBundle: given '-----BEGIN CERTIFICATE-----\\nbm90IGEgY2VydA==\\n-----END CERTIFICATE-----\\n'; "
+        "must be PEM certificate(s) that parse",
+    ),
+    Case(
+        "pais-ca-with-private-key",
+        "local",
+        setter("pais.caBundle", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"),
+        "paif:pais.caBundle: holds a private key; give only the CA certificate(s) (the key was not shown)",
+    ),
+    Case(
         "pais-plain-http",
         "dev",
         setter("pais.baseUrl", "http://pais.paif.example.internal"),

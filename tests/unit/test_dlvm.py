@@ -356,3 +356,37 @@ def test_env_file_refuses_names_that_are_not_variables() -> None:
     with pytest.raises(ValueError, match="setting 'DB-HOST': names must be environment variable names"):
         env_file({"DB-HOST": "x"}, "setting")
     assert env_file({"B": "2", "A": "x=y #z"}, "setting") == "A=x=y #z\nB=2\n"
+
+
+EXAMPLE_CA = stack_config("prod")["database"]["caBundle"]
+
+
+def with_ca_bundles(s: Settings) -> Settings:
+    cfg = s.config
+    database = cfg.database.model_copy(update={"sslmode": "verify-full", "ca_bundle": EXAMPLE_CA})
+    pais = cfg.pais.model_copy(update={"ca_bundle": EXAMPLE_CA})
+    return replace(s, config=cfg.model_copy(update={"database": database, "pais": pais}))
+
+
+def test_the_vm_gets_the_ca_files_the_pods_get() -> None:
+    """Same files, same paths, same settings as the ConfigMap volume on Kubernetes; CA
+    certificates are public, so they go in the reviewable app part."""
+    declared = declare("dev", change=with_ca_bundles)
+    files = declared.files("app.cfg")
+    for name in ("db.crt", "pais.crt"):
+        ca = files[f"/etc/paif/ca/{name}"]
+        assert ca["content"] == EXAMPLE_CA
+        assert (ca["owner"], ca["permissions"]) == ("root:root", "0644")
+    app_env = files_env(files["/etc/paif/app.env"]["content"])
+    assert app_env["DB_SSLROOTCERT"] == "/etc/paif/ca/db.crt"
+    assert app_env["PAIS_CA_BUNDLE"] == "/etc/paif/ca/pais.crt"
+    backend = files["/etc/systemd/system/chat-backend.service"]["content"]
+    assert "--volume /etc/paif/ca:/etc/paif/ca:ro" in backend
+    assert "/etc/paif/ca" not in files["/etc/systemd/system/chat-frontend.service"]["content"]
+    assert not [path for path in declared.files("secrets.cfg") if path.startswith("/etc/paif/ca")]
+
+
+def test_no_ca_files_without_bundles(dev: Declared) -> None:
+    files = dev.files("app.cfg")
+    assert not [path for path in files if path.startswith("/etc/paif/ca")]
+    assert "/etc/paif/ca" not in files["/etc/systemd/system/chat-backend.service"]["content"]

@@ -261,3 +261,26 @@ def test_uploads_volume_fits_the_replica_count(env: str, access_mode: str, stora
     [claim] = declared(env).of_type("kubernetes:core/v1:PersistentVolumeClaim")
     assert claim.props["spec"]["accessModes"] == [access_mode]
     assert claim.props["spec"].get("storageClassName") == storage_class
+
+
+def test_prod_backend_verifies_the_database_with_the_configured_ca() -> None:
+    rec = declared("prod")
+    config = app_config(rec)
+    assert config["DB_SSLMODE"] == "verify-full"
+    assert config["DB_SSLROOTCERT"] == "/etc/paif/ca/db.crt"
+    assert "PAIS_CA_BUNDLE" not in config
+    [ca] = [c for c in rec.of_type("kubernetes:core/v1:ConfigMap") if c.name == "chat-ca"]
+    bundle = ca.props["data"]["db.crt"]
+    assert bundle == stack_config("prod")["database"]["caBundle"]
+    assert bundle.startswith("-----BEGIN CERTIFICATE-----") and bundle.endswith("-----END CERTIFICATE-----\n")
+
+
+def test_a_pais_ca_bundle_is_delivered_as_pais_ca_bundle() -> None:
+    cfg = stack_config("local")
+    cfg["pais"] = {**cfg["pais"], "caBundle": stack_config("prod")["database"]["caBundle"]}
+    rec = run_program(cfg, {k: v for k, v in SECRETS.items() if k != "harborPassword"}, stack="local")
+    config = app_config(rec)
+    assert config["PAIS_CA_BUNDLE"] == "/etc/paif/ca/pais.crt"
+    assert "DB_SSLROOTCERT" not in config
+    [ca] = [c for c in rec.of_type("kubernetes:core/v1:ConfigMap") if c.name == "chat-ca"]
+    assert set(ca.props["data"]) == {"pais.crt"}
