@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by toolchain/setup.sh (which provides step, link_tool, $ROOT, $CACHE, $TOOLS, $VENV
+# Sourced by toolchain/setup.sh (which provides step, place_tool, $ROOT, $CACHE, $TOOLS, $VENV
 # and the pins from versions.env): the app's container images and the tools that build,
 # store and push them. Nothing comes from an image registry: the images are built from
 # Debian's and PyPI's packages by toolchain/images/build.py (debootstrap + umoci), cached
@@ -9,6 +9,7 @@
 #   debootstrap  the minbase root file system
 #   umoci        OCI layouts from directory trees, without a daemon or storage driver
 #   skopeo       copies an OCI layout to the registry (localenv/registry.py)
+#   apache2-utils  htpasswd: the registry's bcrypt password file (password on stdin)
 #   docker-registry  (distribution v2) the local registry standing in for Harbor: taken out
 #                of its .deb into $CACHE rather than installed, because the package's
 #                postinst starts a system-wide, unauthenticated registry on port 5000.
@@ -27,10 +28,11 @@ _images_tools() {
     for tool in debootstrap umoci skopeo; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
+    command -v htpasswd >/dev/null || missing+=(apache2-utils)
     if [ "${#missing[@]}" -gt 0 ]; then
         _images_apt_install "${missing[@]}"
     fi
-    if [ ! -x "$TOOLS/docker-registry" ]; then
+    if [ ! -x "$TOOLS/docker-registry" ] || [ -L "$TOOLS/docker-registry" ]; then
         local work deb version out
         work="$(mktemp -d)"
         # apt-get download needs the package lists: update them only when it fails without.
@@ -45,7 +47,8 @@ _images_tools() {
             install -m 0755 "$work/x/usr/bin/docker-registry" "$out/docker-registry"
         fi
         rm -rf "$work"
-        link_tool "$out/docker-registry"
+        # Placed, not linked: the registry runs as `nobody`, which cannot enter $HOME/.cache.
+        place_tool "$out/docker-registry" docker-registry
     fi
     echo "    $(umoci --version), $(skopeo --version), $("$TOOLS/docker-registry" --version | head -n1)"
 }
