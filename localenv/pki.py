@@ -1,10 +1,14 @@
 """Certificates and keys of the local Kubernetes API server, and the admin kubeconfig.
 
-One CA signs the API server's serving certificate (127.0.0.1, localhost and the in-cluster
-names) and an admin client certificate in `system:masters` (RBAC's built-in superuser
-group, so no bootstrap RBAC objects are needed). A separate key pair signs service-account
-tokens. Everything is kept under `.localenv/pki` and reused while valid, so the kubeconfig
-the stack's config holds stays the same across `up` runs and restarts.
+One CA signs the API server's serving certificate (127.0.0.1, localhost, the node IP on our
+bridge and the in-cluster names) and an admin client certificate in `system:masters` (RBAC's
+built-in superuser group, so no bootstrap RBAC objects are needed). A separate key pair signs
+service-account tokens. For the node (localenv/node.py) it also signs the kubelet's client
+certificate (`system:node:paif-node` in `system:nodes`, for the Node authorizer) and serving
+certificate (the node IP), client certificates for kube-scheduler, kube-proxy and kube-router,
+and the API server's client certificate towards the kubelet. Everything is kept under
+`.localenv/pki` and reused while valid, so the kubeconfig the stack's config holds stays the
+same across `up` runs and restarts.
 """
 
 from __future__ import annotations
@@ -27,9 +31,30 @@ from localenv.files import write_private
 VALIDITY = datetime.timedelta(days=365)
 # Renew a little before expiry so a long-lived .localenv never serves an expired cert.
 RENEW_BEFORE = datetime.timedelta(days=7)
-SERVING_DNS = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
-SERVING_IPS = ("127.0.0.1",)
+SERVING_DNS = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+# Loopback, the node IP on our bridge (pods reach the API server there) and the `kubernetes`
+# Service's cluster IP (the first address of the service CIDR).
+SERVING_IPS = ("127.0.0.1", "198.18.0.1", "198.19.0.1")
+NODE_NAME = "paif-node"
+NODE_IP = "198.18.0.1"
 ADMIN_USER = "paif-localenv-admin"
+# Client certificates of the node's components: file name -> (user, group or None). The
+# kubelet's identity is what the Node authorizer and NodeRestriction expect; kube-scheduler
+# and kube-proxy get the users RBAC's bootstrap bindings name; kube-router and the API
+# server's client towards the kubelet get ClusterRoleBindings from localenv/node.py.
+CLIENTS: dict[str, tuple[str, str | None]] = {
+    "kubelet": (f"system:node:{NODE_NAME}", "system:nodes"),
+    "kube-scheduler": ("system:kube-scheduler", None),
+    "kube-proxy": ("system:kube-proxy", None),
+    "kube-router": ("paif:kube-router", None),
+    "apiserver-kubelet-client": ("paif:kube-apiserver-kubelet-client", None),
+}
 ADMIN_GROUP = "system:masters"
 CONTEXT = "paif-local"
 
@@ -63,6 +88,21 @@ class Pki:
     @property
     def admin_key(self) -> Path:
         return self.directory / "admin.key"
+
+    def client_cert(self, name: str) -> Path:
+        """A node component's client certificate (`name` in CLIENTS)."""
+        return self.directory / f"{name}.crt"
+
+    def client_key(self, name: str) -> Path:
+        return self.directory / f"{name}.key"
+
+    @property
+    def kubelet_serving_cert(self) -> Path:
+        return self.directory / "kubelet-serving.crt"
+
+    @property
+    def kubelet_serving_key(self) -> Path:
+        return self.directory / "kubelet-serving.key"
 
     @property
     def service_account_key(self) -> Path:
@@ -175,7 +215,7 @@ def ensure_pki(directory: Path) -> Pki:
     ca_key = _load_key(pki.ca_key)
     ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
 
-    if renewed_ca or not _still_valid(pki.serving_cert, now):
+    if renewed_ca or not _still_valid(pki.serving_cert, now) or not _serving_sans_current(pki.serving_cert):
         key = _new_key()
         sans: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVING_DNS]
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
@@ -216,6 +256,48 @@ def ensure_pki(directory: Path) -> Pki:
         )
         write_private(pki.admin_key, _key_pem(key))
         write_private(pki.admin_cert, pem)
+
+    for name, (user, group) in CLIENTS.items():
+        if renewed_ca or not _still_valid(pki.client_cert(name), now):
+            attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group)] if group else []
+            key = _new_key()
+            pem = _issue(
+                x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, user)]),
+                key,
+                ca_name,
+                ca_key,
+                now=now,
+                extensions=[
+                    (x509.BasicConstraints(ca=False, path_length=None), True),
+                    (leaf_usage, True),
+                    (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+                ],
+            )
+            write_private(pki.client_key(name), _key_pem(key))
+            write_private(pki.client_cert(name), pem)
+
+    if renewed_ca or not _still_valid(pki.kubelet_serving_cert, now):
+        key = _new_key()
+        pem = _issue(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{NODE_NAME}")]),
+            key,
+            ca_name,
+            ca_key,
+            now=now,
+            extensions=[
+                (x509.BasicConstraints(ca=False, path_length=None), True),
+                (leaf_usage, True),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                (
+                    x509.SubjectAlternativeName(
+                        [x509.DNSName(NODE_NAME), x509.IPAddress(ipaddress.ip_address(NODE_IP))]
+                    ),
+                    False,
+                ),
+            ],
+        )
+        write_private(pki.kubelet_serving_key, _key_pem(key))
+        write_private(pki.kubelet_serving_cert, pem)
 
     if not (pki.service_account_key.exists() and pki.service_account_pub.exists()):
         key = _new_key()
@@ -297,6 +379,37 @@ def issue_leaf(
     write_private(key_path, _key_pem(key))
     write_private(cert_path, pem)
     return cert_path, key_path
+
+
+def _serving_sans_current(path: Path) -> bool:
+    """Whether the serving certificate names every address in SERVING_DNS/SERVING_IPS
+    (a certificate issued before the node existed lacks the node IP)."""
+    if not path.exists():
+        return False
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(SERVING_DNS) <= set(sans.get_values_for_type(x509.DNSName)) and set(SERVING_IPS) <= ips
+
+
+def component_kubeconfig(pki: Pki, server: str, name: str) -> str:
+    """A kubeconfig for node component `name` (in CLIENTS) referring to its files."""
+    user = CLIENTS[name][0]
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate": str(pki.client_cert(name)), "client-key": str(pki.client_key(name))},
+            }
+        ],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user}}],
+        "current-context": CONTEXT,
+        "preferences": {},
+    }
+    return yaml.safe_dump(document, sort_keys=False)
 
 
 def kubeconfig(pki: Pki, server: str) -> str:
