@@ -119,7 +119,7 @@ def _binary() -> Path:
     return path
 
 
-def _account() -> pwd.struct_passwd | None:
+def account() -> pwd.struct_passwd | None:
     """The registry needs no privilege: as root we run it as `nobody`."""
     if os.geteuid() != 0:
         return None
@@ -205,10 +205,10 @@ def prepare(layout: Layout, port: int) -> list[str]:
         write_private(files.htpasswd, htpasswd_line(USERNAME, secret) + "\n")
     write_private(files.config, config_yaml(layout, port))
     write_containerd_hosts(layout, port)
-    account = _account()
-    if account is not None:
+    owner = account()
+    if owner is not None:
         for path in [files.directory, *files.directory.rglob("*")]:
-            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+            os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
     return [str(_binary()), "serve", str(files.config)]
 
 
@@ -239,7 +239,7 @@ def start_registry(layout: Layout, port: int, *, timeout: float = 30) -> subproc
     argv = prepare(layout, port)
     log = layout.logs / f"{SERVICE}.log"
     process = processes.spawn(
-        argv, home=layout.home, log=log, account=_account(), cwd=paths(layout).directory
+        argv, home=layout.home, log=log, account=account(), cwd=paths(layout).directory
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
