@@ -50,7 +50,7 @@ _images_tools() {
         # Placed, not linked: the registry runs as `nobody`, which cannot enter $HOME/.cache.
         place_tool "$out/docker-registry" docker-registry
     fi
-    echo "    $(umoci --version), $(skopeo --version), $("$TOOLS/docker-registry" --version | head -n1)"
+    echo "    $(umoci --version), $(skopeo --version), $("$TOOLS/docker-registry" --version | sed -n 1p)"
 }
 
 setup_images() {

@@ -57,7 +57,9 @@ setup_kube() {
         link_tool "$dir/$component"
     done
 
-    "$TOOLS/etcd" --version | head -n1 | sed 's/^/    /'
+    # The first line only, read by sed to the end: `head -n1` would exit early, and etcd's
+    # SIGPIPE (exit 141) would fail the pipeline under pipefail (1 run in 7).
+    "$TOOLS/etcd" --version | sed -n '1s/^/    /p'
     "$TOOLS/kube-apiserver" --version | sed 's/^/    /'
     "$TOOLS/kube-controller-manager" --version | sed 's/^/    /'
 }

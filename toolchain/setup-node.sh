@@ -22,7 +22,7 @@ NODE_IMAGES="$ROOT/.tools/images"
 _node_packages() {
     local missing=() p
     for p in "${NODE_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
         echo "    Debian packages present: ${NODE_PACKAGES[*]}"
@@ -111,7 +111,7 @@ setup_node() {
     local src pause_tag pause_hash out
     src="$(cd "$ROOT/toolchain/go/kube-control-plane" && module_dir k8s.io/kubernetes)"
     pause_tag="$(sed -n 's/^TAG ?= //p' "$src/build/pause/Makefile")"
-    pause_hash="$( (cat "$src/build/pause/linux/pause.c"; gcc --version | head -n1; umoci --version) | sha256sum | cut -c1-12)"
+    pause_hash="$( (cat "$src/build/pause/linux/pause.c"; gcc --version | sed -n 1p; umoci --version) | sha256sum | cut -c1-12)"
     out="$CACHE/node-images/pause-$pause_tag-$pause_hash"
     if [ ! -f "$out/pause.tar" ]; then
         mkdir -p "$out"
@@ -143,6 +143,6 @@ setup_node() {
     for component in kube-scheduler kubelet kube-proxy; do
         "$TOOLS/$component" --version | sed 's/^/    /'
     done
-    "$TOOLS/kube-router" --version 2>&1 | head -n1 | sed 's/^/    /'
-    echo "    $(containerd --version), $(runc --version | head -n1)"
+    "$TOOLS/kube-router" --version 2>&1 | sed -n '1s/^/    /p'
+    echo "    $(containerd --version), $(runc --version | sed -n 1p)"
 }
