@@ -25,6 +25,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from localenv import crds, processes
+from localenv.etcd import apiserver_etcd_args, etcd_certs, etcd_healthy, etcd_tls_args
 from localenv.files import write_private
 from localenv.layout import ROOT, Layout
 from localenv.pki import Pki, ensure_pki, kubeconfig
@@ -138,14 +139,6 @@ def _admin_tls(pki: Pki) -> ssl.SSLContext:
     return context
 
 
-def _etcd_healthy(port: int) -> bool:
-    try:
-        response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200 and response.json().get("health") == "true"
-
-
 def _apiserver_ready(port: int, pki: Pki) -> bool:
     try:
         response = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=_admin_tls(pki), timeout=2)
@@ -206,9 +199,11 @@ class _Starter:
         self.layout.save_state(self.state)
         return process, log
 
-    def etcd(self) -> tuple[subprocess.Popen[bytes], Path]:
-        client = f"http://127.0.0.1:{self.ports['etcd']}"
-        peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
+    def etcd(self, pki: Pki) -> tuple[subprocess.Popen[bytes], Path]:
+        """etcd over TLS with client certificates only (localenv/etcd.py), peer URL included:
+        a data directory written by an earlier plain-HTTP etcd is reused as it is."""
+        client = f"https://127.0.0.1:{self.ports['etcd']}"
+        peer = f"https://127.0.0.1:{self.ports['etcd-peer']}"
         # An existing data directory is the cluster's state: it is reused, never re-created.
         self.layout.etcd_dir.mkdir(mode=0o700, exist_ok=True)
         return self.spawn(
@@ -222,6 +217,7 @@ class _Starter:
                 f"--listen-peer-urls={peer}",
                 f"--initial-advertise-peer-urls={peer}",
                 f"--initial-cluster=paif-local={peer}",
+                *etcd_tls_args(pki, etcd_certs(pki)),
                 "--log-level=warn",
                 # A throwaway store: durability only costs time here.
                 "--unsafe-no-fsync",
@@ -233,7 +229,7 @@ class _Starter:
             "kube-apiserver",
             [
                 str(tool("kube-apiserver")),
-                f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+                *apiserver_etcd_args(pki, etcd_certs(pki), self.ports["etcd"]),
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
                 f"--secure-port={self.ports['kube-apiserver']}",
@@ -405,7 +401,7 @@ def health(layout: Layout, state: dict[str, Any] | None = None) -> dict[str, boo
         return result
     services = _services_from(layout, state)
     pki = Pki(layout.pki_dir)
-    result["etcd"] = _etcd_healthy(state["ports"]["etcd"])
+    result["etcd"] = etcd_healthy(state["ports"]["etcd"], pki)
     result["kube-apiserver"] = _apiserver_ready(services.apiserver_port, pki)
     result["kube-controller-manager"] = _controller_manager_healthy(state["ports"]["kube-controller-manager"])
     result["vcsim"] = processes.port_open(services.vcsim_port)
@@ -473,8 +469,8 @@ def start_services(
     db_password = layout.secret("db_superuser_password")
     pki = ensure_pki(layout.pki_dir)
     try:
-        etcd, etcd_log = starter.etcd()
-        _wait("etcd", lambda: _etcd_healthy(starter.ports["etcd"]), 30, etcd, etcd_log)
+        etcd, etcd_log = starter.etcd(pki)
+        _wait("etcd", lambda: etcd_healthy(starter.ports["etcd"], pki), 30, etcd, etcd_log)
         apiserver, apiserver_log = starter.apiserver(pki)
         vcsim, vcsim_log = starter.vcsim(vcenter_username, vcenter_password, vgpu_profiles)
         postgres, postgres_log = starter.postgres(db_superuser, db_password)
