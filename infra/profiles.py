@@ -35,6 +35,8 @@ class EnvironmentProfile:
     db_backups_required: bool
     db_sslmode: Literal["disable", "require", "verify-full"]
     harbor: Literal["off", "project", "full"]
+    verify_tls: bool
+    """vCenter and Harbor only over https with certificate verification (no http, no insecure)."""
     require_image_digest: bool
     protect_stateful: bool
     await_workloads: bool
@@ -62,6 +64,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         db_backups_required=False,
         db_sslmode="disable",
         harbor="off",
+        verify_tls=False,
         require_image_digest=False,
         protect_stateful=False,
         await_workloads=False,  # no kubelet behind the local API server
@@ -85,6 +88,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         db_backups_required=False,
         db_sslmode="require",
         harbor="project",
+        verify_tls=False,
         require_image_digest=False,
         protect_stateful=False,
         await_workloads=True,
@@ -108,6 +112,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         db_backups_required=True,
         db_sslmode="verify-full",
         harbor="full",
+        verify_tls=True,
         require_image_digest=False,
         protect_stateful=True,
         await_workloads=True,

@@ -120,7 +120,7 @@ CASES = [
         "unknown-nested-key",
         "dev",
         setter("app.replica", 2),
-        "paif:app.replica: unknown key; allowed keys here: autoscaling, backendImage, backendPort, "
+        "paif:app.replica: unknown key; did you mean paif:app.replicas? allowed keys here: autoscaling, backendImage, backendPort, "
         "backendResources, frontendImage, frontendPort, frontendResources, hostname, logLevel, monitoring, "
         "name, namespace, replicas, tls, uploadsVolumeSize",
     ),
