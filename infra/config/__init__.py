@@ -435,8 +435,6 @@ def parse_config(
             continue
         values[key] = _parse(value)
     problems.extend(_secret_problems(raw, secret_keys))
-    if stack_text is not None:
-        problems.extend(leading_zero_numbers(stack_text))
     secret_roots = frozenset(k.partition(":")[2] for k in secret_keys if k.startswith(f"{NAMESPACE}:"))
     cfg: StackConfig | None = None
     try:
@@ -445,6 +443,11 @@ def parse_config(
         problems.extend(format_validation_error(exc, secret_roots))
     if cfg is not None:
         problems.extend(_cross_checks(cfg, PROFILES[cfg.environment]))
+    if stack_text is not None:
+        # One line per key: a leading zero that also broke the key's rule (startTime: 0400) is
+        # already reported with the value the program was given.
+        reported = {p.split(": ", 1)[0] for p in problems}
+        problems.extend(p for p in leading_zero_numbers(stack_text) if p.split(": ", 1)[0] not in reported)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         message = (

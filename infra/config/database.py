@@ -101,7 +101,8 @@ def _cron(value: str) -> str:
 def _time_of_day(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError(
-            "must be a quoted time of day such as \"04:00\" (YAML 1.1 reads an unquoted 04:00 as a number)"
+            "must be a quoted time of day such as \"04:00\" (YAML reads an unquoted 0400 or, in YAML 1.1, "
+            "04:00 as a number)"
         )
     if not isinstance(value, str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value.strip()):
         raise ValueError("must be a time of day HH:MM (24-hour clock), e.g. \"04:00\"")
