@@ -131,8 +131,8 @@ def _host_port(value: str, *, port_allowed: bool) -> str:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not DNS_NAME.match(host):
-            raise ValueError(f"must be a {where}: a lower-case DNS name such as db.example.com, or an IP address") from None
+        if not DNS_NAME.match(host.lower()):  # host names are case-insensitive
+            raise ValueError(f"must be a {where}: a DNS name such as db.example.com, or an IP address") from None
     return value
 
 

@@ -561,6 +561,7 @@ VALID_EDGE_CASES = [
     ValidCase("db-cluster-name-48-chars", "dev", setter("database.clusterName", "c" * 48)),
     ValidCase("dlvm-name-52-chars", "dev", setter("dlvm.name", "d" * 52)),
     ValidCase("vcenter-host-with-port", "dev", setter("vsphere.host", "vcenter.paif.example.internal:443")),
+    ValidCase("vcenter-host-upper-case", "dev", setter("vsphere.host", "VCENTER.paif.example.internal")),
     ValidCase("vcenter-host-ipv6-with-port", "local", setter("vsphere.host", "[::1]:8989")),
     ValidCase("db-host-ipv6", "local", setter("database.host", "::1")),
     ValidCase("pais-url-with-port", "dev", setter("pais.baseUrl", "https://pais.paif.example.internal:8443/api")),
