@@ -35,6 +35,8 @@ class EnvironmentProfile:
     db_backups_required: bool
     db_sslmode: Literal["disable", "require", "verify-full"]
     harbor: Literal["off", "project", "full"]
+    verify_tls: bool
+    """vCenter and Harbor only over https with certificate verification (no http, no insecure)."""
     require_image_digest: bool
     protect_stateful: bool
     await_custom_resources: bool
@@ -71,6 +73,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         db_backups_required=False,
         db_sslmode="disable",
         harbor="off",
+        verify_tls=False,
         require_image_digest=False,
         protect_stateful=False,
         await_custom_resources=False,
@@ -96,6 +99,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         db_backups_required=False,
         db_sslmode="require",
         harbor="project",
+        verify_tls=False,
         require_image_digest=False,
         protect_stateful=False,
         await_custom_resources=True,
@@ -121,6 +125,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         db_backups_required=True,
         db_sslmode="verify-full",
         harbor="full",
+        verify_tls=True,
         require_image_digest=False,
         protect_stateful=True,
         await_custom_resources=True,

@@ -8,15 +8,19 @@ as Pulumi secret outputs.
 
 from __future__ import annotations
 
+import difflib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
+import yaml
 from pydantic import ValidationError
 
 from infra.config.app import AppConfig, PaisConfig
-from infra.config.base import PRIVATE_KEY_ERROR, Model, image_is_digest_pinned, image_registry
+from infra.config.base import PRIVATE_KEY_ERROR, Model, image_is_digest_pinned, image_registry, redact_credentials
 from infra.config.database import DatabaseConfig
 from infra.config.harbor import HarborConfig
 from infra.config.platform import DlvmConfig, VksConfig
@@ -35,6 +39,9 @@ SECRET_KEYS: dict[str, str] = {
     "supervisorKubeconfig": "kubeconfig for the Supervisor namespace (ambient kubeconfig when unset)",
     "workloadKubeconfig": "kubeconfig for the VKS workload cluster (prod; read from the cluster when unset)",
 }
+KUBECONFIG_KEYS = ("supervisorKubeconfig", "workloadKubeconfig")
+# An unquoted number with a leading zero: YAML 1.1 reads 05432 as octal (2842), YAML 1.2 as 5432.
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
 
 
 class ConfigError(pulumi.RunError):
@@ -73,6 +80,8 @@ class Secrets:
     harbor_password: pulumi.Output[str] | None
     supervisor_kubeconfig: pulumi.Output[str] | None
     workload_kubeconfig: pulumi.Output[str] | None
+    empty: frozenset[str] = field(default_factory=frozenset)
+    """Secret keys that are set to an empty value (refused by the pre-apply check)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,7 @@ def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
 
 def _describe(value: Any) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    text = redact_credentials(text)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -209,25 +219,53 @@ def _key(path: tuple[str | int, ...]) -> str:
     return text
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    """The problem line for a key no model declares, with the closest known key when one is near."""
+    parent = _model_at(loc[:-1])
+    if parent is None:
+        return f"{_key(loc)}: unknown key; see the README's config keys"
+    known = sorted(f.alias or name for name, f in parent.model_fields.items())
+    name = str(loc[-1])
+    head, dot, _ = name.partition(".")
+    if not loc[:-1] and dot and head in known:
+        return (
+            f"{_key(loc)}: unknown key; a dotted key sets a field inside the object paif:{head} only with "
+            f"--path: `pulumi config set --path {NAMESPACE}:{name} VALUE` (and remove {NAMESPACE}:{name})"
+        )
+    candidates = known + (list(SECRET_KEYS) if not loc[:-1] else [])
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    hint = ""
+    if close:
+        secret = " (a secret key: set it with --secret)" if close[0] in SECRET_KEYS else ""
+        hint = f"did you mean {_key((*loc[:-1], close[0]))}{secret}? "
+    return f"{_key(loc)}: unknown key; {hint}allowed keys here: {', '.join(known)}"
+
+
+def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] = frozenset()) -> list[str]:
+    """One line per problem: the key as typed, the value given (never under a secret key) and
+    what is allowed."""
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         kind = err["type"]
+        given = err["input"]
+        if kind == "field_problem":
+            ctx = err.get("ctx") or {}
+            loc, given = (*loc, *ctx["path"]), ctx["given"]
         if kind == "extra_forbidden":
-            parent = _model_at(loc[:-1])
-            allowed = _allowed_keys(parent) if parent else "see README"
-            problems.append(f"{_key(loc)}: unknown key; allowed keys here: {allowed}")
+            problems.append(_unknown_key(loc))
         elif kind == "missing":
             problems.append(f"{_key(loc)}: required key is missing")
         elif kind == PRIVATE_KEY_ERROR:
             problems.append(f"{_key(loc)}: {err['msg']}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            if isinstance(err["input"], dict):
+            if loc and loc[0] in secret_roots:
+                problems.append(f"{_key(loc)}: the value given (not shown: {_key(loc[:1])} is a secret) {msg}")
+            elif isinstance(given, dict):
                 problems.append(f"{_key(loc)}: {msg}")
             else:
-                problems.append(f"{_key(loc)}: given {_describe(err['input'])}; {msg}")
+                problems.append(f"{_key(loc)}: given {_describe(given)}; {msg}")
     return problems
 
 
@@ -272,8 +310,14 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
         problems.append(f"{NAMESPACE}:harbor: required key is missing ({env} declares a Harbor project)")
     if cfg.harbor is not None and cfg.harbor.url.startswith("http://") and not cfg.harbor.insecure:
         problems.append(f"{NAMESPACE}:harbor.url: given {cfg.harbor.url!r}; plain http needs harbor.insecure: true")
-    if env == "prod" and cfg.harbor is not None and cfg.harbor.insecure:
-        problems.append(f"{NAMESPACE}:harbor.insecure: given true; prod requires TLS verification (false)")
+    if profile.verify_tls and cfg.harbor is not None and cfg.harbor.insecure:
+        problems.append(f"{NAMESPACE}:harbor.insecure: given true; {env} requires TLS verification (false)")
+
+    # vCenter connection per profile.
+    if profile.verify_tls and cfg.vsphere.protocol != "https":
+        problems.append(f"{NAMESPACE}:vsphere.protocol: given {cfg.vsphere.protocol!r}; {env} requires https")
+    if profile.verify_tls and cfg.vsphere.insecure:
+        problems.append(f"{NAMESPACE}:vsphere.insecure: given true; {env} requires TLS verification (false)")
 
     # Where the app runs.
     if profile.declare_dlvm and cfg.dlvm is None:
@@ -348,14 +392,111 @@ def _parse(value: str) -> Any:
     return value
 
 
-def parse_config(raw: dict[str, str], secret_keys: set[str], project: str) -> StackConfig:
-    """Validate raw `namespace:key -> string` config; raise ConfigError listing every problem."""
+def _kubeconfig_problem(text: str) -> str | None:
+    """Why a kubeconfig secret is not a kubeconfig, in words that never quote it; None when it is."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return "it is not valid YAML" + (f" (line {mark.line + 1})" if mark is not None else "")
+    if not isinstance(doc, dict):
+        single_line = "\n" not in text.strip()
+        return "it is not a YAML mapping" + (" (a single line: a file path instead of the file's content?)" if single_line else "")
+    missing = [k for k in ("clusters", "users", "contexts") if not isinstance(doc.get(k), list) or not doc[k]]
+    if missing:
+        return f"it has no {', no '.join(missing)} (a kubeconfig lists clusters, users and contexts)"
+    return None
+
+
+def _secret_problems(raw: dict[str, str], secret_keys: set[str]) -> list[str]:
+    problems = []
+    for key in KUBECONFIG_KEYS:
+        full_key = f"{NAMESPACE}:{key}"
+        value = raw.get(full_key)
+        if value is None or not value.strip() or full_key not in secret_keys:
+            continue
+        reason = _kubeconfig_problem(value)
+        if reason:
+            problems.append(
+                f"{full_key}: the value (not shown) is not a kubeconfig: {reason}; set the file's content with "
+                f'`pulumi config set --secret {full_key} -- "$(cat kubeconfig)"`'
+            )
+    return problems
+
+
+def _namespace_problem(full_key: str, namespace: str, key: str, project: str) -> str | None:
+    if namespace == project:
+        return f"{full_key}: keys belong to the '{NAMESPACE}' namespace; use {NAMESPACE}:{key}"
+    if namespace != NAMESPACE and difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.6):
+        return (
+            f"{full_key}: unknown namespace '{namespace}' (the value was not used); "
+            f"did you mean {NAMESPACE}:{key}?"
+        )
+    return None
+
+
+def leading_zero_numbers(stack_text: str) -> list[str]:
+    """Problem lines for unquoted numbers with a leading zero under `paif:` keys of a stack file.
+
+    Pulumi hands the program the values already decoded (`05432` may arrive as 2842), so only
+    the file shows what was written.
+    """
+    try:
+        root = yaml.compose(stack_text)
+    except yaml.YAMLError:
+        return []
+    problems: list[str] = []
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                walk(value_node, (*path, str(key_node.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+        elif isinstance(node, yaml.ScalarNode) and node.style is None and _LEADING_ZERO.fullmatch(node.value):
+            problems.append(
+                f"{_key(path)}: given {node.value} (unquoted, leading zero); YAML reads it as an octal or a "
+                f"decimal number depending on the tool: write {node.value.lstrip('+-0') or '0'} or quote it"
+            )
+
+    if isinstance(root, yaml.MappingNode):
+        for key_node, value_node in root.value:
+            if key_node.value == "config" and isinstance(value_node, yaml.MappingNode):
+                for config_key, config_value in value_node.value:
+                    namespace, _, key = str(config_key.value).partition(":")
+                    if namespace == NAMESPACE:
+                        walk(config_value, (key,))
+    return problems
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[secret]")
+    return text
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [str(value)] if value is not None and len(str(value)) >= 4 else []
+
+
+def parse_config(
+    raw: dict[str, str], secret_keys: set[str], project: str, stack_text: str | None = None
+) -> StackConfig:
+    """Validate raw `namespace:key -> string` config; raise ConfigError listing every problem.
+
+    `stack_text`, the stack file as written, is checked for values YAML reads ambiguously."""
     problems: list[str] = []
     values: dict[str, Any] = {}
     for full_key, value in sorted(raw.items()):
         namespace, _, key = full_key.partition(":")
-        if namespace == project:
-            problems.append(f"{full_key}: keys belong to the '{NAMESPACE}' namespace; use {NAMESPACE}:{key}")
+        namespace_problem = _namespace_problem(full_key, namespace, key, project)
+        if namespace_problem:
+            problems.append(namespace_problem)
             continue
         if namespace != NAMESPACE:
             continue
@@ -367,27 +508,45 @@ def parse_config(raw: dict[str, str], secret_keys: set[str], project: str) -> St
                 )
             continue
         values[key] = _parse(value)
+    problems.extend(_secret_problems(raw, secret_keys))
+    secret_roots = frozenset(k.partition(":")[2] for k in secret_keys if k.startswith(f"{NAMESPACE}:"))
     cfg: StackConfig | None = None
     try:
         cfg = StackConfig.model_validate(values)
     except ValidationError as exc:
-        problems.extend(format_validation_error(exc))
+        problems.extend(format_validation_error(exc, secret_roots))
     if cfg is not None:
         problems.extend(_cross_checks(cfg, PROFILES[cfg.environment]))
+    if stack_text is not None:
+        # One line per key: a leading zero that also broke the key's rule (startTime: 0400) is
+        # already reported with the value the program was given.
+        reported = {p.split(": ", 1)[0] for p in problems}
+        problems.extend(p for p in leading_zero_numbers(stack_text) if p.split(": ", 1)[0] not in reported)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(
+        message = (
             f"invalid stack config ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
             f"nothing was changed:\n{lines}"
         )
+        raise ConfigError(_scrub(message, [leaf for root in secret_roots for leaf in _leaves(values.get(root))]))
     assert cfg is not None
     return cfg
+
+
+def _stack_file_text() -> str | None:
+    """The current stack's config file as written, when the program runs in its project directory."""
+    try:
+        project = yaml.safe_load(Path("Pulumi.yaml").read_text())
+        config_dir = Path(project.get("stackConfigDir") or ".") if isinstance(project, dict) else Path()
+        return (config_dir / f"Pulumi.{pulumi.get_stack()}.yaml").read_text()
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def load_settings() -> Settings:
     """Read, validate and resolve the current stack's config. Registers no resource."""
     raw, secret_keys = _raw_config()
-    cfg = parse_config(raw, secret_keys, pulumi.get_project())
+    cfg = parse_config(raw, secret_keys, pulumi.get_project(), _stack_file_text())
     conf = pulumi.Config(NAMESPACE)
     secrets = Secrets(
         vcenter_password=conf.get_secret("vcenterPassword"),
@@ -397,5 +556,6 @@ def load_settings() -> Settings:
         harbor_password=conf.get_secret("harborPassword"),
         supervisor_kubeconfig=conf.get_secret("supervisorKubeconfig"),
         workload_kubeconfig=conf.get_secret("workloadKubeconfig"),
+        empty=frozenset(k for k in SECRET_KEYS if f"{NAMESPACE}:{k}" in raw and not raw[f"{NAMESPACE}:{k}"].strip()),
     )
     return Settings(config=cfg, profile=PROFILES[cfg.environment], secrets=secrets)

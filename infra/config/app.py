@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from infra.config.base import Cidr, DnsLabel, DnsName, HttpsUrl, ImageRef, Model, PemCertificates, Quantity
+from infra.config.base import (
+    Cidr,
+    DnsLabel,
+    Flag,
+    Hostname,
+    HttpsUrl,
+    ImageRef,
+    Model,
+    PemCertificates,
+    Quantity,
+    Size,
+    derived_name_prefix,
+    field_problem,
+    quantity_value,
+)
+
+# AiApp names its objects <app.name><suffix>; the longest suffix is the default-deny NetworkPolicy's.
+APP_NAME_SUFFIXES = ("-config", "-secrets", "-registry", "-uploads", "-frontend", "-backend", "-tls", "-ca", "-default-deny")
+LONGEST_APP_NAME_SUFFIX = max(APP_NAME_SUFFIXES, key=len)
 
 
 class ContainerResources(Model):
@@ -18,8 +36,27 @@ class ContainerResources(Model):
     """Memory request."""
     cpu_limit: Quantity | None = "1"
     """CPU limit; null leaves CPU unthrottled."""
-    memory_limit: Quantity = "512Mi"
+    memory_limit: Size = "512Mi"
     """Memory limit (always set)."""
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ContainerResources:
+        for key, memory in (("memoryRequest", self.memory_request), ("memoryLimit", self.memory_limit)):
+            if memory.endswith("m"):
+                raise field_problem(
+                    (key,), memory, "must not use the suffix m (thousandths of a byte) for memory: write Mi, e.g. 512Mi"
+                )
+        for resource, request, limit in (
+            ("memory", self.memory_request, self.memory_limit),
+            ("cpu", self.cpu_request, self.cpu_limit),
+        ):
+            if limit is not None and quantity_value(request) > quantity_value(limit):
+                raise field_problem(
+                    (f"{resource}Request",),
+                    request,
+                    f"must not exceed {resource}Limit ({limit!r}); Kubernetes refuses a request above its limit",
+                )
+        return self
 
 
 class TlsConfig(Model):
@@ -59,11 +96,11 @@ class AutoscalingConfig(Model):
 class AppConfig(Model):
     """The chat application: React/Nginx frontend and FastAPI backend (BFF)."""
 
-    name: DnsLabel = "chat"
+    name: Annotated[DnsLabel, derived_name_prefix(LONGEST_APP_NAME_SUFFIX, "the app's Kubernetes objects")] = "chat"
     """Prefix of every Kubernetes object name."""
     namespace: DnsLabel = "paif-chat"
     """Kubernetes namespace of the app (created by the program)."""
-    hostname: DnsName
+    hostname: Hostname
     """Public host name of the Ingress (TLS)."""
     frontend_image: ImageRef
     """Frontend image, pinned by tag or digest, from the Harbor project when Harbor is on."""
@@ -85,7 +122,7 @@ class AppConfig(Model):
     """Ingress certificate."""
     autoscaling: AutoscalingConfig = AutoscalingConfig()
     """HPA bounds (used where the environment autoscales: prod)."""
-    uploads_volume_size: Quantity | None = None
+    uploads_volume_size: Size | None = None
     """Size of a PVC for uploads mounted into the backend; unset for none."""
     uploads_storage_class: DnsLabel | None = None
     """StorageClass of the uploads PVC; unset uses the cluster's default class. Required with
@@ -94,7 +131,7 @@ class AppConfig(Model):
     uploads_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] | None = None
     """Access mode of the uploads PVC; default ReadWriteOnce for one backend replica,
     ReadWriteMany when replicas or autoscaling.maxReplicas exceed 1 (ReadWriteOnce is then refused)."""
-    monitoring: bool | None = None
+    monitoring: Flag | None = None
     """ServiceMonitor + alert rules; default from the environment (prod on)."""
     monitoring_namespace: DnsLabel | None = None
     """Namespace of the Prometheus that scrapes the backend's /metrics (the only namespace

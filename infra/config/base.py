@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from fractions import Fraction
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
-K8S_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+K8S_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<unit>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+# Suffixes of a Kubernetes quantity, as powers of two or ten.
+QUANTITY_UNITS: dict[str, Fraction] = {
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+    **{unit: Fraction(10) ** (3 * power) for power, unit in enumerate("kMGTPE", start=1)},
+    **{f"{unit}i": Fraction(2) ** (10 * power) for power, unit in enumerate("KMGTPE", start=1)},
+}
+# userinfo of a URL (scheme://user:password@host) or of a bare user:password@host.
+_CREDENTIALS = re.compile(r"(^|//)([^\s/@:]*):[^\s/@]*@")
+# Booleans written as YAML 1.1 words arrive as strings; only true and false are unambiguous.
+_FLAG_WORDS = {"true": True, "false": False}
 # registry/path:tag or registry/path@sha256:<64 hex>; the registry part is required.
 IMAGE_REF = re.compile(
     r"^(?P<registry>[a-z0-9.-]+(:[0-9]+)?)/(?P<path>[a-z0-9]+([._/-][a-z0-9]+)*)"
@@ -46,9 +59,104 @@ def _dns_name(value: str) -> str:
     return value
 
 
+def field_problem(path: tuple[str | int, ...], given: Any, allowed: str) -> PydanticCustomError:
+    """A model-level rule's error reported at the key it is about: `path` below the model,
+    `given` that key's value, `allowed` what the key may be (in words)."""
+    return PydanticCustomError("field_problem", "{allowed}", {"path": path, "given": given, "allowed": allowed})
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the password of any `user:password@` part replaced by `***`."""
+    return _CREDENTIALS.sub(lambda m: f"{m[1]}{m[2]}:***@", text)
+
+
+def _number_as_quantity(value: Any) -> Any:
+    """Kubernetes takes numbers as quantities (`cpu: 2`, `cpu: 0.5`); YAML hands them over as numbers."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value >= 0:
+        return format(value, "f").rstrip("0").rstrip(".") or "0"
+    return value
+
+
 def _quantity(value: str) -> str:
     if not K8S_QUANTITY.match(value):
         raise ValueError("must be a Kubernetes quantity such as 500m, 2, 512Mi or 20Gi")
+    return value
+
+
+def quantity_value(quantity: str) -> Fraction:
+    """The exact value of a validated quantity in base units (cores, bytes)."""
+    match = K8S_QUANTITY.match(quantity)
+    assert match is not None
+    return Fraction(match["number"]) * QUANTITY_UNITS[match["unit"] or ""]
+
+
+def _positive_quantity(value: str) -> str:
+    if quantity_value(value) <= 0:
+        raise ValueError("must be a size above zero, such as 1Gi")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
+    hint = ""
+    if isinstance(value, str | int):
+        hint = " (YAML 1.1 words such as on, off, yes and no, and numbers, are read differently by different tools)"
+    raise ValueError(f"must be true or false{hint}")
+
+
+def _host_port(value: str, *, port_allowed: bool) -> str:
+    """A host name or IP address, with `:port` when `port_allowed`; a URL is refused with a hint."""
+    where = "host name or an IP address" + (", with an optional :port" if port_allowed else "")
+    if "://" in value:
+        raise ValueError(f"must be a {where}, not a URL (no scheme such as https://)")
+    if "@" in value:
+        raise ValueError(f"must be a {where}, without credentials (no user@ or user:password@)")
+    host, port = value, None
+    bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(.*))?", value)
+    if bracketed:
+        host, port = bracketed[1], bracketed[2]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if port is not None:
+        if not port_allowed:
+            raise ValueError(f"must be a {where}, without a port (the port is a key of its own)")
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"must be a {where}; a port is a number from 1 to 65535")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not DNS_NAME.match(host.lower()):  # host names are case-insensitive
+            raise ValueError(f"must be a {where}: a DNS name such as db.example.com, or an IP address") from None
+    return value
+
+
+def _url(value: str, schemes: tuple[str, ...], what: str) -> str:
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"must be {what} with a valid port (a number from 1 to 65535)") from None
+    if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError(f"must be {what}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "must not contain credentials (user:password@): they would be shown in plaintext; "
+            "credentials are separate secret keys"
+        )
+    if port == 0:
+        raise ValueError(f"must be {what} with a valid port (a number from 1 to 65535)")
+    if not DNS_NAME.match(parts.hostname):
+        try:
+            ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            raise ValueError(f"must be {what}; the host must be a lower-case DNS name or an IP address") from None
     return value
 
 
@@ -64,9 +172,42 @@ def _image(value: str) -> str:
 
 
 def _https_url(value: str) -> str:
-    if not re.match(r"^https://[^\s/]+(/\S*)?$", value):
-        raise ValueError("must be an https:// URL")
-    return value.rstrip("/")
+    return _url(value, ("https",), "an https:// URL").rstrip("/")
+
+
+def url_without_path(value: str) -> str:
+    """A base URL: http(s)://host[:port], nothing after the host but an optional '/'."""
+    what = "an http:// or https:// base URL without a path, e.g. https://harbor.example.com"
+    _url(value, ("http", "https"), what)
+    if urlsplit(value).path not in ("", "/") or urlsplit(value).query or urlsplit(value).fragment:
+        raise ValueError(f"must be {what}")
+    return value
+
+
+def _dns_name_not_ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    raise ValueError("must be a DNS name, not an IP address (an Ingress host and its certificate need a name)")
+
+
+def derived_name_prefix(longest_suffix: str, what: str) -> AfterValidator:
+    """A DNS label that other names are derived from (`<value><suffix>`): it must start with
+    a letter and leave room for the longest suffix within Kubernetes' 63 characters."""
+    limit = 63 - len(longest_suffix)
+
+    def check(value: str) -> str:
+        if not value[:1].isalpha():
+            raise ValueError(f"must start with a lower-case letter ({what} are named after it)")
+        if len(value) > limit:
+            raise ValueError(
+                f"must be at most {limit} characters: {what} are named after it, the longest "
+                f"<name>{longest_suffix} and Kubernetes names have at most 63"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 def _cidr(value: str) -> str:
@@ -96,7 +237,12 @@ def _pem_certificates(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsName = Annotated[str, AfterValidator(_dns_name)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
+Hostname = Annotated[DnsName, AfterValidator(_dns_name_not_ip)]
+Quantity = Annotated[str, BeforeValidator(_number_as_quantity), AfterValidator(_quantity)]
+Size = Annotated[Quantity, AfterValidator(_positive_quantity)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+HostPort = Annotated[str, AfterValidator(lambda v: _host_port(v, port_allowed=True))]
+Host = Annotated[str, AfterValidator(lambda v: _host_port(v, port_allowed=False))]
 ImageRef = Annotated[str, AfterValidator(_image)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Cidr = Annotated[str, AfterValidator(_cidr)]

@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from cronsim import CronSim, CronSimError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from infra.config.base import DNS_NAME, Cidr, DnsLabel, Model, PemCertificates, Quantity
+from infra.config.base import (
+    Cidr,
+    DnsLabel,
+    Flag,
+    Host,
+    Model,
+    PemCertificates,
+    Quantity,
+    derived_name_prefix,
+    field_problem,
+    quantity_value,
+)
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # PostgreSQL refuses these as role names (or gives them a special meaning).
 RESERVED_ROLE_NAMES = {"public", "none", "current_role", "current_user", "session_user"}
-# Suffixes of a Kubernetes quantity, as powers of two or ten.
-_BYTE_UNITS = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
+# Roles the program creates must not be the superuser every PostgreSQL already has.
+RESERVED_CREATED_ROLE_NAMES = RESERVED_ROLE_NAMES | {"postgres"}
+# Databases every PostgreSQL cluster already has.
+RESERVED_DATABASE_NAMES = {"postgres", "template0", "template1"}
+# Schemas every database already has or PostgreSQL reserves (pg_* too).
+RESERVED_SCHEMA_NAMES = {"public", "information_schema"}
 MIN_STORAGE_BYTES = 2**30
+MAX_MAINTENANCE_MINUTES = 24 * 60
+# DsmPostgres names the admin password Secret <clusterName>-admin-password.
+LONGEST_CLUSTER_NAME_SUFFIX = "-admin-password"
 
 
 def _sql_identifier(value: str) -> str:
@@ -49,6 +54,18 @@ def _role_name(value: str) -> str:
     return value
 
 
+def _reserved(names: set[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if value in names or value.startswith("pg_"):
+            raise ValueError(
+                f"is reserved: PostgreSQL already has {what} of that name; choose a name other than "
+                f"{', '.join(sorted(names))} or pg_*"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 def _cluster_name(value: str) -> str:
     if value.startswith("pg-"):
         raise ValueError(
@@ -59,19 +76,47 @@ def _cluster_name(value: str) -> str:
 
 
 def _storage_size(value: str) -> str:
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", value)
-    size = float(match[1]) * _BYTE_UNITS[match[2]] if match and match[2] in _BYTE_UNITS else 0
-    if size < MIN_STORAGE_BYTES:
+    if quantity_value(value) < MIN_STORAGE_BYTES:
         raise ValueError("must be a disk size of at least 1Gi, such as 20Gi")
     return value
 
 
-def _host(value: str) -> str:
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), "
+            f"e.g. '0 2 * * 0' (Sundays at 02:00); it has {len(fields)}"
+        )
     try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        if not DNS_NAME.match(value):
-            raise ValueError("must be a host name or an IP address, without scheme or port") from None
+        CronSim(" ".join(fields), datetime(2000, 1, 1))
+    except CronSimError as exc:
+        reason = str(exc).lower()
+        raise ValueError(
+            f"must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), "
+            f"e.g. '0 2 * * 0' (Sundays at 02:00): {reason}"
+        ) from None
+    return value
+
+
+def _time_of_day(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            "must be a quoted time of day such as \"04:00\" (YAML reads an unquoted 0400 or, in YAML 1.1, "
+            "04:00 as a number)"
+        )
+    if not isinstance(value, str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value.strip()):
+        raise ValueError("must be a time of day HH:MM (24-hour clock), e.g. \"04:00\"")
+    return value
+
+
+def _duration(value: str) -> str:
+    match = re.fullmatch(r"([0-9]+)h(?:([0-9]+)m)?", value)
+    if not match or int(match[2] or 0) >= 60:
+        raise ValueError("must be a duration in hours and minutes, e.g. 2h or 1h30m")
+    minutes = int(match[1]) * 60 + int(match[2] or 0)
+    if not 0 < minutes <= MAX_MAINTENANCE_MINUTES:
+        raise ValueError("must be a duration above zero and at most 24h, e.g. 2h or 1h30m")
     return value
 
 
@@ -85,26 +130,33 @@ def _unique(values: list[str]) -> list[str]:
 SqlIdentifier = Annotated[str, AfterValidator(_sql_identifier)]
 RoleName = Annotated[SqlIdentifier, AfterValidator(_role_name)]
 StorageSize = Annotated[Quantity, AfterValidator(_storage_size)]
+CreatedRoleName = Annotated[RoleName, _reserved(RESERVED_CREATED_ROLE_NAMES, "a role")]
 
 
 class BackupSchedule(Model):
-    name: DnsLabel = Field(description="schedule name")
+    name: DnsLabel = Field(description="schedule name (unique)")
     type: Literal["full", "incremental"] = Field(description="full or incremental backup")
-    schedule: str = Field(pattern=r"^(\S+\s+){4}\S+$", description="cron expression, 5 fields")
+    schedule: Annotated[str, AfterValidator(_cron)] = Field(
+        description="cron expression, 5 fields (minute hour day-of-month month day-of-week)"
+    )
 
 
 class MaintenanceWindow(Model):
     start_day: Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"] = Field(
         description="day the window opens"
     )
-    start_time: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM")
-    duration: str = Field(pattern=r"^[0-9]+h([0-9]+m)?$", description="e.g. 2h or 1h30m")
+    start_time: Annotated[str, BeforeValidator(_time_of_day)] = Field(description="HH:MM, quoted")
+    duration: Annotated[str, AfterValidator(_duration)] = Field(description="e.g. 2h or 1h30m, at most 24h")
 
 
 class DatabaseConfig(Model):
     """DSM PostgreSQL: the cluster (on the Supervisor) and the app's roles, database, grants."""
 
-    cluster_name: Annotated[DnsLabel, AfterValidator(_cluster_name)] = Field(
+    cluster_name: Annotated[
+        DnsLabel,
+        AfterValidator(_cluster_name),
+        derived_name_prefix(LONGEST_CLUSTER_NAME_SUFFIX, "the cluster's Secrets and Services"),
+    ] = Field(
         "chat-pg", description="PostgresCluster name; must not start with pg-"
     )
     version: str = Field("17.7+vmware.v9.0.2.0", min_length=1, description="DSM PostgreSQL version")
@@ -122,24 +174,28 @@ class DatabaseConfig(Model):
     admin_username: RoleName = Field(
         "pgadmin", description="DSM admin user the database objects are created as"
     )
-    database_name: SqlIdentifier = Field("chat", description="the app's database")
-    owner_role: RoleName = Field("chat_owner", description="NOLOGIN role owning the database and schema")
-    app_role: RoleName = Field(
+    database_name: Annotated[SqlIdentifier, _reserved(RESERVED_DATABASE_NAMES, "a database")] = Field(
+        "chat", description="the app's database"
+    )
+    owner_role: CreatedRoleName = Field("chat_owner", description="NOLOGIN role owning the database and schema")
+    app_role: CreatedRoleName = Field(
         "chat_app", description="login role of the app (no superuser/createdb/createrole)"
     )
-    app_can_create: bool = Field(True, description="the app role may create tables in its schema")
+    app_can_create: Flag = Field(True, description="the app role may create tables in its schema")
     app_password_rotation: int = Field(
         0, ge=0, description="bump to rotate the generated app password (when paif:dbAppPassword is unset)"
     )
-    schema_name: SqlIdentifier = Field("chat", description="the app's schema")
+    schema_name: Annotated[SqlIdentifier, _reserved(RESERVED_SCHEMA_NAMES, "a schema")] = Field(
+        "chat", description="the app's schema"
+    )
     extensions: Annotated[list[SqlIdentifier], AfterValidator(_unique)] = Field(
         [], description="extensions to create in the app's database, e.g. [vector]"
     )
     connection_limit: int = Field(50, ge=1, le=10000, description="maximum sessions of the app role")
-    host: Annotated[str, AfterValidator(_host)] | None = Field(
+    host: Host | None = Field(
         None, description="connection host; default: the cluster's status.connection.host"
     )
-    app_host: Annotated[str, AfterValidator(_host)] | None = Field(
+    app_host: Host | None = Field(
         None,
         description="host the app's pods connect to (DB_HOST) when it differs from the one Pulumi's "
         "providers use (local: pods use db.local.paif.test, the engine 127.0.0.1); default: database.host",
@@ -166,6 +222,12 @@ class DatabaseConfig(Model):
     def _schedules_need_location(
         cls, value: list[BackupSchedule], info: ValidationInfo
     ) -> list[BackupSchedule]:
-        if value and not info.data.get("backup_location"):
+        # An invalid backupLocation is absent from info.data and already reported.
+        if value and "backup_location" in info.data and not info.data["backup_location"]:
             raise ValueError("backup schedules need paif:database.backupLocation")
+        seen: set[str] = set()
+        for index, schedule in enumerate(value):
+            if schedule.name in seen:
+                raise field_problem((index, "name"), schedule.name, "schedule names must be unique; this one is used twice")
+            seen.add(schedule.name)
         return value

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from infra.config.base import DnsLabel, Model
+from infra.config.base import DnsLabel, Flag, Model, url_without_path
 
 # Harbor schedules with six-field cron expressions: seconds first.
 HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
@@ -16,10 +16,12 @@ HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 class HarborConfig(Model):
     """A private Harbor project with scanning, retention, immutable tags and robot accounts."""
 
-    url: str = Field(pattern=r"^https?://[^\s/]+/?$", description="Harbor base URL")
+    url: Annotated[str, AfterValidator(url_without_path)] = Field(
+        description="Harbor base URL, http(s)://host[:port]"
+    )
     username: str = Field("admin", min_length=1)
     """Harbor user that manages the project; its password is the secret paif:harborPassword."""
-    insecure: bool = False
+    insecure: Flag = False
     """Skip TLS verification of the Harbor API (never in prod; needed for plain http)."""
     ca_bundle: str | None = None
     """PEM CA bundle (path on the machine running Pulumi) for a Harbor with a private CA; the
@@ -30,9 +32,9 @@ class HarborConfig(Model):
     """Storage quota of the project in GiB."""
     deployment_security: Literal["critical", "high", "medium", "low", "none"] = "high"
     """Images with vulnerabilities of this severity or above cannot be pulled."""
-    cosign: bool = True
+    cosign: Flag = True
     """Only cosign-signed images can be pulled."""
-    auto_sbom: bool = True
+    auto_sbom: Flag = True
     """Generate an SBOM for every pushed image."""
     retain_last: int = Field(10, ge=1, le=1000)
     """Tag retention (prod): keep the most recently pushed N artifacts per repository."""

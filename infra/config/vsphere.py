@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from components.vsphere.names import VGPU_PROFILE
-from infra.config.base import DnsLabel, Model
+from infra.config.base import DnsLabel, Flag, HostPort, Model
 
 
 def _vgpu_profile(value: str) -> str:
@@ -55,9 +55,9 @@ class VmClassConfig(Model):
 class VsphereConfig(Model):
     """vCenter endpoint and what to declare on it."""
 
-    host: str = Field(min_length=1, description="vCenter host[:port]")
+    host: HostPort = Field(description="vCenter host[:port], without scheme")
     username: str = Field(min_length=1)
-    insecure: bool = False
+    insecure: Flag = False
     ca_bundle: str | None = None
     protocol: Literal["https", "http"] = "https"
     cluster: str = Field(min_length=1, description="vSphere cluster name backing the Supervisor")
@@ -77,7 +77,9 @@ class VsphereConfig(Model):
     @field_validator("gpu_class")
     @classmethod
     def _gpu_class_declared(cls, gpu_class: str, info: ValidationInfo) -> str:
-        classes: list[VmClassConfig] = info.data.get("vm_classes") or []
+        if "vm_classes" not in info.data:
+            return gpu_class  # vmClasses is invalid and already reported
+        classes: list[VmClassConfig] = info.data["vm_classes"]
         gpu = next((c for c in classes if c.name == gpu_class), None)
         if gpu is None:
             raise ValueError(f"must name one of vmClasses ({', '.join(c.name for c in classes)})")

@@ -33,7 +33,13 @@ SECRETS = {
 }
 
 
-WORKLOAD_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n# workload-0455\n"
+WORKLOAD_KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\n"
+    "clusters: [{name: workload, cluster: {server: 'https://workload.example:6443'}}]\n"
+    "users: [{name: admin, user: {token: workload-token}}]\n"
+    "contexts: [{name: workload, context: {cluster: workload, user: admin}}]\n"
+    "current-context: workload\n# workload-0455\n"
+)
 
 
 @cache
