@@ -33,13 +33,37 @@ from localenv.pki import Pki, ensure_pki, kubeconfig
 TOOLS = ROOT / ".tools" / "bin"
 DEFAULT_VCENTER_USER = "administrator@vsphere.local"
 DEFAULT_DB_SUPERUSER = "pgadmin"
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "198.19.0.0/24"
 NODE_IP = "198.18.0.1"
 """The local node's address on its bridge (RFC 2544 benchmarking range: no real machine uses it)."""
 POD_NETWORK = "198.18.0.0/16"
 # In the order they start; stopped in reverse.
-SERVICES = ("etcd", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
-PORTS = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "vcsim", "postgres")
+# The node's components (localenv/node.py NODE_SERVICES) start after the controller manager.
+SERVICES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+    "kube-router",
+    "vcsim",
+    "postgres",
+)
+PORTS = (
+    "etcd",
+    "etcd-peer",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "vcsim",
+    "postgres",
+    # localenv/node.py NODE_PORTS: health endpoints of the node's components on 127.0.0.1.
+    "kube-scheduler",
+    "kubelet-healthz",
+    "kube-proxy",
+    "kube-proxy-metrics",
+)
 # Settings that make a throwaway server fast; never for data anyone keeps.
 POSTGRES_NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 # No statement text in the server log: a client may send a password in one (ours send SCRAM
@@ -193,7 +217,7 @@ class _Starter:
         self.state["services"][name] = {
             "pid": process.pid,
             "started": processes.start_time(process.pid),
-            "port": self.ports[name],
+            "port": self.ports.get(name),
             "log": str(log),
         }
         self.layout.save_state(self.state)
@@ -230,8 +254,11 @@ class _Starter:
             [
                 str(tool("kube-apiserver")),
                 *apiserver_etcd_args(pki, etcd_certs(pki), self.ports["etcd"]),
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                # Every address, guarded by node.guard_apiserver (loopback and our bridge
+                # only): pods reach the API server at the node IP, which the `kubernetes`
+                # Service points to (Endpoints may not be loopback addresses).
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={NODE_IP}",
                 f"--secure-port={self.ports['kube-apiserver']}",
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
@@ -240,10 +267,13 @@ class _Starter:
                 f"--service-account-key-file={pki.service_account_pub}",
                 f"--service-account-signing-key-file={pki.service_account_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
+                f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
+                f"--kubelet-certificate-authority={pki.ca_cert}",
+                "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false",
-                # The default admission plugins only need controllers for Pods (service
-                # accounts), and no Pod is ever created here: there is no kubelet.
             ],
         )
 
@@ -262,6 +292,12 @@ class _Starter:
                 f"--service-account-private-key-file={pki.service_account_key}",
                 f"--root-ca-file={pki.ca_cert}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # The node's pod CIDR (198.18.0.0/24) and the hostPath provisioner behind the
+                # default StorageClass paif-local-hostpath.
+                "--allocate-node-cidrs",
+                f"--cluster-cidr={POD_NETWORK}",
+                "--node-cidr-mask-size=24",
+                "--enable-hostpath-provisioner",
                 "--profiling=false",
             ],
         )
@@ -412,7 +448,10 @@ def health(layout: Layout, state: dict[str, Any] | None = None) -> dict[str, boo
 def _clean(layout: Layout, state: dict[str, Any]) -> list[str]:
     """Stop whatever an earlier run left running and free its ports; the data directories
     stay (the next start reuses them). Returns what was found, for the log."""
-    found = []
+    from localenv import node  # here: node imports this module
+
+    # The node first: its containers, mounts, network and iptables state (and its processes).
+    found = node.stop_node(layout, state)
     recorded: dict[str, Any] = state.get("services") or {}
     for name in reversed(SERVICES):
         entry = recorded.get(name)
@@ -468,7 +507,14 @@ def start_services(
     vcenter_password = layout.secret("vcenter_password")
     db_password = layout.secret("db_superuser_password")
     pki = ensure_pki(layout.pki_dir)
+    from localenv import node  # here: node imports this module
+
     try:
+        # The bridge before anything binds to the node IP (PostgreSQL), the API server's
+        # guard before it listens.
+        node.claim(layout)
+        node.ensure_bridge()
+        node.guard_apiserver(starter.ports["kube-apiserver"])
         etcd, etcd_log = starter.etcd(pki)
         _wait("etcd", lambda: etcd_healthy(starter.ports["etcd"], pki), 30, etcd, etcd_log)
         apiserver, apiserver_log = starter.apiserver(pki)
@@ -494,6 +540,7 @@ def start_services(
             manager,
             manager_log,
         )
+        node.start_node(layout, starter.spawn, starter.ports, pki, services.apiserver_url, log=log)
     except BaseException:
         _clean(layout, state)
         raise
