@@ -177,6 +177,10 @@ main() {
     # shellcheck source=setup-kube.sh
     source "$ROOT/toolchain/setup-kube.sh"
     setup_kube
+    step "ingress controller (Traefik)"
+    # shellcheck source=setup-ingress.sh
+    source "$ROOT/toolchain/setup-ingress.sh"
+    setup_ingress
     step "done in $((SECONDS - start)) s"
 }
 

@@ -1,0 +1,48 @@
+# shellcheck shell=bash
+# Sourced by toolchain/setup.sh (which provides step, link_tool, $ROOT, $CACHE, $TOOLS and
+# the pins from versions.env): the ingress controller of the local cluster, Traefik, built
+# from the Go module proxy into $CACHE keyed by version and wrapper-module hash. A second run
+# only links.
+#
+# Why Traefik (checked on this machine: Debian 12 packages, the Go proxy reachable here):
+# - Contour is only a control plane; its data plane is Envoy, C++ built with Bazel. Debian 12
+#   has no Envoy package (`apt-cache search envoy`: nothing) and Bazel cannot be fetched here.
+# - ingress-nginx drives an NGINX with its OpenResty Lua libraries. Debian 12 has nginx 1.22,
+#   libnginx-mod-http-lua and lua-resty-core/-lrucache, but not lua-resty-balancer, -lock,
+#   -dns, -string or -cookie, which the controller's Lua balancer loads; and the project was
+#   retired by Kubernetes SIG Network (no releases after March 2026).
+# - HAProxy Ingress (jcmoraisjr) would work: it accepts an external HAProxy 2.2+, and Debian
+#   12 ships 2.6.12.
+#   It is two programs to build, run and keep in step (controller + HAProxy, config reloads).
+# - Traefik is one Go program that reads Ingress objects and proxies itself: one static
+#   `go build` of cmd/traefik, one process.
+#
+# The version stamps are what its release build sets (Makefile / .goreleaser.yml):
+# pkg/version.Version without the "v", Codename, BuildDate (here the release's commit time
+# from the proxy, so the binary does not change from build to build).
+
+setup_ingress() {
+    local module="$ROOT/toolchain/go/traefik"
+    local hash out
+    hash="$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)"
+    out="$CACHE/traefik-$TRAEFIK_VERSION-$hash/traefik"
+    echo "    traefik $TRAEFIK_VERSION (cold build: ~17 min of CPU, ~10 min on 2 idle cores)"
+    if [ -x "$out" ]; then
+        echo "    cached: $out"
+    else
+        mkdir -p "$(dirname "$out")"
+        local start=$SECONDS
+        (
+            cd "$module"
+            local date pkg=github.com/traefik/traefik/v3/pkg/version
+            date="$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' github.com/traefik/traefik/v3)"
+            CGO_ENABLED=0 go build -trimpath -o "$out.tmp" -ldflags "-s -w \
+                -X $pkg.Version=${TRAEFIK_VERSION#v} -X $pkg.Codename=$TRAEFIK_CODENAME -X $pkg.BuildDate=$date" \
+                github.com/traefik/traefik/v3/cmd/traefik
+        )
+        mv "$out.tmp" "$out"
+        echo "    built traefik in $((SECONDS - start)) s"
+    fi
+    link_tool "$out"
+    "$TOOLS/traefik" version | sed 's/^/    /'
+}
