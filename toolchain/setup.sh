@@ -104,11 +104,21 @@ setup_pulumi() {
 }
 
 # 3. Provider plugins ----------------------------------------------------------------------
+# Asked of the CLI, which looks in its own home: PULUMI_HOME, else ~/.pulumi of the account in
+# the password database, whatever $HOME says (they differ under sudo and in some CI images).
+# Python reads the whole listing: no early exit, no SIGPIPE under pipefail.
+kubernetes_plugin_installed() {
+    "$TOOLS/pulumi" plugin ls --json | "$VENV/bin/python" -c '
+import json, sys
+wanted = ("kubernetes", "resource", sys.argv[1])
+sys.exit(wanted not in {(p["name"], p["kind"], p["version"]) for p in json.load(sys.stdin)})
+' "$PULUMI_KUBERNETES_VERSION"
+}
+
 setup_kubernetes_provider() {
     step "pulumi-kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION"
-    local plugin_dir="${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION"
     local bin="$CACHE/kubernetes-provider-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes"
-    if [ -x "$plugin_dir/pulumi-resource-kubernetes" ]; then
+    if kubernetes_plugin_installed; then
         echo "    already installed"
         return
     fi
@@ -184,4 +194,7 @@ main() {
     step "done in $((SECONDS - start)) s"
 }
 
-main "$@"
+# When sourced (a test, or one step run by hand), only the functions are defined.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi
