@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +27,7 @@ import yaml
 from localenv import processes
 from localenv.layout import ROOT, Layout
 from localenv.services import DEFAULT_DB_SUPERUSER, DEFAULT_VCENTER_USER, TOOLS, LocalEnvError, Services
+from policy.gate import missing_plugin
 
 STACK = "local"
 COMMITTED = ROOT / "stacks" / "Pulumi.local.yaml"
@@ -114,8 +117,33 @@ def engine_marker(layout: Layout) -> Path:
     return layout.home / "pulumi"
 
 
-def pulumi_env(layout: Layout) -> dict[str, str]:
-    """The environment of every Pulumi command the runner starts (marked as ours)."""
+def run_temp_dir(layout: Layout) -> Path:
+    """A fresh private (0700) temp directory for one Pulumi run, under `.localenv/tmp`.
+
+    The kubernetes provider writes the kubeconfig it is given, admin key included, to a
+    `kubeconfigNNNN` file in the temp directory on every run and never deletes it; the run's
+    TMPDIR points here and `pulumi` removes the directory when the run ends. The name carries
+    our pid, so a runner that was killed can be told from one still running.
+    """
+    parent = layout.home / "tmp"
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"pulumi-{os.getpid()}-", dir=parent))
+
+
+def remove_stale_temp_dirs(layout: Layout) -> list[Path]:
+    """Remove the run temp directories of runners that are gone (killed mid-run)."""
+    stale = []
+    for directory in (layout.home / "tmp").glob("pulumi-*-*"):
+        pid = directory.name.split("-")[1]
+        if pid.isdigit() and not processes.alive(int(pid), None):
+            shutil.rmtree(directory, ignore_errors=True)
+            stale.append(directory)
+    return stale
+
+
+def pulumi_env(layout: Layout, temp_dir: Path) -> dict[str, str]:
+    """The environment of every Pulumi command the runner starts (marked as ours); the engine
+    and its plugins use `temp_dir` as their temp directory."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -130,6 +158,8 @@ def pulumi_env(layout: Layout) -> dict[str, str]:
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             # Not the services' marker: a crashed run's engine and plugins are found apart.
             processes.MARKER: str(engine_marker(layout)),
+            # Go (engine, providers) reads TMPDIR; Python's tempfile also TEMP and TMP.
+            **{name: str(temp_dir) for name in ("TMPDIR", "TEMP", "TMP")},
         }
     )
     return env
@@ -148,10 +178,30 @@ def pulumi(
     pulumi_bin = TOOLS / "pulumi"
     if not pulumi_bin.exists():
         raise LocalEnvError(f"pulumi not found in {TOOLS}: run make setup")
+    temp_dir = run_temp_dir(layout)
+    try:
+        return _run_pulumi(
+            layout, pulumi_bin, args, temp_dir, stdin=stdin, output=output, cwd=cwd, check=check
+        )
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _run_pulumi(
+    layout: Layout,
+    pulumi_bin: Path,
+    args: tuple[str, ...],
+    temp_dir: Path,
+    *,
+    stdin: str | None,
+    output: IO[str] | None,
+    cwd: Path,
+    check: bool,
+) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         [str(pulumi_bin), *args, "--non-interactive"],
         cwd=cwd,
-        env=pulumi_env(layout),
+        env=pulumi_env(layout, temp_dir),
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -189,6 +239,8 @@ def pulumi(
                 f"\nthe '{STACK}' stack in {backend_url()} was created with another passphrase than "
                 f"{layout.passphrase_file}; remove that stack (or run `make clean`) and try again"
             )
+        if plugin := missing_plugin(result.stdout):
+            hint += f"\n{plugin}"
         # Output already streamed to the terminal is not repeated.
         shown = output is not None and output in (sys.stdout, sys.stderr)
         detail = "(its output is above)" if shown else result.stdout[-8000:]
@@ -229,6 +281,8 @@ def recover_interrupted_run(layout: Layout, log: Any = print) -> None:
     orphans = processes.sweep(engine_marker(layout))
     if orphans:
         log(f"stopped {len(orphans)} plugin process(es) an interrupted pulumi run left behind")
+    if remove_stale_temp_dirs(layout):
+        log("removed the temp directory of an interrupted pulumi run (it held a kubeconfig)")
     if previous or stale_locks():
         log("an earlier pulumi run was interrupted: releasing its stack lock")
         pulumi(layout, "cancel", "--stack", STACK, "--yes", check=False)

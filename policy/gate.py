@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,10 @@ CANNOT_CHECK_CONFIG_GROUP = (
 )
 THROWAWAY_PASSPHRASE = "paif-policy-gate"  # noqa: S105 - encrypts nothing: previews carry no secrets
 PREVIEW_TIMEOUT_SECONDS = 900
+# The engine's words for a plugin it has not got (and could not download).
+MISSING_PLUGIN = re.compile(
+    r"(?:Could not automatically download and install|no) (?P<kind>\w+) plugin 'pulumi-\w+-(?P<name>[\w-]+)'(?P<rest>.*)"
+)
 
 
 class GateError(RuntimeError):
@@ -177,6 +182,17 @@ def policy_config(stack: str) -> Path:
     return path
 
 
+def missing_plugin(output: str) -> str | None:
+    """What to tell the user when the engine stopped for want of a plugin; None otherwise.
+    Plugins are built and installed by `make setup`, never downloaded."""
+    match = MISSING_PLUGIN.search(output)
+    if match is None:
+        return None
+    version = re.search(r"at version (v[\w.+-]+)", match["rest"])
+    at = f" {version[1]}" if version else ""
+    return f"the Pulumi {match['kind']} plugin '{match['name']}'{at} is not installed: run `make setup`"
+
+
 def _environment(state_dir: Path, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
     tools = [str(ROOT / ".tools" / "bin"), str(ROOT / ".venv" / "bin")]
@@ -204,20 +220,26 @@ class Workspace:
             raise GateError("pulumi CLI not found: run `make setup`")
 
     def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                ["pulumi", *args, "--non-interactive"],
-                cwd=self.project,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=PREVIEW_TIMEOUT_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise GateError(
-                f"`pulumi {' '.join(args)}` did not finish in {PREVIEW_TIMEOUT_SECONDS} s"
-            ) from None
+        # A private temp directory per run, removed after it: the kubernetes provider writes
+        # the kubeconfig it is given (credentials included) to a file there and never deletes it.
+        with tempfile.TemporaryDirectory(prefix="tmp-", dir=self.project.parent) as temp_dir:
+            try:
+                result = subprocess.run(
+                    ["pulumi", *args, "--non-interactive"],
+                    cwd=self.project,
+                    env={**self.env, **{name: temp_dir for name in ("TMPDIR", "TEMP", "TMP")}},
+                    capture_output=True,
+                    text=True,
+                    timeout=PREVIEW_TIMEOUT_SECONDS,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise GateError(
+                    f"`pulumi {' '.join(args)}` did not finish in {PREVIEW_TIMEOUT_SECONDS} s"
+                ) from None
+        if result.returncode != 0 and (hint := missing_plugin(result.stdout + result.stderr)):
+            raise GateError(hint)
+        return result
 
     def ensure_stack(self, stack: str) -> None:
         listed = self.pulumi("stack", "ls", "--json")

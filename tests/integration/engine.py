@@ -2,7 +2,8 @@
 
 The program folder is copied to a temporary directory (so stack files never land in the
 repository) with its virtualenv made absolute; state goes to a file backend there, secrets
-use a passphrase. Every run is timed.
+use a passphrase. Every run is timed and gets a private temp directory (TMPDIR), removed
+after it: the kubernetes provider writes the kubeconfig it is given to a file there.
 """
 
 from __future__ import annotations
@@ -11,14 +12,46 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy.gate import missing_plugin
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"
 VENV = ROOT / ".venv"
+
+
+SYSTEM_TEMP_DIRS = sorted({Path(tempfile.gettempdir()), Path("/tmp")})
+
+
+def temp_files() -> dict[Path, int]:
+    """The regular files directly in the system's temp directories, with their inode (a file
+    deleted and created again under the same name counts as new)."""
+    found = {}
+    for directory in SYSTEM_TEMP_DIRS:
+        for entry in os.scandir(directory):
+            if entry.is_file(follow_symlinks=False):
+                found[Path(entry.path)] = entry.inode()
+    return found
+
+
+def new_files_containing(before: dict[Path, int], marker: bytes) -> list[Path]:
+    """Files in the system's temp directories that are not in `before` and contain `marker`
+    (a credential only the test knows)."""
+    found = []
+    for path, inode in temp_files().items():
+        if before.get(path) == inode:
+            continue
+        try:
+            if marker in path.read_bytes():
+                found.append(path)
+        except OSError:
+            continue
+    return found
 
 
 class PulumiFailed(AssertionError):
@@ -61,19 +94,21 @@ class PulumiProgram:
 
     def run(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
-        result = subprocess.run(
-            ["pulumi", *args, "--non-interactive"],
-            cwd=self.program,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="tmp-", dir=self.workdir) as temp_dir:
+            result = subprocess.run(
+                ["pulumi", *args, "--non-interactive"],
+                cwd=self.program,
+                env={**self.env, **{name: temp_dir for name in ("TMPDIR", "TEMP", "TMP")}},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         self.timings.append((" ".join(args), time.monotonic() - started))
         if check and result.returncode != 0:
+            hint = missing_plugin(result.stdout + result.stderr)
             raise PulumiFailed(
-                f"pulumi {' '.join(args)} exited {result.returncode}\n"
+                (f"{hint}\n" if hint else "") + f"pulumi {' '.join(args)} exited {result.returncode}\n"
                 f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
             )
         return result

@@ -15,6 +15,7 @@ other, in this order:
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from components.vsphere.namespace_provider import INSTANCES
 from components.vsphere.vm_class_provider import CLASSES
 from localenv import Layout, Services, down, processes, stack, start_services, up
 from localenv.layout import ROOT
+from localenv.pki import Pki
+from tests.integration.engine import new_files_containing, temp_files
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +56,8 @@ EXPECTED_OUTPUTS = {"appUrl", "appNamespace", "supervisorNamespace", "gpuVmClass
 class LocalEnv:
     layout: Layout
     backend: str
+    temp_before: dict[Path, int] = field(default_factory=dict)
+    """The system temp directories' files before the first `up`."""
 
     def services(self) -> Services:
         """The running set (reused as is when healthy)."""
@@ -83,7 +88,7 @@ def env() -> Iterator[LocalEnv]:
     os.environ["PULUMI_BACKEND_URL"] = backend
     layout = Layout(base / "home")
     try:
-        yield LocalEnv(layout, backend)
+        yield LocalEnv(layout, backend, temp_before=temp_files())
     finally:
         try:
             down(layout, output=StringIO())
@@ -248,3 +253,7 @@ def test_down_leaves_nothing(env: LocalEnv) -> None:
     assert [int(s.get("resourceCount") or 0) for s in listed if s["name"] == stack.STACK] in ([0], [])
     assert processes.marked(env.layout.home) == []
     assert not any(processes.alive(pid, None) for pid in pids)
+    # No run left the admin kubeconfig (the kubernetes provider writes one per run) behind.
+    assert not list((env.layout.home / "tmp").glob("pulumi-*")), "a run's temp directory is left"
+    admin_key = base64.b64encode(Pki(env.layout.pki_dir).admin_key.read_bytes())
+    assert new_files_containing(env.temp_before, admin_key) == [], "the admin key is left in a temp file"

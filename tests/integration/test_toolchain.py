@@ -3,13 +3,28 @@ run through the engine, our language host and each provider plugin."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import signal
 import subprocess
+import time
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
 
-from tests.integration.engine import TOOLS, PulumiProgram
+from localenv import processes
+from localenv.pki import ensure_pki, kubeconfig
+from tests.integration.engine import (
+    ROOT,
+    TOOLS,
+    PulumiFailed,
+    PulumiProgram,
+    new_files_containing,
+    temp_files,
+)
 from tests.unit.test_toolchain_pins import versions
 
 pytestmark = pytest.mark.integration
@@ -27,7 +42,9 @@ UNREACHABLE_KUBECONFIG = json.dumps(
 
 
 def tool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(TOOLS / args[0]), *args[1:]], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(TOOLS / args[0]), *args[1:]], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_cli_is_the_pinned_version() -> None:
@@ -62,3 +79,111 @@ def test_up_and_destroy_through_the_language_host(tmp_path: Path) -> None:
     assert "smoke-secret-7732" not in program.export()
     assert program.up() == {"same": 2}
     assert program.destroy() == {"delete": 2}
+
+
+def test_preview_leaves_no_kubeconfig_in_the_temp_directory(tmp_path: Path) -> None:
+    """The kubernetes provider writes the kubeconfig it is given (client key included) to a
+    `kubeconfigNNNN` file in the temp directory and never deletes it: every run must get a
+    private temp directory that is removed afterwards."""
+    # A kubeconfig with a client key only this test knows, for a server nobody runs.
+    pki = ensure_pki(tmp_path / "pki")
+    marker = base64.b64encode(pki.admin_key.read_bytes()).decode()
+    before = temp_files()
+    program = PulumiProgram(PROGRAM, tmp_path)
+    program.set_config("token", "smoke-secret-7733", secret=True)
+    program.set_config("withKubernetes", "true")
+    program.set_config("kubeconfig", kubeconfig(pki, "https://127.0.0.1:1"), secret=True)
+    assert program.preview() == {"create": 4}
+    left = new_files_containing(before, marker.encode())
+    assert not left, f"credential files left in the temp directory: {left}"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp-")] == [], "a run's temp dir is left"
+
+
+def test_a_missing_plugin_says_run_make_setup(tmp_path: Path) -> None:
+    program = PulumiProgram(PROGRAM, tmp_path)
+    program.set_config("token", "smoke-secret-7734", secret=True)
+    program.set_config("withKubernetes", "true")
+    program.set_config("kubeconfig", UNREACHABLE_KUBECONFIG)
+    # A Pulumi home without plugins, as on a machine where `make setup` has not run.
+    program.env["PULUMI_HOME"] = str(tmp_path / "empty-pulumi-home")
+    with pytest.raises(PulumiFailed) as failed:
+        # Named: the selected stack is remembered in the Pulumi home.
+        program.run("preview", "--json", "--stack", program.stack)
+    first_line = str(failed.value).splitlines()[0]
+    assert first_line.startswith("the Pulumi resource plugin 'kubernetes' v") and first_line.endswith(
+        "is not installed: run `make setup`"
+    )
+
+
+def start_language_host(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """The language host under a throwaway parent (a shell standing in for the engine);
+    returns the parent and the host's pid once it serves."""
+    port_file = tmp_path / "port"
+    command = f'"{TOOLS / "pulumi-language-python"}" "$@" >"{port_file}" 2>/dev/null & echo $!; wait'
+    parent = subprocess.Popen(
+        ["sh", "-c", command, "sh", *args], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert parent.stdout is not None
+    host = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if port_file.exists() and port_file.read_text().strip():
+            return parent, host
+        time.sleep(0.05)
+    processes.signal_pid(host, signal.SIGKILL)
+    parent.kill()
+    raise AssertionError("the language host did not print its port")
+
+
+def wait_exit(pid: int, timeout: float) -> float | None:
+    """Seconds until `pid` is gone (or a zombie), None if it still runs after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if processes.start_time(pid) is None:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def test_language_host_exits_when_its_engine_process_dies(tmp_path: Path) -> None:
+    parent, host = start_language_host(tmp_path)
+    try:
+        parent.kill()
+        parent.wait()
+        took = wait_exit(host, 5)
+        assert took is not None, "the language host outlived its engine"
+        print(f"\nlanguage host gone {took:.2f} s after its parent was killed")
+    finally:
+        processes.signal_pid(host, signal.SIGKILL)
+
+
+def test_language_host_exits_when_its_engine_stops_answering(tmp_path: Path) -> None:
+    engine = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = engine.add_insecure_port("127.0.0.1:0")
+    engine.start()
+    parent, host = start_language_host(tmp_path, f"127.0.0.1:{port}")
+    try:
+        assert wait_exit(host, 3) is None, "the language host exited while its engine answered"
+        engine.stop(grace=None)
+        took = wait_exit(host, 8)
+        assert took is not None, "the language host outlived its engine's gRPC server"
+        print(f"\nlanguage host gone {took:.2f} s after its engine stopped answering")
+    finally:
+        processes.signal_pid(host, signal.SIGKILL)
+        parent.kill()
+        parent.wait()
+
+
+def test_setup_asks_the_cli_where_plugins_are_whatever_home_says(tmp_path: Path) -> None:
+    """The CLI keeps plugins under the home directory of the account in the password
+    database, not under $HOME: setup's check must agree with it."""
+    result = subprocess.run(
+        ["bash", "-c", "source toolchain/setup.sh && kubernetes_plugin_installed && echo installed"],
+        cwd=ROOT,
+        env={**os.environ, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == "installed", result.stderr

@@ -15,6 +15,10 @@
 //
 // It supports the pip toolchain with a `virtualenv` runtime option, which is what
 // Pulumi.yaml and PulumiPolicy.yaml in this repository use.
+//
+// It exits when its engine goes away (killed, or exited early, e.g. after a failed decrypt):
+// the engine is its parent, so being reparented means the engine is gone; the engine's gRPC
+// health is checked too, as the official host does (rpcutil.Healthcheck), but more often.
 package main
 
 import (
@@ -27,11 +31,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
-	"github.com/pulumi/pulumi/sdk/v3/python/toolchain"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"github.com/pulumi/pulumi/sdk/v3/python/toolchain"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -41,6 +47,14 @@ var version = "0.0.0-dev"
 
 // Exit code the launcher uses after it has already shown the user an actionable message.
 const exitAfterUserMessage = 32
+
+const (
+	// How often the parent pid and the engine's health are checked.
+	parentCheckInterval = 200 * time.Millisecond
+	engineCheckInterval = 2 * time.Second
+	// How long requests in flight may take to finish once the engine is gone.
+	shutdownGrace = 3 * time.Second
+)
 
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
@@ -67,7 +81,30 @@ func main() {
 		fail("launcher %s is missing; run `make setup`", h.execPath)
 	}
 
+	engineGone := make(chan bool)
+	var stopping sync.Once
+	stop := func(reason string) {
+		stopping.Do(func() {
+			fmt.Fprintf(os.Stderr, "pulumi-language-python: %s; exiting\n", reason)
+			close(engineGone)
+			// A Run whose program ignores the cancellation must not keep us alive.
+			time.AfterFunc(shutdownGrace, func() { os.Exit(1) })
+		})
+	}
+	go watchParent(os.Getppid(), func() { stop("the engine (our parent process) is gone") })
+	if h.engineAddress != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		err := rpcutil.Healthcheck(ctx, h.engineAddress, engineCheckInterval, func() {
+			stop("the engine stopped answering at " + h.engineAddress)
+		})
+		if err != nil {
+			fail("cannot watch the engine at %s: %v", h.engineAddress, err)
+		}
+	}
+
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: engineGone,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, h)
 			return nil
@@ -81,6 +118,18 @@ func main() {
 	fmt.Printf("%d\n", handle.Port)
 	if err := <-handle.Done; err != nil {
 		fail("language host stopped: %v", err)
+	}
+}
+
+// watchParent calls gone once this process has been reparented: its parent exited.
+func watchParent(parent int, gone func()) {
+	ticker := time.NewTicker(parentCheckInterval)
+	defer ticker.Stop()
+	for range ticker.C {
+		if os.Getppid() != parent {
+			gone()
+			return
+		}
 	}
 }
 
