@@ -68,6 +68,7 @@ CONTAINERD_RUN = Path("/run/containerd")
 # The bridge, node IP, iptables chains and kernel settings exist once per machine: the
 # .localenv whose node holds them is recorded here (tmpfs: gone after a reboot, like they are).
 OWNER_FILE = Path("/run/paif-node.owner")
+SYSCTL_SNAPSHOT = Path("/run/paif-node.sysctls.json")
 IMAGES = ROOT / ".tools" / "images"
 CNI_BIN = Path("/usr/lib/cni")
 # In the order they start (after kube-controller-manager); stopped in reverse by stop_node.
@@ -171,8 +172,9 @@ class NodePaths:
 
     @property
     def sysctl_snapshot(self) -> Path:
-        """Outside `base`: it must survive until the settings are restored."""
-        return self.home / "node-sysctls.json"
+        """Machine-wide, like the settings: the first start records the machine's own values
+        and they stay recorded until a stop restores them (even across crashed environments)."""
+        return SYSCTL_SNAPSHOT
 
 
 # --- small helpers -------------------------------------------------------------------------

@@ -243,6 +243,7 @@ def test_kernel_settings_are_recorded_once_and_restored(tmp_path: Path, monkeypa
     proc = tmp_path / "proc-sys"
     monkeypatch.setattr(node, "_sysctl_path", lambda name: proc / name)
     monkeypatch.setattr(node, "SYSCTLS", ("vm/overcommit_memory", "kernel/panic", "net/missing"))
+    monkeypatch.setattr(node, "SYSCTL_SNAPSHOT", tmp_path / "sysctls.json")
     for name, value in (("vm/overcommit_memory", "0"), ("kernel/panic", "1")):
         (proc / name).parent.mkdir(parents=True, exist_ok=True)
         (proc / name).write_text(value + "\n")
