@@ -197,4 +197,7 @@ main() {
 # When sourced (a test, or one step run by hand), only the functions are defined.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     main "$@"
+    # bash reads a script as it runs it: stop here, so an edit of this file while a setup
+    # runs cannot make it execute a fragment of the new version.
+    exit
 fi
