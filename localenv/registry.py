@@ -318,6 +318,52 @@ def _skopeo_env(home: Path) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k in keep}, "HOME": str(home)}
 
 
+def _copy(auth: Path, certs: Path, port: int, name: str, image: dict[str, object], *, reference: str) -> str:
+    """skopeo copy of one built image to `paif/<name>:<reference>`; returns the pushed digest
+    (checked to be the built one)."""
+    digest_file = auth.parent / f"{name}.digest"
+    result = subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-authfile",
+            str(auth),
+            "--dest-cert-dir",
+            str(certs),
+            "--dest-tls-verify=true",
+            "--digestfile",
+            str(digest_file),
+            f"oci:{image['layout']}:{image['tag']}",
+            f"docker://127.0.0.1:{port}/{PROJECT}/{name}:{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        env=_skopeo_env(auth.parent),
+        check=False,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RegistryError(f"skopeo copy {name} failed: {result.stderr.strip()[-2000:]}")
+    pushed = digest_file.read_text().strip()
+    if pushed != image["digest"]:
+        raise RegistryError(f"{name}: pushed digest {pushed} differs from the built {image['digest']}")
+    return pushed
+
+
+def retag(layout: Layout, key: str, tag: str, *, manifest: Path = IMAGES_MANIFEST) -> str:
+    """Push the built app image `key` (frontend/backend) under another tag as well; returns
+    its reference by that tag (what a release of a new version looks like to the stack)."""
+    names = {value: name for name, value in APP_IMAGE_KEYS.items()}
+    name = names[key]
+    image = load_images(manifest)[name]
+    port = registry_port(layout)
+    with _skopeo_files(layout, port) as (auth, certs):
+        _copy(auth, certs, port, name, image, reference=tag)
+    return f"{REGISTRY_HOST}/{PROJECT}/{name}:{tag}"
+
+
 def push_images(
     layout: Layout,
     services: HasRegistryPort,
@@ -342,37 +388,7 @@ def push_images(
         with _skopeo_files(layout, port) as (auth, certs):
             for name, image in pending.items():
                 started = time.monotonic()
-                digest_file = auth.parent / f"{name}.digest"
-                destination = f"docker://127.0.0.1:{port}/{PROJECT}/{name}:{image['version']}"
-                result = subprocess.run(
-                    [
-                        "skopeo",
-                        "copy",
-                        "--quiet",
-                        "--preserve-digests",
-                        "--dest-authfile",
-                        str(auth),
-                        "--dest-cert-dir",
-                        str(certs),
-                        "--dest-tls-verify=true",
-                        "--digestfile",
-                        str(digest_file),
-                        f"oci:{image['layout']}:{image['tag']}",
-                        destination,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    env=_skopeo_env(auth.parent),
-                    check=False,
-                    timeout=600,
-                )
-                if result.returncode != 0:
-                    raise RegistryError(f"skopeo copy {name} failed: {result.stderr.strip()[-2000:]}")
-                pushed = digest_file.read_text().strip()
-                if pushed != image["digest"]:
-                    raise RegistryError(
-                        f"{name}: pushed digest {pushed} differs from the built {image['digest']}"
-                    )
+                pushed = _copy(auth, certs, port, name, image, reference=str(image["version"]))
                 log(f"pushed {PROJECT}/{name}:{image['version']} in {time.monotonic() - started:.1f} s")
                 refs[name] = image_ref(name, pushed)
     return refs

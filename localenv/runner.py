@@ -7,12 +7,12 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from localenv import stack
+from localenv import registry, roundtrip, stack
 from localenv.layout import Layout
 from localenv.services import LocalEnvError, describe, health, start_services, stop_services
 
@@ -30,8 +30,17 @@ def exclusive(layout: Layout) -> Iterator[None]:
         yield
 
 
-def up(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> dict[str, Any]:
-    """Start (or reuse) the services, write the stack config, `pulumi up`; returns the outputs."""
+def up(
+    layout: Layout | None = None,
+    *,
+    output: IO[str] = sys.stdout,
+    image_overrides: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Start (or reuse) the services, push the app images, write the stack config,
+    `pulumi up`, then send one chat request through the Ingress; returns the outputs.
+
+    `image_overrides` (frontend/backend -> reference) replaces the images just pushed, e.g.
+    to roll the backend to another tag."""
     layout = layout or Layout()
 
     def log(message: str) -> None:
@@ -40,12 +49,19 @@ def up(layout: Layout | None = None, *, output: IO[str] = sys.stdout) -> dict[st
     with exclusive(layout):
         started = time.monotonic()
         stack.recover_interrupted_run(layout, log)
-        services = start_services(layout, **stack.service_settings(stack.committed_config()), log=log)
-        config = stack.write_stack_config(services, layout)
+        committed = stack.committed_config()
+        services = start_services(layout, **stack.service_settings(committed), log=log)
+        images = {**registry.push_app_images(layout, log=log), **(image_overrides or {})}
+        config = stack.write_stack_config(services, layout, images=images)
         log(f"stack config: {config}")
         outputs = stack.pulumi_up(layout, output=output)
         log(f"up in {time.monotonic() - started:.1f} s; stack outputs:")
         print(json.dumps(outputs, indent=2, sort_keys=True), file=output, flush=True)
+        schema = str((committed.get("paif:database") or {}).get("schemaName", "chat"))
+        result = roundtrip.round_trip(layout, services, outputs, ingress_port=services.ingress_port, schema=schema)
+        log(f"chat request: POST {result.url} {{'message': {result.prompt!r}}}")
+        log(f"chat reply: {result.reply} (source {result.source}, row {result.row_id} in {schema}.{roundtrip.TABLE}, {result.seconds:.1f} s)")
+        log(f"try it yourself: {result.curl()}")
         return outputs
 
 

@@ -24,7 +24,8 @@ import httpx
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from localenv import crds, processes
+from localenv import crds, ingress, pais, processes
+from localenv import registry as local_registry
 from localenv.etcd import apiserver_etcd_args, etcd_certs, etcd_healthy, etcd_tls_args
 from localenv.files import write_private
 from localenv.layout import ROOT, Layout
@@ -33,6 +34,7 @@ from localenv.pki import Pki, ensure_pki, kubeconfig
 TOOLS = ROOT / ".tools" / "bin"
 DEFAULT_VCENTER_USER = "administrator@vsphere.local"
 DEFAULT_DB_SUPERUSER = "pgadmin"
+DEFAULT_PAIS_CLIENT_ID = "chat-backend-local"
 SERVICE_CIDR = "198.19.0.0/24"
 NODE_IP = "198.18.0.1"
 """The local node's address on its bridge (RFC 2544 benchmarking range: no real machine uses it)."""
@@ -50,6 +52,9 @@ SERVICES = (
     "kube-router",
     "vcsim",
     "postgres",
+    "registry",
+    "traefik",
+    "pais",
 )
 PORTS = (
     "etcd",
@@ -63,6 +68,9 @@ PORTS = (
     "kubelet-healthz",
     "kube-proxy",
     "kube-proxy-metrics",
+    "registry",
+    *ingress.PORTS,
+    "pais",
 )
 # Settings that make a throwaway server fast; never for data anyone keeps.
 POSTGRES_NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -95,6 +103,12 @@ class Services:
     apiserver_port: int
     kubeconfig_path: str
     vgpu_profiles: tuple[str, ...]
+    registry_port: int
+    ingress_port: int
+    """Where the ingress controller serves HTTPS on 127.0.0.1."""
+    pais_port: int
+    """The PAIS stand-in's loopback listener (pods use the node address, port 443)."""
+    pais_client_id: str
 
     @property
     def vcenter_host(self) -> str:
@@ -352,6 +366,25 @@ class _Starter:
             argv += ["-c", f"{name}={value}"]
         return self.spawn("postgres", argv, account=account, cwd=base)
 
+    def registry(self) -> tuple[subprocess.Popen[bytes], Path]:
+        """The OCI registry standing in for Harbor (TLS, basic auth; data kept)."""
+        argv = local_registry.prepare(self.layout, self.ports["registry"])
+        return self.spawn(
+            "registry", argv, account=local_registry.account(), cwd=local_registry.paths(self.layout).directory
+        )
+
+    def pais(self, pki: Pki, client_id: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """The PAIS stand-in on the node address (port 443) and a loopback port."""
+        argv = pais.argv(
+            self.layout,
+            pki,
+            node_ip=NODE_IP,
+            port=self.ports["pais"],
+            client_id=client_id,
+            client_secret=self.layout.secret("pais_client_secret"),
+        )
+        return self.spawn("pais", argv, cwd=ROOT)
+
     def _initdb(self, account: pwd.struct_passwd | None, base: Path, data: Path, superuser: str, password: str) -> None:
         password_file = base / "superuser-password"
         write_private(password_file, password + "\n")
@@ -401,11 +434,14 @@ def _choose_ports(previous: dict[str, int]) -> dict[str, int]:
     return chosen
 
 
-def _settings(vcenter_username: str, db_superuser: str, vgpu_profiles: Sequence[str]) -> dict[str, Any]:
+def _settings(
+    vcenter_username: str, db_superuser: str, vgpu_profiles: Sequence[str], pais_client_id: str
+) -> dict[str, Any]:
     return {
         "vcenter_username": vcenter_username,
         "db_superuser": db_superuser,
         "vgpu_profiles": sorted(vgpu_profiles),
+        "pais_client_id": pais_client_id,
     }
 
 
@@ -422,6 +458,10 @@ def _services_from(layout: Layout, state: dict[str, Any]) -> Services:
         apiserver_port=ports["kube-apiserver"],
         kubeconfig_path=str(layout.kubeconfig),
         vgpu_profiles=tuple(settings["vgpu_profiles"]),
+        registry_port=ports["registry"],
+        ingress_port=ports[ingress.PORT],
+        pais_port=ports["pais"],
+        pais_client_id=settings.get("pais_client_id", DEFAULT_PAIS_CLIENT_ID),
     )
 
 
@@ -442,6 +482,9 @@ def health(layout: Layout, state: dict[str, Any] | None = None) -> dict[str, boo
     result["kube-controller-manager"] = _controller_manager_healthy(state["ports"]["kube-controller-manager"])
     result["vcsim"] = processes.port_open(services.vcsim_port)
     result["postgres"] = _postgres_ready(services.db_dsn())
+    result["registry"] = local_registry.registry_healthy(layout, services.registry_port)
+    result["traefik"] = ingress.ingress_healthy(state)
+    result["pais"] = pais.healthy(pki, services.pais_port)
     return result
 
 
@@ -479,6 +522,7 @@ def start_services(
     vcenter_username: str = DEFAULT_VCENTER_USER,
     db_superuser: str = DEFAULT_DB_SUPERUSER,
     vgpu_profiles: Sequence[str] = (),
+    pais_client_id: str = DEFAULT_PAIS_CLIENT_ID,
     log: Callable[[str], None] = print,
 ) -> Services:
     """Make sure the local targets run and answer; return their endpoints.
@@ -491,7 +535,7 @@ def start_services(
     layout = layout or Layout()
     layout.prepare()
     state = layout.load_state()
-    settings = _settings(vcenter_username, db_superuser, vgpu_profiles)
+    settings = _settings(vcenter_username, db_superuser, vgpu_profiles, pais_client_id)
     if state.get("services") and state.get("settings") == settings and all(health(layout, state).values()):
         services = _services_from(layout, state)
         crds.apply(services.kubeconfig_path)
@@ -520,9 +564,19 @@ def start_services(
         apiserver, apiserver_log = starter.apiserver(pki)
         vcsim, vcsim_log = starter.vcsim(vcenter_username, vcenter_password, vgpu_profiles)
         postgres, postgres_log = starter.postgres(db_superuser, db_password)
+        registry, registry_log = starter.registry()
+        pais_standin, pais_log = starter.pais(pki, pais_client_id)
         services = _services_from(layout, state)
         _wait("vcsim", lambda: _vcsim_ready(services.vcsim_port, vcsim_log), 30, vcsim, vcsim_log)
         _wait("PostgreSQL", lambda: _postgres_ready(services.db_dsn()), 60, postgres, postgres_log)
+        _wait(
+            "registry",
+            lambda: local_registry.registry_healthy(layout, services.registry_port),
+            30,
+            registry,
+            registry_log,
+        )
+        _wait("PAIS stand-in", lambda: pais.healthy(pki, services.pais_port), 30, pais_standin, pais_log)
         _wait(
             "kube-apiserver",
             lambda: _apiserver_ready(services.apiserver_port, pki),
@@ -540,6 +594,7 @@ def start_services(
             manager,
             manager_log,
         )
+        ingress.start_ingress(layout, starter.ports, pki, services.apiserver_url, spawn=starter.spawn)
         node.start_node(layout, starter.spawn, starter.ports, pki, services.apiserver_url, log=log)
     except BaseException:
         _clean(layout, state)

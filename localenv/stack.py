@@ -26,7 +26,15 @@ import yaml
 
 from localenv import processes
 from localenv.layout import ROOT, Layout
-from localenv.services import DEFAULT_DB_SUPERUSER, DEFAULT_VCENTER_USER, TOOLS, LocalEnvError, Services
+from localenv.pki import Pki
+from localenv.services import (
+    DEFAULT_DB_SUPERUSER,
+    DEFAULT_PAIS_CLIENT_ID,
+    DEFAULT_VCENTER_USER,
+    TOOLS,
+    LocalEnvError,
+    Services,
+)
 from policy.gate import missing_plugin
 
 STACK = "local"
@@ -53,7 +61,9 @@ def service_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     simulator accepts, the database superuser, the vGPU profiles the simulated hosts offer."""
     vsphere = config.get("paif:vsphere") or {}
     database = config.get("paif:database") or {}
+    pais = config.get("paif:pais") or {}
     return {
+        "pais_client_id": pais.get("clientId", DEFAULT_PAIS_CLIENT_ID),
         "vcenter_username": vsphere.get("username", DEFAULT_VCENTER_USER),
         "db_superuser": database.get("adminUsername", DEFAULT_DB_SUPERUSER),
         "vgpu_profiles": sorted(
@@ -63,14 +73,29 @@ def service_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def local_config(
-    config: Mapping[str, Any], services: Services, pais_client_secret: str
+    config: Mapping[str, Any],
+    services: Services,
+    pais_client_secret: str,
+    *,
+    images: Mapping[str, str] | None = None,
+    ca_pem: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The stack config for the running services: (plain values, secret values).
 
-    Plain values are the committed ones with the endpoint fields replaced; secrets are the
-    generated credentials and the API server's admin kubeconfig.
+    Plain values are the committed ones with the endpoint fields replaced, the app images
+    pinned to the digests just pushed to the local registry (`images`: frontend/backend ->
+    reference) and the local CA as the PAIS stand-in's CA bundle; secrets are the generated
+    credentials and the API server's admin kubeconfig.
     """
     plain = dict(config)
+    if images:
+        plain["paif:app"] = {
+            **(config.get("paif:app") or {}),
+            "frontendImage": images["frontend"],
+            "backendImage": images["backend"],
+        }
+    if ca_pem:
+        plain["paif:pais"] = {**(config.get("paif:pais") or {}), "caBundle": ca_pem}
     plain["paif:vsphere"] = {
         **(config.get("paif:vsphere") or {}),
         "host": services.vcenter_host,
@@ -90,7 +115,7 @@ def local_config(
         "paif:vcenterPassword": services.vcenter_password,
         "paif:dbAdminPassword": services.db_password,
         "paif:supervisorKubeconfig": services.kubeconfig,
-        # No PAIS runs locally: the backend gets a generated client secret it can never use.
+        # The PAIS stand-in knows the same generated secret (its clients file).
         "paif:paisClientSecret": pais_client_secret,
     }
     return plain, secrets
@@ -372,16 +397,29 @@ def write_stack_config(
     layout: Layout | None = None,
     *,
     committed: Path = COMMITTED,
+    images: Mapping[str, str] | None = None,
 ) -> Path:
     """Write `.localenv/Pulumi.local.yaml` for `services` (see `local_config`); return its path.
 
-    Secrets are encrypted by `pulumi config set --secret` (the value on stdin, never in a
-    command line); a secret whose value did not change keeps its ciphertext, so a second
-    run rewrites the same file.
+    `images` are the app images just pushed (frontend/backend -> pinned reference); without
+    them the last pushed ones are used (recorded in state.json). Secrets are encrypted by
+    `pulumi config set --secret` (the value on stdin, never in a command line); a secret
+    whose value did not change keeps its ciphertext, so a second run rewrites the same file.
     """
     layout = layout or Layout()
     ensure_stack(layout)
-    plain, secrets = local_config(committed_config(committed), services, layout.secret("pais_client_secret"))
+    state = layout.load_state()
+    if images is not None:
+        state["images"] = dict(images)
+        layout.save_state(state)
+    ca_file = Pki(layout.pki_dir).ca_cert
+    plain, secrets = local_config(
+        committed_config(committed),
+        services,
+        layout.secret("pais_client_secret"),
+        images=state.get("images"),
+        ca_pem=ca_file.read_text() if ca_file.exists() else None,
+    )
     target = layout.stack_config
     previous: dict[str, Any] = {}
     for source in (target, layout.stack_init_dir / f"Pulumi.{STACK}.yaml"):

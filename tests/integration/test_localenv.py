@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,9 +40,11 @@ from kubernetes import config as k8s_config
 from components.vsphere.client import Endpoint, VcenterClient
 from components.vsphere.namespace_provider import INSTANCES
 from components.vsphere.vm_class_provider import CLASSES
-from localenv import Layout, Services, down, processes, stack, start_services, up
+from localenv import Layout, Services, down, node, processes, registry, roundtrip, stack, start_services, up
 from localenv.layout import ROOT
 from localenv.pki import Pki
+from localenv.services import NODE_IP, SERVICES
+from tests.integration.cluster_probe import Target, exec_probe, run_probe_pod, wait_pods_ready
 from tests.integration.engine import new_files_containing, temp_files
 
 pytestmark = pytest.mark.integration
@@ -52,12 +55,21 @@ VM_CLASSES = {"paif-cpu-medium", "paif-gpu-a100-40c"}
 EXPECTED_OUTPUTS = {"appUrl", "appNamespace", "supervisorNamespace", "gpuVmClass", "dbHost", "dbName", "dlvmName"}
 
 
+REQUESTS_DURING_ROLLOUT = 200
+
+
 @dataclass
 class LocalEnv:
     layout: Layout
     backend: str
+    up_output: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
     temp_before: dict[Path, int] = field(default_factory=dict)
     """The system temp directories' files before the first `up`."""
+
+    def port(self, name: str) -> int:
+        port: int = self.layout.load_state()["ports"][name]
+        return port
 
     def services(self) -> Services:
         """The running set (reused as is when healthy)."""
@@ -152,6 +164,7 @@ def test_killed_first_up_converges_on_the_next(env: LocalEnv) -> None:
 
     out = StringIO()
     outputs = up(env.layout, output=out)
+    env.up_output, env.outputs = out.getvalue(), outputs
     assert set(outputs) >= EXPECTED_OUTPUTS, out.getvalue()[-4000:]
     assert "an earlier pulumi run was interrupted: releasing its stack lock" in out.getvalue()
     print(*[line for line in out.getvalue().splitlines() if line.startswith("localenv:")], sep="\n")
@@ -221,6 +234,97 @@ def test_declared_objects_exist_on_the_targets(env: LocalEnv) -> None:
         assert value not in export
 
 
+def test_every_pod_is_ready_by_its_own_probes(env: LocalEnv) -> None:
+    api = kube(env.layout)
+    for tier in ("frontend", "backend"):
+        (pod,) = wait_pods_ready(api, APP_NAMESPACE, f"app.kubernetes.io/component={tier}", 1)
+        (container,) = pod.spec.containers
+        assert container.readiness_probe.http_get.path in ("/readyz", "/healthz")
+        assert pod.status.container_statuses[0].ready
+    wait_pods_ready(api, "kube-system", "k8s-app=kube-dns", 1)
+
+
+def test_a_chat_request_makes_the_round_trip(env: LocalEnv) -> None:
+    # `make up` ended with one already: its reply and the curl line are in its output.
+    assert "chat reply:" in env.up_output and "curl --resolve chat.local.paif.test:" in env.up_output
+    services = env.services()
+    result = roundtrip.round_trip(
+        env.layout, services, env.outputs, ingress_port=env.port("ingress"), schema="chat", message="e2e: ping"
+    )
+    assert result.reply and "e2e: ping" in result.reply, result
+    assert result.source in ("agent", "model")
+    assert roundtrip.stored_exchange(services, "chat", "chat", result.row_id) == ("e2e: ping", result.reply)
+
+
+def _pod_ip(api: Any, namespace: str, selector: str) -> str:
+    core: Any = k8s_client.CoreV1Api(api)
+    (pod,) = [p for p in core.list_namespaced_pod(namespace, label_selector=selector).items if not p.metadata.deletion_timestamp]
+    ip: str = pod.status.pod_ip
+    return ip
+
+
+def test_network_policies_are_enforced(env: LocalEnv) -> None:
+    api = kube(env.layout)
+    core: Any = k8s_client.CoreV1Api(api)
+    image = env.layout.load_state()["images"]["backend"]
+    backend_ip = _pod_ip(api, APP_NAMESPACE, "app.kubernetes.io/component=backend")
+    frontend_ip = _pod_ip(api, APP_NAMESPACE, "app.kubernetes.io/component=frontend")
+    backend_svc = core.read_namespaced_service("chat-backend", APP_NAMESPACE).spec.cluster_ip
+    pg = Target(NODE_IP, env.port("postgres"))
+    pais = Target(NODE_IP, 443)
+
+    # A pod the allow rules do not name, inside the app's namespace: default-deny both ways.
+    intruder = run_probe_pod(
+        api,
+        APP_NAMESPACE,
+        "e2e-intruder",
+        image,
+        {
+            "backend-pod": Target(backend_ip, 8000),
+            "backend-svc": Target(backend_svc, 8000),
+            "postgres": pg,
+            "pais": pais,
+            "dns": Target(resolve="db.local.paif.test"),
+        },
+        labels={"app.kubernetes.io/name": "intruder"},
+    )
+    assert all(result.startswith(("blocked", "error")) for result in intruder.values()), intruder
+
+    # A pod of another namespace reaches the backend neither directly nor via its Service.
+    core.create_namespace({"metadata": {"name": "paif-e2e-outsider"}})
+    try:
+        outsider = run_probe_pod(
+            api,
+            "paif-e2e-outsider",
+            "e2e-outsider",
+            image,
+            {"backend-pod": Target(backend_ip, 8000), "backend-svc": Target(backend_svc, 8000)},
+        )
+    finally:
+        core.delete_namespace("paif-e2e-outsider")
+    assert all(result.startswith("blocked") for result in outsider.values()), outsider
+
+    # The backend itself: PAIS, PostgreSQL and DNS, nothing else.
+    (backend,) = wait_pods_ready(api, APP_NAMESPACE, "app.kubernetes.io/component=backend", 1)
+    found = exec_probe(
+        api,
+        APP_NAMESPACE,
+        backend.metadata.name,
+        "backend",
+        {
+            "pais": pais,
+            "postgres": pg,
+            "dns": Target(resolve="db.local.paif.test"),
+            "frontend-pod": Target(frontend_ip, 8080),
+            "kubelet": Target(NODE_IP, 10250),
+            "pais-other-port": Target(NODE_IP, 80),
+        },
+    )
+    assert found["pais"] == "open" and found["postgres"] == "open", found
+    assert found["dns"] == NODE_IP, found
+    assert all(found[name].startswith("blocked") for name in ("frontend-pod", "kubelet", "pais-other-port")), found
+
+
 def test_second_up_changes_nothing(env: LocalEnv) -> None:
     up(env.layout, output=StringIO())
     changes = env.last_update()["resourceChanges"]
@@ -244,15 +348,69 @@ def test_objects_deleted_by_hand_come_back(env: LocalEnv) -> None:
         assert vc.get(f"{CLASSES}/paif-cpu-medium")["cpu_count"] == 4
 
 
+def test_replicas_changed_out_of_band_never_wedge_up(env: LocalEnv) -> None:
+    apps: Any = k8s_client.AppsV1Api(kube(env.layout))
+    # What `kubectl scale` does: another field manager takes spec.replicas.
+    apps.patch_namespaced_deployment_scale(
+        "chat-frontend", APP_NAMESPACE, {"spec": {"replicas": 2}}, field_manager="kubectl"
+    )
+    up(env.layout, output=StringIO())
+    assert apps.read_namespaced_deployment("chat-frontend", APP_NAMESPACE).spec.replicas == 1
+
+
+def test_rolling_update_of_the_backend_loses_no_request(env: LocalEnv) -> None:
+    api = kube(env.layout)
+    (old_pod,) = wait_pods_ready(api, APP_NAMESPACE, "app.kubernetes.io/component=backend", 1)
+    new_tag = registry.retag(env.layout, "backend", "rollout-e2e")
+    outputs = env.outputs
+    ca_pem = roundtrip.ingress_ca(env.layout, APP_NAMESPACE)
+    hostname = "chat.local.paif.test"
+    url = f"https://{hostname}:{env.port('ingress')}"
+    results: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        deadline = time.monotonic() + 300
+        for index in range(REQUESTS_DURING_ROLLOUT):
+            if time.monotonic() > deadline:
+                break
+            try:
+                answer = roundtrip.chat(url, hostname, ca_pem, f"rollout {index}", timeout=20)
+                results.append("ok" if answer.get("reply") else f"empty: {answer}")
+            except Exception as exc:
+                results.append(f"{type(exc).__name__}: {exc}")
+            if stop.is_set() and index >= REQUESTS_DURING_ROLLOUT // 2:
+                # The rollout is over and half of the requests ran: let the rest run too.
+                pass
+            time.sleep(0.05)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        up(env.layout, output=StringIO(), image_overrides={"backend": new_tag})
+    finally:
+        stop.set()
+        worker.join(timeout=330)
+    failures = [r for r in results if r != "ok"]
+    assert len(results) == REQUESTS_DURING_ROLLOUT, (len(results), failures[:5])
+    assert failures == [], failures[:10]
+    (new_pod,) = wait_pods_ready(api, APP_NAMESPACE, "app.kubernetes.io/component=backend", 1)
+    assert new_pod.metadata.name != old_pod.metadata.name
+    assert new_pod.spec.containers[0].image == new_tag
+    assert outputs["appUrl"] == env.outputs["appUrl"]
+
+
 def test_down_leaves_nothing(env: LocalEnv) -> None:
     state = env.layout.load_state()
     pids = [entry["pid"] for entry in (state.get("services") or {}).values()]
-    assert len(pids) == 5
+    assert len(pids) == len(SERVICES)
     down(env.layout, output=StringIO())
     listed = json.loads(env.pulumi("stack", "ls", "--json").stdout)
     assert [int(s.get("resourceCount") or 0) for s in listed if s["name"] == stack.STACK] in ([0], [])
     assert processes.marked(env.layout.home) == []
     assert not any(processes.alive(pid, None) for pid in pids)
+    # No mount, network namespace, veth, bridge, iptables chain or ipset of ours is left.
+    assert node.leftovers(env.layout) == []
     # No run left the admin kubeconfig (the kubernetes provider writes one per run) behind.
     assert not list((env.layout.home / "tmp").glob("pulumi-*")), "a run's temp directory is left"
     admin_key = base64.b64encode(Pki(env.layout.pki_dir).admin_key.read_bytes())
