@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command setup for a fresh machine: Python virtualenv with the pinned dependencies,
 # the Pulumi CLI and Python language host, the provider plugins, and the local target
-# programs (vcsim, etcd, kube-apiserver, kube-controller-manager, PostgreSQL). The Pulumi download sites are not
+# programs (vcsim, etcd, kube-apiserver, kube-controller-manager, PostgreSQL) and the local node
+# (toolchain/setup-node.sh). The Pulumi download sites are not
 # reachable from our machines, so Go programs are built from the Go module proxy.
 #
 # Builds are cached under ~/.cache/paif keyed by version; a second run only checks them.
@@ -187,6 +188,10 @@ main() {
     # shellcheck source=setup-kube.sh
     source "$ROOT/toolchain/setup-kube.sh"
     setup_kube
+    step "local node (containerd, kubelet, kube-proxy, kube-router, CoreDNS, node images)"
+    # shellcheck source=setup-node.sh
+    source "$ROOT/toolchain/setup-node.sh"
+    setup_node
     step "ingress controller (Traefik)"
     # shellcheck source=setup-ingress.sh
     source "$ROOT/toolchain/setup-ingress.sh"
