@@ -955,7 +955,7 @@ def start_node(
     log(f"node {NODE_NAME} Ready with cluster DNS in {time.monotonic() - started:.1f} s")
 
 
-def node_health(layout: Layout, apiserver_url: str, pki: Pki) -> bool:
+def node_health(apiserver_url: str, pki: Pki) -> bool:
     """Whether the Node is Ready (the processes' liveness is services.health's part)."""
     api = Api(apiserver_url, pki)
     try:

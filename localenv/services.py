@@ -482,6 +482,9 @@ def health(layout: Layout, state: dict[str, Any] | None = None) -> dict[str, boo
     result["kube-controller-manager"] = _controller_manager_healthy(state["ports"]["kube-controller-manager"])
     result["vcsim"] = processes.port_open(services.vcsim_port)
     result["postgres"] = _postgres_ready(services.db_dsn())
+    from localenv import node  # here: node imports this module
+
+    result["kubelet"] = node.node_health(services.apiserver_url, pki)
     result["registry"] = local_registry.registry_healthy(layout, services.registry_port)
     result["traefik"] = ingress.ingress_healthy(state)
     result["pais"] = pais.healthy(pki, services.pais_port)
