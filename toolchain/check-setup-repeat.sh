@@ -4,8 +4,8 @@
 #
 #     toolchain/check-setup-repeat.sh 30
 #
-# Each run's output goes to a log under $TMPDIR (kept when a run fails); the summary says how
-# many runs passed and how long they took.
+# Each run's output goes to a log under $TMPDIR, kept for a failed run and for the slowest;
+# the summary says how many runs passed and how long they took.
 set -euo pipefail
 
 runs="${1:-30}"
@@ -22,8 +22,11 @@ for ((i = 1; i <= runs; i++)); do
         exit 1
     fi
     took=$((SECONDS - run_start))
-    if ((took > slowest)); then slowest=$took; fi
-    rm -f "$log"
+    if ((took > slowest)); then
+        slowest=$took
+        mv "$log" "$log_dir/slowest.log"
+    else
+        rm -f "$log"
+    fi
 done
-rmdir "$log_dir"
-echo "make setup: $runs of $runs runs passed in $((SECONDS - start)) s (slowest run $slowest s)"
+echo "make setup: $runs of $runs runs passed in $((SECONDS - start)) s (slowest run $slowest s: $log_dir/slowest.log)"
