@@ -1043,7 +1043,12 @@ def our_chains(binary: str = "iptables") -> dict[str, list[str]]:
 
 
 def remove_chains(binary: str = "iptables") -> list[str]:
-    """Delete every chain of ours and every rule jumping to one, one atomic restore per table."""
+    """Delete every chain of ours and every rule jumping to one, one atomic restore per table.
+
+    kube-router's own `--cleanup-config` is not used: in v2.1.0 its NetworkPolicy cleanup runs
+    on an empty controller and removes nothing, then it flushes every IPVS service on the
+    machine and panics in the service proxy's cleanup (seen here: nil pointer in
+    deleteHairpinIptablesRules). kube-proxy's `--cleanup` runs first (stop_node)."""
     removed = []
     for table, lines in _iptables_save(binary).items():
         chains = {line[1:].split()[0] for line in lines if line.startswith(":") and OUR_CHAIN.match(line[1:])}
