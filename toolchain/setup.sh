@@ -196,6 +196,10 @@ main() {
     # shellcheck source=setup-ingress.sh
     source "$ROOT/toolchain/setup-ingress.sh"
     setup_ingress
+    step "app container images (Debian + PyPI) and the local registry's tools"
+    # shellcheck source=setup-images.sh
+    source "$ROOT/toolchain/setup-images.sh"
+    setup_images
     step "done in $((SECONDS - start)) s"
 }
 
