@@ -295,6 +295,7 @@ def start_ingress(
     *,
     spawn: Spawn | None = None,
     timeout: float = START_TIMEOUT,
+    record_in: dict[str, Any] | None = None,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Apply Traefik's objects, write its token and static configuration, start it and wait
     until it answers ping and TLS; returns the process and its log.
@@ -302,7 +303,8 @@ def start_ingress(
     `ports` holds PORT and PING_PORT (chosen and remembered by the caller). `spawn(name, argv)`
     starts and records the process (localenv/services.py passes its starter's); by default it
     is recorded in `layout`'s state.json under NAME. The token's expiry is recorded there too
-    (state["ingress"]["token_expires"]), for `ingress_healthy`.
+    (state["ingress"]["token_expires"]), for `ingress_healthy`: in `record_in` when given
+    (the caller's in-memory state, saved here), else in state.json.
     """
     if not TOOL.exists():
         raise IngressError(f"traefik not found in {TOOL.parent}: run make setup")
@@ -316,7 +318,9 @@ def start_ingress(
     write_private(files.config, yaml.safe_dump(static_config(files, ports, pki, apiserver_url), sort_keys=False))
     spawn = spawn or _record(layout, ports)
     process, log = spawn(NAME, [str(TOOL), f"--configFile={files.config}"])
-    state = layout.load_state()
+    # Into the caller's state when it keeps one in memory (services' starter saves its own
+    # copy after every process it starts, which would drop an entry written behind it).
+    state = layout.load_state() if record_in is None else record_in
     state["ingress"] = {"token_expires": expires.isoformat()}
     layout.save_state(state)
     deadline = time.monotonic() + timeout

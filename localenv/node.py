@@ -57,7 +57,10 @@ CLUSTER_DOMAIN = "cluster.local"
 HOST_NAMES = ("pais.local.paif.test", "db.local.paif.test", "registry.local.paif.test")
 HOSTS_ZONE = "local.paif.test"
 KUBELET_PORT = 10250
-DNS_PORT = 1053  # CoreDNS listens here as a non-root user; the Service maps 53 to it
+DNS_PORT = 53
+"""CoreDNS listens on 53 in its pod, as in a real cluster: NetworkPolicies name port 53 and
+are matched after the Service's DNAT, so a remapped target port would be denied. It runs as
+non-root with the namespaced sysctl net.ipv4.ip_unprivileged_port_start=53 (no capability)."""
 CGROUP_NAME = "paif"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINER_LOGS = Path("/var/log/containers")  # the kubelet's symlinks (a fixed path)
@@ -622,7 +625,7 @@ def corefile() -> str:
 
 def coredns_manifests() -> list[dict[str, Any]]:
     """CoreDNS in kube-system: no `forward` (nothing leaves the machine), non-root on port
-    1053 with the Service mapping 53 to it (no capability needed)."""
+    53 (a safe namespaced sysctl lets it bind; no capability needed)."""
     labels = {"k8s-app": "kube-dns"}
     meta = {"namespace": "kube-system", "labels": labels}
     rbac = "rbac.authorization.k8s.io/v1"
@@ -666,6 +669,7 @@ def coredns_manifests() -> list[dict[str, Any]]:
                             "runAsUser": 65535,
                             "runAsGroup": 65535,
                             "seccompProfile": {"type": "RuntimeDefault"},
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": str(DNS_PORT)}],
                         },
                         "containers": [
                             {
@@ -813,6 +817,27 @@ def _node_ready(api: Api) -> bool:
     return _condition(api.get(f"/api/v1/nodes/{NODE_NAME}"), "Ready")
 
 
+def apply_addons(api: Api) -> None:
+    """The cluster add-ons localenv owns (default StorageClass, CoreDNS); server-side apply,
+    so a changed manifest reaches a node that is already running."""
+    for manifest in [*storage_manifests(), *coredns_manifests()]:
+        api.apply(manifest)
+
+
+def refresh_addons(apiserver_url: str, pki: Pki, timeout: float = 60) -> None:
+    """Re-apply the add-ons on a running node (a reused environment) and wait for DNS."""
+    api = Api(apiserver_url, pki)
+    try:
+        apply_addons(api)
+        deadline = time.monotonic() + timeout
+        while not _coredns_ready(api):
+            if time.monotonic() > deadline:
+                raise LocalEnvError(f"CoreDNS not Ready {timeout:.0f} s after re-applying its manifests")
+            time.sleep(0.5)
+    finally:
+        api.close()
+
+
 def _coredns_ready(api: Api) -> bool:
     pods = api.get("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns") or {}
     return any(_condition(pod, "Ready") for pod in pods.get("items") or [])
@@ -947,8 +972,7 @@ def start_node(
         )
         _wait("kube-router", _kube_router_ready, 60, router, router_log)
 
-        for manifest in [*storage_manifests(), *coredns_manifests()]:
-            api.apply(manifest)
+        apply_addons(api)
         _wait("CoreDNS pod Ready", lambda: _coredns_ready(api), timeout, kubelet, kubelet_log)
     finally:
         api.close()

@@ -72,8 +72,6 @@ PORTS = (
     *ingress.PORTS,
     "pais",
 )
-# Settings that make a throwaway server fast; never for data anyone keeps.
-POSTGRES_NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 # No statement text in the server log: a client may send a password in one (ours send SCRAM
 # verifiers, as psql's \password does; a hand-typed ALTER ROLE does not). Not even a piece of
 # one: a client's syntax error quotes the token it stopped at, so client errors (which the
@@ -257,8 +255,6 @@ class _Starter:
                 f"--initial-cluster=paif-local={peer}",
                 *etcd_tls_args(pki, etcd_certs(pki)),
                 "--log-level=warn",
-                # A throwaway store: durability only costs time here.
-                "--unsafe-no-fsync",
             ],
         )
 
@@ -358,7 +354,6 @@ class _Starter:
             "unix_socket_directories": "",
             "password_encryption": "scram-sha-256",
             "hba_file": str(hba),
-            **POSTGRES_NON_DURABLE,
             **POSTGRES_NO_STATEMENT_LOG,
         }
         argv = [str(tool("postgres")), "-D", str(data)]
@@ -542,6 +537,9 @@ def start_services(
     if state.get("services") and state.get("settings") == settings and all(health(layout, state).values()):
         services = _services_from(layout, state)
         crds.apply(services.kubeconfig_path)
+        from localenv import node  # here: node imports this module
+
+        node.refresh_addons(services.apiserver_url, Pki(layout.pki_dir))
         log(f"local services already running (API server {services.apiserver_url})")
         return services
 
@@ -597,7 +595,7 @@ def start_services(
             manager,
             manager_log,
         )
-        ingress.start_ingress(layout, starter.ports, pki, services.apiserver_url, spawn=starter.spawn)
+        ingress.start_ingress(layout, starter.ports, pki, services.apiserver_url, spawn=starter.spawn, record_in=state)
         node.start_node(layout, starter.spawn, starter.ports, pki, services.apiserver_url, log=log)
     except BaseException:
         _clean(layout, state)

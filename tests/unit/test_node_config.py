@@ -119,8 +119,8 @@ def test_resolv_conf_has_no_upstream_server() -> None:
 def test_corefile_answers_our_names_and_never_forwards() -> None:
     corefile = node.corefile()
     assert "forward" not in corefile
-    assert corefile.startswith("cluster.local:1053 in-addr.arpa:1053 ip6.arpa:1053 {")
-    assert "\nlocal.paif.test:1053 {" in corefile
+    assert corefile.startswith("cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {")
+    assert "\nlocal.paif.test:53 {" in corefile
     assert ".:" not in corefile  # no catch-all zone: other names are refused
     assert "kubernetes cluster.local in-addr.arpa ip6.arpa" in corefile
     for name in node.HOST_NAMES:
@@ -137,8 +137,8 @@ def test_coredns_runs_unprivileged_behind_port_53(layout: Layout) -> None:
     service = _by_kind(manifests, "Service")
     assert service["spec"]["clusterIP"] == "198.19.0.10"
     assert {(p["port"], p["targetPort"], p["protocol"]) for p in service["spec"]["ports"]} == {
-        (53, 1053, "UDP"),
-        (53, 1053, "TCP"),
+        (53, 53, "UDP"),
+        (53, 53, "TCP"),
     }
     pod = _by_kind(manifests, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
