@@ -40,7 +40,7 @@ policy-gate:  ## the pull-request gate: preview dev and prod with the policy pac
 docs:  ## regenerate the README's config-key table from the config models
 	$(PY) -m infra.config.docs --write-readme
 
-up:  ## the main job: start local targets and `pulumi up --stack local`
+up:  ## the main job: local targets + a real node, push the app images, `pulumi up --stack local`, one HTTPS chat round trip
 	$(PY) -m localenv up
 
 down:  ## destroy the local stack and stop local targets

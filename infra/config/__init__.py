@@ -20,7 +20,13 @@ import yaml
 from pydantic import ValidationError
 
 from infra.config.app import AppConfig, PaisConfig
-from infra.config.base import PRIVATE_KEY_ERROR, Model, image_is_digest_pinned, image_registry, redact_credentials
+from infra.config.base import (
+    PRIVATE_KEY_ERROR,
+    Model,
+    image_is_digest_pinned,
+    image_registry,
+    redact_credentials,
+)
 from infra.config.database import DatabaseConfig
 from infra.config.harbor import HarborConfig
 from infra.config.platform import DlvmConfig, VksConfig

@@ -18,8 +18,9 @@ from kubernetes import client as k8s_client
 from kubernetes.stream import stream
 
 PROBE_SCRIPT = r"""
-import json, socket, sys
+import json, socket, sys, time
 targets = json.loads(sys.argv[1])
+time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0)
 result = {}
 for name, spec in targets.items():
     if spec.get("resolve"):
@@ -40,6 +41,9 @@ for name, spec in targets.items():
         sock.close()
 print("PROBE " + json.dumps(result, sort_keys=True), flush=True)
 """
+
+
+SETTLE_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,14 @@ def run_probe_pod(
     *,
     labels: dict[str, str] | None = None,
     timeout: float = 120,
+    settle: float = SETTLE_SECONDS,
 ) -> dict[str, str]:
     """Start a one-shot pod (restricted pod security) that runs the probe, wait until it
-    finished, return what it found; the pod is deleted afterwards."""
+    finished, return what it found; the pod is deleted afterwards.
+
+    The probe waits `settle` seconds first: a NetworkPolicy implementation programs a new
+    pod's rules shortly after the pod got its address (kube-router reacts to the pod's
+    update), and the probe is about the policy, not that race."""
     core: Any = k8s_client.CoreV1Api(api)
     payload = json.dumps({n: t.spec() for n, t in targets.items()})
     body = {
@@ -114,7 +123,7 @@ def run_probe_pod(
                     "name": "probe",
                     "image": image,
                     "imagePullPolicy": "IfNotPresent",
-                    "command": ["/opt/venv/bin/python", "-c", PROBE_SCRIPT, payload],
+                    "command": ["/opt/venv/bin/python", "-c", PROBE_SCRIPT, payload, str(settle)],
                     "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
                     "securityContext": {
                         "allowPrivilegeEscalation": False,

@@ -249,7 +249,7 @@ def test_a_chat_request_makes_the_round_trip(env: LocalEnv) -> None:
     assert "chat reply:" in env.up_output and "curl --resolve chat.local.paif.test:" in env.up_output
     services = env.services()
     result = roundtrip.round_trip(
-        env.layout, services, env.outputs, ingress_port=env.port("ingress"), schema="chat", message="e2e: ping"
+        env.layout, services, env.outputs, ingress_port=env.port("traefik"), schema="chat", message="e2e: ping"
     )
     assert result.reply and "e2e: ping" in result.reply, result
     assert result.source in ("agent", "model")
@@ -365,7 +365,7 @@ def test_rolling_update_of_the_backend_loses_no_request(env: LocalEnv) -> None:
     outputs = env.outputs
     ca_pem = roundtrip.ingress_ca(env.layout, APP_NAMESPACE)
     hostname = "chat.local.paif.test"
-    url = f"https://{hostname}:{env.port('ingress')}"
+    url = f"https://{hostname}:{env.port('traefik')}"
     results: list[str] = []
     stop = threading.Event()
 
