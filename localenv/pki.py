@@ -257,47 +257,13 @@ def ensure_pki(directory: Path) -> Pki:
         write_private(pki.admin_key, _key_pem(key))
         write_private(pki.admin_cert, pem)
 
+    # The node components' client certificates and the kubelet's serving certificate: one
+    # way to issue a leaf (kept while valid for the same names and signed by this CA).
     for name, (user, group) in CLIENTS.items():
-        if renewed_ca or not _still_valid(pki.client_cert(name), now):
-            attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group)] if group else []
-            key = _new_key()
-            pem = _issue(
-                x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, user)]),
-                key,
-                ca_name,
-                ca_key,
-                now=now,
-                extensions=[
-                    (x509.BasicConstraints(ca=False, path_length=None), True),
-                    (leaf_usage, True),
-                    (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
-                ],
-            )
-            write_private(pki.client_key(name), _key_pem(key))
-            write_private(pki.client_cert(name), pem)
-
-    if renewed_ca or not _still_valid(pki.kubelet_serving_cert, now):
-        key = _new_key()
-        pem = _issue(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{NODE_NAME}")]),
-            key,
-            ca_name,
-            ca_key,
-            now=now,
-            extensions=[
-                (x509.BasicConstraints(ca=False, path_length=None), True),
-                (leaf_usage, True),
-                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-                (
-                    x509.SubjectAlternativeName(
-                        [x509.DNSName(NODE_NAME), x509.IPAddress(ipaddress.ip_address(NODE_IP))]
-                    ),
-                    False,
-                ),
-            ],
-        )
-        write_private(pki.kubelet_serving_key, _key_pem(key))
-        write_private(pki.kubelet_serving_cert, pem)
+        issue_leaf(pki, name, common_name=user, organization=group, client=True)
+    issue_leaf(
+        pki, "kubelet-serving", common_name=f"system:node:{NODE_NAME}", dns_names=(NODE_NAME,), ips=(NODE_IP,), server=True
+    )
 
     if not (pki.service_account_key.exists() and pki.service_account_pub.exists()):
         key = _new_key()
