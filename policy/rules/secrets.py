@@ -419,7 +419,11 @@ def check_secret_data_flow(resources: Sequence[Res], ctx: Context) -> list[Viola
             continue
         # A section computed from a secret producer whose values carry no marker: unsecret'ed.
         for section in ("data", "binaryData"):
-            if section in marked or any(s.named_or_shaped for s in settings if s.section == section):
+            in_section = [s for s in settings if s.section == section]
+            # Skipped only when the markers are there or every value is already reported by
+            # name or shape (an unknown, unmarked value next to a reported one still counts:
+            # a preview may not know a generated value, nor carry its marker).
+            if section in marked or (in_section and all(s.named_or_shaped for s in in_section)):
                 continue
             for urn in resource.property_dependencies.get(section, ()):
                 source = by_urn.get(urn)
