@@ -113,6 +113,20 @@ class Pki:
         return self.directory / "sa.pub"
 
 
+LEAF_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+"""Key usage of every leaf certificate (signing only; the extended usage says what for)."""
+
+
 def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
@@ -169,17 +183,6 @@ def ensure_pki(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     now = datetime.datetime.now(datetime.UTC)
-    leaf_usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
     renewed_ca = False
     if not (_still_valid(pki.ca_cert, now) and pki.ca_key.exists()):
@@ -227,7 +230,7 @@ def ensure_pki(directory: Path) -> Pki:
             now=now,
             extensions=[
                 (x509.BasicConstraints(ca=False, path_length=None), True),
-                (leaf_usage, True),
+                (LEAF_USAGE, True),
                 (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
                 (x509.SubjectAlternativeName(sans), False),
             ],
@@ -250,7 +253,7 @@ def ensure_pki(directory: Path) -> Pki:
             now=now,
             extensions=[
                 (x509.BasicConstraints(ca=False, path_length=None), True),
-                (leaf_usage, True),
+                (LEAF_USAGE, True),
                 (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
             ],
         )
@@ -322,20 +325,7 @@ def issue_leaf(
     usages = [oid for oid, wanted in ((ExtendedKeyUsageOID.SERVER_AUTH, server), (ExtendedKeyUsageOID.CLIENT_AUTH, client)) if wanted]
     extensions: list[tuple[x509.ExtensionType, bool]] = [
         (x509.BasicConstraints(ca=False, path_length=None), True),
-        (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        ),
+        (LEAF_USAGE, True),
         (x509.ExtendedKeyUsage(usages), False),
     ]
     if sans:
