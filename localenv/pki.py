@@ -348,24 +348,27 @@ def _serving_sans_current(path: Path) -> bool:
     return set(SERVING_DNS) <= set(sans.get_values_for_type(x509.DNSName)) and set(SERVING_IPS) <= ips
 
 
-def component_kubeconfig(pki: Pki, server: str, name: str) -> str:
-    """A kubeconfig for node component `name` (in CLIENTS) referring to its files."""
-    user = CLIENTS[name][0]
+def _kubeconfig(cluster: dict[str, str], user_name: str, user: dict[str, str]) -> str:
+    """One cluster, one user, one context named CONTEXT."""
     document = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
-        "users": [
-            {
-                "name": user,
-                "user": {"client-certificate": str(pki.client_cert(name)), "client-key": str(pki.client_key(name))},
-            }
-        ],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user}}],
+        "clusters": [{"name": CONTEXT, "cluster": cluster}],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user_name}}],
         "current-context": CONTEXT,
         "preferences": {},
     }
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def component_kubeconfig(pki: Pki, server: str, name: str) -> str:
+    """A kubeconfig for node component `name` (in CLIENTS) referring to its files."""
+    return _kubeconfig(
+        {"server": server, "certificate-authority": str(pki.ca_cert)},
+        CLIENTS[name][0],
+        {"client-certificate": str(pki.client_cert(name)), "client-key": str(pki.client_key(name))},
+    )
 
 
 def kubeconfig(pki: Pki, server: str) -> str:
@@ -374,18 +377,8 @@ def kubeconfig(pki: Pki, server: str) -> str:
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
 
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)}}],
-        "users": [
-            {
-                "name": ADMIN_USER,
-                "user": {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)},
-            }
-        ],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": ADMIN_USER}}],
-        "current-context": CONTEXT,
-        "preferences": {},
-    }
-    return yaml.safe_dump(document, sort_keys=False)
+    return _kubeconfig(
+        {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
+        ADMIN_USER,
+        {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)},
+    )
