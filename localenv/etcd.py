@@ -24,6 +24,7 @@ import yaml
 
 from localenv.files import write_private
 from localenv.pki import Pki, issue_leaf
+from localenv.pki import client_tls as pki_client_tls
 
 SERVER = "etcd-server"
 APISERVER_CLIENT = "apiserver-etcd-client"
@@ -119,9 +120,7 @@ def encryption_config(pki: Pki) -> Path:
 
 def client_tls(pki: Pki, cert_and_key: tuple[Path, Path]) -> ssl.SSLContext:
     """A TLS context that trusts the local CA and presents `cert_and_key`."""
-    context = ssl.create_default_context(cafile=str(pki.ca_cert))
-    context.load_cert_chain(str(cert_and_key[0]), str(cert_and_key[1]))
-    return context
+    return pki_client_tls(pki, *cert_and_key)
 
 
 def etcd_healthy(port: int, pki: Pki) -> bool:

@@ -20,7 +20,6 @@ only listeners are the HTTPS entrypoint and a ping entrypoint for the health che
 from __future__ import annotations
 
 import datetime
-import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ import yaml
 from localenv import processes
 from localenv.files import write_private
 from localenv.layout import ROOT, Layout
-from localenv.pki import Pki
+from localenv.pki import Pki, admin_tls
 
 TOOL = ROOT / ".tools" / "bin" / "traefik"
 NAME = "traefik"
@@ -158,9 +157,7 @@ def _path(manifest: Mapping[str, Any]) -> str:
 
 def admin_client(pki: Pki, apiserver_url: str, timeout: float = 10) -> httpx.Client:
     """An HTTP client for the local API server as the admin user (client certificate)."""
-    context = ssl.create_default_context(cafile=str(pki.ca_cert))
-    context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
-    return httpx.Client(base_url=apiserver_url, verify=context, timeout=timeout)
+    return httpx.Client(base_url=apiserver_url, verify=admin_tls(pki), timeout=timeout)
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:

@@ -28,7 +28,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +41,7 @@ import yaml
 from localenv import processes
 from localenv.files import write_private
 from localenv.layout import ROOT, Layout
-from localenv.pki import NODE_IP, NODE_NAME, Pki, component_kubeconfig
+from localenv.pki import NODE_IP, NODE_NAME, Pki, admin_tls, component_kubeconfig
 from localenv.services import LocalEnvError, tool
 
 BRIDGE = "paif0"
@@ -479,8 +478,7 @@ class Api:
     """A few calls to the API server as the local admin (httpx, client certificate)."""
 
     def __init__(self, url: str, pki: Pki) -> None:
-        context = ssl.create_default_context(cafile=str(pki.ca_cert))
-        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        context = admin_tls(pki)
         self.client = httpx.Client(base_url=url, verify=context, timeout=10)
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -346,6 +347,18 @@ def _serving_sans_current(path: Path) -> bool:
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
     return set(SERVING_DNS) <= set(sans.get_values_for_type(x509.DNSName)) and set(SERVING_IPS) <= ips
+
+
+def client_tls(pki: Pki, cert: Path, key: Path) -> ssl.SSLContext:
+    """A TLS context that trusts the local CA and presents `cert` with `key`."""
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def admin_tls(pki: Pki) -> ssl.SSLContext:
+    """The admin user's TLS context for the local API server."""
+    return client_tls(pki, pki.admin_cert, pki.admin_key)
 
 
 def _kubeconfig(cluster: dict[str, str], user_name: str, user: dict[str, str]) -> str:

@@ -12,7 +12,6 @@ import json
 import os
 import pwd
 import signal
-import ssl
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from localenv import registry as local_registry
 from localenv.etcd import apiserver_etcd_args, etcd_certs, etcd_healthy, etcd_tls_args
 from localenv.files import write_private
 from localenv.layout import ROOT, Layout
-from localenv.pki import Pki, ensure_pki, kubeconfig
+from localenv.pki import Pki, admin_tls, ensure_pki, kubeconfig
 
 TOOLS = ROOT / ".tools" / "bin"
 DEFAULT_VCENTER_USER = "administrator@vsphere.local"
@@ -169,15 +168,9 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, process: subproc
     raise LocalEnvError(f"{what} not ready after {timeout:.0f} s; its log ({log}):\n{_log_tail(log)}")
 
 
-def _admin_tls(pki: Pki) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(pki.ca_cert))
-    context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
-    return context
-
-
 def _apiserver_ready(port: int, pki: Pki) -> bool:
     try:
-        response = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=_admin_tls(pki), timeout=2)
+        response = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=admin_tls(pki), timeout=2)
     except httpx.HTTPError:
         return False
     return response.status_code == 200
