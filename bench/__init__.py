@@ -1,0 +1,1 @@
+"""The preview-scaling benchmark (`python -m bench`); see bench/README.md."""

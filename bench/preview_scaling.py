@@ -1,0 +1,425 @@
+"""Preview and no-op refresh of N production-shaped apps beside floors of the same size.
+
+    python -m bench                               # N = 1, 5, 20, 50; best of 3; refresh of 50 apps
+    python -m bench --counts 1,20 --repeat 1 --no-refresh
+    python -m bench --variant before=/path/to/old/pulumi-language-python   # before/after, same run
+
+What runs (bench/README.md says why): a throwaway etcd + kube-apiserver on 127.0.0.1
+(bench/cluster.py), the benchmark's program (bench/program) previewed through the
+Automation API (`pulumi.automation`) in a temporary project copy with a file backend, and
+for each N:
+  app        N `AiApp`s with the prod profile's arguments (policy pack off, then on)
+  configmap  the same number of resources as plain ConfigMaps through a kubernetes provider
+  component  the same number of resources as bare component resources (no provider)
+then `up` of 50 apps (and of the ConfigMap floor of that size) and no-op refreshes of both.
+Every figure is the best of `--repeat` runs; the spread (slowest - fastest) is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from bench.cluster import Cluster, api_server
+
+ROOT = Path(__file__).resolve().parents[1]
+PROGRAM = Path(__file__).resolve().parent / "program"
+TOOLS = ROOT / ".tools" / "bin"
+VENV = ROOT / ".venv"
+PACK = ROOT / "policy"
+PACK_CONFIG = PACK / "config" / "prod.json"
+ALLOWED_REGISTRY = "harbor.paif.example.internal/paif-chat/"
+PROD_STACK = ROOT / "stacks" / "Pulumi.prod.yaml"
+PULUMI_FILES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
+DEFAULT_COUNTS = (1, 5, 20, 50)
+MODES = ("app", "configmap", "component")
+# The targets of issue 16.
+MAX_APP_OVER_FLOOR = 1.3
+MAX_POLICY_OVERHEAD = 0.10
+MAX_REFRESH_SECONDS = 10.0
+REFRESH_APPS = 50
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run (no toolchain, a preview failed)."""
+
+
+@dataclass
+class Timing:
+    """Wall-clock seconds of repeated runs of one operation."""
+
+    runs: list[float] = field(default_factory=list)
+    resources: int = 0
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    @property
+    def spread(self) -> float:
+        return max(self.runs) - min(self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    def text(self) -> str:
+        return f"{self.best:7.2f} s (±{self.spread:.2f}, median {self.median:.2f})"
+
+
+@dataclass
+class VariantResult:
+    name: str
+    previews: dict[tuple[str, int], Timing] = field(default_factory=dict)
+    """(mode, N) -> timing; mode is app, app+policy, configmap or component."""
+    refresh: dict[str, Timing] = field(default_factory=dict)
+    """app / configmap -> no-op refresh of REFRESH_APPS apps' worth."""
+
+    def best(self, mode: str, n: int) -> float:
+        return self.previews[mode, n].best
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "previews": {
+                f"{m}/{n}": {"runs": t.runs, "resources": t.resources} for (m, n), t in self.previews.items()
+            },
+            "refresh": {m: {"runs": t.runs, "resources": t.resources} for m, t in self.refresh.items()},
+        }
+
+
+def toolchain(root: Path, language_host: Path | None) -> Path:
+    """A directory with bin/ holding the pulumi CLI and, beside it (where the engine looks),
+    the language host: ours from .tools/bin, or `language_host` for a before/after variant."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in PULUMI_FILES:
+        source = (TOOLS / name).resolve()
+        if name == "pulumi-language-python" and language_host is not None:
+            source = language_host.resolve()
+        if not source.exists():
+            raise BenchError(f"{source} is missing: run `make setup`")
+        try:
+            os.link(source, bin_dir / name)
+        except OSError:
+            shutil.copy2(source, bin_dir / name)
+    return root
+
+
+def _prod_config() -> dict[str, Any]:
+    doc = yaml.safe_load(PROD_STACK.read_text())
+    config: dict[str, Any] = doc["config"]
+    return config
+
+
+class Bench:
+    """One project copy, one file backend, one throwaway API server; stacks per (mode, N)."""
+
+    def __init__(self, workdir: Path, cluster: Cluster, pulumi_root: Path, *, per_app: int = 0) -> None:
+        self.cluster = cluster
+        self.project = workdir / "program"
+        if not self.project.exists():
+            shutil.copytree(PROGRAM, self.project)
+            settings = yaml.safe_load((PROGRAM / "Pulumi.yaml").read_text())
+            settings["runtime"]["options"]["virtualenv"] = str(VENV)
+            (self.project / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        state = workdir / "state"
+        state.mkdir(exist_ok=True)
+        temp = workdir / "tmp"
+        temp.mkdir(exist_ok=True, mode=0o700)
+        passphrase = workdir / "passphrase"
+        if not passphrase.exists():
+            passphrase.write_text(secrets.token_urlsafe(24))
+            passphrase.chmod(0o600)
+        self.env = {
+            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            # The kubernetes provider writes its kubeconfig (an admin key) to TMPDIR: a private one.
+            **{name: str(temp) for name in ("TMPDIR", "TEMP", "TMP")},
+            "PATH": os.pathsep.join([str(pulumi_root / "bin"), str(VENV / "bin"), os.environ.get("PATH", "")]),
+        }
+        self.command = auto.PulumiCommand(root=str(pulumi_root), skip_version_check=True)
+        self.workspace = auto.LocalWorkspace(
+            work_dir=str(self.project), env_vars=self.env, pulumi_command=self.command
+        )
+        self.per_app = per_app
+        # prod's policy config; the allow-list names the apps' registry, which prod takes
+        # from its Harbor project (not declared here: the apps only).
+        pack_config = json.loads(PACK_CONFIG.read_text())
+        pack_config["images-from-allowed-registry"]["allowedRegistries"] = [ALLOWED_REGISTRY]
+        self.pack_config = workdir / "policy-prod.json"
+        self.pack_config.write_text(json.dumps(pack_config, indent=2))
+
+    def stack(self, mode: str, n: int) -> auto.Stack:
+        name = f"{mode}-{n}"
+        stack_file = self.project / f"Pulumi.{name}.yaml"
+        if not stack_file.exists():
+            config = {**(_prod_config() if mode == "app" else {}), "bench:mode": mode, "bench:count": str(n)}
+            if mode != "app":
+                config["bench:perApp"] = str(self.per_app)
+            stack_file.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        stack = auto.Stack.create_or_select(name, self.workspace)
+        if mode != "component":
+            stack.set_config("bench:kubeconfig", auto.ConfigValue(self.cluster.kubeconfig, secret=True))
+        return stack
+
+    def preview(self, mode: str, n: int, *, policy: bool = False, tracing: str | None = None) -> tuple[float, int]:
+        stack = self.stack(mode, n)
+        extra: dict[str, Any] = {}
+        if policy:
+            extra = {"policy_packs": [str(PACK)], "policy_pack_configs": [str(self.pack_config)]}
+        started = time.monotonic()
+        try:
+            result = stack.preview(color="never", tracing=tracing, **extra)
+        except auto.errors.CommandError as exc:
+            raise BenchError(f"preview of {mode} N={n} failed:\n{str(exc)[-3000:]}") from None
+        seconds = time.monotonic() - started
+        return seconds, sum(result.change_summary.values())
+
+    def up(self, mode: str, n: int) -> tuple[float, int]:
+        stack = self.stack(mode, n)
+        started = time.monotonic()
+        try:
+            result = stack.up(color="never", show_secrets=False)
+        except auto.errors.CommandError as exc:
+            raise BenchError(f"up of {mode} N={n} failed:\n{str(exc)[-3000:]}") from None
+        changes = result.summary.resource_changes or {}
+        return time.monotonic() - started, sum(changes.values())
+
+    def refresh(self, mode: str, n: int, *, tracing: str | None = None) -> tuple[float, int]:
+        stack = self.stack(mode, n)
+        started = time.monotonic()
+        try:
+            result = stack.refresh(color="never", show_secrets=False, tracing=tracing)
+        except auto.errors.CommandError as exc:
+            raise BenchError(f"refresh of {mode} N={n} failed:\n{str(exc)[-3000:]}") from None
+        seconds = time.monotonic() - started
+        changes = result.summary.resource_changes or {}
+        if set(changes) - {"same"}:
+            raise BenchError(f"refresh of {mode} N={n} was not a no-op: {changes}")
+        return seconds, sum(changes.values())
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _measure(timing: Timing, run: Callable[[], tuple[float, int]], label: str) -> None:
+    seconds, resources = run()
+    timing.runs.append(seconds)
+    timing.resources = resources
+    _log(f"  {label}: {seconds:.2f} s ({resources} resources)")
+
+
+def run_variant(
+    name: str,
+    bench: Bench,
+    counts: Sequence[int],
+    repeat: int,
+    *,
+    refresh: bool,
+    policy: bool,
+) -> VariantResult:
+    result = VariantResult(name)
+    modes = ["app", *(["app+policy"] if policy else []), "configmap", "component"]
+    # Interleaved (round r of every case before round r + 1), so a burst of load from the
+    # machine's other users spreads over all cases instead of hitting one.
+    for round_ in range(repeat):
+        for n in counts:
+            for mode in modes:
+                timing = result.previews.setdefault((mode, n), Timing())
+                base = mode.removesuffix("+policy")
+                _measure(
+                    timing,
+                    lambda base=base, n=n, mode=mode: bench.preview(base, n, policy=mode.endswith("+policy")),
+                    f"[{name} {round_ + 1}/{repeat}] preview {mode} N={n}",
+                )
+    if refresh:
+        for mode in ("app", "configmap"):
+            seconds, resources = bench.up(mode, REFRESH_APPS)
+            _log(f"  [{name}] up {mode} N={REFRESH_APPS}: {seconds:.1f} s ({resources} resources)")
+        for round_ in range(repeat):
+            for mode in ("app", "configmap"):
+                _measure(
+                    result.refresh.setdefault(mode, Timing()),
+                    lambda mode=mode: bench.refresh(mode, REFRESH_APPS),
+                    f"[{name} {round_ + 1}/{repeat}] no-op refresh {mode} N={REFRESH_APPS}",
+                )
+    return result
+
+
+def per_added_resource_ms(result: VariantResult, mode: str, low: int, high: int) -> float | None:
+    if (mode, low) not in result.previews or (mode, high) not in result.previews:
+        return None
+    a, b = result.previews[mode, low], result.previews[mode, high]
+    if b.resources == a.resources:
+        return None
+    return (b.best - a.best) / (b.resources - a.resources) * 1000
+
+
+def _verdict(ok: bool) -> str:
+    return "ok  " if ok else "MISS"
+
+
+def report(result: VariantResult, counts: Sequence[int]) -> str:
+    lines = [f"== {result.name}: preview (best of {len(next(iter(result.previews.values())).runs)} runs) =="]
+    modes = [m for m in ("app", "app+policy", "configmap", "component") if (m, counts[0]) in result.previews]
+    for n in counts:
+        for mode in modes:
+            t = result.previews[mode, n]
+            lines.append(f"  N={n:<3} {mode:<11} {t.text()}  {t.resources} resources")
+    lines.append("  ratios:")
+    for n in counts:
+        ratio = result.best("app", n) / result.best("configmap", n)
+        lines.append(
+            f"  [{_verdict(ratio <= MAX_APP_OVER_FLOOR)}] N={n:<3} app / ConfigMap floor = {ratio:.2f} "
+            f"(target <= {MAX_APP_OVER_FLOOR}); app / component floor = "
+            f"{result.best('app', n) / result.best('component', n):.2f}"
+        )
+    for mode in ("configmap", "app", "component"):
+        steps = []
+        for low, high in zip(counts, counts[1:], strict=False):
+            ms = per_added_resource_ms(result, mode, low, high)
+            if ms is not None:
+                steps.append(f"{low}->{high}: {ms:.1f}")
+        lines.append(f"         {mode} ms per added resource: {', '.join(steps)}")
+    if "app+policy" in modes:
+        for n in counts:
+            overhead = result.best("app+policy", n) / result.best("app", n) - 1
+            target = f" (target <= {MAX_POLICY_OVERHEAD:.0%})" if n == 20 else ""
+            mark = _verdict(overhead <= MAX_POLICY_OVERHEAD) if n == 20 else "    "
+            lines.append(f"  [{mark}] N={n:<3} policy overhead {overhead:+.1%}{target}")
+    for mode, t in result.refresh.items():
+        target = f" (target <= {MAX_REFRESH_SECONDS:.0f} s)" if mode == "app" else ""
+        mark = _verdict(t.best <= MAX_REFRESH_SECONDS) if mode == "app" else "    "
+        lines.append(f"  [{mark}] no-op refresh {mode} N={REFRESH_APPS}: {t.text()}  {t.resources} resources{target}")
+    return "\n".join(lines)
+
+
+def comparison(results: Sequence[VariantResult], counts: Sequence[int]) -> str:
+    """A markdown before/after table of the variants of one run."""
+    names = [r.name for r in results]
+    header = "| figure | " + " | ".join(names) + " |"
+    rows = [header, "|---|" + "---|" * len(names)]
+
+    def row(label: str, values: Sequence[str]) -> None:
+        rows.append(f"| {label} | " + " | ".join(values) + " |")
+
+    modes = [m for m in ("app", "app+policy", "configmap", "component") if (m, counts[0]) in results[0].previews]
+    for mode in modes:
+        for n in counts:
+            row(f"preview {mode} N={n} (s)", [f"{r.best(mode, n):.2f} ±{r.previews[mode, n].spread:.2f}" for r in results])
+    for n in counts:
+        row(f"app / ConfigMap floor N={n}", [f"{r.best('app', n) / r.best('configmap', n):.2f}" for r in results])
+    for mode in ("configmap", "app"):
+        for low, high in zip(counts, counts[1:], strict=False):
+            values = [per_added_resource_ms(r, mode, low, high) for r in results]
+            row(f"{mode} ms per added resource {low}->{high}", [f"{v:.1f}" if v is not None else "-" for v in values])
+    if "app+policy" in modes:
+        for n in counts:
+            row(
+                f"policy overhead N={n}",
+                [f"{r.best('app+policy', n) / r.best('app', n) - 1:+.1%}" for r in results],
+            )
+    for mode in ("app", "configmap"):
+        if all(mode in r.refresh for r in results):
+            row(
+                f"no-op refresh {mode} N={REFRESH_APPS} (s)",
+                [f"{r.refresh[mode].best:.2f} ±{r.refresh[mode].spread:.2f}" for r in results],
+            )
+    return "\n".join(rows)
+
+
+@contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="paif-bench-") as tmp:
+        yield Path(tmp)
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--counts {text!r}: expected comma-separated integers, e.g. 1,5,20,50") from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"--counts {text!r}: every count must be 1 or more")
+    return counts
+
+
+def _variant(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not Path(path).is_file():
+        raise argparse.ArgumentTypeError(
+            f"--variant {text!r}: expected NAME=PATH to a pulumi-language-python executable"
+        )
+    return name, Path(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--counts", type=_counts, default=list(DEFAULT_COUNTS), help="numbers of apps (default 1,5,20,50)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is reported (default 3)")
+    parser.add_argument("--no-refresh", action="store_true", help=f"skip the up and no-op refresh of {REFRESH_APPS} apps")
+    parser.add_argument("--no-policy", action="store_true", help="skip the previews with the policy pack")
+    parser.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also measure with this language host (e.g. a build before a fix), in the same run, before ours",
+    )
+    parser.add_argument("--json", type=Path, help="write every run's figures to this file")
+    parser.add_argument("--workdir", type=Path, help="keep the project copies and state here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: must be 1 or more")
+    if not (TOOLS / "pulumi").exists():
+        print("bench: the pulumi CLI is not in .tools/bin: run `make setup`", file=sys.stderr)
+        return 2
+
+    variants: list[tuple[str, Path | None]] = [*args.variant, ("current", None)]
+    results: list[VariantResult] = []
+    try:
+        with _workdir(args.workdir) as workdir, api_server() as cluster:
+            _log(f"bench: API server at {cluster.url}; work directory {workdir}")
+            for name, host in variants:
+                root = toolchain(workdir / f"toolchain-{name}", host)
+                bench = Bench(workdir / name, cluster, root)
+                _, created = bench.preview("app", 1)
+                bench.per_app = created - 2  # all but the stack and the provider
+                _log(f"bench[{name}]: one app registers {bench.per_app} resources besides the stack and provider")
+                result = run_variant(
+                    name, bench, args.counts, args.repeat, refresh=not args.no_refresh, policy=not args.no_policy
+                )
+                results.append(result)
+                print(report(result, args.counts), flush=True)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    if len(results) > 1:
+        print("\n" + comparison(results, args.counts))
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in results], indent=2))
+    return 0
