@@ -18,9 +18,9 @@ STACK ?= dev
 setup:  ## build/install everything the project needs (idempotent, cached under ~/.cache/paif)
 	bash toolchain/setup.sh
 
-lint:  ## ruff + mypy (strict on components/, infra/, policy/)
+lint:  ## ruff + mypy (strict on components/, infra/, policy/, ops/)
 	$(PY) -m ruff check .
-	$(PY) -m mypy app components infra policy localenv tests
+	$(PY) -m mypy app components infra policy localenv ops tests
 
 unit:  ## fast tests: Pulumi mocks, config corpus, policy rule functions
 	$(PY) -m pytest tests/unit tests/policy -m "not integration" -q

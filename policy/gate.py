@@ -1,19 +1,29 @@
-"""The pull-request gate: a real `pulumi preview` of each stack with the policy pack.
+"""The pull-request gate: a real `pulumi preview` of each stack with the policy pack, against
+the stack's real state, with a data-loss guard.
 
-    python -m policy.gate dev prod        # what `make policy-gate` and CI run
-    python -m policy.gate prod --no-baseline
+    python -m policy.gate dev prod                    # what `make policy-gate` runs
+    python -m policy.gate dev prod --shared-state     # CI: the stacks' shared state (must exist)
+    python -m policy.gate local --shared-state --config-file local=.localenv/Pulumi.local.yaml
+    PAIF_APPROVE_DATA_LOSS='urn:pulumi:prod::...' python -m policy.gate prod --shared-state
 
-For each stack it previews once without the pack (the baseline, for the overhead ratio)
-and once with `--policy-pack policy --policy-pack-config policy/config/<stack>.json`,
-reports every violation and the timings, and exits non-zero when a mandatory policy is
-violated or a preview fails.
+For each stack it previews once without the pack (the baseline, for the overhead ratio,
+unless `--no-baseline`) and once with `--policy-pack policy --policy-pack-config
+policy/config/<stack>.json`, through the Automation API (`ops.automation`). It reports the
+resource changes per operation and every resource that would be replaced or deleted, every
+policy violation and the timings, and exits non-zero when a mandatory policy is violated, a
+preview fails, or a preview would replace or delete a stateful resource
+(`components/stateful.py`) that is not approved by its URN.
+
+With `--shared-state` the previews run against the stacks as they are in `PULUMI_BACKEND_URL`
+(read access to the backend and the stack's passphrase are enough; no target credentials):
+the diff is the true one. Without it, a stack missing from the backend is created (the
+zero-config local use; with PULUMI_BACKEND_URL unset, in a throwaway file backend, with a
+throwaway passphrase when none is set), so everything shows as a create.
 
 The previews run from a throwaway copy of the project file and the stack files, so the
 committed files are never modified (`pulumi stack init` writes an `encryptionsalt` into the
 stack file) and the virtualenv is an absolute path (the dynamic-provider shim resolves a
-relative one against the program directory, not the project root). State goes to
-PULUMI_BACKEND_URL, or to a temporary file backend when it is unset; without
-PULUMI_CONFIG_PASSPHRASE(_FILE) a fixed throwaway passphrase is used (previews need no secrets).
+relative one against the program directory, not the project root).
 """
 
 from __future__ import annotations
@@ -24,10 +34,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,9 +44,26 @@ from typing import Any
 
 import yaml
 
+from components.stateful import stateful_type
+from ops.automation import (
+    AutomationError,
+    Outcome,
+    PolicyPack,
+    PolicyViolation,
+    Project,
+    Settings,
+    Step,
+    backend_url,
+    format_changes,
+    missing_plugin,
+)
+
+__all__ = ["PolicyViolation", "missing_plugin"]
+
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "policy"
 CONFIG_DIR = PACK / "config"
+APPROVAL_ENV = "PAIF_APPROVE_DATA_LOSS"
 # pulumi-kubernetes' yaml/v2 ConfigGroup/ConfigFile registers each object it parses as an ordinary
 # resource, so the pack checks those like any other, without a cluster; except that an object
 # without metadata.namespace whose kind is neither built in nor a CRD declared alongside needs
@@ -49,52 +74,54 @@ CANNOT_CHECK_CONFIG_GROUP = (
     "custom resource whose scope only the cluster knows; give it metadata.namespace (or declare its CRD in the "
     "same ConfigGroup) so the preview, and the policy pack, can see it"
 )
-THROWAWAY_PASSPHRASE = "paif-policy-gate"  # noqa: S105 - encrypts nothing: previews carry no secrets
+THROWAWAY_PASSPHRASE = "paif-policy-gate"  # noqa: S105 - encrypts nothing: a throwaway state holds no secrets
 PREVIEW_TIMEOUT_SECONDS = 900
-# The engine's words for a plugin it has not got (and could not download).
-MISSING_PLUGIN = re.compile(
-    r"(?:Could not automatically download and install|no) (?P<kind>\w+) plugin 'pulumi-\w+-(?P<name>[\w-]+)'(?P<rest>.*)"
-)
 
 
 class GateError(RuntimeError):
-    """The gate could not run (no policy config for a stack, no pulumi CLI, a stack cannot be created)."""
-
-
-@dataclass(frozen=True)
-class PolicyViolation:
-    policy: str
-    level: str
-    """advisory or mandatory."""
-    urn: str
-    message: str
-
-    @property
-    def resource(self) -> str:
-        """`type: name` of the resource (the stack for a stack-wide violation)."""
-        if "::" not in self.urn:
-            return "(stack)"
-        parts = self.urn.split("::")
-        return f"{parts[-2].rsplit('$', 1)[-1]}: {parts[-1]}"
+    """The gate could not run (no policy config for a stack, no pulumi CLI, a stack cannot be found)."""
 
 
 @dataclass
 class Preview:
-    """What one `pulumi preview --json` (streamed events) reported."""
+    """What one preview reported."""
 
     returncode: int
     seconds: float
     violations: list[PolicyViolation] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     result: str = ""
-    """The summary's result ("succeeded"/"failed"), empty when no summary was printed."""
+    """"succeeded"/"failed"."""
     output: str = ""
     changes: dict[str, int] = field(default_factory=dict)
-    """The summary's resource changes by operation (e.g. {"create": 54})."""
+    """The summary's resource counts by operation (e.g. {"create": 54, "same": 2})."""
+    replaced_or_deleted: list[Step] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[PolicyViolation]:
         return [v for v in self.violations if v.level == "mandatory"]
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Preview:
+        return cls(
+            returncode=0 if outcome.ok else 1,
+            seconds=outcome.seconds,
+            violations=outcome.violations,
+            errors=outcome.errors,
+            result="succeeded" if outcome.ok else "failed",
+            output=outcome.output,
+            changes=outcome.changes,
+            replaced_or_deleted=outcome.replaced_or_deleted,
+        )
+
+
+@dataclass(frozen=True)
+class DataLoss:
+    """A stateful resource the preview would replace or delete."""
+
+    step: Step
+    human: str
+    approved: bool
 
 
 @dataclass
@@ -102,10 +129,24 @@ class StackResult:
     stack: str
     with_pack: Preview
     baseline: Preview | None
+    approvals: frozenset[str] = frozenset()
+
+    @property
+    def data_loss(self) -> list[DataLoss]:
+        found = []
+        for step in self.with_pack.replaced_or_deleted:
+            entry = stateful_type(step.type, step.old_inputs)
+            if entry is not None:
+                found.append(DataLoss(step, entry.human, step.urn in self.approvals))
+        return found
 
     @property
     def passed(self) -> bool:
-        return self.with_pack.returncode == 0 and not self.with_pack.mandatory
+        return (
+            self.with_pack.returncode == 0
+            and not self.with_pack.mandatory
+            and not any(not loss.approved for loss in self.data_loss)
+        )
 
     @property
     def overhead(self) -> float | None:
@@ -115,7 +156,8 @@ class StackResult:
 
 
 def parse_events(stdout: str) -> tuple[list[PolicyViolation], list[str], str]:
-    """Policy violations, error diagnostics and the result of a streamed `--json` preview."""
+    """Policy violations, error diagnostics and the result of a streamed `pulumi preview --json`
+    (the CLI's own output; the gate itself reads the Automation API's events)."""
     violations, errors, result = [], [], ""
     for line in stdout.splitlines():
         if not line.startswith("{"):
@@ -141,7 +183,7 @@ def parse_events(stdout: str) -> tuple[list[PolicyViolation], list[str], str]:
 
 
 def parse_changes(stdout: str) -> dict[str, int]:
-    """The resource changes of a streamed `--json` preview's summary, by operation."""
+    """The resource changes of a streamed `pulumi preview --json` summary, by operation."""
     for line in reversed(stdout.splitlines()):
         if line.startswith("{") and '"summaryEvent"' in line:
             with contextlib.suppress(json.JSONDecodeError):
@@ -182,109 +224,98 @@ def policy_config(stack: str) -> Path:
     return path
 
 
-def missing_plugin(output: str) -> str | None:
-    """What to tell the user when the engine stopped for want of a plugin; None otherwise.
-    Plugins are built and installed by `make setup`, never downloaded."""
-    match = MISSING_PLUGIN.search(output)
-    if match is None:
-        return None
-    version = re.search(r"at version (v[\w.+-]+)", match["rest"])
-    at = f" {version[1]}" if version else ""
-    return f"the Pulumi {match['kind']} plugin '{match['name']}'{at} is not installed: run `make setup`"
-
-
-def _environment(state_dir: Path, base: Mapping[str, str]) -> dict[str, str]:
-    env = dict(base)
-    tools = [str(ROOT / ".tools" / "bin"), str(ROOT / ".venv" / "bin")]
-    env["PATH"] = os.pathsep.join([*tools, env.get("PATH", "")])
-    env.setdefault("PULUMI_BACKEND_URL", f"file://{state_dir}")
-    backend = env["PULUMI_BACKEND_URL"]
-    if backend.startswith("file://"):
-        # The file backend refuses a missing directory (`make` points it at .pulumi-state).
-        Path(backend.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)
-    if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
-        env["PULUMI_CONFIG_PASSPHRASE"] = THROWAWAY_PASSPHRASE
-    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-    env["PULUMI_DIY_BACKEND_NO_LEGACY_WARNING"] = "true"
-    env["PULUMI_ENABLE_STREAMING_JSON_PREVIEW"] = "true"
-    return env
+def approvals_from(values: Sequence[str], env: Mapping[str, str]) -> frozenset[str]:
+    """The URNs approved for replacement/deletion: `--approve-data-loss` values and the
+    whitespace- or comma-separated `PAIF_APPROVE_DATA_LOSS`."""
+    raw = [*values, env.get(APPROVAL_ENV, "")]
+    urns = {u for item in raw for u in re.split(r"[\s,]+", item) if u}
+    bad = sorted(u for u in urns if not u.startswith("urn:pulumi:"))
+    if bad:
+        raise GateError(
+            f"{APPROVAL_ENV}/--approve-data-loss: {bad[0]!r} is not a resource URN; approve each object "
+            "by its full URN as the gate prints it (urn:pulumi:<stack>::<project>::<type>::<name>)"
+        )
+    return frozenset(urns)
 
 
 class Workspace:
-    """A prepared project copy and the environment to run pulumi in."""
+    """A prepared project copy run through `ops.automation`."""
 
-    def __init__(self, project: Path, env: dict[str, str]) -> None:
-        self.project = project
-        self.env = env
-        if shutil.which("pulumi", path=env["PATH"]) is None:
-            raise GateError("pulumi CLI not found: run `make setup`")
+    def __init__(self, project: Path, settings: Settings, *, shared_state: bool) -> None:
+        self.project_dir = project
+        self.shared_state = shared_state
+        try:
+            self.project = Project(project, settings)
+        except AutomationError as exc:
+            raise GateError(str(exc)) from None
 
-    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
-        # A private temp directory per run, removed after it: the kubernetes provider writes
-        # the kubeconfig it is given (credentials included) to a file there and never deletes it.
-        with tempfile.TemporaryDirectory(prefix="tmp-", dir=self.project.parent) as temp_dir:
-            try:
-                result = subprocess.run(
-                    ["pulumi", *args, "--non-interactive"],
-                    cwd=self.project,
-                    env={**self.env, **{name: temp_dir for name in ("TMPDIR", "TEMP", "TMP")}},
-                    capture_output=True,
-                    text=True,
-                    timeout=PREVIEW_TIMEOUT_SECONDS,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise GateError(
-                    f"`pulumi {' '.join(args)}` did not finish in {PREVIEW_TIMEOUT_SECONDS} s"
-                ) from None
-        if result.returncode != 0 and (hint := missing_plugin(result.stdout + result.stderr)):
-            raise GateError(hint)
-        return result
-
-    def ensure_stack(self, stack: str) -> None:
-        listed = self.pulumi("stack", "ls", "--json")
-        names = (
-            {s.get("name") for s in json.loads(listed.stdout or "[]")} if listed.returncode == 0 else set()
-        )
-        if stack in names:
-            return
-        created = self.pulumi("stack", "init", stack, "--secrets-provider", "passphrase", "--no-select")
-        if created.returncode != 0:
-            raise GateError(
-                f"cannot create stack {stack!r}: {created.stderr.strip() or created.stdout.strip()}"
-            )
-
-    def preview(self, stack: str, *policy_args: str) -> Preview:
-        started = time.monotonic()
-        result = self.pulumi("preview", "--stack", stack, "--json", *policy_args)
-        seconds = time.monotonic() - started
-        violations, errors, summary = parse_events(result.stdout)
-        return Preview(
-            returncode=result.returncode,
-            seconds=seconds,
-            violations=violations,
-            errors=errors,
-            result=summary,
-            output=(result.stdout[-4000:] + result.stderr[-4000:]),
-            changes=parse_changes(result.stdout),
-        )
+    def preview(
+        self, stack: str, *, policy: PolicyPack | None = None, config_file: Path | None = None
+    ) -> Preview:
+        try:
+            handle = self.project.stack(stack, create=not self.shared_state)
+            outcome = self.project.run(handle, "preview", policy=policy, config_file=config_file, on_output=None)
+        except AutomationError as exc:
+            raise GateError(str(exc)) from None
+        return Preview.of(outcome)
 
 
 @contextmanager
-def workspace(stacks: Sequence[str], root: Path = ROOT) -> Iterator[Workspace]:
+def workspace(
+    stacks: Sequence[str], root: Path = ROOT, *, shared_state: bool = False
+) -> Iterator[Workspace]:
     with tempfile.TemporaryDirectory(prefix="paif-gate-") as tmp:
         workdir = Path(tmp)
-        (workdir / "state").mkdir()
         project = prepare_project(root, stacks, workdir)
-        yield Workspace(project, _environment(workdir / "state", os.environ))
+        env = dict(os.environ)
+        if shared_state:
+            if "PULUMI_BACKEND_URL" not in env:
+                raise GateError("--shared-state needs PULUMI_BACKEND_URL (the stacks' shared state backend)")
+            if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+                raise GateError(
+                    "--shared-state needs the stacks' passphrase in PULUMI_CONFIG_PASSPHRASE or "
+                    "PULUMI_CONFIG_PASSPHRASE_FILE (to read the secrets in their state)"
+                )
+        else:
+            env.setdefault("PULUMI_BACKEND_URL", f"file://{workdir / 'state'}")
+        passphrase_file = None
+        if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+            passphrase_file = workdir / "passphrase"
+            passphrase_file.write_text(THROWAWAY_PASSPHRASE)
+            passphrase_file.chmod(0o600)
+        try:
+            settings = Settings(
+                backend_url=backend_url(env),
+                passphrase_file=passphrase_file,
+                temp_parent=workdir / "tmp",
+                timeout_seconds=PREVIEW_TIMEOUT_SECONDS,
+            )
+        except AutomationError as exc:
+            raise GateError(str(exc)) from None
+        yield Workspace(project, settings, shared_state=shared_state)
 
 
-def gate_stack(ws: Workspace, stack: str, *, baseline: bool) -> StackResult:
-    config = policy_config(stack)
-    ws.ensure_stack(stack)
-    before = ws.preview(stack) if baseline else None
-    with_pack = ws.preview(stack, "--policy-pack", str(PACK), "--policy-pack-config", str(config))
-    return StackResult(stack=stack, with_pack=with_pack, baseline=before)
+def gate_stack(
+    ws: Workspace,
+    stack: str,
+    *,
+    baseline: bool,
+    config_file: Path | None = None,
+    approvals: frozenset[str] = frozenset(),
+) -> StackResult:
+    pack = PolicyPack(PACK, policy_config(stack))
+    before = ws.preview(stack, config_file=config_file) if baseline else None
+    with_pack = ws.preview(stack, policy=pack, config_file=config_file)
+    return StackResult(stack=stack, with_pack=with_pack, baseline=before, approvals=approvals)
+
+
+def approval_hint(losses: Sequence[DataLoss]) -> str:
+    urns = " ".join(loss.step.urn for loss in losses)
+    return (
+        "    to do this on purpose, approve each object by its URN for this run, e.g. in the pull request's "
+        f"workflow run or locally: {APPROVAL_ENV}='{urns}' (or --approve-data-loss URN per object); "
+        "back up its data first"
+    )
 
 
 def report(result: StackResult) -> str:
@@ -296,11 +327,19 @@ def report(result: StackResult) -> str:
         if result.overhead is not None:
             timing += f" (x{result.overhead:.2f})"
     verdict = "PASS" if result.passed else "FAIL"
-    plan = ", ".join(f"{op} {n}" for op, n in sorted(preview.changes.items()))
-    resources = f"; {sum(preview.changes.values())} resources ({plan})" if preview.changes else ""
+    resources = f"; {sum(preview.changes.values())} resources ({format_changes(preview.changes)})" if preview.changes else ""
     lines = [
         f"[{verdict}] {result.stack}: {mandatory} mandatory, {advisory} advisory violation(s); {timing}{resources}"
     ]
+    for step in preview.replaced_or_deleted:
+        lines.append(f"    {step.describe()}")
+    losses = result.data_loss
+    blocked = [loss for loss in losses if not loss.approved]
+    for loss in losses:
+        state = "approved" if loss.approved else "DATA LOSS"
+        lines.append(f"    [{state}] {loss.step.op} of {loss.human} {loss.step.name!r}: {loss.step.urn}")
+    if blocked:
+        lines.append(approval_hint(blocked))
     for v in sorted(preview.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
         detail = v.message.splitlines()[-1] if v.message else ""
         lines.append(f"    [{v.level}] {v.policy} ({v.resource}): {detail}")
@@ -314,51 +353,127 @@ def report(result: StackResult) -> str:
     return "\n".join(lines)
 
 
-def _step_summary(results: Sequence[StackResult]) -> None:
-    """A table for the GitHub Actions job summary, when running there."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
-    rows = ["| stack | result | mandatory | advisory | seconds (pack / baseline) |", "|---|---|---|---|---|"]
+def step_summary(results: Sequence[StackResult]) -> str:
+    """Markdown for the GitHub Actions job summary."""
+    rows = [
+        "| stack | result | changes | replaced / deleted | data loss | mandatory | advisory | seconds (pack / baseline) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    details: list[str] = []
     for r in results:
+        preview = r.with_pack
         base = f"{r.baseline.seconds:.1f}" if r.baseline else "-"
-        advisory = len(r.with_pack.violations) - len(r.with_pack.mandatory)
+        advisory = len(preview.violations) - len(preview.mandatory)
+        changed = {op: n for op, n in preview.changes.items() if op != "same"}
+        losses = r.data_loss
+        blocked = sum(1 for loss in losses if not loss.approved)
         rows.append(
-            f"| {r.stack} | {'pass' if r.passed else 'FAIL'} | {len(r.with_pack.mandatory)} | {advisory} | "
-            f"{r.with_pack.seconds:.1f} / {base} |"
+            f"| {r.stack} | {'pass' if r.passed else 'FAIL'} | {format_changes(changed)} "
+            f"(same {preview.changes.get('same', 0)}) | {len(preview.replaced_or_deleted)} | "
+            f"{blocked} blocked, {len(losses) - blocked} approved | {len(preview.mandatory)} | {advisory} | "
+            f"{preview.seconds:.1f} / {base} |"
         )
-    with open(path, "a", encoding="utf-8") as summary:
-        summary.write("## Policy gate\n\n" + "\n".join(rows) + "\n")
+        if preview.replaced_or_deleted:
+            details.append(f"\n### {r.stack}: replaced or deleted\n")
+            for step in preview.replaced_or_deleted:
+                loss = next((x for x in losses if x.step.urn == step.urn), None)
+                mark = "" if loss is None else (" — approved" if loss.approved else f" — **data loss: {loss.human}**")
+                details.append(f"- `{step.op}` `{step.type}` **{step.name}**{mark}  \n  `{step.urn}`")
+            if blocked:
+                details.append(f"\nApprove on purpose, per object: set `{APPROVAL_ENV}` to the URNs above.")
+    return "## Pulumi preview gate\n\n" + "\n".join(rows) + "\n" + "\n".join(details) + "\n"
 
 
-def run_gate(stacks: list[str], *, baseline: bool = True, root: Path = ROOT) -> int:
-    """Preview each stack with the pack; 0 when no mandatory violation and no failed preview."""
+def run_gate(
+    stacks: list[str],
+    *,
+    baseline: bool = True,
+    root: Path = ROOT,
+    shared_state: bool = False,
+    config_files: Mapping[str, Path] | None = None,
+    approvals: frozenset[str] = frozenset(),
+) -> int:
+    """Preview each stack with the pack; 0 when no mandatory violation, no failed preview and
+    no unapproved loss of a stateful resource."""
+    config_files = config_files or {}
     try:
         for stack in stacks:
             policy_config(stack)
-        with workspace(stacks, root) as ws:
+        for stack, path in config_files.items():
+            if stack not in stacks:
+                raise GateError(f"--config-file {stack}={path}: {stack!r} is not one of the stacks ({', '.join(stacks)})")
+            if not path.is_file():
+                raise GateError(f"--config-file {stack}={path}: no such file")
+        with workspace(stacks, root, shared_state=shared_state) as ws:
             results = []
             for stack in stacks:
-                result = gate_stack(ws, stack, baseline=baseline)
+                config_file = config_files.get(stack)
+                result = gate_stack(
+                    ws,
+                    stack,
+                    baseline=baseline,
+                    config_file=config_file.resolve() if config_file else None,
+                    approvals=approvals,
+                )
                 print(report(result), flush=True)
                 results.append(result)
     except GateError as exc:
         print(f"policy gate: {exc}", file=sys.stderr)
         return 2
-    _step_summary(results)
+    if summary_path := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary_path, "a", encoding="utf-8") as summary:
+            summary.write(step_summary(results))
     return 0 if all(r.passed for r in results) else 1
+
+
+def _config_file_arg(value: str) -> tuple[str, Path]:
+    stack, sep, path = value.partition("=")
+    if not sep or not stack or not path:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected STACK=PATH, e.g. local=.localenv/Pulumi.local.yaml")
+    return stack, Path(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m policy.gate", description="Preview stacks with the policy pack."
+        prog="python -m policy.gate", description="Preview stacks with the policy pack and the data-loss guard."
     )
     parser.add_argument("stacks", nargs="+", help="stacks to preview (each needs policy/config/<stack>.json)")
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the preview without the pack (no overhead ratio)"
     )
+    parser.add_argument(
+        "--shared-state",
+        action="store_true",
+        help="preview against the stacks' existing state in PULUMI_BACKEND_URL (never create one)",
+    )
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        type=_config_file_arg,
+        default=[],
+        metavar="STACK=PATH",
+        help="the stack config file of STACK (default stacks/Pulumi.<stack>.yaml)",
+    )
+    parser.add_argument(
+        "--approve-data-loss",
+        action="append",
+        default=[],
+        metavar="URN",
+        help=f"a stateful resource that may be replaced or deleted (also {APPROVAL_ENV})",
+    )
     args = parser.parse_args(argv)
-    return run_gate(list(args.stacks), baseline=not args.no_baseline)
+    try:
+        approvals = approvals_from(args.approve_data_loss, os.environ)
+    except GateError as exc:
+        print(f"policy gate: {exc}", file=sys.stderr)
+        return 2
+    return run_gate(
+        list(args.stacks),
+        baseline=not args.no_baseline,
+        shared_state=args.shared_state,
+        config_files=dict(args.config_file),
+        approvals=approvals,
+    )
 
 
 if __name__ == "__main__":
