@@ -67,6 +67,8 @@ class VksClusterArgs:
     """Namespace of the ClusterClass."""
     pod_cidr: str = "192.168.0.0/16"
     service_cidr: str = "10.96.0.0/12"
+    service_domain: str | None = None
+    """clusterNetwork.serviceDomain (immutable); None leaves Cluster API's default."""
     kubeconfig: pulumi.Output[str] | None = None
     """Workload cluster kubeconfig (secret); None reads the one Cluster API publishes (at `up`)."""
     await_ready: bool = True
@@ -79,7 +81,9 @@ def decode_kubeconfig(data: Mapping[str, Any] | None, secret_name: str) -> str:
     """The kubeconfig from a Cluster API `<cluster>-kubeconfig` Secret's `data` (base64 values)."""
     encoded = (data or {}).get(KUBECONFIG_KEY)
     if not encoded:
-        raise ValueError(f"Secret {secret_name} has no key {KUBECONFIG_KEY!r}: is it a Cluster API kubeconfig Secret?")
+        raise ValueError(
+            f"Secret {secret_name} has no key {KUBECONFIG_KEY!r}: is it a Cluster API kubeconfig Secret?"
+        )
     return base64.b64decode(str(encoded)).decode()
 
 
@@ -93,7 +97,9 @@ class VksCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: VksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("paif:platform:VksCluster", name, None, opts)
         if args.gpu_pool.name == args.cpu_pool.name:
-            raise ValueError(f"node pools: the CPU and GPU pools need different names, both are {args.cpu_pool.name!r}")
+            raise ValueError(
+                f"node pools: the CPU and GPU pools need different names, both are {args.cpu_pool.name!r}"
+            )
         spec = ClusterSpec(
             cluster_class=args.cluster_class,
             class_namespace=args.class_namespace,
@@ -104,6 +110,7 @@ class VksCluster(pulumi.ComponentResource):
             node_pools=(args.cpu_pool, args.gpu_pool),
             pod_cidrs=(args.pod_cidr,),
             service_cidrs=(args.service_cidr,),
+            service_domain=args.service_domain,
         )
         wait_for = ["condition=Ready"] if args.await_ready else None
         cluster = Cluster(
@@ -137,7 +144,9 @@ class VksCluster(pulumi.ComponentResource):
             return pulumi.Output.secret(cast(pulumi.Output[str], pulumi.Output.from_input(pulumi.UNKNOWN)))
         secret_name = kubeconfig_secret_name(args.name)
         # The id comes from the Cluster's outputs, so the read waits until the Cluster is Ready.
-        secret_id = cluster.metadata.apply(lambda m: f"{m['namespace']}/{kubeconfig_secret_name(str(m['name']))}")
+        secret_id = cluster.metadata.apply(
+            lambda m: f"{m['namespace']}/{kubeconfig_secret_name(str(m['name']))}"
+        )
         published = k8s.core.v1.Secret.get(
             f"{name}-kubeconfig",
             secret_id,

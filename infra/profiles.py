@@ -52,6 +52,11 @@ class EnvironmentProfile:
     """Namespace of the Prometheus that scrapes the backend (paif:app.monitoringNamespace's default)."""
     declare_dlvm: bool
     declare_vks_cluster: bool
+    cluster_platform: bool
+    """Install the in-cluster platform (cert-manager, Contour, monitoring, Fluent Bit, GPU
+    Operator; components/cluster_platform.py) into the workload cluster, and require its
+    config (paif:vks.platform with logging and gpuOperator). False where nothing could run
+    it: the local API server has no kapp-controller and can pull no chart or image."""
     create_supervisor_namespace_object: bool
     """True where a plain API server stands in for the Supervisor: it has no namespace
     object for the Supervisor namespace unless the program creates one."""
@@ -82,6 +87,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         monitoring_namespace="monitoring",
         declare_dlvm=True,
         declare_vks_cluster=True,
+        cluster_platform=False,
         create_supervisor_namespace_object=True,
     ),
     "dev": EnvironmentProfile(
@@ -108,6 +114,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         monitoring_namespace="monitoring",
         declare_dlvm=True,
         declare_vks_cluster=False,
+        cluster_platform=False,
         create_supervisor_namespace_object=False,
     ),
     "prod": EnvironmentProfile(
@@ -139,6 +146,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         monitoring_namespace="tanzu-system-monitoring",
         declare_dlvm=False,
         declare_vks_cluster=True,
+        cluster_platform=True,
         create_supervisor_namespace_object=False,
     ),
 }

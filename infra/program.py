@@ -17,7 +17,7 @@ from infra.config.app import ContainerResources
 from infra.preflight import check_apply_secrets
 from infra.providers import supervisor_provider
 from infra.stack_data import declare_data
-from infra.stack_platform import declare_dlvm, declare_vks_cluster
+from infra.stack_platform import declare_cluster_platform, declare_dlvm, declare_vks_cluster
 from infra.stack_registry import RegistryOutputs, declare_registry
 from infra.stack_vsphere import declare_vsphere
 
@@ -126,6 +126,7 @@ def build(settings: Settings) -> None:
         pulumi.export("dlvmIp", dlvm.primary_ip)
 
     app_provider: k8s.Provider | None = None
+    app_depends_on: list[pulumi.Resource] = []
     if profile.app_platform == "local-kubernetes":
         app_provider = supervisor
     if profile.declare_vks_cluster:
@@ -133,12 +134,14 @@ def build(settings: Settings) -> None:
         pulumi.export("vksCluster", vks.cluster_name)
         if profile.app_platform == "vks":
             app_provider = vks.workload_provider
+        if profile.cluster_platform and vks.workload_provider is not None:
+            app_depends_on = declare_cluster_platform(settings, vks.workload_provider).ready
 
     if app_provider is not None:
         app = AiApp(
             cfg.app.name,
             app_args(settings, env, registry),
-            opts=pulumi.ResourceOptions(providers={"kubernetes": app_provider}),
+            opts=pulumi.ResourceOptions(providers={"kubernetes": app_provider}, depends_on=app_depends_on),
         )
         pulumi.export("appUrl", app.url)
         pulumi.export("appNamespace", app.namespace)

@@ -13,12 +13,24 @@ from typing import NoReturn
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.crds.cluster import NodePool
+from components.cluster_platform import (
+    CertManagerSpec,
+    ClusterPlatform,
+    ClusterPlatformArgs,
+    ContourSpec,
+    GpuOperatorSpec,
+    LoggingSpec,
+    LogSinkSpec,
+    MonitoringSpec,
+    Taint,
+)
+from components.crds.cluster import NodePool, NodeVolume
+from components.crds.cluster import Taint as NodeTaint
 from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs
 from components.vks_cluster import VksCluster, VksClusterArgs
 from infra.app_settings import CA_DIR, AppEnvironment
 from infra.config import NAMESPACE, ConfigError, Settings
-from infra.config.platform import DlvmConfig, VksConfig
+from infra.config.platform import DlvmConfig, GpuPoolConfig, PlatformConfig, VksConfig
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,32 @@ def declare_dlvm(  # noqa: PLR0917 - the program's call contract
     return DlvmOutputs(vm_name=dlvm.vm_name, primary_ip=dlvm.primary_ip)
 
 
+def gpu_node_pool(pool: GpuPoolConfig, vm_class: pulumi.Input[str], storage_class: str) -> NodePool:
+    """The GPU machineDeployment: labels, taints, containerd/kubelet disks, OS, autoscaler bounds.
+
+    UNCONFIRMED on a real VKS (REFERENCE-VKS-PLATFORM.md section 6): overriding the `node` and
+    `volumes` variables per pool (documented examples override only vmClass); the variable
+    names are builtin-generic-v3.2+'s; the autoscaler annotations need the VKS
+    cluster-autoscaler package installed."""
+    os_image = f"os-name={pool.os_name}" + (f",os-version={pool.os_version}" if pool.os_version else "")
+    autoscale = None
+    if pool.min_replicas is not None and pool.max_replicas is not None:
+        autoscale = (pool.min_replicas, pool.max_replicas)
+    return NodePool(
+        name=pool.name,
+        replicas=pool.replicas,
+        vm_class=vm_class,
+        labels=dict(pool.labels),
+        taints=tuple(NodeTaint(key=t.key, value=t.value, effect=t.effect) for t in pool.taints),
+        volumes=(
+            NodeVolume("containerd", "/var/lib/containerd", pool.containerd_volume_size, storage_class),
+            NodeVolume("kubelet", "/var/lib/kubelet", pool.kubelet_volume_size, storage_class),
+        ),
+        os_image=os_image,
+        autoscale=autoscale,
+    )
+
+
 def vks_args(settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi.Input[str]) -> VksClusterArgs:
     """VksCluster's arguments. The GPU pool runs on the class VksNamespace bound (the config's
     gpuPool.vmClass is checked to name it); the control plane on the CPU pool's class."""
@@ -117,12 +155,13 @@ def vks_args(settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi
         storage_class=vks.storage_class,
         control_plane_vm_class=vks.cpu_pool.vm_class,
         cpu_pool=NodePool(name=vks.cpu_pool.name, replicas=vks.cpu_pool.replicas, vm_class=vks.cpu_pool.vm_class),
-        gpu_pool=NodePool(name=vks.gpu_pool.name, replicas=vks.gpu_pool.replicas, vm_class=gpu_class),
+        gpu_pool=gpu_node_pool(vks.gpu_pool, gpu_class, vks.storage_class),
         control_plane_replicas=vks.control_plane_replicas,
         cluster_class=vks.cluster_class,
         class_namespace=vks.class_namespace,
         pod_cidr=vks.pod_cidr,
         service_cidr=vks.service_cidr,
+        service_domain=vks.service_domain,
         kubeconfig=settings.secrets.workload_kubeconfig,
         await_ready=settings.profile.await_custom_resources,
     )
@@ -141,3 +180,98 @@ def declare_vks_cluster(
         opts=pulumi.ResourceOptions(providers={"kubernetes": supervisor}),
     )
     return VksOutputs(cluster_name=cluster.cluster_name, workload_provider=cluster.workload_provider)
+
+
+def _platform_config(settings: Settings) -> PlatformConfig:
+    platform = _vks_config(settings).platform
+    if platform is None:
+        _missing(settings, "vks.platform")
+    for key, section in (("logging", platform.logging), ("gpuOperator", platform.gpu_operator)):
+        if section is None:
+            _missing(settings, f"vks.platform.{key}")
+    return platform
+
+
+def platform_args(settings: Settings) -> ClusterPlatformArgs:
+    """ClusterPlatform's arguments: every chart, package and image from the Harbor mirror
+    `paif:vks.platform.registry`, at the pinned versions of the config."""
+    vks, platform = _vks_config(settings), _platform_config(settings)
+    app = settings.config.app
+    registry = platform.registry
+    cm, contour, mon = platform.cert_manager, platform.contour, platform.monitoring
+    logging = None
+    if platform.logging is not None:
+        sink = platform.logging.sink
+        logging = LoggingSpec(
+            package_version=platform.logging.package_version,
+            sink=LogSinkSpec(type=sink.type, host=sink.host, port=sink.port, tls=sink.tls, uri=sink.uri),
+            app_retention_days=platform.logging.app_retention_days,
+            audit_retention_days=platform.logging.audit_retention_days,
+        )
+    gpu = None
+    if platform.gpu_operator is not None:
+        g = platform.gpu_operator
+        gpu = GpuOperatorSpec(
+            chart=f"oci://{registry}/{g.chart}",
+            chart_version=g.chart_version,
+            driver_repository=g.driver_repository,
+            driver_image=g.driver_image,
+            driver_version=g.driver_version,
+            licensing_config_name=g.licensing_config_name,
+            gridd_conf=g.gridd_conf,
+            license_token=settings.secrets.nvidia_license_token,
+            pool_taints=tuple(Taint(t.key, t.value, t.effect) for t in vks.gpu_pool.taints),
+            image_registry=registry,
+            pool_labels=dict(vks.gpu_pool.labels),
+        )
+    return ClusterPlatformArgs(
+        package_repository_image=f"{registry}/{platform.package_repository}",
+        package_namespace=platform.package_namespace,
+        cert_manager=CertManagerSpec(
+            package_version=cm.package_version,
+            issuer_name=cm.issuer_name,
+            ca_secret_name=cm.ca_secret_name,
+            ca_certificate=cm.ca_certificate,
+            ca_key=settings.secrets.corporate_ca_key,
+        ),
+        contour=ContourSpec(
+            package_version=contour.package_version,
+            ingress_class_name=contour.ingress_class_name,
+            load_balancer_ip=contour.load_balancer_ip,
+            envoy_replicas=contour.envoy_replicas,
+        ),
+        monitoring=MonitoringSpec(
+            chart=f"oci://{registry}/{mon.chart}",
+            chart_version=mon.chart_version,
+            namespace=settings.monitoring_namespace,
+            image_registry=registry,
+            retention=mon.retention,
+            storage_size=mon.storage_size,
+            storage_class=mon.storage_class,
+            grafana_hostname=mon.grafana_hostname,
+        ),
+        app_namespace=app.namespace,
+        app_job=f"{app.name}-backend",
+        logging=logging,
+        gpu_operator=gpu,
+    )
+
+
+def _check_platform_secrets(settings: Settings) -> None:
+    """`up` refuses to start without the licence token (a preview needs none)."""
+    if pulumi.runtime.is_dry_run() or settings.secrets.nvidia_license_token is not None:
+        return
+    raise ConfigError(
+        "invalid stack config (1 problem); nothing was changed:\n"
+        f"  - {NAMESPACE}:nvidiaLicenseToken: required key is missing; the GPU Operator's vGPU driver "
+        f"licenses itself with it; set it with `pulumi config set --secret {NAMESPACE}:nvidiaLicenseToken < client_configuration_token.tok`"
+    )
+
+
+def declare_cluster_platform(settings: Settings, workload: k8s.Provider) -> ClusterPlatform:
+    """The platform add-ons in the workload cluster; the app depends on `ready`."""
+    args = platform_args(settings)
+    _check_platform_secrets(settings)
+    return ClusterPlatform(
+        "platform", args, opts=pulumi.ResourceOptions(providers={"kubernetes": workload})
+    )

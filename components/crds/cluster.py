@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -22,6 +22,45 @@ KIND = "Cluster"
 TYPE = f"kubernetes:{API_VERSION}:{KIND}"
 NODE_POOL_CLASS = "node-pool"
 """The worker class every VKS builtin ClusterClass defines."""
+OS_IMAGE_ANNOTATION = "run.tanzu.vmware.com/resolve-os-image"
+AUTOSCALER_MIN = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
+AUTOSCALER_MAX = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint (ClusterClass variable `node.taints`, builtin-generic-v3.2+)."""
+
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
+
+    def __post_init__(self) -> None:
+        if self.effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise ValueError(
+                f"taint {self.key!r}: effect {self.effect!r} must be NoSchedule, PreferNoSchedule or NoExecute"
+            )
+
+    def to_spec(self) -> dict[str, str]:
+        return {"key": self.key, "value": self.value, "effect": self.effect}
+
+
+@dataclass(frozen=True)
+class NodeVolume:
+    """An extra disk of every node of a pool (ClusterClass variable `volumes`)."""
+
+    name: str
+    mount_path: str
+    capacity: str
+    storage_class: str
+
+    def to_spec(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "mountPath": self.mount_path,
+            "storageClass": self.storage_class,
+            "capacity": self.capacity,
+        }
 
 
 @dataclass(frozen=True)
@@ -36,19 +75,49 @@ class NodePool:
     """VM class of the workers (bound to the namespace); the vGPU class makes it a GPU pool."""
     worker_class: str = NODE_POOL_CLASS
     """ClusterClass worker class."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Node labels (`node` variable override; per-pool override of `node` is UNCONFIRMED on VKS)."""
+    taints: tuple[Taint, ...] = ()
+    """Node taints (`node` variable override)."""
+    volumes: tuple[NodeVolume, ...] = ()
+    """Extra node disks (`volumes` variable override)."""
+    os_image: str | None = None
+    """`run.tanzu.vmware.com/resolve-os-image` value, e.g. os-name=ubuntu,os-version=24.04."""
+    autoscale: tuple[int, int] | None = None
+    """(min, max) for the cluster autoscaler; `replicas` is then not sent (nil = managed externally)."""
 
     def __post_init__(self) -> None:
         require_dns_label(self.name, "node pool name")
         if self.replicas < 0:
             raise ValueError(f"node pool {self.name!r}: replicas {self.replicas} must be 0 or more")
+        if self.autoscale is not None and not 0 <= self.autoscale[0] <= self.autoscale[1]:
+            raise ValueError(
+                f"node pool {self.name!r}: autoscaler bounds {self.autoscale} must be 0 <= min <= max"
+            )
 
     def to_spec(self) -> dict[str, Any]:
-        return {
-            "class": self.worker_class,
-            "name": self.name,
-            "replicas": self.replicas,
-            "variables": {"overrides": [{"name": "vmClass", "value": self.vm_class}]},
-        }
+        overrides: list[dict[str, Any]] = [{"name": "vmClass", "value": self.vm_class}]
+        if self.labels or self.taints:
+            node: dict[str, Any] = {}
+            if self.labels:
+                node["labels"] = dict(self.labels)
+            if self.taints:
+                node["taints"] = [t.to_spec() for t in self.taints]
+            overrides.append({"name": "node", "value": node})
+        if self.volumes:
+            overrides.append({"name": "volumes", "value": [v.to_spec() for v in self.volumes]})
+        spec: dict[str, Any] = {"class": self.worker_class, "name": self.name}
+        annotations: dict[str, str] = {}
+        if self.os_image:
+            annotations[OS_IMAGE_ANNOTATION] = self.os_image
+        if self.autoscale is None:
+            spec["replicas"] = self.replicas
+        else:
+            annotations[AUTOSCALER_MIN], annotations[AUTOSCALER_MAX] = (str(n) for n in self.autoscale)
+        if annotations:
+            spec["metadata"] = {"annotations": annotations}
+        spec["variables"] = {"overrides": overrides}
+        return spec
 
 
 def _networks(cidrs: tuple[str, ...], what: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -59,7 +128,9 @@ def _networks(cidrs: tuple[str, ...], what: str) -> list[ipaddress.IPv4Network |
         try:
             networks.append(ipaddress.ip_network(cidr, strict=True))
         except ValueError as exc:
-            raise ValueError(f"{what} CIDR {cidr!r}: must be a network in CIDR notation such as 10.96.0.0/12") from exc
+            raise ValueError(
+                f"{what} CIDR {cidr!r}: must be a network in CIDR notation such as 10.96.0.0/12"
+            ) from exc
     return networks
 
 
@@ -83,6 +154,8 @@ class ClusterSpec:
     """Worker pools."""
     pod_cidrs: tuple[str, ...] = ("192.168.0.0/16",)
     service_cidrs: tuple[str, ...] = ("10.96.0.0/12",)
+    service_domain: str | None = None
+    """clusterNetwork.serviceDomain (immutable); None leaves the default."""
 
     def __post_init__(self) -> None:
         if self.control_plane_replicas < 1 or self.control_plane_replicas % 2 == 0:
@@ -107,11 +180,14 @@ class ClusterSpec:
                     raise ValueError(f"pod CIDR {pod} overlaps service CIDR {service}")
 
     def to_spec(self) -> dict[str, Any]:
+        network: dict[str, Any] = {
+            "pods": {"cidrBlocks": list(self.pod_cidrs)},
+            "services": {"cidrBlocks": list(self.service_cidrs)},
+        }
+        if self.service_domain:
+            network["serviceDomain"] = self.service_domain
         return {
-            "clusterNetwork": {
-                "pods": {"cidrBlocks": list(self.pod_cidrs)},
-                "services": {"cidrBlocks": list(self.service_cidrs)},
-            },
+            "clusterNetwork": network,
             "topology": {
                 "class": self.cluster_class,
                 "classNamespace": self.class_namespace,

@@ -44,6 +44,8 @@ SECRET_KEYS: dict[str, str] = {
     "harborPassword": "Harbor password for paif:harbor.username (needed by `up`, not by `preview`)",
     "supervisorKubeconfig": "kubeconfig for the Supervisor namespace (ambient kubeconfig when unset)",
     "workloadKubeconfig": "kubeconfig for the VKS workload cluster (prod; read from the cluster when unset)",
+    "nvidiaLicenseToken": "NVIDIA licence client_configuration_token.tok for the GPU Operator (prod; needed by `up`)",
+    "corporateCaKey": "PEM private key of the corporate CA for the ClusterIssuer (unset: its Secret already exists)",
 }
 KUBECONFIG_KEYS = ("supervisorKubeconfig", "workloadKubeconfig")
 # An unquoted number with a leading zero: YAML 1.1 reads 05432 as octal (2842), YAML 1.2 as 5432.
@@ -86,6 +88,8 @@ class Secrets:
     harbor_password: pulumi.Output[str] | None
     supervisor_kubeconfig: pulumi.Output[str] | None
     workload_kubeconfig: pulumi.Output[str] | None
+    nvidia_license_token: pulumi.Output[str] | None = None
+    corporate_ca_key: pulumi.Output[str] | None = None
     empty: frozenset[str] = field(default_factory=frozenset)
     """Secret keys that are set to an empty value (refused by the pre-apply check)."""
 
@@ -562,6 +566,8 @@ def load_settings() -> Settings:
         harbor_password=conf.get_secret("harborPassword"),
         supervisor_kubeconfig=conf.get_secret("supervisorKubeconfig"),
         workload_kubeconfig=conf.get_secret("workloadKubeconfig"),
+        nvidia_license_token=conf.get_secret("nvidiaLicenseToken"),
+        corporate_ca_key=conf.get_secret("corporateCaKey"),
         empty=frozenset(k for k in SECRET_KEYS if f"{NAMESPACE}:{k}" in raw and not raw[f"{NAMESPACE}:{k}"].strip()),
     )
     return Settings(config=cfg, profile=PROFILES[cfg.environment], secrets=secrets)

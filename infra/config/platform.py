@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from infra.config.base import Cidr, DnsLabel, Model, Size, derived_name_prefix, field_problem
+from infra.config.base import (
+    Cidr,
+    DnsLabel,
+    DnsName,
+    Flag,
+    HostPort,
+    Model,
+    PemCertificates,
+    Size,
+    derived_name_prefix,
+    field_problem,
+)
 
 # DlvmWorkstation names the cloud-init Secret <name>-cloud-init; Cluster API names the
 # workload cluster's kubeconfig Secret <clusterName>-kubeconfig.
@@ -24,10 +36,227 @@ class DlvmConfig(Model):
     boot_disk_size: Size = "100Gi"
 
 
+# An exact version: no range (>=, ~, ^, *, x), no `latest`; a leading v is allowed.
+_PINNED_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$")
+# registry host[:port]/path (a Harbor project and optional sub-path), no scheme.
+_REGISTRY_PATH = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def _pinned(value: str) -> str:
+    if not _PINNED_VERSION.match(value):
+        raise ValueError(
+            "must be one exact version such as 1.20.2+vmware.1-vks.1 or v25.10.0 "
+            "(no range, wildcard or 'latest': the add-on must not change under a running cluster)"
+        )
+    return value
+
+
+def _registry_path(value: str) -> str:
+    if "://" in value:
+        raise ValueError("must be host[:port]/project[/path] without a scheme (the Harbor mirror)")
+    if not _REGISTRY_PATH.match(value):
+        raise ValueError("must be host[:port]/project[/path], e.g. harbor.example.internal/platform")
+    return value
+
+
+def _label_key(value: str) -> str:
+    if not _LABEL_KEY.match(value):
+        raise ValueError("must be a Kubernetes label key such as nvidia.com/gpu or node-role.paif.dev/gpu")
+    return value
+
+
+PinnedVersion = Annotated[str, AfterValidator(_pinned)]
+RegistryPath = Annotated[str, AfterValidator(_registry_path)]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+
+
+class TaintConfig(Model):
+    """A node taint (ClusterClass variable `node.taints`)."""
+
+    key: LabelKey
+    """Taint key."""
+    value: str = ""
+    """Taint value."""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    """What the taint does to pods that do not tolerate it."""
+
+
 class NodePoolConfig(Model):
     name: DnsLabel
     replicas: int = Field(ge=0, le=100)
     vm_class: DnsLabel
+
+
+# Where the GPU Operator's NFD/GFD labels come from and which taint key is conventional:
+# REFERENCE-VKS-PLATFORM.md section 5. Our own label marks the pool for nodeSelectors before
+# the operator has labelled anything.
+GPU_POOL_LABEL = "paif.dev/node-pool"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+class GpuPoolConfig(NodePoolConfig):
+    """The vGPU worker pool: the NodePool keys plus its labels, taints, disks, OS and autoscaler bounds."""
+
+    labels: dict[str, str] = Field(default_factory=lambda: {GPU_POOL_LABEL: "gpu"})
+    """Node labels of the pool (ClusterClass variable `node.labels`, overridden per pool: UNCONFIRMED on VKS)."""
+    taints: list[TaintConfig] = Field(
+        default_factory=lambda: [TaintConfig(key=GPU_TAINT_KEY, value="present", effect="NoSchedule")]
+    )
+    """Node taints: only pods that tolerate them (GPU workloads, the GPU Operator) run on the pool."""
+    containerd_volume_size: Size = "50Gi"
+    """Extra disk for /var/lib/containerd (vGPU driver and model images are large)."""
+    kubelet_volume_size: Size = "50Gi"
+    """Extra disk for /var/lib/kubelet."""
+    os_name: Literal["ubuntu"] = "ubuntu"
+    """Node OS (annotation run.tanzu.vmware.com/resolve-os-image); only ubuntu: the vGPU guest-driver container is not built for Photon OS."""
+    os_version: str | None = None
+    """Node OS version, e.g. 24.04 (Kubernetes 1.33+ VKrs); unset lets VKS choose."""
+    min_replicas: int | None = Field(default=None, ge=0, le=100)
+    """Cluster autoscaler minimum; with maxReplicas the pool is autoscaled and `replicas` is not sent."""
+    max_replicas: int | None = Field(default=None, ge=1, le=100)
+    """Cluster autoscaler maximum."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GpuPoolConfig:
+        for key in self.labels:
+            if not _LABEL_KEY.match(key):
+                raise field_problem(("labels", key), key, "a Kubernetes label key such as paif.dev/node-pool")
+        if (self.min_replicas is None) != (self.max_replicas is None):
+            given = self.min_replicas if self.max_replicas is None else self.max_replicas
+            missing = "maxReplicas" if self.max_replicas is None else "minReplicas"
+            raise field_problem((missing,), given, "minReplicas and maxReplicas go together (autoscaling)")
+        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
+            raise field_problem(("minReplicas",), self.min_replicas, f"must be at most maxReplicas ({self.max_replicas})")
+        return self
+
+
+class CertManagerConfig(Model):
+    """cert-manager (VKS package) and the ClusterIssuer of the corporate CA."""
+
+    package_version: PinnedVersion = "1.20.2+vmware.1-vks.1"
+    """Version of cert-manager.kubernetes.vmware.com in the package repository."""
+    issuer_name: DnsLabel = "corp-ca"
+    """ClusterIssuer name (paif:app.tls.clusterIssuer refers to it)."""
+    ca_secret_name: DnsLabel = "corp-ca"  # noqa: S105 - a Secret name
+    """kubernetes.io/tls Secret in ns cert-manager holding the corporate (intermediate) CA; created by
+    the program when the secret paif:corporateCaKey is set, else it must exist."""
+    ca_certificate: PemCertificates | None = None
+    """PEM certificate of the corporate CA (public); required with paif:corporateCaKey."""
+
+
+class ContourConfig(Model):
+    """Contour + Envoy (VKS package): the cluster's ingress controller."""
+
+    package_version: PinnedVersion = "1.33.4+vmware.1-vks.1"
+    """Version of contour.kubernetes.vmware.com in the package repository."""
+    ingress_class_name: DnsLabel = "contour"
+    """IngressClass created for Contour (its default class name)."""
+    load_balancer_ip: str | None = None
+    """Fixed VIP for the Envoy LoadBalancer Service; unset lets NSX/AVI assign one."""
+    envoy_replicas: int = Field(default=2, ge=1, le=10)
+    """Envoy runs as a Deployment with this many replicas (not a hostPort DaemonSet)."""
+
+
+class MonitoringConfig(Model):
+    """kube-prometheus-stack (Prometheus Operator, Prometheus, Alertmanager, Grafana) from Harbor OCI."""
+
+    chart: str = "kube-prometheus-stack"
+    """Chart name under the platform registry (oci://<registry>/<chart>)."""
+    chart_version: PinnedVersion = "77.14.0"
+    """Chart version; its Prometheus Operator must serve the monitoring.coreos.com/v1 fields our objects use."""
+    retention: str = Field(default="15d", pattern=r"^[0-9]+(h|d|w|y)$")
+    """Prometheus TSDB retention (e.g. 15d)."""
+    storage_size: Size = "100Gi"
+    """Prometheus PVC size."""
+    storage_class: DnsLabel | None = None
+    """StorageClass of the Prometheus/Grafana PVCs; unset uses the cluster default."""
+    grafana_hostname: DnsName | None = None
+    """Host name of a TLS Ingress for Grafana (ClusterIssuer certificate); unset: no Ingress."""
+
+
+class LogSinkConfig(Model):
+    """Where Fluent Bit ships logs (a Fluent Bit output plugin)."""
+
+    type: Literal["http", "syslog", "es", "splunk", "kafka"] = "http"
+    """Fluent Bit output plugin."""
+    host: HostPort
+    """Sink host (VCF Operations for Logs: <host>, port 9543)."""
+    port: int = Field(default=9543, ge=1, le=65535)
+    """Sink port."""
+    tls: Flag = True
+    """TLS to the sink (verified)."""
+    uri: str = "/api/v2/events"
+    """Path for the http output (VCF Operations for Logs' ingestion API)."""
+
+
+class LoggingConfig(Model):
+    """Fluent Bit (VKS package): app container logs and the API-server audit log to one sink."""
+
+    package_version: PinnedVersion = "5.0.5+vmware.1-vks.1"
+    """Version of fluent-bit.kubernetes.vmware.com in the package repository."""
+    sink: LogSinkConfig
+    """The log sink."""
+    app_retention_days: int = Field(default=30, ge=1, le=3650)
+    """Retention the sink applies to app logs (stamped on each record as retention_days)."""
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
+    """Retention the sink applies to API-server audit events (stamped as retention_days)."""
+
+
+class GpuOperatorConfig(Model):
+    """NVIDIA GPU Operator (Helm chart from Harbor OCI) with the vGPU guest driver from Harbor."""
+
+    chart: str = "gpu-operator"
+    """Chart name under the platform registry."""
+    chart_version: PinnedVersion = "v25.10.0"
+    """Chart version."""
+    driver_repository: RegistryPath
+    """Harbor path of the vGPU guest-driver image (built per NVIDIA AI Enterprise instructions)."""
+    driver_image: str = Field(default="vgpu-guest-driver", pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
+    """Driver image name under driverRepository."""
+    driver_version: PinnedVersion
+    """Driver image tag (vGPU guest driver version + OS, e.g. 580.95.05-ubuntu24.04)."""
+    licensing_config_name: DnsLabel = "licensing-config"
+    """Secret with gridd.conf and client_configuration_token.tok; bump its name to rotate the token."""
+    gridd_conf: str = "FeatureType=1"
+    """gridd.conf content (not secret); the token is the secret paif:nvidiaLicenseToken."""
+
+
+class PlatformConfig(Model):
+    """Add-ons installed into the workload cluster, in dependency order, all from the Harbor mirror."""
+
+    registry: RegistryPath
+    """Harbor project mirroring the platform artifacts (charts, package bundle, driver)."""
+    package_repository: str = "vks-standard-packages:3.6.0-20260211"
+    """VKS standard package bundle under registry (imgpkg copy'd), name:tag."""
+    package_namespace: DnsLabel = "paif-packages"
+    """Namespace of our PackageRepository and PackageInstalls (and their service account)."""
+    cert_manager: CertManagerConfig = Field(default_factory=CertManagerConfig)
+    """cert-manager and the corporate CA issuer."""
+    contour: ContourConfig = Field(default_factory=ContourConfig)
+    """Ingress controller."""
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    """Prometheus Operator stack and Grafana."""
+    logging: LoggingConfig | None = None
+    """Fluent Bit; required in prod."""
+    gpu_operator: GpuOperatorConfig | None = None
+    """NVIDIA GPU Operator; required where the GPU pool has nodes."""
+
+    @model_validator(mode="after")
+    def _mirror_only(self) -> PlatformConfig:
+        tag = self.package_repository.rpartition(":")[2]
+        if ":" not in self.package_repository or not _PINNED_VERSION.match(tag.removeprefix("v")):
+            raise field_problem(
+                ("packageRepository",), self.package_repository, "name:tag with an exact version tag (e.g. 3.6.0-20260211)"
+            )
+        host = self.registry.split("/", 1)[0]
+        if self.gpu_operator is not None and self.gpu_operator.driver_repository.split("/", 1)[0] != host:
+            raise field_problem(
+                ("gpuOperator", "driverRepository"),
+                self.gpu_operator.driver_repository,
+                f"must be on the platform registry host {host} (air-gapped: one mirror)",
+            )
+        return self
 
 
 class VksConfig(Model):
@@ -42,9 +271,13 @@ class VksConfig(Model):
     control_plane_replicas: Literal[1, 3] = 3
     storage_class: DnsLabel
     cpu_pool: NodePoolConfig
-    gpu_pool: NodePoolConfig
+    gpu_pool: GpuPoolConfig
     pod_cidr: Cidr = "192.168.0.0/16"
     service_cidr: Cidr = "10.96.0.0/12"
+    service_domain: DnsName = "cluster.local"
+    """Cluster DNS domain (immutable; set explicitly, add-ons break without it)."""
+    platform: PlatformConfig | None = None
+    """In-cluster platform add-ons (cert-manager, Contour, monitoring, Fluent Bit, GPU Operator); required in prod."""
 
     @model_validator(mode="after")
     def _cidrs_apart(self) -> VksConfig:

@@ -30,6 +30,7 @@ SECRETS = {
     "paisClientSecret": "pais-secret-0452",
     "harborPassword": "harbor-pw-0453",
     "dbAdminPassword": "db-admin-pw-0454",
+    "nvidiaLicenseToken": "nvidia-token-0456",
 }
 
 

@@ -113,7 +113,25 @@ def test_prod_cluster_has_the_vks_topology_with_a_gpu_pool_on_the_gpu_class(monk
     pools = {d["name"]: d for d in topology["workers"]["machineDeployments"]}
     assert set(pools) == {"cpu", "gpu"}
     assert pools["gpu"]["class"] == "node-pool" and pools["gpu"]["replicas"] == 2
-    assert pools["gpu"]["variables"]["overrides"] == [{"name": "vmClass", "value": GPU_CLASS}]
+    assert pools["gpu"]["variables"]["overrides"] == [
+        {"name": "vmClass", "value": GPU_CLASS},
+        {
+            "name": "node",
+            "value": {
+                "labels": {"paif.dev/node-pool": "gpu"},
+                "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+            },
+        },
+        {
+            "name": "volumes",
+            "value": [
+                {"name": n, "mountPath": f"/var/lib/{n}", "storageClass": "vsan-default-storage-policy", "capacity": "50Gi"}
+                for n in ("containerd", "kubelet")
+            ],
+        },
+    ]
+    assert pools["gpu"]["metadata"] == {"annotations": {"run.tanzu.vmware.com/resolve-os-image": "os-name=ubuntu"}}
+    # The CPU pool (the app's) carries no taint: app pods need no toleration.
     assert pools["cpu"]["variables"]["overrides"] == [{"name": "vmClass", "value": "paif-cpu-large"}]
     assert pools["cpu"]["replicas"] == 3
     assert topology["variables"] == [
@@ -123,6 +141,7 @@ def test_prod_cluster_has_the_vks_topology_with_a_gpu_pool_on_the_gpu_class(monk
     assert cluster["spec"]["clusterNetwork"] == {
         "pods": {"cidrBlocks": ["192.168.0.0/16"]},
         "services": {"cidrBlocks": ["10.96.0.0/12"]},
+        "serviceDomain": "cluster.local",
     }
     assert cluster["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "3600"}
     assert [r.name for r in declared.recorded.of_type("paif:platform:VksCluster")] == ["vks"]
@@ -138,7 +157,7 @@ def test_the_gpu_pool_uses_the_class_it_is_given_not_a_name_from_config(monkeypa
 
     rec = run(program, stack="prod")
     pools = {d["name"]: d for d in rec.one(CLUSTER, "vks-cluster").props["spec"]["topology"]["workers"]["machineDeployments"]}
-    assert pools["gpu"]["variables"]["overrides"] == [{"name": "vmClass", "value": "bound-by-vks-namespace"}]
+    assert pools["gpu"]["variables"]["overrides"][0] == {"name": "vmClass", "value": "bound-by-vks-namespace"}
 
 
 def test_up_reads_the_capi_kubeconfig_secret_for_the_workload_provider(monkeypatch: pytest.MonkeyPatch) -> None:
