@@ -196,6 +196,10 @@ main() {
     # shellcheck source=setup-ingress.sh
     source "$ROOT/toolchain/setup-ingress.sh"
     setup_ingress
+    step "platform test tools (promtool, vendor CRDs from Go modules)"
+    # shellcheck source=setup-platform.sh
+    source "$ROOT/toolchain/setup-platform.sh"
+    setup_platform
     step "app container images (Debian + PyPI) and the local registry's tools"
     # shellcheck source=setup-images.sh
     source "$ROOT/toolchain/setup-images.sh"
