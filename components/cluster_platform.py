@@ -50,6 +50,7 @@ LOGGING_NAMESPACE = "tanzu-system-logging"
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
 INSTALLER_SA = "paif-package-installer"
 KPS_RELEASE = "kube-prometheus-stack"
+GRAFANA_TLS_SECRET = "grafana-tls"  # noqa: S105 - a Secret name
 TOKEN_FILE = "client_configuration_token.tok"  # noqa: S105 - a file name
 """The NVIDIA licence token's file name: the driver reads exactly this name."""
 
@@ -374,14 +375,27 @@ class ClusterPlatform(pulumi.ComponentResource):
         }
         deps: list[pulumi.Resource] = [namespace]
         if m.grafana_hostname:
+            # An explicit Certificate (not the ingress-shim annotation): it exists, and is
+            # awaited Ready, before the chart's Ingress serves it.
+            certificate = k8s.apiextensions.CustomResource(
+                f"{self._name}-grafana-certificate",
+                api_version=cert_manager.API_VERSION,
+                kind=cert_manager.CERTIFICATE,
+                metadata=_meta(
+                    GRAFANA_TLS_SECRET, m.namespace, annotations=await_annotations(["condition=Ready"], 600)
+                ),
+                spec=cert_manager.certificate_spec(
+                    GRAFANA_TLS_SECRET, [m.grafana_hostname], a.cert_manager.issuer_name
+                ),
+                opts=self._opts(namespace, issuer),
+            )
             grafana["ingress"] = {
                 "enabled": True,
                 "ingressClassName": a.contour.ingress_class_name,
-                "annotations": {"cert-manager.io/cluster-issuer": a.cert_manager.issuer_name},
                 "hosts": [m.grafana_hostname],
-                "tls": [{"secretName": "grafana-tls", "hosts": [m.grafana_hostname]}],
+                "tls": [{"secretName": GRAFANA_TLS_SECRET, "hosts": [m.grafana_hostname]}],
             }
-            deps += [issuer, contour]
+            deps += [certificate, contour]
         values = {
             "global": {"imageRegistry": m.image_registry},
             "crds": {"enabled": True},

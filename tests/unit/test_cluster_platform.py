@@ -206,6 +206,16 @@ def test_monitoring_content_rules_and_dashboards(prod: tuple[Recorded, Dependenc
     assert kps["prometheus"]["prometheusSpec"]["serviceMonitorSelectorNilUsesHelmValues"] is False
     assert kps["prometheus"]["prometheusSpec"]["ruleSelectorNilUsesHelmValues"] is False
     assert kps["grafana"]["sidecar"]["dashboards"]["label"] == "grafana_dashboard"
+    assert kps["grafana"]["ingress"]["tls"] == [
+        {"secretName": "grafana-tls", "hosts": ["grafana.paif.example.com"]}
+    ]
+    [certificate] = rec.of_type("kubernetes:cert-manager.io/v1:Certificate")
+    assert certificate.props["spec"]["issuerRef"] == {
+        "group": "cert-manager.io",
+        "kind": "ClusterIssuer",
+        "name": "corp-ca",
+    }
+    assert certificate.props["spec"]["secretName"] == "grafana-tls"
 
 
 @pytest.mark.parametrize(
@@ -221,7 +231,9 @@ def test_monitoring_content_rules_and_dashboards(prod: tuple[Recorded, Dependenc
         ("platform-monitoring", "platform-dashboard-paif-app"),
         ("platform-monitoring", "platform-gpu-operator"),
         ("platform-gpu-licensing", "platform-gpu-operator"),
-        ("platform-cluster-issuer", "platform-monitoring"),
+        ("platform-cluster-issuer", "platform-grafana-certificate"),
+        ("platform-grafana-certificate", "platform-monitoring"),
+        ("platform-contour-install", "platform-monitoring"),
     ],
 )
 def test_objects_depend_on_the_add_on_that_brings_their_crd_or_controller(
