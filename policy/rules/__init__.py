@@ -1,6 +1,15 @@
 """Every rule of the pack, grouped by concern (the order the pack reports them in)."""
 
-from policy.rules import availability, limits, pod_security, resource_options, secrets, supply_chain, tls
+from policy.rules import (
+    availability,
+    limits,
+    platform,
+    pod_security,
+    resource_options,
+    secrets,
+    supply_chain,
+    tls,
+)
 from policy.rules.common import Rule
 
 ALL_RULES: list[Rule] = [
@@ -11,6 +20,7 @@ ALL_RULES: list[Rule] = [
     *supply_chain.RULES,
     *pod_security.RULES,
     *resource_options.RULES,
+    *platform.RULES,
 ]
 
 __all__ = ["ALL_RULES", "Rule"]

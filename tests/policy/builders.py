@@ -180,3 +180,24 @@ def pg_connection(sslmode: str = "verify-full") -> dict[str, Any]:
         "connect_timeout": 10,
         "connect_attempts": 5,
     }
+
+
+def monitoring() -> list[Res]:
+    """What monitoring-required wants of a prod stack: the app's ServiceMonitor and alert rules,
+    and the chart that serves them (kube-prometheus-stack from the Harbor mirror, pinned)."""
+    meta = {"name": "chat-backend", "namespace": NAMESPACE}
+    return [
+        res("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", {"metadata": meta, "spec": {}}, name="sm"),
+        res(
+            "kubernetes:monitoring.coreos.com/v1:PrometheusRule", {"metadata": meta, "spec": {}}, name="rules"
+        ),
+        res(
+            "kubernetes:helm.sh/v3:Release",
+            {
+                "chart": f"oci://{HARBOR}/paif-platform/kube-prometheus-stack",
+                "version": "77.14.0",
+                "values": {},
+            },
+            name="kube-prometheus-stack",
+        ),
+    ]

@@ -23,6 +23,7 @@ from typing import Any
 from policy.rules import ALL_RULES, common
 from policy.rules.common import UNKNOWN, NotApplicable, Res, ResourceRule
 from tests.policy.builders import (
+    HARBOR,
     LABELS,
     NAMESPACE,
     backend_policy,
@@ -34,6 +35,7 @@ from tests.policy.builders import (
     deployment_props,
     harbor_connection,
     hpa,
+    monitoring,
     pdb,
     res,
 )
@@ -70,9 +72,22 @@ def harbor_project() -> Res:
     return res(PROJECT, props, name="registry", protect=True)
 
 
+def _release(**props: Any) -> Res:
+    """The GPU Operator chart from the Harbor mirror at a pinned version, with `props` changed."""
+    chart = {"chart": f"oci://{HARBOR}/paif-platform/gpu-operator", "version": "v25.10.0", "values": {}}
+    return res("kubernetes:helm.sh/v3:Release", {**chart, **props}, name="gpu-operator")
+
+
 def base(*, workload: Res | None = None, extra: Sequence[Res] = (), drop_hpa: bool = False) -> list[Res]:
-    """A compliant prod stack: Harbor project, Deployment with PDB and HPA, NetworkPolicies."""
-    stack = [harbor_project(), workload or deployment(), pdb(), default_deny(), backend_policy()]
+    """A compliant prod stack: Harbor project, Deployment with PDB and HPA, NetworkPolicies, monitoring."""
+    stack = [
+        harbor_project(),
+        workload or deployment(),
+        pdb(),
+        default_deny(),
+        backend_policy(),
+        *monitoring(),
+    ]
     if not drop_hpa:
         stack.append(hpa())
     return [*stack, *extra]
@@ -485,6 +500,35 @@ CASES: list[Case] = [
         "registry",
         lambda: [r for r in base() if r.type != PROJECT],
         "images-from-allowed-registry",
+    ),
+    # -- the in-cluster platform -------------------------------------------------------------------
+    Case(
+        "no-alert-rules",
+        "platform",
+        lambda: [r for r in base() if not r.type.endswith(":PrometheusRule")],
+        "monitoring-required",
+    ),
+    Case(
+        "chart-from-a-public-repository",
+        "platform",
+        lambda: base(
+            extra=[
+                _release(chart="gpu-operator", repositoryOpts={"repo": "https://helm.ngc.nvidia.com/nvidia"})
+            ]
+        ),
+        "addon-sources-allowed",
+    ),
+    Case(
+        "chart-version-range",
+        "platform",
+        lambda: base(extra=[_release(version="^25.10.0")]),
+        "addon-versions-pinned",
+    ),
+    Case(
+        "chart-from-the-mirror-pinned",
+        "platform",
+        lambda: base(extra=[_release()]),
+        None,
     ),
 ]
 
