@@ -16,6 +16,8 @@ from tests.integration.engine import PulumiProgram
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent / "fixtures"
 PROD_ONLY = {r.name for r in ALL_RULES if r.prod_only}
+STACK = "policy-fixture-k8s-violations-it"
+"""What a stack-level violation is reported against (the stack resource of the k8s fixture)."""
 
 K8S_EXPECTED = Counter(
     {
@@ -43,6 +45,12 @@ K8S_EXPECTED = Counter(
         ("multi-replica-spread", "worker"): 1,
         ("deployment-has-pdb", "worker"): 1,
         ("hpa-min-replicas", "worker"): 1,
+        # web asks for a GPU and does not tolerate the GPU taint.
+        ("gpu-requests-only-tolerating", "web"): 1,
+        # Neither namespace is scraped; the stack has no alert rules and no monitoring stack.
+        ("monitoring-required", "web"): 1,
+        ("monitoring-required", "worker"): 1,
+        ("monitoring-required", STACK): 2,
     }
 )
 PLATFORM_EXPECTED = Counter(
@@ -58,6 +66,9 @@ PLATFORM_EXPECTED = Counter(
         ("protect-stateful-resources", "chat-pg"): 1,
         ("no-ignore-changes-on-security-fields", "app-secret"): 1,
         ("postgres-sslmode-required", "app-role"): 1,
+        ("gpu-pool-tainted", "gpu-cluster"): 1,
+        ("addon-sources-allowed", "gpu-operator"): 1,
+        ("addon-versions-pinned", "gpu-operator"): 1,
     }
 )
 
