@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -76,6 +77,8 @@ class HarborProjectArgs:
     """Let `pulumi destroy` delete the project's images with it."""
     protect: bool = False
     """Protect the project from deletion (production)."""
+    connection_config: Mapping[str, str] | None = None
+    """Connection property -> stack config key it came from (see HarborConnection.config_keys)."""
 
 
 def dockerconfigjson(registry: str, username: str, password: str) -> str:
@@ -102,7 +105,12 @@ class HarborProject(pulumi.ComponentResource):
         super().__init__("paif:registry:HarborProject", name, None, opts)
         a = args
         connection = HarborConnection(
-            url=a.url, username=a.username, password=a.password, insecure=a.insecure, ca_bundle=a.ca_bundle
+            url=a.url,
+            username=a.username,
+            password=a.password,
+            insecure=a.insecure,
+            ca_bundle=a.ca_bundle,
+            config_keys=a.connection_config,
         )
         child = pulumi.ResourceOptions(parent=self)
         project = Project(

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.password import Password
 from components.postgres import Database, DefaultPrivileges, Extension, Grant, PgConnection, Role, Schema
 from components.postgres.default_privileges import DefaultObject
-from components.random_password import Password
 
 APP_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APP_DEFAULT_PRIVILEGES: tuple[tuple[DefaultObject, tuple[str, ...]], ...] = (
@@ -65,7 +65,7 @@ class PostgresAppDatabaseArgs:
     extensions: Sequence[str] = ()
     """Extensions to create in the database, e.g. ("vector",) on DSM."""
     protect: bool = False
-    """Protect the database and the schema (data) from deletion and replacement."""
+    """Protect the data from deletion and replacement: the database, the schema and the role owning them."""
 
 
 class PostgresAppDatabase(pulumi.ComponentResource):
@@ -95,7 +95,12 @@ class PostgresAppDatabase(pulumi.ComponentResource):
             app_password = pulumi.Output.secret(a.app_password)
 
         owner = Role(
-            f"{name}-owner", connection=conn, name=a.owner_role, login=False, grant_to_admin=True, opts=child
+            f"{name}-owner",
+            connection=conn,
+            name=a.owner_role,
+            login=False,
+            grant_to_admin=True,
+            opts=pulumi.ResourceOptions(parent=self, protect=a.protect),
         )
         app = Role(
             f"{name}-app",

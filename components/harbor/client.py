@@ -1,50 +1,42 @@
 """A small client for Harbor's REST API v2.0 (`<url>/api/v2.0`, HTTP Basic auth).
 
-Retries with exponential backoff while Harbor is unreachable, overloaded (503) or, for
-requests that are safe to repeat (GET/PUT/DELETE), slow or failing with a 5xx. A POST is
-not repeated once Harbor may have received it: a second project or robot would be the
-result. Errors carry Harbor's own `{"errors": [{"code", "message"}]}` and never the
-password. TLS is verified against the system trust store (or a given CA bundle) unless
-`insecure` is set.
+Retries and TLS come from the REST client base (`components/dynamic/rest.py`): a POST is
+never repeated once Harbor may have received it (a second project or robot would be the
+result). Errors carry Harbor's own `{"errors": [{"code", "message"}]}` and never the
+password.
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from components.dynamic.provider import ObjectGone
+from components.dynamic.rest import RestClient, RestError, Transient
 
 API_PREFIX = "/api/v2.0"
 PAGE_SIZE = 100
-_REPEATABLE = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-_ALWAYS_RETRY_STATUS = frozenset({429, 503})
 
 
-class HarborError(RuntimeError):
+class HarborError(RestError):
     """A Harbor request failed. `status` is the HTTP status (None when Harbor did not answer)."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str = "", detail: str = "") -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.code = code
         self.detail = detail
 
 
-class HarborNotFound(HarborError):
+class HarborNotFound(HarborError, ObjectGone):
     """Harbor answered 404."""
 
 
 class HarborConflict(HarborError):
     """Harbor answered 409: the object already exists."""
-
-
-class _Retryable(HarborError):
-    """A 5xx/429 answer; retried where that is safe, then re-raised as a HarborError."""
 
 
 def harbor_errors(response: httpx.Response) -> tuple[str, str]:
@@ -66,8 +58,14 @@ def registry_host(url: str) -> str:
     return urlsplit(url).netloc
 
 
-class HarborClient:
+class HarborClient(RestClient):
     """One Harbor endpoint and user. Use as a context manager (closes the connection pool)."""
+
+    service = "Harbor"
+    error = HarborError
+    tls_hint = (
+        "give the CA bundle that signed Harbor's certificate (ca_bundle), or set insecure outside production"
+    )
 
     def __init__(
         self,
@@ -88,24 +86,16 @@ class HarborClient:
             )
         self.url = url.rstrip("/")
         self.username = username
-        self.timeout = timeout
-        self.attempts = max(1, attempts)
-        self._wait = wait_exponential(multiplier=backoff, min=backoff, max=backoff_max)
-        verify: ssl.SSLContext | bool = False
-        if not insecure:
-            # The system trust store (where a corporate CA is installed), not certifi's bundle.
-            try:
-                verify = ssl.create_default_context(cafile=ca_bundle)
-            except (OSError, ssl.SSLError) as exc:
-                raise HarborError(
-                    f"cannot read the CA bundle {ca_bundle!r} for Harbor at {url}: {exc}"
-                ) from None
-        self._http = httpx.Client(
-            base_url=self.url + API_PREFIX,
-            auth=httpx.BasicAuth(username, password),
-            verify=verify,
+        super().__init__(
+            self.url + API_PREFIX,
+            where=self.url,
+            insecure=insecure,
+            ca_bundle=ca_bundle,
             timeout=timeout,
-            headers={"Accept": "application/json"},
+            attempts=attempts,
+            backoff=backoff,
+            backoff_max=backoff_max,
+            auth=httpx.BasicAuth(username, password),
         )
 
     def __enter__(self) -> HarborClient:
@@ -114,18 +104,11 @@ class HarborClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        self._http.close()
+    def no_answer(self, method: str, path: str) -> str:
+        return f"Harbor at {self.url} did not answer {method} {API_PREFIX}{path} within {self.timeout:g}s"
 
-    def _retryable(self, method: str, exc: BaseException) -> bool:
-        if isinstance(exc, _Retryable):
-            return exc.status in _ALWAYS_RETRY_STATUS or method in _REPEATABLE
-        if isinstance(exc, httpx.ConnectError):
-            return not _is_tls_failure(exc)
-        if isinstance(exc, httpx.ConnectTimeout):
-            return True
-        # The request may have reached Harbor: only repeat what is safe to repeat.
-        return isinstance(exc, httpx.TimeoutException | httpx.TransportError) and method in _REPEATABLE
+    def label(self, method: str, path: str) -> str:
+        return f"Harbor {method} {API_PREFIX}{path} at {self.url}"
 
     def _send(
         self,
@@ -140,7 +123,10 @@ class HarborClient:
         response = self._http.request(method, path, json=body, params=params, headers=headers)
         if response.status_code in expected:
             return response
-        raise self._error(method, path, response)
+        error = self._error(method, path, response)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Transient(error)
+        raise error
 
     def _error(self, method: str, path: str, response: httpx.Response) -> HarborError:
         status = response.status_code
@@ -152,8 +138,6 @@ class HarborClient:
             text += f" (Harbor rejected the credentials of user {self.username!r})"
         elif status == 403:
             text += f" (user {self.username!r} lacks the permission)"
-        if status >= 500 or status == 429:
-            return _Retryable(text, status=status, code=code, detail=message)
         if status == 404:
             return HarborNotFound(text, status=status, code=code, detail=message)
         if status == 409:
@@ -175,36 +159,11 @@ class HarborClient:
         `by_name` tells Harbor that a project in the path is a name even if it looks like a number.
         """
         headers = {"X-Is-Resource-Name": "true"} if by_name else {}
-        retrying = Retrying(
-            retry=retry_if_exception(lambda exc: self._retryable(method, exc)),
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            reraise=True,
+        return self.with_retries(
+            method,
+            path,
+            lambda: self._send(method, path, body=body, params=params, headers=headers, expected=expected),
         )
-        try:
-            return retrying(
-                self._send, method, path, body=body, params=params, headers=headers, expected=expected
-            )
-        except _Retryable as exc:
-            raise HarborError(
-                f"{exc}{_after(retrying)}", status=exc.status, code=exc.code, detail=exc.detail
-            ) from None
-        except httpx.ConnectError as exc:
-            if _is_tls_failure(exc):
-                raise HarborError(
-                    f"TLS verification of Harbor at {self.url} failed ({exc}); give the CA bundle that "
-                    "signed Harbor's certificate (ca_bundle), or set insecure outside production"
-                ) from None
-            raise HarborError(f"cannot connect to Harbor at {self.url}: {exc}{_after(retrying)}") from None
-        except httpx.TimeoutException:
-            raise HarborError(
-                f"Harbor at {self.url} did not answer {method} {API_PREFIX}{path} within "
-                f"{self.timeout:g}s{_after(retrying)}"
-            ) from None
-        except httpx.TransportError as exc:
-            raise HarborError(
-                f"Harbor {method} {API_PREFIX}{path} at {self.url} failed: {exc}{_after(retrying)}"
-            ) from None
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None, by_name: bool = False) -> Any:
         return self.request("GET", path, params=params, by_name=by_name).json()
@@ -257,17 +216,6 @@ def created_id(response: httpx.Response) -> int:
     if not last.isdigit():
         raise HarborError(f"Harbor did not return the new object's location (Location: {location!r})")
     return int(last)
-
-
-def _after(retrying: Retrying) -> str:
-    tries = int(retrying.statistics.get("attempt_number", 1))
-    return f" (after {tries} attempts)" if tries > 1 else ""
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(
-        exc.__context__, ssl.SSLCertVerificationError
-    )
 
 
 @contextmanager

@@ -9,10 +9,14 @@ every resource's inputs as flat properties (`url`, `username`, `password`, `inse
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
+from components.dynamic.provider import CONNECTION_CONFIG_KEY, connection_config
+from components.dynamic.provider import secret_options as dynamic_secret_options
 
 CONNECTION_KEYS = ("url", "username", "password", "insecure", "ca_bundle", "timeout", "attempts")
 SECRET_CONNECTION_KEYS = ("password",)
@@ -37,6 +41,10 @@ class HarborConnection:
     """Seconds per request."""
     attempts: int = 5
     """Attempts (with exponential backoff) while Harbor is unreachable or answers 5xx."""
+    config_keys: Mapping[str, str] | None = None
+    """Connection property -> the stack config key it came from (e.g. "host" ->
+    "paif:harbor.url"): refresh, update and delete then use that key's current value, so a moved
+    endpoint or a rotated password in the config never wedges them."""
 
     def props(self) -> dict[str, Any]:
         return {
@@ -47,11 +55,10 @@ class HarborConnection:
             "ca_bundle": self.ca_bundle,
             "timeout": self.timeout,
             "attempts": self.attempts,
+            CONNECTION_CONFIG_KEY: connection_config(self.config_keys),
         }
 
 
 def secret_options(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
     """`opts` plus the password (and `extra`) as secret outputs."""
-    return pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_CONNECTION_KEYS, *extra])
-    )
+    return dynamic_secret_options(opts, *SECRET_CONNECTION_KEYS, *extra)

@@ -48,7 +48,7 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
     replace_keys = ("project_id",)
     update_keys = ("tag_pattern", "repo_pattern", "disabled")
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         return [
             CheckFailure(key, "must be a non-empty doublestar pattern, e.g. 'v*' or '**'")
             for key in ("tag_pattern", "repo_pattern")

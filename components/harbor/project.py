@@ -71,7 +71,7 @@ class ProjectProvider(HarborObjectProvider):
     )
     state_keys = ("force_destroy",)
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         if (problem := name_problem(inputs.get("name"), "project")) is not None:
             failures.append(CheckFailure("name", problem))

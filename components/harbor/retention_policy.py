@@ -69,7 +69,7 @@ class RetentionPolicyProvider(HarborObjectProvider):
     replace_keys = ("project_id",)
     update_keys = ("retain_last", "schedule", "repositories", "tags")
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         retain = inputs.get("retain_last")
         if known(retain):

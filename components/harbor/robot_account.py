@@ -97,7 +97,7 @@ class RobotAccountProvider(HarborObjectProvider):
     replace_keys = ("name", "project", "level", "rotation")
     update_keys = ("permissions", "duration", "description", "disable")
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         if (problem := name_problem(inputs.get("name"), "robot")) is not None:
             failures.append(CheckFailure("name", problem))

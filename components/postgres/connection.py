@@ -18,6 +18,8 @@ import psycopg
 import pulumi
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from components.dynamic.provider import CONNECTION_CONFIG_KEY, connection_config
+
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 CONNECTION_KEYS = (
     "host",
@@ -72,6 +74,10 @@ class PgConnection:
     """Seconds per connection attempt."""
     connect_attempts: int = 5
     """Attempts (with exponential backoff) while the server is unreachable or starting."""
+    config_keys: Mapping[str, str] | None = None
+    """Connection property -> the stack config key it came from (e.g. "host" ->
+    "paif:database.host"): refresh, update and delete then use that key's current value, so a moved
+    endpoint or a rotated password in the config never wedges them."""
 
     def props(self) -> dict[str, Any]:
         return {
@@ -84,6 +90,7 @@ class PgConnection:
             "sslrootcert": self.sslrootcert,
             "connect_timeout": self.connect_timeout,
             "connect_attempts": self.connect_attempts,
+            CONNECTION_CONFIG_KEY: connection_config(self.config_keys),
         }
 
 

@@ -15,8 +15,9 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import Resource
 
+from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, PostgresError, connect
-from components.postgres.provider import PostgresObjectProvider, Props, resource_props, secret_options
+from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
 
 
 class DatabaseProvider(PostgresObjectProvider):
@@ -27,8 +28,8 @@ class DatabaseProvider(PostgresObjectProvider):
     def object_id(self, props: Props) -> str:
         return str(props["name"])
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
-        with connect(props) as conn:
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
+        with connect(session) as conn:
             return self._observe(conn, str(props["name"]))
 
     def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
@@ -43,11 +44,11 @@ class DatabaseProvider(PostgresObjectProvider):
             return None
         return {"owner": row[0], "encoding": row[1], "public_privileges": list(row[2])}
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         name = str(props["name"])
         database = sql.Identifier(name)
         owner = sql.Identifier(str(props["owner"]))
-        with connect(props) as conn:
+        with connect(session) as conn:
             current = self._observe(conn, name)
             if olds is None:
                 if current is not None:
@@ -71,8 +72,8 @@ class DatabaseProvider(PostgresObjectProvider):
         assert observed is not None
         return observed
 
-    def drop(self, props: Props) -> None:
-        with connect(props) as conn:
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
+        with connect(session) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(props["name"])))
             )

@@ -16,10 +16,10 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import CheckFailure, Resource
 
+from components.dynamic.provider import Props
 from components.postgres.connection import DatabaseMissing, PgConnection, connect
 from components.postgres.provider import (
     PostgresObjectProvider,
-    Props,
     normalize_privileges,
     privileges_problem,
     resource_props,
@@ -44,7 +44,7 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
             f"{props['database']}/{props['schema']}/{props['owner']}/{props['object_type']}/{props['role']}"
         )
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         object_type = inputs.get("object_type")
         if object_type not in OBJECT_TYPES:
             return [CheckFailure("object_type", f"{object_type!r}: must be one of {', '.join(OBJECT_TYPES)}")]
@@ -54,9 +54,9 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
         inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
         return []
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
         try:
-            with connect(props, str(props["database"])) as conn:
+            with connect(session, str(props["database"])) as conn:
                 held = self._held(conn, props)
         except DatabaseMissing:
             return None
@@ -102,16 +102,16 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
             sql.Identifier(str(props["role"])),
         )
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
-        with connect(props, str(props["database"])) as conn, conn.transaction():
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
+        with connect(session, str(props["database"])) as conn, conn.transaction():
             conn.execute(self._statement(props, "REVOKE"))
             conn.execute(self._statement(props, "GRANT"))
             held = self._held(conn, props)
         return {"privileges": held if held is not None else list(props["privileges"])}
 
-    def drop(self, props: Props) -> None:
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
         try:
-            with connect(props, str(props["database"])) as conn:
+            with connect(session, str(props["database"])) as conn:
                 if self._held(conn, props) is not None:
                     conn.execute(self._statement(props, "REVOKE"))
         except DatabaseMissing:

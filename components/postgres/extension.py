@@ -15,8 +15,9 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import Resource
 
+from components.dynamic.provider import Props
 from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
-from components.postgres.provider import PostgresObjectProvider, Props, resource_props, secret_options
+from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
 
 
 class ExtensionProvider(PostgresObjectProvider):
@@ -27,9 +28,9 @@ class ExtensionProvider(PostgresObjectProvider):
     def object_id(self, props: Props) -> str:
         return f"{props['database']}/{props['name']}"
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
         try:
-            with connect(props, str(props["database"])) as conn:
+            with connect(session, str(props["database"])) as conn:
                 return self._observe(conn, props)
         except DatabaseMissing:
             return None
@@ -48,10 +49,10 @@ class ExtensionProvider(PostgresObjectProvider):
             observed["schema"] = row[0]
         return observed
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         name = str(props["name"])
         extension = sql.Identifier(name)
-        with connect(props, str(props["database"])) as conn:
+        with connect(session, str(props["database"])) as conn:
             current = self._observe(conn, props)
             if current is None:
                 available = [
@@ -78,9 +79,9 @@ class ExtensionProvider(PostgresObjectProvider):
         assert observed is not None
         return observed
 
-    def drop(self, props: Props) -> None:
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
         try:
-            with connect(props, str(props["database"])) as conn:
+            with connect(session, str(props["database"])) as conn:
                 conn.execute(
                     sql.SQL("DROP EXTENSION IF EXISTS {} RESTRICT").format(sql.Identifier(str(props["name"])))
                 )

@@ -18,10 +18,10 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import CheckFailure, Resource
 
+from components.dynamic.provider import Props
 from components.postgres.connection import DatabaseMissing, PgConnection, connect
 from components.postgres.provider import (
     PostgresObjectProvider,
-    Props,
     normalize_privileges,
     privileges_problem,
     resource_props,
@@ -79,7 +79,7 @@ class GrantProvider(PostgresObjectProvider):
             str(p) for p in (props["database"], props.get("schema"), props["object_type"], props["role"]) if p
         )
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         object_type = inputs.get("object_type")
         if object_type not in PRIVILEGES:
             return [CheckFailure("object_type", f"{object_type!r}: must be one of {', '.join(PRIVILEGES)}")]
@@ -96,9 +96,9 @@ class GrantProvider(PostgresObjectProvider):
     def _connect_db(self, props: Props) -> str | None:
         return None if props["object_type"] == "database" else str(props["database"])
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
         try:
-            with connect(props, self._connect_db(props)) as conn:
+            with connect(session, self._connect_db(props)) as conn:
                 held = self._held(conn, props)
         except DatabaseMissing:
             return None
@@ -138,10 +138,10 @@ class GrantProvider(PostgresObjectProvider):
         names = sql.SQL(", ").join(sql.Identifier(str(props["schema"]), name) for (name,) in tables)
         return sql.SQL("TABLE {}").format(names)
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         declared = list(props["privileges"])
         role = sql.Identifier(str(props["role"]))
-        with connect(props, self._connect_db(props)) as conn, conn.transaction():
+        with connect(session, self._connect_db(props)) as conn, conn.transaction():
             target = self._targets(conn, props)
             if target is not None:
                 # One transaction: the role never holds fewer privileges than before in between.
@@ -150,9 +150,9 @@ class GrantProvider(PostgresObjectProvider):
             held = self._held(conn, props)
         return {"privileges": held if held is not None else declared}
 
-    def drop(self, props: Props) -> None:
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
         try:
-            with connect(props, self._connect_db(props)) as conn, conn.transaction():
+            with connect(session, self._connect_db(props)) as conn, conn.transaction():
                 if self._held(conn, props) is None:
                     return
                 target = self._targets(conn, props)

@@ -1,37 +1,24 @@
-"""The life cycle every PostgreSQL object provider shares.
+"""The PostgreSQL family of the dynamic providers (the life cycle is `components/dynamic/provider.py`).
 
-A subclass says which properties name the object (a change replaces it), which it can
-change in place, how to create/update/delete it and how to observe it. `check` and `diff`
-only look at properties; `create`/`read`/`update`/`delete` talk to the server.
+A kind says which properties name the object (a change replaces it), which it can change
+in place, and implements the hooks over `connect(session)`. SQL names are validated in
+`check`; nothing here contacts the server before create/read/update/delete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
-from pulumi.runtime import rpc
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.provider import ObjectProvider, Props, is_unknown, props_session
+from components.dynamic.provider import secret_options as _secret_options
 from components.postgres.connection import CONNECTION_KEYS, SECRET_CONNECTION_KEYS, PgConnection
 
 # PostgreSQL silently truncates longer names, which would show as drift forever.
 MAX_IDENTIFIER_BYTES = 63
-Props = Mapping[str, Any]
-
-
-def is_unknown(value: Any) -> bool:
-    """True for a value that is not known yet (a preview of an output of another resource)."""
-    return isinstance(value, str) and value == rpc.UNKNOWN
 
 
 def identifier_problem(value: Any) -> str | None:
@@ -64,68 +51,39 @@ def normalize_privileges(value: Any) -> Any:
     return sorted({str(p).upper() for p in value})
 
 
-class PostgresObjectProvider(ResourceProvider):
-    """Shared check/diff/create/read/update/delete over `apply`/`observe`/`drop`."""
+class PostgresObjectProvider(ObjectProvider[Props]):
+    """The PostgreSQL family: the session is the connection description (`connect(session)`
+    opens a connection to the database a statement needs), identifiers validated in `check`."""
 
-    replace_keys: ClassVar[tuple[str, ...]] = ()
-    """Properties that name the object: a change replaces it."""
-    update_keys: ClassVar[tuple[str, ...]] = ()
-    """Properties changed in place."""
+    family = "PostgreSQL"
+    connection_keys = CONNECTION_KEYS
     identifier_keys: ClassVar[tuple[str, ...]] = ()
     """Properties that are SQL names (validated in `check`)."""
 
+    def session(self, props: Props) -> AbstractContextManager[Props]:
+        return props_session(props)
+
     def object_id(self, props: Props) -> str:
+        """The id of the object `props` name."""
         raise NotImplementedError
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
-        """Make the object match `props` (create it when `olds` is None); return observed properties."""
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
+        """Make the object match `props` (create it when `olds` is None); return observed
+        properties. Create and update share it: SQL states the wanted result either way."""
         raise NotImplementedError
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
-        """The object's live properties, or None when it no longer exists."""
-        raise NotImplementedError
+    def create_object(self, session: Props, props: Props) -> tuple[str, dict[str, Any]]:
+        return self.object_id(props), self.apply(session, props, None)
 
-    def drop(self, props: Props) -> None:
-        raise NotImplementedError
+    def update_object(self, session: Props, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+        return self.apply(session, news, olds)
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
-        """Validate known input values and normalize them in place (no server access)."""
-        return []
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = dict(news)
-        failures = [
+    def family_problems(self, inputs: Props) -> list[CheckFailure]:
+        return [
             CheckFailure(key, problem)
             for key in self.identifier_keys
             if (problem := identifier_problem(inputs.get(key))) is not None
         ]
-        failures += self.check_properties(inputs)
-        return CheckResult(inputs, failures)
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = (*self.replace_keys, *self.update_keys, *CONNECTION_KEYS)
-        changed = [key for key in keys if olds.get(key) != news.get(key)]
-        replaces = [key for key in changed if key in self.replace_keys]
-        # Names are unique in the server: the old object must go before the new one comes.
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        observed = self.apply(props, None)
-        return CreateResult(id_=self.object_id(props), outs={**props, **observed})
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        observed = self.apply(news, olds)
-        return UpdateResult(outs={**news, **observed})
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        observed = self.observe(props)
-        if observed is None:
-            # A blank id tells the engine the object is gone (dropped out of band).
-            return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **observed})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        self.drop(props)
 
 
 def resource_props(connection: PgConnection, **props: Any) -> dict[str, Any]:
@@ -134,6 +92,4 @@ def resource_props(connection: PgConnection, **props: Any) -> dict[str, Any]:
 
 def secret_options(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
     """`opts` plus the connection password (and `extra`) as secret outputs."""
-    return pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_CONNECTION_KEYS, *extra])
-    )
+    return _secret_options(opts, *SECRET_CONNECTION_KEYS, *extra)

@@ -18,14 +18,9 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import CheckFailure, Resource
 
+from components.dynamic.provider import Props, is_unknown
 from components.postgres.connection import PgConnection, PostgresError, connect, is_superuser
-from components.postgres.provider import (
-    PostgresObjectProvider,
-    Props,
-    is_unknown,
-    resource_props,
-    secret_options,
-)
+from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
 
 # Attribute -> (pg_roles column, keyword when true, keyword when false).
 _FLAGS: dict[str, tuple[str, str, str]] = {
@@ -97,7 +92,7 @@ class RoleProvider(PostgresObjectProvider):
     def object_id(self, props: Props) -> str:
         return str(props["name"])
 
-    def check_properties(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         try:
             inputs["valid_until"] = normalize_timestamp(inputs.get("valid_until"))
@@ -110,8 +105,8 @@ class RoleProvider(PostgresObjectProvider):
             )
         return failures
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
-        with connect(props) as conn:
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
+        with connect(session) as conn:
             return self._observe(conn, str(props["name"]))
 
     def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
@@ -134,10 +129,10 @@ class RoleProvider(PostgresObjectProvider):
             "search_path": _search_path(rolconfig),
         }
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         name = str(props["name"])
         role = sql.Identifier(name)
-        with connect(props) as conn, conn.transaction():
+        with connect(session) as conn, conn.transaction():
             current = None if olds is None else self._observe(conn, name)
             if olds is not None and current is None:
                 raise PostgresError(f"role {name!r} no longer exists; run `pulumi refresh` to recreate it")
@@ -174,8 +169,8 @@ class RoleProvider(PostgresObjectProvider):
         assert observed is not None
         return observed
 
-    def drop(self, props: Props) -> None:
-        with connect(props) as conn:
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
+        with connect(session) as conn:
             try:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(str(props["name"]))))
             except psycopg.errors.DependentObjectsStillExist as exc:

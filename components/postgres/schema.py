@@ -14,8 +14,9 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import Resource
 
+from components.dynamic.provider import Props
 from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
-from components.postgres.provider import PostgresObjectProvider, Props, resource_props, secret_options
+from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
 
 
 class SchemaProvider(PostgresObjectProvider):
@@ -26,9 +27,9 @@ class SchemaProvider(PostgresObjectProvider):
     def object_id(self, props: Props) -> str:
         return f"{props['database']}/{props['name']}"
 
-    def observe(self, props: Props) -> dict[str, Any] | None:
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
         try:
-            with connect(props, str(props["database"])) as conn:
+            with connect(session, str(props["database"])) as conn:
                 return self._observe(conn, str(props["name"]))
         except DatabaseMissing:
             return None
@@ -39,11 +40,11 @@ class SchemaProvider(PostgresObjectProvider):
         ).fetchone()
         return None if row is None else {"owner": row[0]}
 
-    def apply(self, props: Props, olds: Props | None) -> dict[str, Any]:
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         name = str(props["name"])
         schema = sql.Identifier(name)
         owner = sql.Identifier(str(props["owner"]))
-        with connect(props, str(props["database"])) as conn:
+        with connect(session, str(props["database"])) as conn:
             current = self._observe(conn, name)
             if olds is None:
                 if current is not None:
@@ -57,9 +58,9 @@ class SchemaProvider(PostgresObjectProvider):
         assert observed is not None
         return observed
 
-    def drop(self, props: Props) -> None:
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
         try:
-            with connect(props, str(props["database"])) as conn:
+            with connect(session, str(props["database"])) as conn:
                 conn.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(sql.Identifier(str(props["name"])))
                 )

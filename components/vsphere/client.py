@@ -1,4 +1,4 @@
-"""A small vCenter REST client (httpx + tenacity) for the vSphere dynamic providers.
+"""A small vCenter REST client  for the vSphere dynamic providers.
 
 Sessions: `POST /api/session` with HTTP Basic (201, the body is the bare JSON token); a
 server without it (vcsim, vCenter before 7.0U2) answers 404 and the client logs in on the
@@ -6,12 +6,10 @@ legacy `POST /rest/com/vmware/cis/session` (200, `{"value": token}`). The token 
 the `vmware-api-session-id` header. A 401 on a request (expired or revoked session) makes
 the client log in again once and repeat the request; `close()` logs out.
 
-Retries (bounded, exponential backoff) while vCenter is unreachable, unavailable (503,
-429) or, for requests that are safe to repeat, slow or failing with another 5xx. A POST is
-not repeated once vCenter may have received it: creating the same object twice fails
-(real vCenter) or silently overwrites it (vcsim). Errors carry the HTTP status and
-vCenter's own error type and messages, never the password. TLS is verified against the
-system trust store or a given CA bundle unless `insecure` is set (simulator only).
+Retries and TLS come from the REST client base (`components/dynamic/rest.py`): a POST is
+not repeated once vCenter may have received it (creating the same object twice fails on a
+real vCenter and silently overwrites it on vcsim). Errors carry the HTTP status and
+vCenter's own error type and messages, never the password.
 """
 
 from __future__ import annotations
@@ -22,18 +20,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from components.dynamic.provider import ObjectGone
+from components.dynamic.rest import RestClient, RestError, Transient
 
 SESSION_PATH = "/api/session"
 LEGACY_SESSION_PATH = "/rest/com/vmware/cis/session"
 SESSION_HEADER = "vmware-api-session-id"
-_REPEATABLE = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
-_ALWAYS_RETRY_STATUS = frozenset({429, 503})
 # vAPI error types arrive either as NOT_FOUND (/api) or as com.vmware.vapi.std.errors.not_found (/rest).
 _LEGACY_TYPE_PREFIX = "com.vmware.vapi.std.errors."
 
 
-class VcenterError(RuntimeError):
+class VcenterError(RestError):
     """A vCenter request failed.
 
     `status` is the HTTP status (None when vCenter did not answer), `error_type` vCenter's
@@ -49,18 +47,13 @@ class VcenterError(RuntimeError):
         error_type: str = "",
         messages: tuple[str, ...] = (),
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.error_type = error_type
         self.messages = messages
 
 
-class VcenterNotFound(VcenterError):
+class VcenterNotFound(VcenterError, ObjectGone):
     """vCenter answered 404: the object (or the API path) does not exist."""
-
-
-class _Transient(VcenterError):
-    """A 5xx/429 answer; retried where that is safe, then re-raised as a VcenterError."""
 
 
 def parse_error(response: httpx.Response) -> tuple[str, tuple[str, ...]]:
@@ -125,7 +118,7 @@ class Endpoint:
         return urlsplit(f"//{self.host}").port or (443 if self.protocol == "https" else 80)
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context to verify vCenter with; None for plain http."""
+        """The TLS context to verify vCenter with (pyvmomi's SOAP session too); None for plain http."""
         if self.protocol != "https":
             return None
         if self.insecure:
@@ -136,12 +129,16 @@ class Endpoint:
         return ssl.create_default_context(cafile=self.ca_bundle)
 
 
-class VcenterClient:
+class VcenterClient(RestClient):
     """One vCenter and user, one REST session. Use as a context manager (logs out on exit).
 
     `request_count` counts every HTTP request sent (logins and logouts included) and `calls`
     lists them as "METHOD path status", so tests can report REST calls per operation.
     """
+
+    service = "vCenter"
+    error = VcenterError
+    tls_hint = "give the CA bundle that signed its certificate (caBundle), or set insecure for the simulator"
 
     def __init__(
         self,
@@ -159,18 +156,20 @@ class VcenterClient:
         if endpoint.protocol == "http" and not endpoint.insecure:
             raise VcenterError(f"plain http to {endpoint.host} is only for the simulator and needs insecure")
         self.endpoint = endpoint
-        self.attempts = max(1, endpoint.attempts)
         self.request_count = 0
         self.calls: list[str] = []
         self.session_path: str | None = None
         """The session path that worked (/api/session or the legacy one); None before login."""
         self._token: str | None = None
-        self._wait = wait_exponential(multiplier=backoff, min=backoff, max=backoff_max)
-        self._http = httpx.Client(
-            base_url=endpoint.base_url,
-            verify=endpoint.ssl_context() or False,
+        super().__init__(
+            endpoint.base_url,
+            where=endpoint.host,
+            insecure=endpoint.insecure or endpoint.protocol != "https",
+            ca_bundle=endpoint.ca_bundle,
             timeout=endpoint.timeout,
-            headers={"Accept": "application/json"},
+            attempts=endpoint.attempts,
+            backoff=backoff,
+            backoff_max=backoff_max,
             transport=transport,
         )
 
@@ -196,7 +195,7 @@ class VcenterClient:
             pass
         finally:
             self._token = None
-            self._http.close()
+            super().close()
 
     # -- sessions ------------------------------------------------------------------------
     def login(self) -> None:
@@ -204,10 +203,10 @@ class VcenterClient:
         auth = httpx.BasicAuth(self.endpoint.username, self.endpoint.password)
         path = self.session_path or SESSION_PATH
         # Logins are safe to repeat (a session nobody uses expires): retried like a GET.
-        response = self._with_retries("POST", "GET", path, self._post_login, path, auth)
+        response = self.with_retries("POST", path, lambda: self._post_login(path, auth), retry_as="GET")
         if response.status_code == 404 and path == SESSION_PATH:
             path = LEGACY_SESSION_PATH
-            response = self._with_retries("POST", "GET", path, self._post_login, path, auth)
+            response = self.with_retries("POST", path, lambda: self._post_login(path, auth), retry_as="GET")
         if response.status_code in (401, 403):
             raise self._error(
                 "POST", path, response, f"vCenter refused the login of user {self.endpoint.username!r}"
@@ -227,7 +226,7 @@ class VcenterClient:
     def _post_login(self, path: str, auth: httpx.BasicAuth) -> httpx.Response:
         response = self._send_once("POST", path, auth=auth)
         if response.status_code >= 500 or response.status_code == 429:
-            raise self._error("POST", path, response)
+            raise Transient(self._error("POST", path, response))
         return response
 
     # -- requests ------------------------------------------------------------------------
@@ -251,11 +250,15 @@ class VcenterClient:
         retry_as = method if repeatable is None else ("GET" if repeatable else "POST")
         if self._token is None:
             self.login()
-        response = self._with_retries(method, retry_as, path, self._attempt, method, path, body, params)
+        response = self.with_retries(
+            method, path, lambda: self._attempt(method, path, body, params), retry_as=retry_as
+        )
         if response.status_code == 401:
             # The session expired or was revoked: a new one, once, then the same request again.
             self.login()
-            response = self._with_retries(method, retry_as, path, self._attempt, method, path, body, params)
+            response = self.with_retries(
+                method, path, lambda: self._attempt(method, path, body, params), retry_as=retry_as
+            )
             if response.status_code == 401:
                 raise self._error(method, path, response, "the new session was rejected too")
         if not response.is_success:
@@ -300,7 +303,7 @@ class VcenterClient:
             method, path, body=body, params=params, headers={SESSION_HEADER: self._token}
         )
         if response.status_code >= 500 or response.status_code == 429:
-            raise self._error(method, path, response)
+            raise Transient(self._error(method, path, response))
         return response
 
     def _send_once(
@@ -324,50 +327,8 @@ class VcenterClient:
         self.calls.append(f"{method} {path} {response.status_code}")
         return response
 
-    def _retryable(self, method: str, exc: BaseException) -> bool:
-        if isinstance(exc, _Transient):
-            return exc.status in _ALWAYS_RETRY_STATUS or method in _REPEATABLE
-        if isinstance(exc, httpx.ConnectError):
-            return not _is_tls_failure(exc)
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return True
-        # The request may have reached vCenter: only repeat what is safe to repeat.
-        return isinstance(exc, httpx.TimeoutException | httpx.TransportError) and method in _REPEATABLE
-
-    def _with_retries(self, method: str, retry_as: str, path: str, fn: Any, *args: Any) -> httpx.Response:
-        """`fn(*args)` with retries as for a `retry_as` request (the method that decides what is safe)."""
-        retrying = Retrying(
-            retry=retry_if_exception(lambda exc: self._retryable(retry_as, exc)),
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            reraise=True,
-        )
-        where = f"vCenter {method} {path} at {self.endpoint.host}"
-        try:
-            response: httpx.Response = retrying(fn, *args)
-            return response
-        except _Transient as exc:
-            raise VcenterError(
-                f"{exc}{_after(retrying)}",
-                status=exc.status,
-                error_type=exc.error_type,
-                messages=exc.messages,
-            ) from None
-        except httpx.ConnectError as exc:
-            if _is_tls_failure(exc):
-                raise VcenterError(
-                    f"TLS verification of vCenter at {self.endpoint.host} failed ({exc}); give the CA bundle "
-                    "that signed its certificate (caBundle), or set insecure for the simulator"
-                ) from None
-            raise VcenterError(
-                f"cannot connect to vCenter at {self.endpoint.base_url}: {exc}{_after(retrying)}"
-            ) from None
-        except httpx.TimeoutException:
-            raise VcenterError(
-                f"{where}: no answer within {self.endpoint.timeout:g}s{_after(retrying)}"
-            ) from None
-        except httpx.TransportError as exc:
-            raise VcenterError(f"{where} failed: {exc}{_after(retrying)}") from None
+    def no_answer(self, method: str, path: str) -> str:
+        return f"vCenter {method} {path} at {self.endpoint.host}: no answer within {self.endpoint.timeout:g}s"
 
     def _error(self, method: str, path: str, response: httpx.Response, context: str = "") -> VcenterError:
         status = response.status_code
@@ -380,17 +341,6 @@ class VcenterClient:
         elif status == 403:
             text += f" (user {self.endpoint.username!r} lacks the privilege)"
         kind: type[VcenterError] = VcenterError
-        if status >= 500 or status == 429:
-            kind = _Transient
-        elif status == 404:
+        if status == 404:
             kind = VcenterNotFound
         return kind(text, status=status, error_type=error_type, messages=messages)
-
-
-def _is_tls_failure(exc: httpx.ConnectError) -> bool:
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc)
-
-
-def _after(retrying: Retrying) -> str:
-    tries = int(retrying.statistics.get("attempt_number", 1))
-    return f" (after {tries} attempts)" if tries > 1 else ""

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import pulumi
 
+from components.dynamic.provider import CONNECTION_CONFIG_KEY, connection_config
+from components.dynamic.provider import secret_options as dynamic_secret_options
 from components.vsphere.client import Endpoint
 
 CONNECTION_KEYS = ("host", "username", "password", "protocol", "insecure", "ca_bundle", "timeout", "attempts")
@@ -41,6 +43,10 @@ class VcenterConnection:
     """Seconds per request."""
     attempts: int = 5
     """Attempts (with exponential backoff) while vCenter is unreachable or answers 503."""
+    config_keys: Mapping[str, str] | None = None
+    """Connection property -> the stack config key it came from (e.g. "host" ->
+    "paif:vsphere.host"): refresh, update and delete then use that key's current value, so a moved
+    endpoint or a rotated password in the config never wedges them."""
 
     def props(self) -> dict[str, Any]:
         return {
@@ -52,6 +58,7 @@ class VcenterConnection:
             "ca_bundle": self.ca_bundle,
             "timeout": self.timeout,
             "attempts": self.attempts,
+            CONNECTION_CONFIG_KEY: connection_config(self.config_keys),
         }
 
 
@@ -71,6 +78,4 @@ def endpoint_from_props(props: Mapping[str, Any]) -> Endpoint:
 
 def secret_options(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
     """`opts` plus the password as a secret output."""
-    return pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_CONNECTION_KEYS))
-    )
+    return dynamic_secret_options(opts, *SECRET_CONNECTION_KEYS)

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, Resource
 
 from components.vsphere.client import VcenterClient, VcenterError
 from components.vsphere.connection import VcenterConnection, endpoint_from_props, secret_options
@@ -35,7 +35,6 @@ from components.vsphere.provider import (
     VsphereObjectProvider,
     as_int,
     is_unknown,
-    open_client,
 )
 
 INSTANCES = "/api/vcenter/namespaces/instances"
@@ -97,7 +96,7 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
         inputs["description"] = inputs.get("description") or ""
         inputs["resource_spec"] = inputs.get("resource_spec") or {}
 
-    def validate(self, inputs: Props) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         name = inputs.get("namespace")
         if not is_unknown(name) and (problem := dns_label_problem(name)):
@@ -236,58 +235,53 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        with open_client(props) as client:
-            resolved = self._resolve(client, props, None)
-            client.post(
-                INSTANCES,
-                {
-                    "cluster": resolved["cluster_id"],
-                    "namespace": props["namespace"],
-                    "description": props.get("description") or "",
-                    "access_list": props.get("access_list") or [],
-                    "storage_specs": self._storage_specs(props, resolved),
-                    "resource_spec": self._resource_spec(props),
-                    "vm_service_spec": self._vm_service_spec(props, resolved),
-                },
-            )
-            try:
-                body = self._settle(client, props)
-            except VcenterError:
-                # Not recorded in state when create fails: do not leave it behind in vCenter.
-                client.delete(self.path(props))
-                raise
+    def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
+        resolved = self._resolve(client, props, None)
+        client.post(
+            INSTANCES,
+            {
+                "cluster": resolved["cluster_id"],
+                "namespace": props["namespace"],
+                "description": props.get("description") or "",
+                "access_list": props.get("access_list") or [],
+                "storage_specs": self._storage_specs(props, resolved),
+                "resource_spec": self._resource_spec(props),
+                "vm_service_spec": self._vm_service_spec(props, resolved),
+            },
+        )
+        try:
+            body = self._settle(client, props)
+        except VcenterError:
+            # Not recorded in state when create fails: do not leave it behind in vCenter.
+            client.delete(self.path(props))
+            raise
         outs = {**props, **resolved, "config_status": body.get("config_status") or ""}
-        return CreateResult(id_=str(props["namespace"]), outs={**outs, IGNORED_KEY: self.ignored(body, outs)})
+        return str(props["namespace"]), {**outs, IGNORED_KEY: self.ignored(body, outs)}
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update_object(self, client: VcenterClient, _id: str, olds: Props, news: Props) -> dict[str, Any]:
         changed = [k for k in self.update_keys if olds.get(k) != news.get(k)]
         kept = {
             k: olds.get(k)
             for k in ("cluster_id", "storage_policy_ids", "content_library_ids", "config_status", IGNORED_KEY)
         }
-        if not changed:
-            # Only connection settings changed: nothing to send to vCenter.
-            return UpdateResult(outs={**news, **kept})
-        with open_client(news) as client:
-            resolved = {**kept, **self._resolve(client, news, olds)}
-            # Always sent: vcsim replaces vm_service_spec with whatever a PATCH carries, and
-            # for a real vCenter it is the declared value anyway.
-            spec: dict[str, Any] = {"vm_service_spec": self._vm_service_spec(news, resolved)}
-            if "description" in changed:
-                spec["description"] = news.get("description") or ""
-            if "storage_specs" in changed:
-                spec["storage_specs"] = self._storage_specs(news, resolved)
-            if "resource_spec" in changed:
-                spec["resource_spec"] = self._resource_spec(news)
-            if "access_list" in changed:
-                spec["access_list"] = news.get("access_list") or []
-            client.patch(self.path(news), spec)
-            body = self._settle(client, news)
+        resolved = {**kept, **self._resolve(client, news, olds)}
+        # Always sent: vcsim replaces vm_service_spec with whatever a PATCH carries, and
+        # for a real vCenter it is the declared value anyway.
+        spec: dict[str, Any] = {"vm_service_spec": self._vm_service_spec(news, resolved)}
+        if "description" in changed:
+            spec["description"] = news.get("description") or ""
+        if "storage_specs" in changed:
+            spec["storage_specs"] = self._storage_specs(news, resolved)
+        if "resource_spec" in changed:
+            spec["resource_spec"] = self._resource_spec(news)
+        if "access_list" in changed:
+            spec["access_list"] = news.get("access_list") or []
+        client.patch(self.path(news), spec)
+        body = self._settle(client, news)
         outs = {**news, **resolved, "config_status": body.get("config_status") or ""}
-        return UpdateResult(outs={**outs, IGNORED_KEY: self.ignored(body, outs)})
+        return {**outs, IGNORED_KEY: self.ignored(body, outs)}
 
-    def remove(self, client: VcenterClient, props: Props) -> None:
+    def delete_object(self, client: VcenterClient, _id: str, props: Props) -> None:
         if not client.delete(self.path(props)):
             return
         # vCenter removes a namespace in the background (REMOVING); a replacement with the

@@ -1,4 +1,5 @@
-"""The life cycle both vSphere providers share (SupervisorNamespace, VmClass).
+"""The vSphere family of the dynamic providers (SupervisorNamespace, VmClass); the life
+cycle is `components/dynamic/provider.py`.
 
 `check` and `diff` only look at properties (previews never contact vCenter); create, read,
 update and delete open one REST session each and log out afterwards.
@@ -15,21 +16,15 @@ detected and the next `up` puts it back.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, ReadResult, ResourceProvider
-from pulumi.runtime import rpc
-
+from components.dynamic.provider import ObjectProvider, Props, is_unknown
 from components.vsphere.client import VcenterClient
 from components.vsphere.connection import CONNECTION_KEYS, endpoint_from_props
 
 IGNORED_KEY = "ignored_by_server"
-Props = Mapping[str, Any]
-
-
-def is_unknown(value: Any) -> bool:
-    """True for a value not known yet (a preview of another resource's output)."""
-    return isinstance(value, str) and value == rpc.UNKNOWN
+__all__ = ["IGNORED_KEY", "Props", "VsphereObjectProvider", "as_int", "is_unknown", "open_client"]
 
 
 def as_int(value: Any) -> int:
@@ -41,24 +36,15 @@ def open_client(props: Props) -> VcenterClient:
     return VcenterClient(endpoint_from_props(props))
 
 
-class VsphereObjectProvider(ResourceProvider):
-    """check/diff/read/delete over the hooks a subclass implements."""
+class VsphereObjectProvider(ObjectProvider[VcenterClient]):
+    """The vSphere family: one REST session per operation, drift over `tracked_keys`."""
 
-    replace_keys: ClassVar[tuple[str, ...]] = ()
-    """Properties that identify the object: a change replaces it."""
-    update_keys: ClassVar[tuple[str, ...]] = ()
-    """Properties changed in place."""
+    family = "vCenter"
+    connection_keys = CONNECTION_KEYS
     tracked_keys: ClassVar[tuple[str, ...]] = ()
     """Declared properties whose live value `live` can report (drift detection)."""
 
-    # -- hooks -------------------------------------------------------------------------
-    def normalize(self, inputs: dict[str, Any]) -> None:
-        """Put known input values in canonical form (sorted lists), in place."""
-
-    def validate(self, inputs: Props) -> list[CheckFailure]:
-        """Problems with known input values (no server access)."""
-        return []
-
+    # -- kind hooks ----------------------------------------------------------------------
     def path(self, props: Props) -> str:
         """The object's REST path (its identifying properties are in `props`)."""
         raise NotImplementedError
@@ -67,42 +53,23 @@ class VsphereObjectProvider(ResourceProvider):
         """The tracked properties `body` carries, in the shape of the inputs (absent ones left out)."""
         raise NotImplementedError
 
-    def remove(self, client: VcenterClient, props: Props) -> None:
-        raise NotImplementedError
+    # -- shared --------------------------------------------------------------------------
+    def session(self, props: Props) -> AbstractContextManager[VcenterClient]:
+        return open_client(props)
 
-    # -- shared ------------------------------------------------------------------------
     def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
         """The object as vCenter reports it, or None when it does not exist."""
         body = client.find(self.path(props))
         return body if isinstance(body, dict) else None
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs = dict(news)
-        self.normalize(inputs)
-        return CheckResult(inputs, self.validate(inputs))
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = (*self.replace_keys, *self.update_keys, *CONNECTION_KEYS)
-        changed = [key for key in keys if olds.get(key) != news.get(key)]
-        replaces = [key for key in changed if key in self.replace_keys]
-        # Names are unique in vCenter: the old object must go before the new one comes.
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def ignored(self, body: Mapping[str, Any], props: Props) -> list[str]:
         """Tracked fields the server did not report back as written (see the module doc)."""
         live = self.live(body, props)
         return [key for key in self.tracked_keys if key not in live or live[key] != props.get(key)]
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with open_client(props) as client:
-            body = self.fetch(client, props)
+    def observe(self, session: VcenterClient, id_: str, props: Props) -> dict[str, Any] | None:
+        body = self.fetch(session, props)
         if body is None:
-            # A blank id tells the engine the object is gone (deleted out of band).
-            return ReadResult(id_="", outs={})
+            return None
         ignored = set(props.get(IGNORED_KEY) or ())
-        observed = {k: v for k, v in self.live(body, props).items() if k not in ignored}
-        return ReadResult(id_=id_, outs={**props, **observed})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with open_client(props) as client:
-            self.remove(client, props)
+        return {k: v for k, v in self.live(body, props).items() if k not in ignored}

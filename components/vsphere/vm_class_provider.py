@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, Resource
 
 from components.vsphere.client import VcenterClient, VcenterError
 from components.vsphere.connection import VcenterConnection, endpoint_from_props, secret_options
@@ -39,7 +39,6 @@ from components.vsphere.provider import (
     VsphereObjectProvider,
     as_int,
     is_unknown,
-    open_client,
 )
 
 CLASSES = "/api/vcenter/namespace-management/virtual-machine-classes"
@@ -119,7 +118,7 @@ class VmClassProvider(VsphereObjectProvider):
         inputs["cpu_reservation"] = inputs.get("cpu_reservation") or 0
         inputs["memory_reservation"] = inputs.get("memory_reservation") or 0
 
-    def validate(self, inputs: Props) -> list[CheckFailure]:
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
 
         def number(key: str, low: int, high: int | None, meaning: str) -> None:
@@ -220,33 +219,29 @@ class VmClassProvider(VsphereObjectProvider):
                 f"advertised by any host in cluster {cluster!r} ({len(hosts)} hosts); available profiles: {offered}"
             )
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
+    def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
         self._check_profiles(props)
-        with open_client(props) as client:
-            client.post(CLASSES, {"id": props["class_id"], **self._spec(props)})
-            body = self.fetch(client, props)
+        client.post(CLASSES, {"id": props["class_id"], **self._spec(props)})
+        body = self.fetch(client, props)
         if body is None:
             raise VcenterError(f"VM class {props['class_id']!r} vanished right after it was created")
-        return CreateResult(
-            id_=str(props["class_id"]), outs={**props, IGNORED_KEY: self.ignored(body, props)}
-        )
+        return str(props["class_id"]), {IGNORED_KEY: self.ignored(body, props)}
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update_object(self, client: VcenterClient, _id: str, olds: Props, news: Props) -> dict[str, Any]:
         changed = [k for k in self.update_keys if olds.get(k) != news.get(k)]
         if "vgpu_profiles" in changed or "cluster" in changed:
             self._check_profiles(news)
         if not set(changed) & set(self.tracked_keys):
-            # Only the connection or where to check profiles changed: nothing to send to vCenter.
-            return UpdateResult(outs={**news, IGNORED_KEY: olds.get(IGNORED_KEY)})
-        with open_client(news) as client:
-            # The whole spec: vcsim's PATCH replaces every field, a real vCenter's sets the given ones.
-            client.patch(self.path(news), self._spec(news))
-            body = self.fetch(client, news)
+            # Only where to check profiles changed: nothing to send to vCenter.
+            return {IGNORED_KEY: olds.get(IGNORED_KEY)}
+        # The whole spec: vcsim's PATCH replaces every field, a real vCenter's sets the given ones.
+        client.patch(self.path(news), self._spec(news))
+        body = self.fetch(client, news)
         if body is None:
             raise VcenterError(f"VM class {news['class_id']!r} vanished right after it was updated")
-        return UpdateResult(outs={**news, IGNORED_KEY: self.ignored(body, news)})
+        return {IGNORED_KEY: self.ignored(body, news)}
 
-    def remove(self, client: VcenterClient, props: Props) -> None:
+    def delete_object(self, client: VcenterClient, _id: str, props: Props) -> None:
         client.delete(self.path(props))
 
 

@@ -303,9 +303,7 @@ def class_props(sim: Vcsim, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def recorded_clients(monkeypatch: pytest.MonkeyPatch) -> list[VcenterClient]:
     """Every REST client the providers open, to count their requests."""
-    import components.vsphere.namespace_provider as namespace_module
     import components.vsphere.provider as provider_module
-    import components.vsphere.vm_class_provider as class_module
 
     opened: list[VcenterClient] = []
     original: Callable[[Any], VcenterClient] = provider_module.open_client
@@ -315,8 +313,8 @@ def recorded_clients(monkeypatch: pytest.MonkeyPatch) -> list[VcenterClient]:
         opened.append(client)
         return client
 
-    for module in (provider_module, namespace_module, class_module):
-        monkeypatch.setattr(module, "open_client", recording)
+    # Every session of the vSphere family is opened by `open_client` in the family module.
+    monkeypatch.setattr(provider_module, "open_client", recording)
     return opened
 
 

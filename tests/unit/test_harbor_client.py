@@ -329,8 +329,10 @@ def test_diff_rules_and_no_harbor_access_in_check_or_diff(harbor: FakeHarbor) ->
         "/projects/7", olds, project_props(harbor, password="N3w-" + secrets.token_hex(4))
     )
     assert rotated.changes is True and rotated.replaces == []
+    # A new URL is a connection change (the same Harbor behind another name, or a moved
+    # endpoint): an update of the connection only, never a replacement of every object.
     moved = provider.diff("/projects/7", olds, project_props(harbor, url="https://harbor.other.example"))
-    assert moved.replaces == ["url"]
+    assert moved.changes is True and moved.replaces == []
     assert provider.diff("/projects/7", olds, project_props(harbor, force_destroy=True)).changes is True
     unknown = provider.check({}, project_props(harbor, name=rpc.UNKNOWN, password=None))
     assert unknown.failures == []

@@ -23,6 +23,7 @@ from psycopg.pq import abc
 from pulumi.dynamic import ResourceProvider
 from pulumi.runtime import rpc
 
+from components.password.password import DEFAULT_ALPHABET, PasswordProvider, generate
 from components.postgres import PgConnection
 from components.postgres.connection import _retryable
 from components.postgres.database import DatabaseProvider
@@ -32,7 +33,6 @@ from components.postgres.grant import GrantProvider
 from components.postgres.role import LEAST_PRIVILEGE, RoleProvider, scram_verifier
 from components.postgres.schema import SchemaProvider
 from components.postgres_app_database import PostgresAppDatabase, PostgresAppDatabaseArgs
-from components.random_password import DEFAULT_ALPHABET, PasswordProvider, generate
 from tests.unit.harness import Recorded, contains_plain, run
 
 ADMIN_PASSWORD = "admin-pw-7f3a9c"
@@ -486,5 +486,6 @@ def test_destroy_drops_the_database_before_roles_and_skips_its_contents(generate
 def test_protect_guards_the_data_only() -> None:
     declared = declare(protect=True)
     protected = {name for name, r in declared.resources.items() if r._protect}
-    assert protected == {"chat-db", "chat-schema"}
+    # The data, and the role that owns it (dropping it would need the data gone first).
+    assert protected == {"chat-db", "chat-owner", "chat-schema"}
     assert not {name for name, r in declare().resources.items() if r._protect}

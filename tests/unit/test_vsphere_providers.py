@@ -99,8 +99,8 @@ def vcenter_answers(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, httpx.Res
             Endpoint(host="vc.test", username="admin", password="x"), transport=httpx.MockTransport(handler)
         )
 
-    for module in (provider_module, namespace_module, class_module):
-        monkeypatch.setattr(module, "open_client", client)
+    # Every session of the vSphere family is opened by `open_client` in the family module.
+    monkeypatch.setattr(provider_module, "open_client", client)
     return answers.__setitem__
 
 
@@ -111,8 +111,7 @@ def no_vcenter(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("vCenter was contacted")
 
-    for module in (provider_module, namespace_module, class_module):
-        monkeypatch.setattr(module, "open_client", forbidden)
+    monkeypatch.setattr(provider_module, "open_client", forbidden)
     for module in (namespace_module, class_module):
         monkeypatch.setattr(module, "soap_inventory", forbidden)
 

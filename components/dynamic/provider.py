@@ -1,0 +1,259 @@
+"""The one life cycle every dynamic provider of this project shares (PostgreSQL, Harbor,
+vSphere, and the generated password and certificate).
+
+A family (PostgreSQL, Harbor, vSphere) says how to reach its server (`session`) and which
+properties describe that connection; a resource kind says which properties name the
+object, which it changes in place, and implements the hooks:
+
+    normalize / validate                 check (no server access: previews never connect)
+    create_object / observe /            create, read (refresh), update, delete
+    update_object / delete_object
+    adopt                                an existing object this stack owns (crash window)
+
+One diff rule for every family:
+- a change of an identity key (`replace_keys`) replaces the object;
+- a change of an `update_keys` property updates it in place;
+- a connection setting (endpoint, port, TLS, timeouts, credentials) never replaces and is
+  never sent to the object: a new value is an update of the connection only, written to
+  state so later refreshes and deletes use it;
+- a connection setting not given (None: a preview without credentials, as in CI) or not
+  known yet is no change at all, so such a preview of an up-to-date stack shows nothing.
+  Refresh, update and delete use the stack's *current* configuration for the connection
+  when the resource names the config keys it came from (`connection_config`), so an
+  endpoint or a password that moved never wedges them (see `effective_props`).
+
+One "object is gone" path: `read` answers a blank id (refresh records it as deleted out of
+band); an update of a vanished object fails with `ObjectGone`, which tells the user to run
+`pulumi refresh` so the next `up` creates it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    Config,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.runtime import rpc
+
+Props = Mapping[str, Any]
+Session = TypeVar("Session")
+CONNECTION_CONFIG_KEY = "connection_config"
+"""Resource property: connection property -> stack config key ("paif:database.host") it came from."""
+
+
+class ObjectGone(RuntimeError):
+    """The object the state describes no longer exists on the server."""
+
+
+class NotOwned(RuntimeError):
+    """An object with the declared name exists but this stack did not create it."""
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value not known yet (a preview of an output of a resource not created yet)."""
+    return isinstance(value, str) and value == rpc.UNKNOWN
+
+
+def known(value: Any) -> bool:
+    return value is not None and not is_unknown(value)
+
+
+def integer(value: Any) -> int | None:
+    """`value` as an int, or None. Numbers reach a dynamic provider as floats (20 arrives as 20.0)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def secret_options(opts: pulumi.ResourceOptions | None, *secret_keys: str) -> pulumi.ResourceOptions:
+    """`opts` plus `secret_keys` (the connection's credentials and the kind's own secrets) as
+    secret outputs, so state holds them encrypted whatever the program passed."""
+    return pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(additional_secret_outputs=list(secret_keys))
+    )
+
+
+def config_value(config: Config | Mapping[str, Any], key: str) -> Any:
+    """The value of a stack config key such as "paif:database.host" (a path into a structured
+    value) from the configuration the engine hands a dynamic provider, or None when unset."""
+    namespace, _, rest = key.partition(":")
+    top, *path = rest.split(".")
+    value: Any = config.get(f"{namespace}:{top}")
+    if value is None:
+        return None
+    for part in path:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return None
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+        if value is None:
+            return None
+    return value
+
+
+class ObjectProvider(ResourceProvider, Generic[Session]):
+    """check/diff/create/read/update/delete for every dynamic resource, over the hooks."""
+
+    family: ClassVar[str] = ""
+    """The server family in messages ("PostgreSQL", "Harbor", "vCenter")."""
+    kind: ClassVar[str] = "object"
+    """What the object is called in messages."""
+    connection_keys: ClassVar[tuple[str, ...]] = ()
+    """Properties that say how to reach the server (a change updates the connection only)."""
+    replace_keys: ClassVar[tuple[str, ...]] = ()
+    """Properties that identify the object: a change replaces it."""
+    update_keys: ClassVar[tuple[str, ...]] = ()
+    """Properties changed in place on the server."""
+    state_keys: ClassVar[tuple[str, ...]] = ()
+    """Properties only the provider reads (e.g. force_destroy): a change is written to state."""
+    delete_before_replace: ClassVar[bool] = True
+    """Names are unique on the server: the old object goes before the new one comes."""
+
+    # A class default, not set in __init__: providers pickled into older state are restored
+    # without running __init__.
+    _config: Config | None = None
+
+    # -- hooks ---------------------------------------------------------------------------
+    def normalize(self, inputs: dict[str, Any]) -> None:
+        """Put known input values in canonical form (sorted lists, upper-case keywords), in place."""
+
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        """Problems with known input values (no server access). A value it accepts may be put
+        in canonical form in place (a timestamp in UTC)."""
+        return []
+
+    def session(self, props: Props) -> AbstractContextManager[Session]:
+        """A session with the server the object lives on (closed afterwards)."""
+        raise NotImplementedError
+
+    def create_object(self, session: Session, props: Props) -> tuple[str, dict[str, Any]]:
+        """Create the object; return its id and the observed properties."""
+        raise NotImplementedError
+
+    def observe(self, session: Session, id_: str, props: Props) -> dict[str, Any] | None:
+        """The object's live properties, or None when it no longer exists."""
+        raise NotImplementedError
+
+    def update_object(self, session: Session, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+        """Make the object match `news`; return observed properties. Raise ObjectGone when it vanished."""
+        raise NotImplementedError
+
+    def delete_object(self, session: Session, id_: str, props: Props) -> None:
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------
+    def configure(self, req: ConfigureRequest) -> None:
+        # The engine hands a dynamic provider the whole stack configuration (secrets decrypted,
+        # in memory only): the current endpoint and credentials for `effective_props`.
+        self._config = req.config
+
+    def effective_props(self, props: Props) -> dict[str, Any]:
+        """`props` with every connection property that names its stack config key replaced by
+        that key's current value: state written before an endpoint moved or a password was
+        rotated still reaches the server."""
+        result = dict(props)
+        sources = props.get(CONNECTION_CONFIG_KEY)
+        if not isinstance(sources, Mapping) or self._config is None:
+            return result
+        for prop, key in sources.items():
+            if prop in self.connection_keys and isinstance(key, str):
+                value = config_value(self._config, key)
+                if value is not None:
+                    result[prop] = value
+        return result
+
+    def family_problems(self, inputs: Props) -> list[CheckFailure]:
+        """Problems every kind of the family shares (its connection settings, its names)."""
+        return []
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs = dict(news)
+        self.normalize(inputs)
+        return CheckResult(inputs, self.family_problems(inputs) + self.validate(inputs))
+
+    def object_changes(self, olds: Props, news: Props) -> list[str]:
+        """The properties whose change must reach the server."""
+        return [k for k in (*self.replace_keys, *self.update_keys) if olds.get(k) != news.get(k)]
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = self.object_changes(olds, news)
+        replaces = [k for k in changed if k in self.replace_keys]
+        connection = [k for k in self.connection_keys if known(news.get(k)) and olds.get(k) != news.get(k)]
+        recorded = [k for k in (*self.state_keys, CONNECTION_CONFIG_KEY) if olds.get(k) != news.get(k)]
+        return DiffResult(
+            changes=bool(changed or connection or recorded),
+            replaces=replaces,
+            delete_before_replace=self.delete_before_replace,
+        )
+
+    def _input_keys(self) -> set[str]:
+        return {*self.connection_keys, *self.replace_keys, *self.update_keys, *self.state_keys}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with self.session(props) as session:
+            id_, observed = self.create_object(session, props)
+        return CreateResult(id_=id_, outs={**props, **observed})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self.session(self.effective_props(props)) as session:
+            observed = self.observe(session, id_, props)
+        if observed is None:
+            # A blank id tells the engine the object is gone (deleted out of band).
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs={**props, **observed})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # Computed outputs (ids the server assigned, generated secrets) live only in olds.
+        kept = {k: v for k, v in olds.items() if k not in news and k not in self._input_keys()}
+        if not self.object_changes(olds, news):
+            # Only the connection, credentials or provider-side settings changed.
+            return UpdateResult(outs={**kept, **news})
+        with self.session(self.effective_props(news)) as session:
+            try:
+                observed = self.update_object(session, id_, olds, news)
+            except ObjectGone:
+                raise ObjectGone(
+                    f"{self.family} {self.kind} {id_} no longer exists; run `pulumi refresh` so the next "
+                    "`pulumi up` creates it again"
+                ) from None
+        return UpdateResult(outs={**kept, **news, **observed})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with self.session(self.effective_props(props)) as session:
+            self.delete_object(session, id_, props)
+
+
+@contextmanager
+def props_session(props: Props) -> Iterator[Props]:
+    """The session of a family that connects per statement (PostgreSQL): the properties themselves."""
+    yield props
+
+
+def connection_config(sources: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The `connection_config` property: which stack config key each connection property came from."""
+    return dict(sources) if sources else None
+
+
+def names(values: Sequence[str]) -> str:
+    return ", ".join(repr(v) for v in values)
