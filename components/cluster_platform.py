@@ -251,8 +251,10 @@ class ClusterPlatform(pulumi.ComponentResource):
             outputs = fluent_bit_outputs(a.logging)
             values = {"namespace": LOGGING_NAMESPACE, "fluent_bit": {"config": {"outputs": outputs}}}
             self._package("fluent-bit", a.logging.package_version, values, package_deps)
+        self.gpu_ready: list[pulumi.Resource] = []
+        """What a GPU workload waits for (the GPU Operator: driver, device plugin)."""
         if a.gpu_operator is not None:
-            self._gpu_operator(a.gpu_operator, kps)
+            self.gpu_ready = [self._gpu_operator(a.gpu_operator, kps)]
 
         self.ready = [issuer, contour.install, ingress_class, kps, *content]
         self.register_outputs({})

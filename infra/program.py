@@ -17,7 +17,12 @@ from infra.config.app import ContainerResources
 from infra.preflight import check_apply_secrets
 from infra.providers import supervisor_provider
 from infra.stack_data import declare_data
-from infra.stack_platform import declare_cluster_platform, declare_dlvm, declare_vks_cluster
+from infra.stack_platform import (
+    declare_cluster_platform,
+    declare_dlvm,
+    declare_gpu_workload,
+    declare_vks_cluster,
+)
 from infra.stack_registry import RegistryOutputs, declare_registry
 from infra.stack_vsphere import declare_vsphere
 
@@ -127,6 +132,7 @@ def build(settings: Settings) -> None:
 
     app_provider: k8s.Provider | None = None
     app_depends_on: list[pulumi.Resource] = []
+    gpu_depends_on: list[pulumi.Resource] | None = None
     if profile.app_platform == "local-kubernetes":
         app_provider = supervisor
     if profile.declare_vks_cluster:
@@ -135,7 +141,8 @@ def build(settings: Settings) -> None:
         if profile.app_platform == "vks":
             app_provider = vks.workload_provider
         if profile.cluster_platform and vks.workload_provider is not None:
-            app_depends_on = declare_cluster_platform(settings, vks.workload_provider).ready
+            platform = declare_cluster_platform(settings, vks.workload_provider)
+            app_depends_on, gpu_depends_on = platform.ready, platform.gpu_ready
 
     if app_provider is not None:
         app = AiApp(
@@ -143,5 +150,8 @@ def build(settings: Settings) -> None:
             app_args(settings, env, registry),
             opts=pulumi.ResourceOptions(providers={"kubernetes": app_provider}, depends_on=app_depends_on),
         )
+        if gpu_depends_on is not None:
+            pull_secret = f"{cfg.app.name}-registry" if registry is not None else None
+            declare_gpu_workload(settings, app_provider, pull_secret, [app, *gpu_depends_on])
         pulumi.export("appUrl", app.url)
         pulumi.export("appNamespace", app.namespace)

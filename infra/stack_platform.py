@@ -27,6 +27,7 @@ from components.cluster_platform import (
 from components.crds.cluster import NodePool, NodeVolume
 from components.crds.cluster import Taint as NodeTaint
 from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs
+from components.gpu_workload import GpuWorkload, GpuWorkloadArgs, Toleration
 from components.vks_cluster import VksCluster, VksClusterArgs
 from infra.app_settings import CA_DIR, AppEnvironment
 from infra.config import NAMESPACE, ConfigError, Settings
@@ -274,4 +275,48 @@ def declare_cluster_platform(settings: Settings, workload: k8s.Provider) -> Clus
     _check_platform_secrets(settings)
     return ClusterPlatform(
         "platform", args, opts=pulumi.ResourceOptions(providers={"kubernetes": workload})
+    )
+
+
+def gpu_workload_args(settings: Settings, pull_secret_name: str | None) -> GpuWorkloadArgs | None:
+    """GpuWorkload's arguments from `paif:vks.gpuWorkload`, on the GPU pool (its taints tolerated,
+    its labels selected); None when the workload is not configured."""
+    vks = _vks_config(settings)
+    workload, app = vks.gpu_workload, settings.config.app
+    if workload is None:
+        return None
+    return GpuWorkloadArgs(
+        name=workload.name,
+        namespace=app.namespace,
+        image=workload.image,
+        port=workload.port,
+        tolerations=tuple(Toleration(t.key, t.value, t.effect) for t in vks.gpu_pool.taints),
+        node_selector=dict(vks.gpu_pool.labels),
+        clients={"app.kubernetes.io/name": app.name, "app.kubernetes.io/component": "backend"},
+        gpu_count=workload.gpu_count,
+        replicas=workload.replicas,
+        cpu_request=workload.cpu_request,
+        memory_request=workload.memory_request,
+        memory_limit=workload.memory_limit,
+        health_path=workload.health_path,
+        pull_secret_name=pull_secret_name,
+        disruption_budget=settings.profile.disruption_budget,
+    )
+
+
+def declare_gpu_workload(
+    settings: Settings,
+    workload: k8s.Provider,
+    pull_secret_name: str | None,
+    depends_on: list[pulumi.Resource],
+) -> GpuWorkload | None:
+    """The optional GPU Deployment; after the app (its namespace, default-deny policy and pull
+    secret) and the platform (the GPU Operator's device plugin)."""
+    args = gpu_workload_args(settings, pull_secret_name)
+    if args is None:
+        return None
+    return GpuWorkload(
+        "gpu-workload",
+        args,
+        opts=pulumi.ResourceOptions(providers={"kubernetes": workload}, depends_on=depends_on),
     )

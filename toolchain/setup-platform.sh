@@ -17,7 +17,9 @@ _VENDOR_CRDS=(
 
 setup_promtool() {
     local module="$ROOT/toolchain/go/promtool" hash out
-    hash="$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)"
+    # The build flags are part of the key: a binary built without the version stamp is not reused.
+    local flags="-tags remove_all_sd; stamped"
+    hash="$( (cat "$module/go.mod" "$module/go.sum"; echo "$flags") | sha256sum | cut -c1-12)"
     out="$CACHE/promtool-$PROMETHEUS_VERSION-$hash/promtool"
     echo "    promtool $PROMETHEUS_VERSION (cold build: ~3.5 min on 2 cores)"
     if [ -x "$out" ]; then
@@ -27,7 +29,11 @@ setup_promtool() {
         local start=$SECONDS
         (
             cd "$module"
-            CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -ldflags "-s -w" -o "$out.tmp" \
+            # What Prometheus' release build stamps (.promu.yml): the release from its VERSION file.
+            local release
+            release="$(cat "$(go list -m -f '{{.Dir}}' github.com/prometheus/prometheus)/VERSION")"
+            CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -o "$out.tmp" \
+                -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
                 github.com/prometheus/prometheus/cmd/promtool
         )
         mv "$out.tmp" "$out"

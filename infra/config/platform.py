@@ -14,8 +14,10 @@ from infra.config.base import (
     DnsName,
     Flag,
     HostPort,
+    ImageRef,
     Model,
     PemCertificates,
+    Quantity,
     Size,
     derived_name_prefix,
     field_problem,
@@ -126,8 +128,14 @@ class GpuPoolConfig(NodePoolConfig):
             given = self.min_replicas if self.max_replicas is None else self.max_replicas
             missing = "maxReplicas" if self.max_replicas is None else "minReplicas"
             raise field_problem((missing,), given, "minReplicas and maxReplicas go together (autoscaling)")
-        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
-            raise field_problem(("minReplicas",), self.min_replicas, f"must be at most maxReplicas ({self.max_replicas})")
+        if (
+            self.min_replicas is not None
+            and self.max_replicas is not None
+            and self.min_replicas > self.max_replicas
+        ):
+            raise field_problem(
+                ("minReplicas",), self.min_replicas, f"must be at most maxReplicas ({self.max_replicas})"
+            )
         return self
 
 
@@ -222,6 +230,29 @@ class GpuOperatorConfig(Model):
     """gridd.conf content (not secret); the token is the secret paif:nvidiaLicenseToken."""
 
 
+class GpuWorkloadConfig(Model):
+    """An optional GPU Deployment (embedding/inference server) on the GPU pool, in the app's namespace."""
+
+    name: DnsLabel = "embedder"
+    """Deployment and Service name."""
+    image: ImageRef
+    """Image, pinned, from the Harbor project."""
+    port: int = Field(default=8080, ge=1024, le=65535)
+    """Container port (unprivileged)."""
+    gpu_count: int = Field(default=1, ge=1, le=8)
+    """nvidia.com/gpu per pod (request = limit)."""
+    replicas: int = Field(default=2, ge=1, le=16)
+    """Pods (each on its own GPU)."""
+    cpu_request: Quantity = "2"
+    """CPU request."""
+    memory_request: Size = "8Gi"
+    """Memory request."""
+    memory_limit: Size = "16Gi"
+    """Memory limit."""
+    health_path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9/._-]*$")
+    """HTTP path of its readiness and liveness probes."""
+
+
 class PlatformConfig(Model):
     """Add-ons installed into the workload cluster, in dependency order, all from the Harbor mirror."""
 
@@ -247,7 +278,9 @@ class PlatformConfig(Model):
         tag = self.package_repository.rpartition(":")[2]
         if ":" not in self.package_repository or not _PINNED_VERSION.match(tag.removeprefix("v")):
             raise field_problem(
-                ("packageRepository",), self.package_repository, "name:tag with an exact version tag (e.g. 3.6.0-20260211)"
+                ("packageRepository",),
+                self.package_repository,
+                "name:tag with an exact version tag (e.g. 3.6.0-20260211)",
             )
         host = self.registry.split("/", 1)[0]
         if self.gpu_operator is not None and self.gpu_operator.driver_repository.split("/", 1)[0] != host:
@@ -276,6 +309,8 @@ class VksConfig(Model):
     service_cidr: Cidr = "10.96.0.0/12"
     service_domain: DnsName = "cluster.local"
     """Cluster DNS domain (immutable; set explicitly, add-ons break without it)."""
+    gpu_workload: GpuWorkloadConfig | None = None
+    """Optional GPU Deployment on the GPU pool (tolerates its taint, requests nvidia.com/gpu); only the app's backend may call it."""
     platform: PlatformConfig | None = None
     """In-cluster platform add-ons (cert-manager, Contour, monitoring, Fluent Bit, GPU Operator); required in prod."""
 

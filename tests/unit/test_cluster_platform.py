@@ -40,6 +40,10 @@ class DependencyLog:
     def record(self, name: str, opts: pulumi.ResourceOptions | None) -> None:
         raw: Any = (opts.depends_on if opts else None) or []
         deps: list[Any] = [raw] if isinstance(raw, pulumi.Resource) else list(raw)
+        # A child registers only once its parent's URN is known, and a parent registers only
+        # once its depends_on are created: children wait for what their component waits for.
+        if opts is not None and opts.parent is not None:
+            deps.append(opts.parent)
         self.edges.setdefault(name, set()).update(
             getattr(d, "_name", "") for d in deps if isinstance(d, pulumi.Resource)
         )

@@ -198,3 +198,19 @@ def test_an_alert_that_cannot_fire_fails(tmp_path: Path, alert: str) -> None:
     result = run_promtool(tmp_path, groups)
     assert result.returncode != 0, f"{alert} with an impossible threshold still passed"
     assert alert in result.stdout + result.stderr
+
+
+def test_promtool_is_the_pinned_release() -> None:
+    """versions.env's PROMETHEUS_VERSION v0.3XX.Y is Prometheus 3.XX.Y (the module's version scheme)."""
+    pins = dict(
+        line.split("=", 1)
+        for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines()
+        if "=" in line
+    )
+    match = re.fullmatch(r"v0\.3(\d\d)\.(\d+)", pins["PROMETHEUS_VERSION"].strip())
+    assert match, pins["PROMETHEUS_VERSION"]
+    release = f"3.{int(match[1])}.{match[2]}"
+    result = subprocess.run(
+        [str(promtool()), "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert f"promtool, version {release} " in result.stdout + result.stderr
