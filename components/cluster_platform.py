@@ -331,7 +331,9 @@ class ClusterPlatform(pulumi.ComponentResource):
 
     @staticmethod
     def _contour_values(spec: ContourSpec) -> dict[str, Any]:
-        service: dict[str, Any] = {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
+        # externalTrafficPolicy stays the package default (Cluster on vsphere): Local would need
+        # the NSX/AVI health checks to follow Envoy's nodes, which nothing here can verify.
+        service: dict[str, Any] = {"type": "LoadBalancer"}
         if spec.load_balancer_ip:
             service["loadBalancerIP"] = spec.load_balancer_ip
         return {
