@@ -8,7 +8,7 @@ object, which it changes in place, and implements the hooks:
     normalize / validate                 check (no server access: previews never connect)
     create_object / observe /            create, read (refresh), update, delete
     update_object / delete_object
-    adopt                                an existing object this stack owns (crash window)
+    adopt                                create: an existing object this stack owns (crash window)
 
 One diff rule for every family:
 - a change of an identity key (`replace_keys`) replaces the object;
@@ -30,6 +30,8 @@ band); an update of a vanished object fails with `ObjectGone`, which tells the u
 from __future__ import annotations
 
 import json
+import sys
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
@@ -54,11 +56,16 @@ CONNECTION_CONFIG_KEY = "connection_config"
 """Resource property: connection property -> stack config key ("paif:database.host") it came from."""
 
 
-class ObjectGone(RuntimeError):
+class ProviderError(RuntimeError):
+    """An error the user can act on (a refused login, a name taken, an object gone): the
+    engine shows its message, not a Python traceback (see `_report_messages_only`)."""
+
+
+class ObjectGone(ProviderError):
     """The object the state describes no longer exists on the server."""
 
 
-class NotOwned(RuntimeError):
+class NotOwned(ProviderError):
     """An object with the declared name exists but this stack did not create it."""
 
 
@@ -162,6 +169,14 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
     def delete_object(self, session: Session, id_: str, props: Props) -> None:
         raise NotImplementedError
 
+    def adopt(self, session: Session, props: Props) -> tuple[str, dict[str, Any]] | None:
+        """Before a create: an object with the declared name that carries this stack's
+        ownership marker (a create whose result the engine never recorded: a kill between the
+        server's answer and the checkpoint) is made to match `props` and adopted: its id and
+        observed properties. None when there is no such object; raise NotOwned when there is
+        one this stack did not create."""
+        return None
+
     # -- shared --------------------------------------------------------------------------
     def configure(self, req: ConfigureRequest) -> None:
         # The engine hands a dynamic provider the whole stack configuration (secrets decrypted,
@@ -212,7 +227,8 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         with self.session(props) as session:
-            id_, observed = self.create_object(session, props)
+            adopted = self.adopt(session, props)
+            id_, observed = adopted if adopted is not None else self.create_object(session, props)
         return CreateResult(id_=id_, outs={**props, **observed})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -257,3 +273,34 @@ def connection_config(sources: Mapping[str, str] | None) -> dict[str, str] | Non
 
 def names(values: Sequence[str]) -> str:
     return ", ".join(repr(v) for v in values)
+
+
+class _MessagesOnly:
+    """The `traceback` module as the dynamic provider host sees it, except that a
+    ProviderError is formatted as its message (other exceptions keep their traceback)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(traceback, name)
+
+    @staticmethod
+    def format_exc(*args: Any, **kwargs: Any) -> str:
+        error = sys.exc_info()[1]
+        if isinstance(error, ProviderError):
+            return f"{type(error).__name__}: {error}"
+        return traceback.format_exc(*args, **kwargs)
+
+
+def _report_messages_only() -> None:
+    """In the Python dynamic provider host (`python -m pulumi.dynamic`, whose handlers abort
+    each failed call with `traceback.format_exc()`), report our user-facing errors as their
+    message. Does nothing anywhere else, or if a later SDK reports errors another way."""
+    host = sys.modules.get("__main__")
+    if (
+        host is not None
+        and hasattr(host, "_abort_with_traceback")
+        and getattr(host, "traceback", None) is traceback
+    ):
+        host.traceback = _MessagesOnly()  # type: ignore[attr-defined]
+
+
+_report_messages_only()

@@ -21,11 +21,13 @@ from typing import ClassVar
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from components.dynamic.provider import ProviderError
+
 REPEATABLE = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 ALWAYS_RETRY_STATUS = frozenset({429, 503})
 
 
-class RestError(RuntimeError):
+class RestError(ProviderError):
     """A request failed. `status` is the HTTP status (None when the server did not answer)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

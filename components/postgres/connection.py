@@ -18,7 +18,7 @@ import psycopg
 import pulumi
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from components.dynamic.provider import CONNECTION_CONFIG_KEY, connection_config
+from components.dynamic.provider import CONNECTION_CONFIG_KEY, ProviderError, connection_config
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 CONNECTION_KEYS = (
@@ -44,7 +44,7 @@ _DEFINITIVE_FAILURES = (
 )
 
 
-class PostgresError(RuntimeError):
+class PostgresError(ProviderError):
     """A PostgreSQL operation failed; the message names the object and the server."""
 
 

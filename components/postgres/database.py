@@ -17,13 +17,24 @@ from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, PostgresError, connect
-from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
+from components.postgres.provider import (
+    PostgresObjectProvider,
+    ownership_marker,
+    resource_props,
+    secret_options,
+)
 
 
 class DatabaseProvider(PostgresObjectProvider):
     replace_keys = ("name", "encoding")
     update_keys = ("owner", "public_privileges")
     identifier_keys = ("name", "owner")
+    marked = "DATABASE"
+
+    def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
+        return None, sql.SQL(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
+        )
 
     def object_id(self, props: Props) -> str:
         return str(props["name"])
@@ -95,5 +106,12 @@ class Database(Resource, module="postgres", name="Database"):
         encoding: str = "UTF8",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = resource_props(connection, name=name, owner=owner, encoding=encoding, public_privileges=[])
+        props = resource_props(
+            connection,
+            name=name,
+            owner=owner,
+            encoding=encoding,
+            public_privileges=[],
+            ownership=ownership_marker(resource_name),
+        )
         super().__init__(DatabaseProvider(), resource_name, props, secret_options(opts))

@@ -20,7 +20,12 @@ from pulumi.dynamic import CheckFailure, Resource
 
 from components.dynamic.provider import Props, is_unknown
 from components.postgres.connection import PgConnection, PostgresError, connect, is_superuser
-from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
+from components.postgres.provider import (
+    PostgresObjectProvider,
+    ownership_marker,
+    resource_props,
+    secret_options,
+)
 
 # Attribute -> (pg_roles column, keyword when true, keyword when false).
 _FLAGS: dict[str, tuple[str, str, str]] = {
@@ -88,6 +93,10 @@ class RoleProvider(PostgresObjectProvider):
         *_FLAGS,
     )
     identifier_keys = ("name",)
+    marked = "ROLE"
+
+    def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
+        return None, sql.SQL("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s")
 
     def object_id(self, props: Props) -> str:
         return str(props["name"])
@@ -217,6 +226,7 @@ class Role(Resource, module="postgres", name="Role"):
             inherit=inherit,
             search_path=list(search_path) if search_path else None,
             grant_to_admin=grant_to_admin,
+            ownership=ownership_marker(resource_name),
             **LEAST_PRIVILEGE,
         )
         super().__init__(RoleProvider(), resource_name, props, secret_options(opts, "password"))

@@ -16,13 +16,24 @@ from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
 from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
-from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
+from components.postgres.provider import (
+    PostgresObjectProvider,
+    ownership_marker,
+    resource_props,
+    secret_options,
+)
 
 
 class SchemaProvider(PostgresObjectProvider):
     replace_keys = ("database", "name")
     update_keys = ("owner",)
     identifier_keys = ("database", "name", "owner")
+    marked = "SCHEMA"
+
+    def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
+        return str(props["database"]), sql.SQL(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s"
+        )
 
     def object_id(self, props: Props) -> str:
         return f"{props['database']}/{props['name']}"
@@ -84,5 +95,7 @@ class Schema(Resource, module="postgres", name="Schema"):
         owner: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = resource_props(connection, database=database, name=name, owner=owner)
+        props = resource_props(
+            connection, database=database, name=name, owner=owner, ownership=ownership_marker(resource_name)
+        )
         super().__init__(SchemaProvider(), resource_name, props, secret_options(opts))

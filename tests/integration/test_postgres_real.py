@@ -10,6 +10,7 @@ never reach state or the server log in plaintext, and `destroy`.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -305,3 +306,53 @@ def connection_props(pg: PostgresServer) -> dict[str, Any]:
         "connect_timeout": 5,
         "connect_attempts": 1,
     }
+
+
+def _forget_owner_role_and_dependents(stack: PulumiProgram) -> None:
+    """What a kill between the server's answer and the engine's checkpoint leaves: objects
+    on the server that the state does not know (the owner role, and all that depends on it)."""
+    exported = json.loads(stack.export())
+    urn = next(
+        r["urn"]
+        for r in exported["deployment"]["resources"]
+        if r["type"] == "pulumi-python:dynamic/postgres:Role" and r["urn"].endswith("::chat-owner")
+    )
+    stack.run("state", "delete", urn, "--target-dependents", "--yes", "--force")
+
+
+def test_a_create_the_engine_never_recorded_is_adopted_and_a_foreign_object_refused(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    stack = program(server, tmp_path)
+    assert stack.up() == {"create": RESOURCES}
+    query(server, "CREATE TABLE chat.kept (note text) ; ALTER TABLE chat.kept OWNER TO chat_owner", "chat")
+    query(server, "INSERT INTO chat.kept VALUES ('written before the crash')", "chat")
+    markers = query(
+        server, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'chat'"
+    )
+    assert markers == [("managed by Pulumi: paif-postgres-it/it/chat-db",)]
+
+    # Lost records: the next up adopts the role, the database and the schema by their marker
+    # (no "already exists ... import it"), and the data is untouched.
+    _forget_owner_role_and_dependents(stack)
+    started = time.monotonic()
+    adopted = stack.up()
+    print(f"recovery after a lost create: {time.monotonic() - started:.1f} s ({adopted})")
+    assert adopted.get("create", 0) >= 5 and "delete" not in adopted
+    assert stack.up() == {"same": RESOURCES}, "adopted objects must match the declaration"
+    assert query(server, "SELECT note FROM chat.kept", "chat") == [("written before the crash",)]
+
+    # An object of the same name that this stack did not create: refused, nothing dropped.
+    _forget_owner_role_and_dependents(stack)
+    query(server, "COMMENT ON DATABASE chat IS 'another team'")
+    refused = stack.run("up", "--yes", "--skip-preview", check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "database 'chat' already exists" in output and "this stack did not create it" in output
+    assert "pulumi import" in output and "Traceback" not in output
+    assert query(server, "SELECT note FROM chat.kept", "chat") == [("written before the crash",)]
+
+    # Clean up for the other tests of this server: the state knows only part of it now.
+    query(server, "DROP DATABASE chat WITH (FORCE)")
+    stack.destroy()
+    query(server, "DROP ROLE IF EXISTS chat_app; DROP ROLE IF EXISTS chat_owner")
