@@ -33,5 +33,6 @@ def package_install_spec(
     return {
         "serviceAccountName": service_account,
         "packageRef": {"refName": ref_name, "versionSelection": {"constraints": version}},
-        "values": [{"secretRef": {"name": values_secret, "key": VALUES_KEY}}],
+        # Every key of the Secret is a values file; it holds one (VALUES_KEY).
+        "values": [{"secretRef": {"name": values_secret}}],
     }
