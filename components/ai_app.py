@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.self_signed_certificate import SelfSignedCertificate
+from components.certificate import SelfSignedCertificate
 
 TlsMode = Literal["self-signed", "secret", "cert-manager"]
 Tier = Literal["frontend", "backend"]
@@ -103,6 +103,8 @@ class AiAppArgs:
     ReadWriteMany (a class that provisions it, e.g. vSAN File Services) for several."""
     uploads_storage_class: str | None = None
     """StorageClass of the uploads PVC; None uses the cluster's default class."""
+    protect_uploads: bool = False
+    """Protect the uploads PVC (the files users uploaded) from deletion and replacement."""
     image_pull_dockerconfigjson: pulumi.Output[str] | None = None
     """`.dockerconfigjson` content of a registry robot (secret); None for anonymous pulls."""
     ingress_class: str | None = None
@@ -167,7 +169,9 @@ class AiApp(pulumi.ComponentResource):
             metadata=self._meta(f"{a.name}-secrets", "backend"),
             type="Opaque",
             string_data={k: _secret(v) for k, v in a.secrets.items()},
-            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+            ),
         )
         pull_secrets: list[dict[str, str]] = []
         if a.image_pull_dockerconfigjson is not None:
@@ -194,7 +198,9 @@ class AiApp(pulumi.ComponentResource):
                 f"{name}-uploads",
                 metadata=self._meta(f"{a.name}-uploads", "backend"),
                 spec=claim_spec,
-                opts=self._child,
+                opts=pulumi.ResourceOptions.merge(
+                    self._child, pulumi.ResourceOptions(protect=a.protect_uploads)
+                ),
             )
 
         backend_depends_on: list[pulumi.Resource] = [config_map, app_secret]
@@ -217,7 +223,9 @@ class AiApp(pulumi.ComponentResource):
             for key in sorted(a.secrets)
         ]
         if uploads_claim is not None:
-            backend_volumes.append({"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}})
+            backend_volumes.append(
+                {"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}}
+            )
             backend_mounts.append({"name": "uploads", "mountPath": "/data/uploads"})
 
         self.deployments = {
@@ -243,7 +251,12 @@ class AiApp(pulumi.ComponentResource):
                 port=a.frontend_port,
                 resources=a.frontend_resources,
                 env_from=[],
-                env=[{"name": "BACKEND_URL", "valueFrom": {"configMapKeyRef": {"name": f"{a.name}-config", "key": "BACKEND_URL"}}}],
+                env=[
+                    {
+                        "name": "BACKEND_URL",
+                        "valueFrom": {"configMapKeyRef": {"name": f"{a.name}-config", "key": "BACKEND_URL"}},
+                    }
+                ],
                 volumes=[{"name": n, "emptyDir": {}} for n in ("tmp", "nginx-cache", "nginx-run")],
                 mounts=[
                     {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir
@@ -282,7 +295,9 @@ class AiApp(pulumi.ComponentResource):
                             {
                                 "path": "/",
                                 "pathType": "Prefix",
-                                "backend": {"service": {"name": f"{a.name}-frontend", "port": {"name": "http"}}},
+                                "backend": {
+                                    "service": {"name": f"{a.name}-frontend", "port": {"name": "http"}}
+                                },
                             }
                         ]
                     },
@@ -313,7 +328,11 @@ class AiApp(pulumi.ComponentResource):
                     f"{name}-{tier}-hpa",
                     metadata=self._meta(f"{a.name}-{tier}", tier),
                     spec={
-                        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{a.name}-{tier}"},
+                        "scaleTargetRef": {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": f"{a.name}-{tier}",
+                        },
                         "minReplicas": a.autoscaling.min_replicas,
                         "maxReplicas": a.autoscaling.max_replicas,
                         "metrics": [
@@ -321,7 +340,10 @@ class AiApp(pulumi.ComponentResource):
                                 "type": "Resource",
                                 "resource": {
                                     "name": "cpu",
-                                    "target": {"type": "Utilization", "averageUtilization": a.autoscaling.target_cpu_percent},
+                                    "target": {
+                                        "type": "Utilization",
+                                        "averageUtilization": a.autoscaling.target_cpu_percent,
+                                    },
                                 },
                             }
                         ],
@@ -364,7 +386,11 @@ class AiApp(pulumi.ComponentResource):
         meta: dict[str, Any] = {
             "name": name,
             "namespace": self._args.namespace,
-            "labels": {**self._selector(tier), "app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"},
+            "labels": {
+                **self._selector(tier),
+                "app.kubernetes.io/part-of": "paif",
+                "app.kubernetes.io/managed-by": "pulumi",
+            },
         }
         if annotations:
             meta["annotations"] = annotations
@@ -493,7 +519,9 @@ class AiApp(pulumi.ComponentResource):
             f"{name}-{tier}",
             metadata=self._meta(f"{a.name}-{tier}", tier, extra_annotations=extra_annotations),
             spec=spec,
-            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[service_account, *depends_on])),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=[service_account, *depends_on])
+            ),
         )
 
     def _tls_secret(self, name: str) -> str:
@@ -511,7 +539,9 @@ class AiApp(pulumi.ComponentResource):
             metadata=self._meta(secret_name, "frontend"),
             type="kubernetes.io/tls",
             string_data={"tls.crt": cert.cert_pem, "tls.key": cert.key_pem},
-            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+            ),
         )
         return secret_name
 
@@ -547,7 +577,9 @@ class AiApp(pulumi.ComponentResource):
             "frontend": {
                 "podSelector": {"matchLabels": self._selector("frontend")},
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [ingress_source], "ports": [{"protocol": "TCP", "port": a.frontend_port}]}],
+                "ingress": [
+                    {"from": [ingress_source], "ports": [{"protocol": "TCP", "port": a.frontend_port}]}
+                ],
                 "egress": [
                     {
                         "to": [{"podSelector": {"matchLabels": self._selector("backend")}}],
@@ -561,8 +593,14 @@ class AiApp(pulumi.ComponentResource):
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": backend_ingress,
                 "egress": [
-                    {"to": [{"ipBlock": {"cidr": a.pais_egress_cidr}}], "ports": [{"protocol": "TCP", "port": HTTPS_PORT}]},
-                    {"to": [{"ipBlock": {"cidr": a.db_egress_cidr}}], "ports": [{"protocol": "TCP", "port": a.db_port}]},
+                    {
+                        "to": [{"ipBlock": {"cidr": a.pais_egress_cidr}}],
+                        "ports": [{"protocol": "TCP", "port": HTTPS_PORT}],
+                    },
+                    {
+                        "to": [{"ipBlock": {"cidr": a.db_egress_cidr}}],
+                        "ports": [{"protocol": "TCP", "port": a.db_port}],
+                    },
                     dns_egress,
                 ],
             },
@@ -626,4 +664,3 @@ class AiApp(pulumi.ComponentResource):
             },
             opts=self._child,
         )
-

@@ -10,7 +10,7 @@ the host DSM publishes in the cluster's `status.connection.host` (which needs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -26,9 +26,9 @@ from components.crds.postgres_cluster import (
     PostgresClusterSpec,
     connection_host,
 )
+from components.password import Password
 from components.postgres import PgConnection, SslMode
 from components.postgres_app_database import PostgresAppDatabase, PostgresAppDatabaseArgs
-from components.random_password import Password
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,11 @@ class DsmPostgresArgs:
     connect_timeout: int = 10
     """Seconds per connection attempt of the database providers."""
     protect: bool = False
-    """Protect the cluster, its admin credentials, the database and the schema from deletion."""
+    """Protect the cluster and its admin credentials from deletion and replacement."""
+    connection_config: Mapping[str, str] | None = None
+    """Admin connection property -> stack config key it came from (see PgConnection.config_keys)."""
+    protect_data: bool | None = None
+    """Protect the database, the schema and the role owning them; None: as `protect`."""
     await_cluster: bool = True
     """Wait until the cluster is Ready and publishes its host; False where no DSM operator runs."""
     ready_timeout_seconds: int = 3600
@@ -174,6 +178,7 @@ class DsmPostgres(pulumi.ComponentResource):
                     sslmode=a.sslmode,
                     sslrootcert=a.ssl_root_cert,
                     connect_timeout=a.connect_timeout,
+                    config_keys=a.connection_config,
                 ),
                 database=a.database,
                 owner_role=a.owner_role,
@@ -184,7 +189,7 @@ class DsmPostgres(pulumi.ComponentResource):
                 app_can_create=a.app_can_create,
                 connection_limit=a.connection_limit,
                 extensions=tuple(a.extensions),
-                protect=a.protect,
+                protect=a.protect if a.protect_data is None else a.protect_data,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

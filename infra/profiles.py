@@ -39,6 +39,7 @@ class EnvironmentProfile:
     """vCenter and Harbor only over https with certificate verification (no http, no insecure)."""
     require_image_digest: bool
     protect_stateful: bool
+    """Protect the objects that hold data (Pulumi `protect`); paif:protection.release lifts it per object."""
     await_custom_resources: bool
     """Wait for VM Service, Cluster API and DSM to report their objects ready; False where
     those controllers do not run (the local API server: a node runs pods, nothing runs VMs,
@@ -80,7 +81,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         harbor="off",
         verify_tls=False,
         require_image_digest=False,
-        protect_stateful=False,
+        protect_stateful=True,
         await_custom_resources=False,
         policy_enforcement="advisory",
         ingress_class_name="traefik",  # localenv's Traefik serves IngressClass traefik
@@ -107,7 +108,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         harbor="project",
         verify_tls=False,
         require_image_digest=False,
-        protect_stateful=False,
+        protect_stateful=True,
         await_custom_resources=True,
         policy_enforcement="advisory",
         ingress_class_name=None,

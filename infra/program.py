@@ -66,7 +66,9 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         frontend_port=app.frontend_port,
         backend_port=app.backend_port,
         create_namespace=True,
-        tls=TlsSpec(mode=app.tls.mode, secret_name=app.tls.secret_name, cluster_issuer=app.tls.cluster_issuer),
+        tls=TlsSpec(
+            mode=app.tls.mode, secret_name=app.tls.secret_name, cluster_issuer=app.tls.cluster_issuer
+        ),
         autoscaling=autoscaling,
         disruption_budget=profile.disruption_budget,
         anti_affinity=profile.anti_affinity,
@@ -76,6 +78,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         uploads_volume_size=app.uploads_volume_size,
         uploads_access_mode=settings.uploads_access_mode,
         uploads_storage_class=app.uploads_storage_class,
+        protect_uploads=settings.protect("uploadsVolume"),
         image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,
     )
 

@@ -80,7 +80,14 @@ def data_args(settings: Settings, namespace: pulumi.Input[str]) -> DsmPostgresAr
         sslmode=cast(SslMode, settings.db_sslmode),
         ssl_root_cert=db.ssl_root_cert,
         connect_timeout=db.connect_timeout_seconds,
-        protect=profile.protect_stateful,
+        connection_config={
+            "host": "paif:database.host",
+            "port": "paif:database.port",
+            "admin_user": "paif:database.adminUsername",
+            "admin_password": "paif:dbAdminPassword",
+        },
+        protect=settings.protect("postgresCluster"),
+        protect_data=settings.protect("database"),
         await_cluster=profile.await_custom_resources,
     )
 

@@ -145,7 +145,9 @@ def gpu_node_pool(pool: GpuPoolConfig, vm_class: pulumi.Input[str], storage_clas
     )
 
 
-def vks_args(settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi.Input[str]) -> VksClusterArgs:
+def vks_args(
+    settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi.Input[str]
+) -> VksClusterArgs:
     """VksCluster's arguments. The GPU pool runs on the class VksNamespace bound (the config's
     gpuPool.vmClass is checked to name it); the control plane on the CPU pool's class."""
     vks = _vks_config(settings)
@@ -155,7 +157,9 @@ def vks_args(settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi
         version=vks.version,
         storage_class=vks.storage_class,
         control_plane_vm_class=vks.cpu_pool.vm_class,
-        cpu_pool=NodePool(name=vks.cpu_pool.name, replicas=vks.cpu_pool.replicas, vm_class=vks.cpu_pool.vm_class),
+        cpu_pool=NodePool(
+            name=vks.cpu_pool.name, replicas=vks.cpu_pool.replicas, vm_class=vks.cpu_pool.vm_class
+        ),
         gpu_pool=gpu_node_pool(vks.gpu_pool, gpu_class, vks.storage_class),
         control_plane_replicas=vks.control_plane_replicas,
         cluster_class=vks.cluster_class,
@@ -178,7 +182,9 @@ def declare_vks_cluster(
     cluster = VksCluster(
         "vks",
         vks_args(settings, namespace, gpu_class),
-        opts=pulumi.ResourceOptions(providers={"kubernetes": supervisor}),
+        opts=pulumi.ResourceOptions(
+            providers={"kubernetes": supervisor}, protect=settings.protect("vksCluster")
+        ),
     )
     return VksOutputs(cluster_name=cluster.cluster_name, workload_provider=cluster.workload_provider)
 
@@ -273,9 +279,7 @@ def declare_cluster_platform(settings: Settings, workload: k8s.Provider) -> Clus
     """The platform add-ons in the workload cluster; the app depends on `ready`."""
     args = platform_args(settings)
     _check_platform_secrets(settings)
-    return ClusterPlatform(
-        "platform", args, opts=pulumi.ResourceOptions(providers={"kubernetes": workload})
-    )
+    return ClusterPlatform("platform", args, opts=pulumi.ResourceOptions(providers={"kubernetes": workload}))
 
 
 def gpu_workload_args(settings: Settings, pull_secret_name: str | None) -> GpuWorkloadArgs | None:

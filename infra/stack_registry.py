@@ -45,6 +45,11 @@ def registry_args(settings: Settings) -> HarborProjectArgs:
         project=harbor.project,
         insecure=harbor.insecure,
         ca_bundle=harbor.ca_bundle,
+        connection_config={
+            "url": "paif:harbor.url",
+            "username": "paif:harbor.username",
+            "password": "paif:harborPassword",
+        },
         storage_quota_gb=harbor.storage_quota_gb,
         deployment_security=harbor.deployment_security,
         cosign=harbor.cosign,
@@ -54,7 +59,7 @@ def registry_args(settings: Settings) -> HarborProjectArgs:
         immutable_tag_pattern=harbor.immutable_tag_pattern if full else None,
         robot_expiry_days=harbor.robot_expiry_days,
         robot_rotation=harbor.robot_rotation,
-        protect=profile.protect_stateful,
+        protect=settings.protect("harborProject"),
     )
 
 

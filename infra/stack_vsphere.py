@@ -42,6 +42,11 @@ def vcenter_connection(settings: Settings) -> VcenterConnection:
         insecure=cfg.insecure,
         ca_bundle=cfg.ca_bundle,
         protocol=cfg.protocol,
+        config_keys={
+            "host": "paif:vsphere.host",
+            "username": "paif:vsphere.username",
+            "password": "paif:vcenterPassword",
+        },
     )
 
 
@@ -94,5 +99,6 @@ def declare_vsphere(settings: Settings) -> VsphereOutputs:
                 for a in ns.access
             ],
         ),
+        opts=pulumi.ResourceOptions(protect=settings.protect("supervisorNamespace")),
     )
     return VsphereOutputs(namespace=namespace.namespace, gpu_class=classes[cfg.gpu_class], vm_classes=classes)

@@ -466,6 +466,11 @@ def pulumi_up(layout: Layout | None = None, *, output: IO[str] | None = None) ->
     Refreshes first, running the program so providers use the current endpoints: the
     targets are throwaway processes, so objects may be gone (a restarted service, a manual
     deletion) and are then created again.
+
+    Previews before it changes anything (no --skip-preview): the plan is printed, and a
+    change that would replace or delete a protected object (the database, the uploads
+    volume, ...) fails the preview, so nothing is touched (paif:protection.release lifts
+    the protection of one object on purpose).
     """
     layout = layout or Layout()
     recover_interrupted_run(layout)
@@ -481,7 +486,6 @@ def pulumi_up(layout: Layout | None = None, *, output: IO[str] | None = None) ->
         "--config-file",
         str(config),
         "--yes",
-        "--skip-preview",
         "--refresh",
         "--run-program",
         *policy_args(),
@@ -500,13 +504,15 @@ def stack_outputs(layout: Layout | None = None) -> dict[str, Any]:
 def pulumi_destroy(layout: Layout | None = None, *, output: IO[str] | None = None) -> None:
     """`pulumi destroy` of the local stack (nothing to do when the stack does not exist).
 
-    Runs the program so providers use the current endpoints, like `pulumi_up`.
+    Runs the program so providers use the current endpoints, like `pulumi_up`. `make down`
+    is the explicit teardown of the local stack, so it deletes the protected objects too
+    (--ignore-protect): the app's database and its uploads volume go with it.
     """
     layout = layout or Layout()
     recover_interrupted_run(layout)
     if not stack_exists(layout):
         return
-    args = ["destroy", "--stack", STACK, "--yes", "--skip-preview"]
+    args = ["destroy", "--stack", STACK, "--yes", "--skip-preview", "--ignore-protect"]
     if layout.stack_config.exists():
         args += ["--config-file", str(layout.stack_config), "--run-program"]
     pulumi(layout, *args, output=output)

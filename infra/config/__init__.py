@@ -30,6 +30,7 @@ from infra.config.base import (
 from infra.config.database import DatabaseConfig
 from infra.config.harbor import HarborConfig
 from infra.config.platform import DlvmConfig, VksConfig
+from infra.config.protection import ProtectionConfig, StatefulObject
 from infra.config.vsphere import VsphereConfig
 from infra.profiles import PROFILES, EnvironmentProfile
 
@@ -77,6 +78,8 @@ class StackConfig(Model):
     """VKS workload cluster the app runs on (prod; declared in local too)."""
     policy_pack_config: str | None = None
     """Informational: the policy config file the stack's gate uses."""
+    protection: ProtectionConfig = ProtectionConfig()
+    """Stateful objects one run may replace or delete on purpose (infra/config/protection.py)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,11 @@ class Settings:
     config: StackConfig
     profile: EnvironmentProfile
     secrets: Secrets
+
+    def protect(self, stateful: StatefulObject) -> bool:
+        """Whether `stateful` is protected in this run: always where the profile protects data,
+        unless paif:protection.release names it."""
+        return self.profile.protect_stateful and stateful not in self.config.protection.release
 
     @property
     def replicas(self) -> int:
@@ -159,7 +167,10 @@ def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
         return [
             f"{NAMESPACE}:app.{key}: given {value!r}; there is no uploads volume "
             f"({NAMESPACE}:app.uploadsVolumeSize is unset): remove the key or set the size"
-            for key, value in (("uploadsStorageClass", app.uploads_storage_class), ("uploadsAccessMode", app.uploads_access_mode))
+            for key, value in (
+                ("uploadsStorageClass", app.uploads_storage_class),
+                ("uploadsAccessMode", app.uploads_access_mode),
+            )
             if value is not None
         ]
     writers = max_backend_replicas(cfg, profile)
@@ -212,7 +223,9 @@ def _model_at(path: tuple[str | int, ...]) -> type[Model] | None:
         inner = [c for c in candidates if isinstance(c, type) and issubclass(c, Model)]
         if not inner:
             for c in candidates:
-                inner += [a for a in getattr(c, "__args__", ()) if isinstance(a, type) and issubclass(a, Model)]
+                inner += [
+                    a for a in getattr(c, "__args__", ()) if isinstance(a, type) and issubclass(a, Model)
+                ]
         if not inner:
             return None
         model = inner[0]
@@ -271,7 +284,9 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
         else:
             msg = err["msg"].removeprefix("Value error, ")
             if loc and loc[0] in secret_roots:
-                problems.append(f"{_key(loc)}: the value given (not shown: {_key(loc[:1])} is a secret) {msg}")
+                problems.append(
+                    f"{_key(loc)}: the value given (not shown: {_key(loc[:1])} is a secret) {msg}"
+                )
             elif isinstance(given, dict):
                 problems.append(f"{_key(loc)}: {msg}")
             else:
@@ -309,7 +324,9 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
                     f"{NAMESPACE}:app.{key}: given {image!r}; images must come from the Harbor project {prefix}"
                 )
         elif image_registry(image) in ("docker.io", "index.docker.io", "ghcr.io", "quay.io"):
-            problems.append(f"{NAMESPACE}:app.{key}: given {image!r}; images must come from a private registry")
+            problems.append(
+                f"{NAMESPACE}:app.{key}: given {image!r}; images must come from a private registry"
+            )
 
     problems += _uploads_checks(cfg, profile)
 
@@ -319,7 +336,9 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
     if profile.harbor != "off" and cfg.harbor is None:
         problems.append(f"{NAMESPACE}:harbor: required key is missing ({env} declares a Harbor project)")
     if cfg.harbor is not None and cfg.harbor.url.startswith("http://") and not cfg.harbor.insecure:
-        problems.append(f"{NAMESPACE}:harbor.url: given {cfg.harbor.url!r}; plain http needs harbor.insecure: true")
+        problems.append(
+            f"{NAMESPACE}:harbor.url: given {cfg.harbor.url!r}; plain http needs harbor.insecure: true"
+        )
     if profile.verify_tls and cfg.harbor is not None and cfg.harbor.insecure:
         problems.append(f"{NAMESPACE}:harbor.insecure: given true; {env} requires TLS verification (false)")
 
@@ -363,13 +382,17 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
         problems.append(f"{NAMESPACE}:database.replicas: given {standbys}; {env} allows {allowed}")
     if profile.db_backups_required:
         if not db.backup_schedules:
-            problems.append(f"{NAMESPACE}:database.backupSchedules: {env} requires at least one backup schedule")
+            problems.append(
+                f"{NAMESPACE}:database.backupSchedules: {env} requires at least one backup schedule"
+            )
         if not db.backup_location:
             problems.append(f"{NAMESPACE}:database.backupLocation: {env} requires a backup location")
         if db.maintenance_window is None:
             problems.append(f"{NAMESPACE}:database.maintenanceWindow: {env} requires a maintenance window")
     if env == "prod" and db.sslmode not in (None, "require", "verify-ca", "verify-full"):
-        problems.append(f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; prod requires require or verify-full")
+        problems.append(
+            f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; prod requires require or verify-full"
+        )
     sslmode = db.sslmode or profile.db_sslmode
     if sslmode in ("verify-ca", "verify-full") and not db.ca_bundle:
         problems.append(
@@ -411,7 +434,9 @@ def _kubeconfig_problem(text: str) -> str | None:
         return "it is not valid YAML" + (f" (line {mark.line + 1})" if mark is not None else "")
     if not isinstance(doc, dict):
         single_line = "\n" not in text.strip()
-        return "it is not a YAML mapping" + (" (a single line: a file path instead of the file's content?)" if single_line else "")
+        return "it is not a YAML mapping" + (
+            " (a single line: a file path instead of the file's content?)" if single_line else ""
+        )
     missing = [k for k in ("clusters", "users", "contexts") if not isinstance(doc.get(k), list) or not doc[k]]
     if missing:
         return f"it has no {', no '.join(missing)} (a kubeconfig lists clusters, users and contexts)"
@@ -538,7 +563,9 @@ def parse_config(
             f"invalid stack config ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
             f"nothing was changed:\n{lines}"
         )
-        raise ConfigError(_scrub(message, [leaf for root in secret_roots for leaf in _leaves(values.get(root))]))
+        raise ConfigError(
+            _scrub(message, [leaf for root in secret_roots for leaf in _leaves(values.get(root))])
+        )
     assert cfg is not None
     return cfg
 
@@ -568,6 +595,8 @@ def load_settings() -> Settings:
         workload_kubeconfig=conf.get_secret("workloadKubeconfig"),
         nvidia_license_token=conf.get_secret("nvidiaLicenseToken"),
         corporate_ca_key=conf.get_secret("corporateCaKey"),
-        empty=frozenset(k for k in SECRET_KEYS if f"{NAMESPACE}:{k}" in raw and not raw[f"{NAMESPACE}:{k}"].strip()),
+        empty=frozenset(
+            k for k in SECRET_KEYS if f"{NAMESPACE}:{k}" in raw and not raw[f"{NAMESPACE}:{k}"].strip()
+        ),
     )
     return Settings(config=cfg, profile=PROFILES[cfg.environment], secrets=secrets)

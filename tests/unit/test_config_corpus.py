@@ -128,7 +128,7 @@ CASES = [
         "dev",
         setter("replica", 2),
         "paif:replica: unknown key; allowed keys here: app, database, dlvm, environment, harbor, pais, "
-        "policyPackConfig, vks, vsphere",
+        "policyPackConfig, protection, vks, vsphere",
     ),
     Case(
         "unknown-nested-key",

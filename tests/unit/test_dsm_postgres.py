@@ -114,7 +114,14 @@ def test_dev_is_a_single_server_without_backups(dev: Declared) -> None:
     assert spec["vmClass"] == {"name": "best-effort-medium"}
     assert spec["storageSpace"] == "20Gi" and spec["storagePolicyName"] == "vSAN Default Storage Policy"
     assert spec["version"] == "17.7+vmware.v9.0.2.0" and spec["adminUsername"] == "pgadmin"
-    assert not dev.protected
+    # Data is protected in every environment (paif:protection.release lifts it per object).
+    assert dev.protected == {
+        "postgres-cluster",
+        "postgres-admin-secret",
+        "postgres-db",
+        "postgres-owner",
+        "postgres-schema",
+    }
 
 
 def test_prod_is_ha_with_backups_and_a_maintenance_window(prod: Declared) -> None:
@@ -133,7 +140,13 @@ def test_prod_is_ha_with_backups_and_a_maintenance_window(prod: Declared) -> Non
 
 
 def test_prod_protects_every_stateful_resource(prod: Declared) -> None:
-    assert prod.protected == {"postgres-cluster", "postgres-admin-secret", "postgres-db", "postgres-schema"}
+    assert prod.protected == {
+        "postgres-cluster",
+        "postgres-admin-secret",
+        "postgres-db",
+        "postgres-owner",
+        "postgres-schema",
+    }
 
 
 def test_generated_admin_password_is_protected_in_prod() -> None:

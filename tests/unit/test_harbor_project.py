@@ -164,8 +164,9 @@ def test_prod_project_is_protected(options: Options) -> None:
     declare("prod")
     assert options[(PROJECT, "registry-project")][1] is True
     assert options[(ROBOT, "registry-pull-robot")][1] is False
+    # Protected in every environment, not only in prod.
     declare("dev")
-    assert options[(PROJECT, "registry-project")][1] is False
+    assert options[(PROJECT, "registry-project")][1] is True
 
 
 def test_children_belong_to_the_component(options: Options) -> None:
