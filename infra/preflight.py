@@ -28,6 +28,9 @@ def unusable_apply_secrets(settings: Settings) -> dict[str, str]:
         needed["harborPassword"] = (
             f"`pulumi up` manages the Harbor project as {cfg.harbor.username!r} at {cfg.harbor.url}"
         )
+    platform = cfg.vks.platform if cfg.vks is not None and profile.cluster_platform else None
+    if platform is not None and platform.gpu_operator is not None and secrets.nvidia_license_token is None:
+        needed["nvidiaLicenseToken"] = "the GPU Operator's vGPU driver licenses itself with it"
     problems = {key: f"required key is missing; {why}" for key, why in needed.items()}
     problems.update({key: "is set but empty; an empty secret is never a usable credential" for key in secrets.empty})
     return problems

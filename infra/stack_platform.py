@@ -264,21 +264,9 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
     )
 
 
-def _check_platform_secrets(settings: Settings) -> None:
-    """`up` refuses to start without the licence token (a preview needs none)."""
-    if pulumi.runtime.is_dry_run() or settings.secrets.nvidia_license_token is not None:
-        return
-    raise ConfigError(
-        "invalid stack config (1 problem); nothing was changed:\n"
-        f"  - {NAMESPACE}:nvidiaLicenseToken: required key is missing; the GPU Operator's vGPU driver "
-        f"licenses itself with it; set it with `pulumi config set --secret {NAMESPACE}:nvidiaLicenseToken < client_configuration_token.tok`"
-    )
-
-
 def declare_cluster_platform(settings: Settings, workload: k8s.Provider) -> ClusterPlatform:
     """The platform add-ons in the workload cluster; the app depends on `ready`."""
     args = platform_args(settings)
-    _check_platform_secrets(settings)
     return ClusterPlatform("platform", args, opts=pulumi.ResourceOptions(providers={"kubernetes": workload}))
 
 

@@ -294,6 +294,22 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
     return problems
 
 
+def _platform_checks(vks: VksConfig, profile: EnvironmentProfile) -> list[str]:
+    """The cluster platform where the profile installs it (infra/stack_platform.py), nowhere else."""
+    env, platform = profile.name, vks.platform
+    if not profile.cluster_platform:
+        if platform is None:
+            return []
+        return [f"{NAMESPACE}:vks.platform: {env} installs no cluster platform (nothing could run it); remove the key"]
+    if platform is None:
+        return [f"{NAMESPACE}:vks.platform: required key is missing ({env} installs the cluster platform)"]
+    return [
+        f"{NAMESPACE}:vks.platform.{key}: required key is missing ({env} installs it)"
+        for key, section in (("logging", platform.logging), ("gpuOperator", platform.gpu_operator))
+        if section is None
+    ]
+
+
 def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
     """Rules that need the environment profile or several sections at once."""
     problems: list[str] = []
@@ -373,6 +389,7 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
             problems.append(
                 f"{NAMESPACE}:vks.controlPlaneReplicas: given {cfg.vks.control_plane_replicas}; prod requires 3"
             )
+        problems += _platform_checks(cfg.vks, profile)
 
     # Database per profile.
     db = cfg.database

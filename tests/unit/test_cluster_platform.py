@@ -295,7 +295,7 @@ def test_up_without_the_licence_token_names_the_key() -> None:
     secrets["workloadKubeconfig"] = WORKLOAD_KUBECONFIG
     rec = run_program(stack_config("prod"), secrets, stack="prod", expect_error=True)
     assert "paif:nvidiaLicenseToken: required key is missing" in str(rec.error)
-    assert not rec.of_type(RELEASE)
+    assert rec.resources == [], "refused before anything is registered"
 
 
 def test_preview_needs_no_licence_token() -> None:
