@@ -163,7 +163,11 @@ def _privileged_namespace_labels() -> dict[str, str]:
 def fluent_bit_outputs(spec: LoggingSpec) -> str:
     """Fluent Bit classic-config [FILTER]/[OUTPUT] sections: app container logs (tag kube.*) and
     API-server audit events (tag apiserver_audit.*, the VKS package's default input) to the sink,
-    each stamped with its retention."""
+    each stamped with its retention.
+
+    The record_modifier [FILTER]s travel in the `outputs` value on purpose: setting the
+    package's `filters` value would replace its default filters (the kubernetes metadata
+    filter among them); classic config applies a filter by its Match wherever it stands."""
     sink = spec.sink
     common = [f"    Host {sink.host.split(':')[0]}", f"    Port {sink.port}"]
     if sink.tls:
