@@ -356,3 +356,37 @@ def test_a_create_the_engine_never_recorded_is_adopted_and_a_foreign_object_refu
     query(server, "DROP DATABASE chat WITH (FORCE)")
     stack.destroy()
     query(server, "DROP ROLE IF EXISTS chat_app; DROP ROLE IF EXISTS chat_owner")
+
+
+def test_a_protected_database_is_never_replaced_until_released(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    stack = program(server, tmp_path)
+    stack.set_config("protect", "true")
+    assert stack.up() == {"create": RESOURCES}
+    query(server, "CREATE TABLE chat.kept (note text); ALTER TABLE chat.kept OWNER TO chat_owner", "chat")
+    query(server, "INSERT INTO chat.kept VALUES ('precious')", "chat")
+
+    # A rename would drop the database: `pulumi up` (which previews first) stops, naming it.
+    stack.set_config("database", "chat_renamed")
+    refused = stack.run("up", "--yes", check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "unable to replace resource" in output and "chat-db" in output and "protect" in output
+    assert query(server, "SELECT note FROM chat.kept", "chat") == [("precious",)]
+    assert query(server, "SELECT count(*) FROM pg_database WHERE datname = 'chat_renamed'") == [(0,)]
+
+    # Released on purpose: one run lifts the protection (the engine checks the protection a
+    # dependent such as the schema has in state), the next one replaces.
+    stack.set_config("database", "chat")
+    stack.set_config("protect", "false")
+    assert stack.up() == {"same": RESOURCES}
+    protected = [r["urn"] for r in json.loads(stack.export())["deployment"]["resources"] if r.get("protect")]
+    assert protected == []
+    stack.set_config("database", "chat_renamed")
+    replaced = stack.up()
+    assert replaced.get("replace", 0) >= 1
+    assert query(server, "SELECT datname FROM pg_database WHERE datname LIKE 'chat%' ORDER BY 1") == [
+        ("chat_renamed",)
+    ]
+    assert stack.destroy().get("delete") == RESOURCES

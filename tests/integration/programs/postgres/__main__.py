@@ -1,7 +1,7 @@
 """PostgresAppDatabase against a PostgreSQL server given in config (tests/integration/test_postgres_real.py).
 
 Config (project namespace): host, port, adminUser, adminPassword (secret), extensions (JSON
-list), appPasswordRotation (int). The server is plain TCP on loopback, so sslmode=disable.
+list), appPasswordRotation (int), database (default chat), protect (bool, default false). The server is plain TCP on loopback, so sslmode=disable.
 """
 
 import pulumi
@@ -23,13 +23,14 @@ data = PostgresAppDatabase(
     "chat",
     PostgresAppDatabaseArgs(
         connection=connection,
-        database="chat",
+        database=config.get("database") or "chat",
         owner_role="chat_owner",
         app_role="chat_app",
         schema="chat",
         app_password_rotation=config.get_int("appPasswordRotation") or 0,
         connection_limit=5,
         extensions=tuple(config.get_object("extensions") or ()),
+        protect=config.get_bool("protect") or False,
     ),
 )
 pulumi.export("database", data.database)
