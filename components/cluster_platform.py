@@ -34,6 +34,7 @@ import pulumi_kubernetes as k8s
 
 from components.crds import carvel, cert_manager, monitoring
 from components.crds.custom_resource import await_annotations
+from components.password import Password
 from components.platform_monitoring import (
     DASHBOARD_LABEL,
     app_dashboard,
@@ -51,6 +52,7 @@ GPU_OPERATOR_NAMESPACE = "gpu-operator"
 INSTALLER_SA = "paif-package-installer"
 KPS_RELEASE = "kube-prometheus-stack"
 GRAFANA_TLS_SECRET = "grafana-tls"  # noqa: S105 - a Secret name
+GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret name
 TOKEN_FILE = "client_configuration_token.tok"  # noqa: S105 - a file name
 """The NVIDIA licence token's file name: the driver reads exactly this name."""
 
@@ -366,7 +368,22 @@ class ClusterPlatform(pulumi.ComponentResource):
         }
         if m.storage_class:
             storage["storageClassName"] = m.storage_class
+        # Never the chart's default admin password (a published one): a generated one, kept
+        # only as a Pulumi secret and in a Secret the chart reads.
+        admin_password = Password(f"{self._name}-grafana-admin-password", opts=self._child).result
+        admin = k8s.core.v1.Secret(
+            f"{self._name}-grafana-admin",
+            metadata=_meta(GRAFANA_ADMIN_SECRET, m.namespace),
+            type="Opaque",
+            string_data={"admin-user": pulumi.Output.secret("admin"), "admin-password": admin_password},
+            opts=self._opts(namespace, secret_outputs=("data", "stringData")),
+        )
         grafana: dict[str, Any] = {
+            "admin": {
+                "existingSecret": GRAFANA_ADMIN_SECRET,
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
             "sidecar": {
                 "dashboards": {
                     "enabled": True,
@@ -381,7 +398,7 @@ class ClusterPlatform(pulumi.ComponentResource):
                 **({"storageClassName": m.storage_class} if m.storage_class else {}),
             },
         }
-        deps: list[pulumi.Resource] = [namespace]
+        deps: list[pulumi.Resource] = [namespace, admin]
         if m.grafana_hostname:
             # An explicit Certificate (not the ingress-shim annotation): it exists, and is
             # awaited Ready, before the chart's Ingress serves it.

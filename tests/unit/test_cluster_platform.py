@@ -210,6 +210,14 @@ def test_monitoring_content_rules_and_dashboards(prod: tuple[Recorded, Dependenc
     assert kps["prometheus"]["prometheusSpec"]["serviceMonitorSelectorNilUsesHelmValues"] is False
     assert kps["prometheus"]["prometheusSpec"]["ruleSelectorNilUsesHelmValues"] is False
     assert kps["grafana"]["sidecar"]["dashboards"]["label"] == "grafana_dashboard"
+    assert kps["grafana"]["admin"]["existingSecret"] == "grafana-admin", (
+        "never the chart's published default password"
+    )
+    admin = rec.one(SECRET, "platform-grafana-admin")
+    assert admin.props["metadata"]["namespace"] == "tanzu-system-monitoring"
+    assert admin.is_secret("stringData") or all(
+        isinstance(v, dict) for v in admin.inputs["stringData"].values()
+    )
     assert kps["grafana"]["ingress"]["tls"] == [
         {"secretName": "grafana-tls", "hosts": ["grafana.paif.example.com"]}
     ]
@@ -237,6 +245,7 @@ def test_monitoring_content_rules_and_dashboards(prod: tuple[Recorded, Dependenc
         ("platform-gpu-licensing", "platform-gpu-operator"),
         ("platform-cluster-issuer", "platform-grafana-certificate"),
         ("platform-grafana-certificate", "platform-monitoring"),
+        ("platform-grafana-admin", "platform-monitoring"),
         ("platform-contour-install", "platform-monitoring"),
     ],
 )
