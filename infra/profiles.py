@@ -6,7 +6,7 @@ plain values (replica counts, switches) to them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Environment = Literal["local", "dev", "prod"]
@@ -17,6 +17,7 @@ AppPlatform = Literal["local-kubernetes", "dlvm", "vks"]
 # HA value lives here only.
 DSM_SINGLE_SERVER = 0
 DSM_HA_STANDBYS = 1
+ANY_SSLMODE = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class EnvironmentProfile:
     db_allowed_standbys: tuple[int, ...]
     db_backups_required: bool
     db_sslmode: Literal["disable", "require", "verify-full"]
+    db_allowed_sslmodes: tuple[str, ...]
+    """sslmodes paif:database.sslmode may be set to."""
+    db_sslmode_rule: str
+    """How a refused paif:database.sslmode is explained ("require or verify-full")."""
+    vks_control_plane_replicas: int | None
+    """The control-plane size paif:vks.controlPlaneReplicas must have; None: any."""
     harbor: Literal["off", "project", "full"]
     verify_tls: bool
     """vCenter and Harbor only over https with certificate verification (no http, no insecure)."""
@@ -63,91 +70,80 @@ class EnvironmentProfile:
     object for the Supervisor namespace unless the program creates one."""
 
 
-PROFILES: dict[Environment, EnvironmentProfile] = {
-    "local": EnvironmentProfile(
-        name="local",
-        app_platform="local-kubernetes",
-        default_replicas=1,
-        min_replicas=1,
-        autoscaling=False,
-        disruption_budget=False,
-        anti_affinity=False,
-        allowed_tls_modes=("self-signed",),
-        monitoring=False,
-        db_standbys=DSM_SINGLE_SERVER,
-        db_allowed_standbys=(DSM_SINGLE_SERVER,),
-        db_backups_required=False,
-        db_sslmode="disable",
-        harbor="off",
-        verify_tls=False,
-        require_image_digest=False,
-        protect_stateful=True,
-        await_custom_resources=False,
-        policy_enforcement="advisory",
-        ingress_class_name="traefik",  # localenv's Traefik serves IngressClass traefik
-        monitoring_namespace="monitoring",
-        declare_dlvm=True,
-        declare_vks_cluster=True,
-        cluster_platform=False,
-        create_supervisor_namespace_object=True,
-    ),
-    "dev": EnvironmentProfile(
-        name="dev",
-        app_platform="dlvm",
-        default_replicas=1,
-        min_replicas=1,
-        autoscaling=False,
-        disruption_budget=False,
-        anti_affinity=False,
-        allowed_tls_modes=("self-signed", "cert-manager", "secret"),
-        monitoring=False,
-        db_standbys=DSM_SINGLE_SERVER,
-        db_allowed_standbys=(DSM_SINGLE_SERVER, DSM_HA_STANDBYS),
-        db_backups_required=False,
-        db_sslmode="require",
-        harbor="project",
-        verify_tls=False,
-        require_image_digest=False,
-        protect_stateful=True,
-        await_custom_resources=True,
-        policy_enforcement="advisory",
-        ingress_class_name=None,
-        monitoring_namespace="monitoring",
-        declare_dlvm=True,
-        declare_vks_cluster=False,
-        cluster_platform=False,
-        create_supervisor_namespace_object=False,
-    ),
-    "prod": EnvironmentProfile(
-        name="prod",
-        app_platform="vks",
-        default_replicas=2,
-        min_replicas=2,
-        autoscaling=True,
-        disruption_budget=True,
-        anti_affinity=True,
-        allowed_tls_modes=("cert-manager", "secret"),
-        monitoring=True,
-        db_standbys=DSM_HA_STANDBYS,
-        db_allowed_standbys=(DSM_HA_STANDBYS,),
-        db_backups_required=True,
-        db_sslmode="verify-full",
-        harbor="full",
-        verify_tls=True,
-        require_image_digest=False,
-        protect_stateful=True,
-        await_custom_resources=True,
-        policy_enforcement="mandatory",
-        # The VKS Contour package: Contour's default class name is `contour` and it serves
-        # Ingresses of that class (or none); whether the package also creates an IngressClass
-        # object is UNCONFIRMED (REFERENCE-VKS-PLATFORM.md section 1) and not needed.
-        ingress_class_name="contour",
-        # Where the VKS Prometheus package installs (REFERENCE-VKS-PLATFORM.md); a Prometheus
-        # brought along elsewhere is set with paif:app.monitoringNamespace.
-        monitoring_namespace="tanzu-system-monitoring",
-        declare_dlvm=False,
-        declare_vks_cluster=True,
-        cluster_platform=True,
-        create_supervisor_namespace_object=False,
-    ),
-}
+# Each difference is written once: dev is local plus what changes, prod is dev plus what changes.
+_LOCAL = EnvironmentProfile(
+    name="local",
+    app_platform="local-kubernetes",
+    default_replicas=1,
+    min_replicas=1,
+    autoscaling=False,
+    disruption_budget=False,
+    anti_affinity=False,
+    allowed_tls_modes=("self-signed",),
+    monitoring=False,
+    db_standbys=DSM_SINGLE_SERVER,
+    db_allowed_standbys=(DSM_SINGLE_SERVER,),
+    db_backups_required=False,
+    db_sslmode="disable",
+    db_allowed_sslmodes=ANY_SSLMODE,
+    db_sslmode_rule="",
+    vks_control_plane_replicas=None,
+    harbor="off",
+    verify_tls=False,
+    require_image_digest=False,
+    protect_stateful=True,
+    await_custom_resources=False,
+    policy_enforcement="advisory",
+    ingress_class_name="traefik",  # localenv's Traefik serves IngressClass traefik
+    monitoring_namespace="monitoring",
+    declare_dlvm=True,
+    declare_vks_cluster=True,
+    cluster_platform=False,
+    create_supervisor_namespace_object=True,
+)
+_DEV = replace(
+    _LOCAL,
+    name="dev",
+    app_platform="dlvm",
+    allowed_tls_modes=("self-signed", "cert-manager", "secret"),
+    db_allowed_standbys=(DSM_SINGLE_SERVER, DSM_HA_STANDBYS),
+    db_sslmode="require",
+    harbor="project",
+    await_custom_resources=True,
+    ingress_class_name=None,
+    declare_vks_cluster=False,
+    create_supervisor_namespace_object=False,
+)
+_PROD = replace(
+    _DEV,
+    name="prod",
+    app_platform="vks",
+    default_replicas=2,
+    min_replicas=2,
+    autoscaling=True,
+    disruption_budget=True,
+    anti_affinity=True,
+    allowed_tls_modes=("cert-manager", "secret"),
+    monitoring=True,
+    db_standbys=DSM_HA_STANDBYS,
+    db_allowed_standbys=(DSM_HA_STANDBYS,),
+    db_backups_required=True,
+    db_sslmode="verify-full",
+    db_allowed_sslmodes=("require", "verify-ca", "verify-full"),
+    db_sslmode_rule="require or verify-full",
+    vks_control_plane_replicas=3,
+    harbor="full",
+    verify_tls=True,
+    policy_enforcement="mandatory",
+    # The VKS Contour package: Contour's default class name is `contour` and it serves
+    # Ingresses of that class (or none); whether the package also creates an IngressClass
+    # object is UNCONFIRMED (REFERENCE-VKS-PLATFORM.md section 1) and not needed.
+    ingress_class_name="contour",
+    # Where the VKS Prometheus package installs (REFERENCE-VKS-PLATFORM.md); a Prometheus
+    # brought along elsewhere is set with paif:app.monitoringNamespace.
+    monitoring_namespace="tanzu-system-monitoring",
+    declare_dlvm=False,
+    declare_vks_cluster=True,
+    cluster_platform=True,
+)
+PROFILES: dict[Environment, EnvironmentProfile] = {p.name: p for p in (_LOCAL, _DEV, _PROD)}

@@ -300,7 +300,9 @@ def _platform_checks(vks: VksConfig, profile: EnvironmentProfile) -> list[str]:
     if not profile.cluster_platform:
         if platform is None:
             return []
-        return [f"{NAMESPACE}:vks.platform: {env} installs no cluster platform (nothing could run it); remove the key"]
+        return [
+            f"{NAMESPACE}:vks.platform: {env} installs no cluster platform (nothing could run it); remove the key"
+        ]
     if platform is None:
         return [f"{NAMESPACE}:vks.platform: required key is missing ({env} installs the cluster platform)"]
     return [
@@ -311,10 +313,20 @@ def _platform_checks(vks: VksConfig, profile: EnvironmentProfile) -> list[str]:
 
 
 def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
-    """Rules that need the environment profile or several sections at once."""
+    """Rules that need the environment profile or several sections at once, by section."""
+    return [
+        *_app_checks(cfg, profile),
+        *_uploads_checks(cfg, profile),
+        *_harbor_checks(cfg, profile),
+        *_vsphere_checks(cfg, profile),
+        *_placement_checks(cfg, profile),
+        *_database_checks(cfg, profile),
+    ]
+
+
+def _app_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
     problems: list[str] = []
-    env = cfg.environment
-    app = cfg.app
+    env, app = profile.name, cfg.app
     replicas = app.replicas or profile.default_replicas
     if replicas < profile.min_replicas:
         problems.append(
@@ -343,28 +355,39 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
             problems.append(
                 f"{NAMESPACE}:app.{key}: given {image!r}; images must come from a private registry"
             )
+    return problems
 
-    problems += _uploads_checks(cfg, profile)
 
-    # Harbor per profile.
-    if profile.harbor == "off" and cfg.harbor is not None:
+def _harbor_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    problems: list[str] = []
+    env, harbor = profile.name, cfg.harbor
+    if profile.harbor == "off" and harbor is not None:
         problems.append(f"{NAMESPACE}:harbor: the {env} environment has no Harbor; remove the key")
-    if profile.harbor != "off" and cfg.harbor is None:
+    if profile.harbor != "off" and harbor is None:
         problems.append(f"{NAMESPACE}:harbor: required key is missing ({env} declares a Harbor project)")
-    if cfg.harbor is not None and cfg.harbor.url.startswith("http://") and not cfg.harbor.insecure:
+    if harbor is not None and harbor.url.startswith("http://") and not harbor.insecure:
         problems.append(
-            f"{NAMESPACE}:harbor.url: given {cfg.harbor.url!r}; plain http needs harbor.insecure: true"
+            f"{NAMESPACE}:harbor.url: given {harbor.url!r}; plain http needs harbor.insecure: true"
         )
-    if profile.verify_tls and cfg.harbor is not None and cfg.harbor.insecure:
+    if profile.verify_tls and harbor is not None and harbor.insecure:
         problems.append(f"{NAMESPACE}:harbor.insecure: given true; {env} requires TLS verification (false)")
+    return problems
 
-    # vCenter connection per profile.
-    if profile.verify_tls and cfg.vsphere.protocol != "https":
-        problems.append(f"{NAMESPACE}:vsphere.protocol: given {cfg.vsphere.protocol!r}; {env} requires https")
-    if profile.verify_tls and cfg.vsphere.insecure:
+
+def _vsphere_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    problems: list[str] = []
+    env, vsphere = profile.name, cfg.vsphere
+    if profile.verify_tls and vsphere.protocol != "https":
+        problems.append(f"{NAMESPACE}:vsphere.protocol: given {vsphere.protocol!r}; {env} requires https")
+    if profile.verify_tls and vsphere.insecure:
         problems.append(f"{NAMESPACE}:vsphere.insecure: given true; {env} requires TLS verification (false)")
+    return problems
 
-    # Where the app runs.
+
+def _placement_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    """Where the app runs: the DLVM and the VKS cluster the profile declares."""
+    problems: list[str] = []
+    env = profile.name
     if profile.declare_dlvm and cfg.dlvm is None:
         problems.append(f"{NAMESPACE}:dlvm: required key is missing ({env} runs a DLVM)")
     if not profile.declare_dlvm and cfg.dlvm is not None:
@@ -373,26 +396,30 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
         problems.append(f"{NAMESPACE}:vks: required key is missing ({env} declares a VKS cluster)")
     if not profile.declare_vks_cluster and cfg.vks is not None:
         problems.append(f"{NAMESPACE}:vks: {env} does not declare a VKS cluster; remove the key")
-    if cfg.vks is not None:
-        if cfg.vks.gpu_pool.vm_class != cfg.vsphere.gpu_class:
-            problems.append(
-                f"{NAMESPACE}:vks.gpuPool.vmClass: given {cfg.vks.gpu_pool.vm_class!r}; "
-                f"must be the GPU class paif:vsphere.gpuClass ({cfg.vsphere.gpu_class!r})"
-            )
-        declared = {c.name for c in cfg.vsphere.vm_classes}
-        if cfg.vks.cpu_pool.vm_class not in declared:
-            problems.append(
-                f"{NAMESPACE}:vks.cpuPool.vmClass: given {cfg.vks.cpu_pool.vm_class!r}; "
-                f"must be one of paif:vsphere.vmClasses ({', '.join(sorted(declared))})"
-            )
-        if env == "prod" and cfg.vks.control_plane_replicas != 3:
-            problems.append(
-                f"{NAMESPACE}:vks.controlPlaneReplicas: given {cfg.vks.control_plane_replicas}; prod requires 3"
-            )
-        problems += _platform_checks(cfg.vks, profile)
+    if cfg.vks is None:
+        return problems
+    if cfg.vks.gpu_pool.vm_class != cfg.vsphere.gpu_class:
+        problems.append(
+            f"{NAMESPACE}:vks.gpuPool.vmClass: given {cfg.vks.gpu_pool.vm_class!r}; "
+            f"must be the GPU class paif:vsphere.gpuClass ({cfg.vsphere.gpu_class!r})"
+        )
+    declared = {c.name for c in cfg.vsphere.vm_classes}
+    if cfg.vks.cpu_pool.vm_class not in declared:
+        problems.append(
+            f"{NAMESPACE}:vks.cpuPool.vmClass: given {cfg.vks.cpu_pool.vm_class!r}; "
+            f"must be one of paif:vsphere.vmClasses ({', '.join(sorted(declared))})"
+        )
+    required = profile.vks_control_plane_replicas
+    if required is not None and cfg.vks.control_plane_replicas != required:
+        problems.append(
+            f"{NAMESPACE}:vks.controlPlaneReplicas: given {cfg.vks.control_plane_replicas}; {env} requires {required}"
+        )
+    return problems + _platform_checks(cfg.vks, profile)
 
-    # Database per profile.
-    db = cfg.database
+
+def _database_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    problems: list[str] = []
+    env, db = profile.name, cfg.database
     standbys = profile.db_standbys if db.replicas is None else db.replicas
     if standbys not in profile.db_allowed_standbys:
         allowed = ", ".join(str(n) for n in profile.db_allowed_standbys)
@@ -406,9 +433,9 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
             problems.append(f"{NAMESPACE}:database.backupLocation: {env} requires a backup location")
         if db.maintenance_window is None:
             problems.append(f"{NAMESPACE}:database.maintenanceWindow: {env} requires a maintenance window")
-    if env == "prod" and db.sslmode not in (None, "require", "verify-ca", "verify-full"):
+    if db.sslmode is not None and db.sslmode not in profile.db_allowed_sslmodes:
         problems.append(
-            f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; prod requires require or verify-full"
+            f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; {env} requires {profile.db_sslmode_rule}"
         )
     sslmode = db.sslmode or profile.db_sslmode
     if sslmode in ("verify-ca", "verify-full") and not db.ca_bundle:
