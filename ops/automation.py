@@ -30,9 +30,8 @@ instead, for that part only:
 2. `LocalWorkspace.set_config(..., ConfigValue(secret=True))` puts the secret value on the
    command line (`pulumi config set --secret KEY -- VALUE`), visible in the process table:
    `Project.set_secret` runs `pulumi config set --secret KEY` with the value on stdin.
-3. `pulumi cancel` (release the lock a killed update left) has no Automation API call in the
-   Python SDK other than `Stack.cancel()`, which is used; `pulumi stack export` is
-   `Workspace.export_stack`.
+3. The SDK's `up`/`refresh`/`destroy` read the stack history and outputs with `--show-secrets`
+   by default: every call here passes `show_secrets=False`.
 
 `localenv/stack.py` still runs the CLI itself; it can move here: its `run_temp_dir` is
 `Settings.temp_parent`, its marker variable `Settings.extra_env`, its passphrase file
@@ -534,9 +533,22 @@ class Project:
         except CommandError as exc:
             raise AutomationError(f"cannot set {key} on stack {stack!r}: {_command_message(exc)}") from None
 
-    def cancel(self, stack: str) -> None:
-        """Release the lock a killed update left on `stack`."""
-        auto.Stack.select(stack, self.workspace).cancel()
+    def recover(self, stack: auto.Stack, *, config_file: Path | None = None) -> list[str]:
+        """After an update was killed: release its lock and drop the creates it left pending
+        (`refresh --clear-pending-creates`; whether such an object was made is unknown, the
+        next `up` declares it again). Returns the URNs of the pending operations cleared.
+        Only for an update known to be dead: the lock of a running one is released too."""
+        stack.cancel()
+        pending = [op["resource"]["urn"] for op in self.export(stack.name)["deployment"].get("pending_operations") or []]
+        if pending:
+            kwargs: dict[str, Any] = {"clear_pending_creates": True, "show_secrets": False, "color": "never"}
+            if config_file is not None:
+                kwargs["config_file"] = str(config_file)
+            try:
+                stack.refresh(**kwargs)
+            except CommandError as exc:
+                raise AutomationError(f"cannot clear the pending operations of {stack.name!r}: {_command_message(exc)}") from None
+        return pending
 
     def export(self, stack: str) -> dict[str, Any]:
         deployment = self.workspace.export_stack(stack)
@@ -563,6 +575,9 @@ class Project:
             "on_event": events,
             "color": "never",
         }
+        # The SDK's up/refresh/destroy default to `--show-secrets` for the stack history and
+        # outputs they read afterwards, which would hand secrets to `on_output`.
+        hidden: dict[str, Any] = {"show_secrets": False}
         if config_file is not None:
             common["config_file"] = str(config_file)
         if run_program is not None:
@@ -579,13 +594,13 @@ class Project:
             if command == "preview":
                 stack.preview(refresh=refresh or None, **common, **packs)
             elif command == "up":
-                stack.up(refresh=refresh or None, **common, **packs)
+                stack.up(refresh=refresh or None, **common, **packs, **hidden)
             elif command == "refresh":
-                stack.refresh(**common)
+                stack.refresh(**common, **hidden)
             elif command == "preview-refresh":
-                stack.preview_refresh(**common)
+                stack.preview_refresh(**common, **hidden)
             elif command == "destroy":
-                stack.destroy(refresh=refresh or None, **common)
+                stack.destroy(refresh=refresh or None, **common, **hidden)
             else:
                 raise AutomationError(f"unknown command {command!r}: preview, up, refresh, preview-refresh, destroy")
         except CommandError:
@@ -601,8 +616,8 @@ class Project:
             if locked := LOCKED.search(output):
                 raise StackLocked(
                     f"stack {stack.name!r} is being updated by someone else: {locked[0].strip()}\n"
-                    "wait for that update to end; if it was killed, release its lock with "
-                    f"`python -m ops.automation cancel {stack.name}`"
+                    "wait for that update to end; if it was killed, release its lock and clear what it left "
+                    f"pending with `python -m ops.automation recover {stack.name}`"
                 )
             if hint := missing_plugin(output):
                 raise AutomationError(hint)
@@ -639,7 +654,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         prog="python -m ops.automation",
         description="Run one Pulumi command on a stack of this project through the Automation API.",
     )
-    parser.add_argument("command", choices=["preview", "up", "refresh", "preview-refresh", "destroy", "cancel"])
+    parser.add_argument("command", choices=["preview", "up", "refresh", "preview-refresh", "destroy", "recover"])
     parser.add_argument("stack")
     parser.add_argument("--config-file", type=Path, help="a stack config file other than stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--policy", action="store_true", help="with the policy pack and policy/config/<stack>.json")
@@ -648,11 +663,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         project = Project(ROOT, Settings.from_env())
-        if args.command == "cancel":
-            project.cancel(args.stack)
-            print(f"released the lock of stack {args.stack!r}")
-            return 0
         stack = project.stack(args.stack)
+        if args.command == "recover":
+            cleared = project.recover(stack, config_file=args.config_file)
+            print(f"released the lock of stack {args.stack!r}; cleared {len(cleared)} pending operation(s)")
+            return 0
         outcome = project.run(
             stack,
             args.command,
