@@ -2,7 +2,7 @@
 a CPU and a GPU node pool, and a kubernetes provider for deploying into it.
 
 The GPU pool is a machineDeployment whose `vmClass` override is the vGPU class that
-VksNamespace bound to the namespace (passed in as an output, so the Cluster waits for it).
+SupervisorNamespace bound to the namespace (passed in as an output, so the Cluster waits for it).
 
 The workload provider's kubeconfig comes, in this order, from:
 1. `kubeconfig` (the `paif:workloadKubeconfig` secret), or

@@ -148,7 +148,7 @@ def gpu_node_pool(pool: GpuPoolConfig, vm_class: pulumi.Input[str], storage_clas
 def vks_args(
     settings: Settings, namespace: pulumi.Input[str], gpu_class: pulumi.Input[str]
 ) -> VksClusterArgs:
-    """VksCluster's arguments. The GPU pool runs on the class VksNamespace bound (the config's
+    """VksCluster's arguments. The GPU pool runs on the class SupervisorNamespace bound (the config's
     gpuPool.vmClass is checked to name it); the control plane on the CPU pool's class."""
     vks = _vks_config(settings)
     return VksClusterArgs(

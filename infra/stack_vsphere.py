@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.gpu_vm_class import GpuVmClass, GpuVmClassArgs
-from components.vks_namespace import NamespaceAccess, VksNamespace, VksNamespaceArgs
+from components.supervisor_namespace import NamespaceAccess, SupervisorNamespace, SupervisorNamespaceArgs
 from components.vm_class import VmClass, VmClassArgs
 from components.vsphere import VcenterConnection
 from infra.config import Settings
@@ -81,9 +81,9 @@ def declare_vsphere(settings: Settings) -> VsphereOutputs:
                 ),
             ).class_id
     ns = cfg.namespace
-    namespace = VksNamespace(
+    namespace = SupervisorNamespace(
         ns.name,
-        VksNamespaceArgs(
+        SupervisorNamespaceArgs(
             connection=connection,
             name=ns.name,
             cluster=cfg.cluster,

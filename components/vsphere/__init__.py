@@ -8,12 +8,12 @@ time (`components/vsphere/inventory.py`). Previews never contact vCenter.
 from components.vsphere.client import Endpoint, VcenterClient, VcenterError, VcenterNotFound
 from components.vsphere.connection import VcenterConnection
 from components.vsphere.inventory import UnknownName
-from components.vsphere.namespace_provider import SupervisorNamespace
+from components.vsphere.namespace_provider import NamespaceInstance
 from components.vsphere.vm_class_provider import VgpuProfileUnavailable, VmClass
 
 __all__ = [
     "Endpoint",
-    "SupervisorNamespace",
+    "NamespaceInstance",
     "UnknownName",
     "VcenterClient",
     "VcenterConnection",

@@ -297,7 +297,7 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
             delay = min(delay * 2, 15.0)
 
 
-class SupervisorNamespace(Resource, module="vsphere", name="SupervisorNamespace"):
+class NamespaceInstance(Resource, module="vsphere", name="SupervisorNamespace"):
     """A vSphere Namespace. The connection password must be a Pulumi secret; it stays one in state."""
 
     namespace: pulumi.Output[str]

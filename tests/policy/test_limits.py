@@ -93,7 +93,7 @@ NAMESPACE = "pulumi-python:dynamic/vsphere:SupervisorNamespace"
 
 
 def supervisor_namespace(**overrides: Any) -> dict[str, Any]:
-    """The inputs VksNamespace gives the dynamic resource."""
+    """The inputs SupervisorNamespace gives the dynamic resource."""
     props: dict[str, Any] = {
         "namespace": "paif-chat-prod",
         "cluster": "wld01-cl01",

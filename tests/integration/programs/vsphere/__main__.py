@@ -1,4 +1,4 @@
-"""VksNamespace + a CPU VmClass + a GpuVmClass against the vCenter given in config
+"""SupervisorNamespace + a CPU VmClass + a GpuVmClass against the vCenter given in config
 (tests/integration/test_vsphere_vcsim.py).
 
 Config (project namespace): host, protocol (https|http), insecure (bool), username,
@@ -10,7 +10,7 @@ attempts.
 import pulumi
 
 from components.gpu_vm_class import GpuVmClass, GpuVmClassArgs
-from components.vks_namespace import NamespaceAccess, VksNamespace, VksNamespaceArgs
+from components.supervisor_namespace import NamespaceAccess, SupervisorNamespace, SupervisorNamespaceArgs
 from components.vm_class import VmClass, VmClassArgs
 from components.vsphere import VcenterConnection
 
@@ -46,9 +46,9 @@ gpu = GpuVmClass(
         api="config-spec" if config.get("api") == "config-spec" else "devices",
     ),
 )
-namespace = VksNamespace(
+namespace = SupervisorNamespace(
     "paif-it",
-    VksNamespaceArgs(
+    SupervisorNamespaceArgs(
         connection=connection,
         name=config.get("namespace") or "paif-it",
         cluster=cluster,

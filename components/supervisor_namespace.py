@@ -1,4 +1,4 @@
-"""`VksNamespace`: the Supervisor namespace (vSphere Namespace) the app, the DLVM, the DSM
+"""`SupervisorNamespace`: the Supervisor namespace (vSphere Namespace) the app, the DLVM, the DSM
 cluster and the VKS cluster live in.
 
 Declares one `dynamic/vsphere:SupervisorNamespace` (components/vsphere/namespace_provider.py)
@@ -16,7 +16,7 @@ from typing import Literal
 
 import pulumi
 
-from components.vsphere import SupervisorNamespace, VcenterConnection
+from components.vsphere import NamespaceInstance, VcenterConnection
 from components.vsphere.names import dns_label_problem
 
 
@@ -35,7 +35,7 @@ class NamespaceAccess:
 
 
 @dataclass(frozen=True)
-class VksNamespaceArgs:
+class SupervisorNamespaceArgs:
     """The namespace, its quotas and what it offers to VM Service."""
 
     connection: VcenterConnection
@@ -64,29 +64,42 @@ class VksNamespaceArgs:
     def __post_init__(self) -> None:
         problem = dns_label_problem(self.name)
         if problem:
-            raise ValueError(f"VksNamespaceArgs.name: {problem}")
+            raise ValueError(f"SupervisorNamespaceArgs.name: {problem}")
         if not self.cluster:
             raise ValueError(
-                "VksNamespaceArgs.cluster: given ''; must name the cluster that runs the Supervisor"
+                "SupervisorNamespaceArgs.cluster: given ''; must name the cluster that runs the Supervisor"
             )
         if not self.storage_policy:
-            raise ValueError("VksNamespaceArgs.storage_policy: given ''; must name a storage policy")
+            raise ValueError("SupervisorNamespaceArgs.storage_policy: given ''; must name a storage policy")
         for field in ("storage_limit_mib", "cpu_limit_mhz", "memory_limit_mib"):
             value = getattr(self, field)
             if value < 1:
-                raise ValueError(f"VksNamespaceArgs.{field}: given {value!r}; must be a positive quota")
+                raise ValueError(
+                    f"SupervisorNamespaceArgs.{field}: given {value!r}; must be a positive quota"
+                )
 
 
-class VksNamespace(pulumi.ComponentResource):
+class SupervisorNamespace(pulumi.ComponentResource):
     """A Supervisor namespace with quotas, access and VM Service content."""
 
     namespace: pulumi.Output[str]
     cluster_id: pulumi.Output[str]
     config_status: pulumi.Output[str]
 
-    def __init__(self, name: str, args: VksNamespaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("paif:vsphere:VksNamespace", name, None, opts)
-        namespace = SupervisorNamespace(
+    def __init__(
+        self, name: str, args: SupervisorNamespaceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        # Named VksNamespace before 2026-11: the alias keeps existing stacks' namespace (and
+        # its children's URNs) instead of deleting and recreating it.
+        super().__init__(
+            "paif:vsphere:SupervisorNamespace",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="paif:vsphere:VksNamespace")])
+            ),
+        )
+        namespace = NamespaceInstance(
             name,
             connection=args.connection,
             namespace=args.name,

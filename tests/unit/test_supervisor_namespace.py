@@ -1,4 +1,4 @@
-"""VksNamespace under Pulumi mocks: one SupervisorNamespace with quotas, storage, access and
+"""SupervisorNamespace under Pulumi mocks: one SupervisorNamespace with quotas, storage, access and
 VM Service content; bad arguments fail with the field, the value and what is allowed."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.vks_namespace import NamespaceAccess, VksNamespace, VksNamespaceArgs
+from components.supervisor_namespace import NamespaceAccess, SupervisorNamespace, SupervisorNamespaceArgs
 from components.vsphere import VcenterConnection
 from tests.unit.harness import run
 
 NAMESPACE = "pulumi-python:dynamic/vsphere:SupervisorNamespace"
 
 
-def args(**overrides: Any) -> VksNamespaceArgs:
-    base = VksNamespaceArgs(
+def args(**overrides: Any) -> SupervisorNamespaceArgs:
+    base = SupervisorNamespaceArgs(
         connection=VcenterConnection(
             host="vc.example.internal", username="svc", password=pulumi.Output.secret("pw-1")
         ),
@@ -35,8 +35,8 @@ def args(**overrides: Any) -> VksNamespaceArgs:
 
 
 def test_declares_one_namespace_with_quotas_storage_access_and_content() -> None:
-    recorded = run(lambda: VksNamespace("chat", args()))
-    assert "paif:vsphere:VksNamespace" in recorded.types()
+    recorded = run(lambda: SupervisorNamespace("chat", args()))
+    assert "paif:vsphere:SupervisorNamespace" in recorded.types()
     (namespace,) = recorded.of_type(NAMESPACE)
     props = namespace.props
     assert (props["namespace"], props["cluster"]) == ("paif-chat", "wld01-cl01")
@@ -56,14 +56,14 @@ def test_declares_one_namespace_with_quotas_storage_access_and_content() -> None
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"name": "PAIF_Chat"}, "VksNamespaceArgs.name: given 'PAIF_Chat'; must be a DNS label"),
-        ({"name": "x" * 64}, "VksNamespaceArgs.name: given 'xxxx"),
+        ({"name": "PAIF_Chat"}, "SupervisorNamespaceArgs.name: given 'PAIF_Chat'; must be a DNS label"),
+        ({"name": "x" * 64}, "SupervisorNamespaceArgs.name: given 'xxxx"),
         (
             {"cluster": ""},
-            "VksNamespaceArgs.cluster: given ''; must name the cluster that runs the Supervisor",
+            "SupervisorNamespaceArgs.cluster: given ''; must name the cluster that runs the Supervisor",
         ),
-        ({"storage_policy": ""}, "VksNamespaceArgs.storage_policy: given ''"),
-        ({"cpu_limit_mhz": 0}, "VksNamespaceArgs.cpu_limit_mhz: given 0; must be a positive quota"),
+        ({"storage_policy": ""}, "SupervisorNamespaceArgs.storage_policy: given ''"),
+        ({"cpu_limit_mhz": 0}, "SupervisorNamespaceArgs.cpu_limit_mhz: given 0; must be a positive quota"),
     ],
 )
 def test_bad_arguments_name_the_field(overrides: dict[str, Any], message: str) -> None:
