@@ -384,6 +384,9 @@ class Outcome:
     changes: dict[str, int] = field(default_factory=dict)
     """The summary's resource counts by operation (`same` included)."""
     steps: list[Step] = field(default_factory=list)
+    """The steps as planned (ResourcePreEvent)."""
+    observed: list[Step] = field(default_factory=list)
+    """The steps as they ended (ResOutputsEvent): a refresh's real operation and diff."""
     violations: list[PolicyViolation] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     output: str = ""
@@ -444,6 +447,7 @@ class EventRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.steps: list[Step] = []
+        self.observed: list[Step] = []
         self.violations: list[PolicyViolation] = []
         self.errors: list[str] = []
         self.changes: dict[str, int] = {}
@@ -463,6 +467,10 @@ class EventRecorder:
                         old_inputs=dict(meta.old.inputs or {}) if loses and meta.old is not None else {},
                     )
                 )
+            elif (done := event.res_outputs_event) is not None:
+                meta = done.metadata
+                diffs = tuple(meta.diffs or ()) or tuple((meta.detailed_diff or {}).keys())
+                self.observed.append(Step(urn=meta.urn, type=meta.type, op=_value(meta.op), diffs=diffs))
             elif (policy := event.policy_event) is not None:
                 self.violations.append(
                     PolicyViolation(
@@ -628,6 +636,7 @@ class Project:
             seconds=seconds,
             changes=events.changes,
             steps=events.steps,
+            observed=events.observed,
             violations=events.violations,
             errors=events.errors or ([] if ok else _error_lines(output)),
             output=output[-8000:],

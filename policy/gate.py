@@ -74,6 +74,9 @@ CANNOT_CHECK_CONFIG_GROUP = (
     "custom resource whose scope only the cluster knows; give it metadata.namespace (or declare its CRD in the "
     "same ConfigGroup) so the preview, and the policy pack, can see it"
 )
+# The engine's error when a change would replace or delete a protected resource (protect-by-
+# default, `paif:protection`): the preview stops there, without a step event for it.
+PROTECTED = re.compile(r'unable to (?P<op>replace|delete) resource "(?P<urn>urn:pulumi:[^"]+)"')
 THROWAWAY_PASSPHRASE = "paif-policy-gate"  # noqa: S105 - encrypts nothing: a throwaway state holds no secrets
 PREVIEW_TIMEOUT_SECONDS = 900
 
@@ -122,6 +125,18 @@ class DataLoss:
     step: Step
     human: str
     approved: bool
+    protected: bool = False
+    """The preview stopped at its protection (it must be released first)."""
+
+
+def protected_steps(errors: Sequence[str]) -> list[Step]:
+    """The replacements/deletions a preview stopped at because the resource is protected."""
+    found: dict[str, Step] = {}
+    for error in errors:
+        for match in PROTECTED.finditer(error):
+            urn = match["urn"]
+            found.setdefault(urn, Step(urn=urn, type=urn.split("::")[2].rsplit("$", 1)[-1], op=match["op"]))
+    return list(found.values())
 
 
 @dataclass
@@ -138,6 +153,11 @@ class StackResult:
             entry = stateful_type(step.type, step.old_inputs)
             if entry is not None:
                 found.append(DataLoss(step, entry.human, step.urn in self.approvals))
+        seen = {loss.step.urn for loss in found}
+        for step in protected_steps(self.with_pack.errors):
+            entry = stateful_type(step.type)
+            if entry is not None and step.urn not in seen:
+                found.append(DataLoss(step, entry.human, approved=False, protected=True))
         return found
 
     @property
@@ -311,11 +331,17 @@ def gate_stack(
 
 def approval_hint(losses: Sequence[DataLoss]) -> str:
     urns = " ".join(loss.step.urn for loss in losses)
-    return (
-        "    to do this on purpose, approve each object by its URN for this run, e.g. in the pull request's "
-        f"workflow run or locally: {APPROVAL_ENV}='{urns}' (or --approve-data-loss URN per object); "
-        "back up its data first"
-    )
+    lines = [
+        "    to do this on purpose (back up its data first): approve each object by its URN for this run, "
+        f"{APPROVAL_ENV}='{urns}' (or --approve-data-loss URN per object)"
+    ]
+    if any(loss.protected for loss in losses):
+        lines.append(
+            "    and release its protection by name for one run: pulumi config set --path "
+            "'paif:protection.release[0]' <database|postgresCluster|uploadsVolume|supervisorNamespace|vksCluster|"
+            "harborProject> (README: Data protection)"
+        )
+    return "\n".join(lines)
 
 
 def report(result: StackResult) -> str:
@@ -337,7 +363,8 @@ def report(result: StackResult) -> str:
     blocked = [loss for loss in losses if not loss.approved]
     for loss in losses:
         state = "approved" if loss.approved else "DATA LOSS"
-        lines.append(f"    [{state}] {loss.step.op} of {loss.human} {loss.step.name!r}: {loss.step.urn}")
+        protected = " (protected: the preview stopped here)" if loss.protected else ""
+        lines.append(f"    [{state}] {loss.step.op} of {loss.human} {loss.step.name!r}{protected}: {loss.step.urn}")
     if blocked:
         lines.append(approval_hint(blocked))
     for v in sorted(preview.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):

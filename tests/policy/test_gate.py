@@ -1,5 +1,7 @@
 """The pull-request gate (`python -m policy.gate`): event parsing, the throwaway project copy,
-the report, and one real run on a project laid out like ours."""
+the report, the data-loss guard and its approvals, the job summary, and one real run on a
+project laid out like ours (the runs against a deployed stack's real state are in
+tests/integration/test_gate_real_state.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from ops.automation import Step
 from policy.gate import (
+    APPROVAL_ENV,
     CANNOT_CHECK_CONFIG_GROUP,
     GateError,
     PolicyViolation,
     Preview,
     StackResult,
+    approvals_from,
     parse_changes,
     parse_events,
     policy_config,
     prepare_project,
     report,
     run_gate,
+    step_summary,
 )
 
 GATE_PROJECT = Path(__file__).parent / "fixtures" / "gate_project"
@@ -149,3 +155,62 @@ def test_a_config_group_the_gate_cannot_check_is_named() -> None:
         "    the preview itself failed:",
         f"    | {error}",
     ]
+
+
+DB_URN = (
+    "urn:pulumi:prod::paif-app::paif:data:DsmPostgres$paif:data:PostgresAppDatabase"
+    "$pulumi-python:dynamic/postgres:Database::postgres-db"
+)
+APP_ROLE_URN = "urn:pulumi:prod::paif-app::paif:data:PostgresAppDatabase$pulumi-python:dynamic/postgres:Role::app"
+
+
+def _replacing(*steps: Step) -> Preview:
+    return Preview(returncode=0, seconds=1.0, changes={"replace": len(steps), "same": 3}, replaced_or_deleted=list(steps))
+
+
+def test_replacing_a_stateful_resource_fails_until_its_urn_is_approved() -> None:
+    db = Step(DB_URN, "pulumi-python:dynamic/postgres:Database", "replace", replace_keys=("name",))
+    result = StackResult("prod", _replacing(db), None)
+    assert not result.passed
+    text = report(result)
+    assert "[DATA LOSS] replace of PostgreSQL database 'postgres-db': " + DB_URN in text
+    assert f"{APPROVAL_ENV}='{DB_URN}'" in text
+    approved = StackResult("prod", _replacing(db), None, approvals=frozenset({DB_URN}))
+    assert approved.passed
+    assert "[approved] replace of PostgreSQL database" in report(approved)
+
+
+def test_a_login_role_or_a_configmap_is_not_stateful() -> None:
+    role = Step(APP_ROLE_URN, "pulumi-python:dynamic/postgres:Role", "delete", old_inputs={"login": True})
+    config_map = Step(URN, "kubernetes:core/v1:ConfigMap", "replace")
+    result = StackResult("prod", _replacing(role, config_map), None)
+    assert result.passed and result.data_loss == []
+    owner = Step(APP_ROLE_URN, "pulumi-python:dynamic/postgres:Role", "delete", old_inputs={"login": False})
+    assert [loss.human for loss in StackResult("prod", _replacing(owner), None).data_loss] == [
+        "PostgreSQL role that owns data"
+    ]
+
+
+def test_a_preview_stopped_by_protection_names_the_resource_and_the_release() -> None:
+    error = (
+        f'unable to replace resource "{DB_URN}"\nas it is currently marked for protection. To unprotect the resource, ...'
+    )
+    result = StackResult("prod", Preview(returncode=1, seconds=1.0, errors=[error]), None)
+    [loss] = result.data_loss
+    assert loss.protected and loss.step.name == "postgres-db" and not loss.approved
+    text = report(result)
+    assert "replace of PostgreSQL database 'postgres-db' (protected: the preview stopped here)" in text
+    assert "paif:protection.release[0]" in text
+
+
+def test_approvals_are_urns(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert approvals_from([DB_URN], {APPROVAL_ENV: f" {APP_ROLE_URN},{DB_URN} "}) == {DB_URN, APP_ROLE_URN}
+    with pytest.raises(GateError, match=r"'postgres-db' is not a resource URN"):
+        approvals_from(["postgres-db"], {})
+
+
+def test_step_summary_lists_counts_and_what_is_replaced() -> None:
+    db = Step(DB_URN, "pulumi-python:dynamic/postgres:Database", "replace")
+    text = step_summary([StackResult("prod", _replacing(db), None)])
+    assert "| prod | FAIL | replace 1 (same 3) | 1 | 1 blocked, 0 approved | 0 | 0 | 1.0 / - |" in text
+    assert f"**postgres-db** — **data loss: PostgreSQL database**  \n  `{DB_URN}`" in text

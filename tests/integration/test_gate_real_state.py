@@ -1,0 +1,92 @@
+"""The pull-request gate against a deployed stack's real state (`make up`): no change shows
+0 changes, a label change 1 update, a database rename fails the gate naming the database
+and how to approve it; the job summary has the counts."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from policy.gate import APPROVAL_ENV, run_gate
+from tests.integration.local_stack import LocalStack, deployed
+
+pytestmark = pytest.mark.integration
+
+DATABASE_URN = (
+    "urn:pulumi:local::paif-app::paif:data:DsmPostgres$paif:data:PostgresAppDatabase"
+    "$pulumi-python:dynamic/postgres:Database::postgres-db"
+)
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalStack]:
+    yield deployed()
+
+
+@pytest.fixture
+def gate_env(local: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for key, value in local.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv(APPROVAL_ENV, raising=False)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    return summary
+
+
+def gate(local: LocalStack, directory: Path, change: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """The gate on the deployed stack, with a copy of its config changed by `change` (what a
+    pull request changes) when given."""
+    config_file = local.config_file
+    if change is not None:
+        document = copy.deepcopy(yaml.safe_load(local.config_file.read_text()))
+        change(document["config"])
+        config_file = directory / "Pulumi.local.yaml"
+        config_file.write_text(yaml.safe_dump(document))
+    return run_gate(["local"], baseline=False, shared_state=True, config_files={"local": config_file})
+
+
+def label(config: dict[str, Any]) -> None:
+    config["paif:vks"]["gpuPool"]["labels"] = {"paif.dev/node-pool": "gpu", "team": "ai"}
+
+
+def rename(config: dict[str, Any]) -> None:
+    config["paif:database"]["databaseName"] = "chat_renamed"
+
+
+def test_no_change_reports_zero_changes(
+    local: LocalStack, gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gate(local, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert re.match(r"\[PASS\] local: 0 mandatory, 0 advisory violation\(s\); .* \d+ resources \(same \d+\)\n", out), out
+    assert "| local | pass | no changes (same " in gate_env.read_text()
+
+
+def test_a_label_change_is_one_update(
+    local: LocalStack, gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gate(local, tmp_path, label) == 0
+    out = capsys.readouterr().out
+    assert re.match(r"\[PASS\] local: .* \d+ resources \(same \d+, update 1\)\n", out), out
+    assert "| local | pass | update 1 (same " in gate_env.read_text()
+
+
+def test_a_database_rename_fails_the_gate_naming_the_database(
+    local: LocalStack, gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gate(local, tmp_path, rename) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("[FAIL] local: ")
+    assert "[DATA LOSS] replace of PostgreSQL database 'postgres-db'" in out
+    assert DATABASE_URN in out
+    assert f"{APPROVAL_ENV}='{DATABASE_URN}" in out
+    assert "paif:protection.release[0]" in out
+    summary = gate_env.read_text()
+    assert "| local | FAIL |" in summary and "blocked" in summary
