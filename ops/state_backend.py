@@ -171,16 +171,24 @@ def prepare(server: Server, passfile: Path, *, keep_passwords: bool = False) -> 
     return {role: server.backend_url(role) for role in (WRITER, READER)}
 
 
-def migrate(source_url: str, target_url: str, stack: str, project_dir: Path, passfile: Path) -> int:
-    """Copy `stack`'s state from `source_url` to `target_url`; returns the resource count."""
+def migrate(source_url: str, target_url: str, stack: str, project_name: str, passfile: Path) -> int:
+    """Copy `stack`'s state from `source_url` to `target_url` (a stack created there when
+    missing); returns its resource count. Runs in a scratch project of the same name, so no
+    committed stack file gets an `encryptionsalt` written into it."""
+    import tempfile
+
+    import yaml
+
     from ops.automation import Project, Settings
 
-    source = Project(project_dir, Settings(backend_url=source_url))
-    exported = source.workspace.export_stack(stack)
-    target = Project(project_dir, Settings(backend_url=target_url, extra_env={"PGPASSFILE": str(passfile)}))
-    if stack not in target.stack_names():
-        target.stack(stack, create=True)
-    target.workspace.import_stack(stack, exported)
+    with tempfile.TemporaryDirectory(prefix="paif-migrate-") as scratch:
+        (Path(scratch) / "Pulumi.yaml").write_text(yaml.safe_dump({"name": project_name, "runtime": "python"}))
+        source = Project(Path(scratch), Settings(backend_url=source_url))
+        exported = source.workspace.export_stack(stack)
+        target = Project(Path(scratch), Settings(backend_url=target_url, extra_env={"PGPASSFILE": str(passfile)}))
+        if stack not in target.stack_names():
+            target.stack(stack, create=True)
+        target.workspace.import_stack(stack, exported)
     return len((exported.deployment or {}).get("resources") or [])
 
 
@@ -209,11 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# pull-request gate and drift detection (read-only):\nPULUMI_BACKEND_URL='{urls[READER]}'")
     print(f"PGPASSFILE='{args.passfile.resolve()}'")
     if args.migrate_from:
+        import yaml
+
         from ops.automation import ROOT, AutomationError
 
+        project_name = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
         for stack in args.stack:
             try:
-                count = migrate(args.migrate_from, urls[WRITER], stack, ROOT, args.passfile.resolve())
+                count = migrate(args.migrate_from, urls[WRITER], stack, project_name, args.passfile.resolve())
             except AutomationError as exc:
                 print(f"ops.state_backend: migrating {stack!r}: {exc}", file=sys.stderr)
                 return 1
