@@ -124,7 +124,9 @@ def api_server() -> Iterator[Cluster]:
             _wait("kube-apiserver", ready, apiserver, log)
             with httpx.Client(base_url=url, verify=tls, timeout=10) as client:
                 for kind, plural in MONITORING_KINDS:
-                    created = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=_crd(kind, plural))
+                    created = client.post(
+                        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=_crd(kind, plural)
+                    )
                     if created.status_code not in {201, 409}:
                         raise ClusterError(f"CRD {plural}: HTTP {created.status_code}: {created.text[:500]}")
                 deadline = time.monotonic() + 30

@@ -1,8 +1,8 @@
 """Preview and no-op refresh of N production-shaped apps beside floors of the same size.
 
     python -m bench                               # N = 1, 5, 20, 50; best of 3; refresh of 50 apps
-    python -m bench --counts 1,20 --repeat 1 --no-refresh
-    python -m bench --variant before=/path/to/old/pulumi-language-python   # before/after, same run
+    python -m bench --counts 1,20 --repeat 1 --refresh-apps 0
+    python -m bench --variants after          # only with the fixes (default: after, then before)
 
 What runs (bench/README.md says why): a throwaway etcd + kube-apiserver on 127.0.0.1
 (bench/cluster.py), the benchmark's program (bench/program) previewed through the
@@ -18,6 +18,8 @@ Every figure is the best of `--repeat` runs; the spread (slowest - fastest) is p
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import json
 import os
 import secrets
@@ -45,7 +47,12 @@ PACK = ROOT / "policy"
 PACK_CONFIG = PACK / "config" / "prod.json"
 ALLOWED_REGISTRY = "harbor.paif.example.internal/paif-chat/"
 PROD_STACK = ROOT / "stacks" / "Pulumi.prod.yaml"
-PULUMI_FILES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
+PULUMI_FILES = (
+    "pulumi",
+    "pulumi-language-python",
+    "pulumi-language-python-exec",
+    "pulumi-resource-pulumi-python",
+)
 DEFAULT_COUNTS = (1, 5, 20, 50)
 MODES = ("app", "configmap", "component")
 # The targets of issue 16.
@@ -53,6 +60,24 @@ MAX_APP_OVER_FLOOR = 1.3
 MAX_POLICY_OVERHEAD = 0.10
 MAX_REFRESH_SECONDS = 10.0
 REFRESH_APPS = 50
+SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the program and the engine run: before or after the fixes (bench/README.md)."""
+
+    name: str
+    settle: bool
+    """The program waits for its outputs itself (infra/settle.py), as infra/__main__.py does."""
+    skip_checkpoints: bool
+    """PULUMI_SKIP_CHECKPOINTS=true for previews and refreshes (the engine's per-step snapshot)."""
+
+
+VARIANTS = {
+    "before": Variant("before", settle=False, skip_checkpoints=False),
+    "after": Variant("after", settle=True, skip_checkpoints=True),
+}
 
 
 class BenchError(RuntimeError):
@@ -88,7 +113,8 @@ class VariantResult:
     previews: dict[tuple[str, int], Timing] = field(default_factory=dict)
     """(mode, N) -> timing; mode is app, app+policy, configmap or component."""
     refresh: dict[str, Timing] = field(default_factory=dict)
-    """app / configmap -> no-op refresh of REFRESH_APPS apps' worth."""
+    """app / configmap -> no-op refresh of `refresh_apps` apps' worth."""
+    refresh_apps: int = 0
 
     def best(self, mode: str, n: int) -> float:
         return self.previews[mode, n].best
@@ -100,18 +126,17 @@ class VariantResult:
                 f"{m}/{n}": {"runs": t.runs, "resources": t.resources} for (m, n), t in self.previews.items()
             },
             "refresh": {m: {"runs": t.runs, "resources": t.resources} for m, t in self.refresh.items()},
+            "refreshApps": self.refresh_apps,
         }
 
 
-def toolchain(root: Path, language_host: Path | None) -> Path:
+def toolchain(root: Path) -> Path:
     """A directory with bin/ holding the pulumi CLI and, beside it (where the engine looks),
-    the language host: ours from .tools/bin, or `language_host` for a before/after variant."""
+    our language host and the launchers, for the Automation API's PulumiCommand."""
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True)
     for name in PULUMI_FILES:
         source = (TOOLS / name).resolve()
-        if name == "pulumi-language-python" and language_host is not None:
-            source = language_host.resolve()
         if not source.exists():
             raise BenchError(f"{source} is missing: run `make setup`")
         try:
@@ -153,41 +178,69 @@ class Bench:
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             # The kubernetes provider writes its kubeconfig (an admin key) to TMPDIR: a private one.
             **{name: str(temp) for name in ("TMPDIR", "TEMP", "TMP")},
-            "PATH": os.pathsep.join([str(pulumi_root / "bin"), str(VENV / "bin"), os.environ.get("PATH", "")]),
+            "PATH": os.pathsep.join(
+                [str(pulumi_root / "bin"), str(VENV / "bin"), os.environ.get("PATH", "")]
+            ),
         }
         self.command = auto.PulumiCommand(root=str(pulumi_root), skip_version_check=True)
         self.workspace = auto.LocalWorkspace(
             work_dir=str(self.project), env_vars=self.env, pulumi_command=self.command
         )
         self.per_app = per_app
-        # prod's policy config; the allow-list names the apps' registry, which prod takes
-        # from its Harbor project (not declared here: the apps only).
+        # prod's policy config, every rule advisory: the benchmark measures what evaluating the
+        # pack costs; the apps alone (no platform, no Harbor project) are not a compliant stack.
         pack_config = json.loads(PACK_CONFIG.read_text())
-        pack_config["images-from-allowed-registry"]["allowedRegistries"] = [ALLOWED_REGISTRY]
+        for rule in pack_config.values():
+            if isinstance(rule, dict):
+                rule["enforcementLevel"] = "advisory"
+        pack_config.setdefault("images-from-allowed-registry", {})["allowedRegistries"] = [ALLOWED_REGISTRY]
         self.pack_config = workdir / "policy-prod.json"
         self.pack_config.write_text(json.dumps(pack_config, indent=2))
 
-    def stack(self, mode: str, n: int) -> auto.Stack:
-        name = f"{mode}-{n}"
+    def stack(self, mode: str, n: int, *, variant: Variant | None = None) -> auto.Stack:
+        """A previewed stack of `variant`, or (None) the deployed stack of this size."""
+        deployed = variant is None
+        name = f"{variant.name if variant else 'deployed'}-{mode}-{n}"
         stack_file = self.project / f"Pulumi.{name}.yaml"
         if not stack_file.exists():
             config = {**(_prod_config() if mode == "app" else {}), "bench:mode": mode, "bench:count": str(n)}
             if mode != "app":
                 config["bench:perApp"] = str(self.per_app)
+            if deployed:
+                config["bench:skipAwait"] = "true"
+            if variant is not None and variant.settle:
+                config["bench:settle"] = "true"
             stack_file.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
         stack = auto.Stack.create_or_select(name, self.workspace)
         if mode != "component":
             stack.set_config("bench:kubeconfig", auto.ConfigValue(self.cluster.kubeconfig, secret=True))
+        if deployed and mode == "app":
+            # `up` needs the PAIS client secret (a preview does not): a throwaway one.
+            stack.set_config(
+                "paif:paisClientSecret", auto.ConfigValue(secrets.token_urlsafe(24), secret=True)
+            )
         return stack
 
-    def preview(self, mode: str, n: int, *, policy: bool = False, tracing: str | None = None) -> tuple[float, int]:
-        stack = self.stack(mode, n)
+    @contextmanager
+    def _engine_env(self, variant: Variant) -> Iterator[None]:
+        extra = {SKIP_CHECKPOINTS: "true"} if variant.skip_checkpoints else {}
+        self.workspace.env_vars = {**self.env, **extra}
+        try:
+            yield
+        finally:
+            self.workspace.env_vars = dict(self.env)
+
+    def preview(
+        self, variant: Variant, mode: str, n: int, *, policy: bool = False, tracing: str | None = None
+    ) -> tuple[float, int]:
+        stack = self.stack(mode, n, variant=variant)
         extra: dict[str, Any] = {}
         if policy:
             extra = {"policy_packs": [str(PACK)], "policy_pack_configs": [str(self.pack_config)]}
         started = time.monotonic()
         try:
-            result = stack.preview(color="never", tracing=tracing, **extra)
+            with self._engine_env(variant):
+                result = stack.preview(color="never", tracing=tracing, **extra)
         except auto.errors.CommandError as exc:
             raise BenchError(f"preview of {mode} N={n} failed:\n{str(exc)[-3000:]}") from None
         seconds = time.monotonic() - started
@@ -203,11 +256,14 @@ class Bench:
         changes = result.summary.resource_changes or {}
         return time.monotonic() - started, sum(changes.values())
 
-    def refresh(self, mode: str, n: int, *, tracing: str | None = None) -> tuple[float, int]:
+    def refresh(
+        self, variant: Variant, mode: str, n: int, *, tracing: str | None = None
+    ) -> tuple[float, int]:
         stack = self.stack(mode, n)
         started = time.monotonic()
         try:
-            result = stack.refresh(color="never", show_secrets=False, tracing=tracing)
+            with self._engine_env(variant):
+                result = stack.refresh(color="never", show_secrets=False, tracing=tracing)
         except auto.errors.CommandError as exc:
             raise BenchError(f"refresh of {mode} N={n} failed:\n{str(exc)[-3000:]}") from None
         seconds = time.monotonic() - started
@@ -228,41 +284,45 @@ def _measure(timing: Timing, run: Callable[[], tuple[float, int]], label: str) -
     _log(f"  {label}: {seconds:.2f} s ({resources} resources)")
 
 
-def run_variant(
-    name: str,
+def run_variants(
+    variants: Sequence[Variant],
     bench: Bench,
     counts: Sequence[int],
     repeat: int,
     *,
-    refresh: bool,
+    refresh: int,
     policy: bool,
-) -> VariantResult:
-    result = VariantResult(name)
+) -> list[VariantResult]:
+    """Every preview `repeat` times; then, when `refresh` > 0, no-op refreshes of that many apps.
+
+    Interleaved (round r of every case and variant before round r + 1, the variants side by
+    side), so a burst of load from the machine's other users spreads over all cases and both
+    variants instead of hitting one."""
+    results = {v.name: VariantResult(v.name, refresh_apps=refresh) for v in variants}
     modes = ["app", *(["app+policy"] if policy else []), "configmap", "component"]
-    # Interleaved (round r of every case before round r + 1), so a burst of load from the
-    # machine's other users spreads over all cases instead of hitting one.
     for round_ in range(repeat):
         for n in counts:
             for mode in modes:
-                timing = result.previews.setdefault((mode, n), Timing())
-                base = mode.removesuffix("+policy")
-                _measure(
-                    timing,
-                    lambda base=base, n=n, mode=mode: bench.preview(base, n, policy=mode.endswith("+policy")),
-                    f"[{name} {round_ + 1}/{repeat}] preview {mode} N={n}",
-                )
+                for variant in variants:
+                    base = mode.removesuffix("+policy")
+                    _measure(
+                        results[variant.name].previews.setdefault((mode, n), Timing()),
+                        functools.partial(bench.preview, variant, base, n, policy=mode.endswith("+policy")),
+                        f"[{variant.name} {round_ + 1}/{repeat}] preview {mode} N={n}",
+                    )
     if refresh:
         for mode in ("app", "configmap"):
-            seconds, resources = bench.up(mode, REFRESH_APPS)
-            _log(f"  [{name}] up {mode} N={REFRESH_APPS}: {seconds:.1f} s ({resources} resources)")
+            seconds, resources = bench.up(mode, refresh)
+            _log(f"  up {mode} N={refresh}: {seconds:.1f} s ({resources} resources)")
         for round_ in range(repeat):
             for mode in ("app", "configmap"):
-                _measure(
-                    result.refresh.setdefault(mode, Timing()),
-                    lambda mode=mode: bench.refresh(mode, REFRESH_APPS),
-                    f"[{name} {round_ + 1}/{repeat}] no-op refresh {mode} N={REFRESH_APPS}",
-                )
-    return result
+                for variant in variants:
+                    _measure(
+                        results[variant.name].refresh.setdefault(mode, Timing()),
+                        functools.partial(bench.refresh, variant, mode, refresh),
+                        f"[{variant.name} {round_ + 1}/{repeat}] no-op refresh {mode} N={refresh}",
+                    )
+    return list(results.values())
 
 
 def per_added_resource_ms(result: VariantResult, mode: str, low: int, high: int) -> float | None:
@@ -295,7 +355,7 @@ def report(result: VariantResult, counts: Sequence[int]) -> str:
         )
     for mode in ("configmap", "app", "component"):
         steps = []
-        for low, high in zip(counts, counts[1:], strict=False):
+        for low, high in itertools.pairwise(counts):
             ms = per_added_resource_ms(result, mode, low, high)
             if ms is not None:
                 steps.append(f"{low}->{high}: {ms:.1f}")
@@ -308,8 +368,14 @@ def report(result: VariantResult, counts: Sequence[int]) -> str:
             lines.append(f"  [{mark}] N={n:<3} policy overhead {overhead:+.1%}{target}")
     for mode, t in result.refresh.items():
         target = f" (target <= {MAX_REFRESH_SECONDS:.0f} s)" if mode == "app" else ""
-        mark = _verdict(t.best <= MAX_REFRESH_SECONDS) if mode == "app" else "    "
-        lines.append(f"  [{mark}] no-op refresh {mode} N={REFRESH_APPS}: {t.text()}  {t.resources} resources{target}")
+        mark = (
+            _verdict(t.best <= MAX_REFRESH_SECONDS)
+            if mode == "app" and result.refresh_apps == REFRESH_APPS
+            else "    "
+        )
+        lines.append(
+            f"  [{mark}] no-op refresh {mode} N={result.refresh_apps}: {t.text()}  {t.resources} resources{target}"
+        )
     return "\n".join(lines)
 
 
@@ -322,16 +388,27 @@ def comparison(results: Sequence[VariantResult], counts: Sequence[int]) -> str:
     def row(label: str, values: Sequence[str]) -> None:
         rows.append(f"| {label} | " + " | ".join(values) + " |")
 
-    modes = [m for m in ("app", "app+policy", "configmap", "component") if (m, counts[0]) in results[0].previews]
+    modes = [
+        m for m in ("app", "app+policy", "configmap", "component") if (m, counts[0]) in results[0].previews
+    ]
     for mode in modes:
         for n in counts:
-            row(f"preview {mode} N={n} (s)", [f"{r.best(mode, n):.2f} ±{r.previews[mode, n].spread:.2f}" for r in results])
+            row(
+                f"preview {mode} N={n} (s)",
+                [f"{r.best(mode, n):.2f} ±{r.previews[mode, n].spread:.2f}" for r in results],
+            )
     for n in counts:
-        row(f"app / ConfigMap floor N={n}", [f"{r.best('app', n) / r.best('configmap', n):.2f}" for r in results])
+        row(
+            f"app / ConfigMap floor N={n}",
+            [f"{r.best('app', n) / r.best('configmap', n):.2f}" for r in results],
+        )
     for mode in ("configmap", "app"):
-        for low, high in zip(counts, counts[1:], strict=False):
+        for low, high in itertools.pairwise(counts):
             values = [per_added_resource_ms(r, mode, low, high) for r in results]
-            row(f"{mode} ms per added resource {low}->{high}", [f"{v:.1f}" if v is not None else "-" for v in values])
+            row(
+                f"{mode} ms per added resource {low}->{high}",
+                [f"{v:.1f}" if v is not None else "-" for v in values],
+            )
     if "app+policy" in modes:
         for n in counts:
             row(
@@ -341,7 +418,7 @@ def comparison(results: Sequence[VariantResult], counts: Sequence[int]) -> str:
     for mode in ("app", "configmap"):
         if all(mode in r.refresh for r in results):
             row(
-                f"no-op refresh {mode} N={REFRESH_APPS} (s)",
+                f"no-op refresh {mode} N={results[0].refresh_apps} (s)",
                 [f"{r.refresh[mode].best:.2f} ±{r.refresh[mode].spread:.2f}" for r in results],
             )
     return "\n".join(rows)
@@ -361,63 +438,79 @@ def _counts(text: str) -> list[int]:
     try:
         counts = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--counts {text!r}: expected comma-separated integers, e.g. 1,5,20,50") from None
+        raise argparse.ArgumentTypeError(
+            f"--counts {text!r}: expected comma-separated integers, e.g. 1,5,20,50"
+        ) from None
     if not counts or counts[0] < 1:
         raise argparse.ArgumentTypeError(f"--counts {text!r}: every count must be 1 or more")
     return counts
 
 
-def _variant(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not Path(path).is_file():
+def _variants(text: str) -> list[Variant]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"--variant {text!r}: expected NAME=PATH to a pulumi-language-python executable"
+            f"--variants {text!r}: expected a comma-separated list of {', '.join(VARIANTS)}"
         )
-    return name, Path(path)
+    return [VARIANTS[n] for n in dict.fromkeys(names)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--counts", type=_counts, default=list(DEFAULT_COUNTS), help="numbers of apps (default 1,5,20,50)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is reported (default 3)")
-    parser.add_argument("--no-refresh", action="store_true", help=f"skip the up and no-op refresh of {REFRESH_APPS} apps")
+    parser.add_argument(
+        "--counts", type=_counts, default=list(DEFAULT_COUNTS), help="numbers of apps (default 1,5,20,50)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each measurement; the best is reported (default 3)"
+    )
+    parser.add_argument(
+        "--refresh-apps",
+        type=int,
+        default=REFRESH_APPS,
+        help=f"deploy this many apps (and a floor of that size) and refresh them (default {REFRESH_APPS}; 0: skip)",
+    )
     parser.add_argument("--no-policy", action="store_true", help="skip the previews with the policy pack")
     parser.add_argument(
-        "--variant",
-        type=_variant,
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="also measure with this language host (e.g. a build before a fix), in the same run, before ours",
+        "--variants",
+        type=_variants,
+        default=[VARIANTS["after"], VARIANTS["before"]],
+        help="what to measure, in this order: after (the fixes), before (without them); default after,before",
     )
     parser.add_argument("--json", type=Path, help="write every run's figures to this file")
-    parser.add_argument("--workdir", type=Path, help="keep the project copies and state here (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the project copies and state here (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat {args.repeat}: must be 1 or more")
+    if args.refresh_apps < 0:
+        parser.error(f"--refresh-apps {args.refresh_apps}: must be 0 (skip) or more")
     if not (TOOLS / "pulumi").exists():
         print("bench: the pulumi CLI is not in .tools/bin: run `make setup`", file=sys.stderr)
         return 2
 
-    variants: list[tuple[str, Path | None]] = [*args.variant, ("current", None)]
     results: list[VariantResult] = []
     try:
         with _workdir(args.workdir) as workdir, api_server() as cluster:
             _log(f"bench: API server at {cluster.url}; work directory {workdir}")
-            for name, host in variants:
-                root = toolchain(workdir / f"toolchain-{name}", host)
-                bench = Bench(workdir / name, cluster, root)
-                _, created = bench.preview("app", 1)
-                bench.per_app = created - 2  # all but the stack and the provider
-                _log(f"bench[{name}]: one app registers {bench.per_app} resources besides the stack and provider")
-                result = run_variant(
-                    name, bench, args.counts, args.repeat, refresh=not args.no_refresh, policy=not args.no_policy
-                )
-                results.append(result)
-                print(report(result, args.counts), flush=True)
+            bench = Bench(workdir / "bench", cluster, toolchain(workdir / "toolchain"))
+            _, created = bench.preview(args.variants[0], "app", 1)
+            bench.per_app = created - 2  # all but the stack and the provider
+            _log(f"bench: one app registers {bench.per_app} resources besides the stack and the provider")
+            results = run_variants(
+                args.variants,
+                bench,
+                args.counts,
+                args.repeat,
+                refresh=args.refresh_apps,
+                policy=not args.no_policy,
+            )
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
+    for result in results:
+        print(report(result, args.counts), flush=True)
     if len(results) > 1:
         print("\n" + comparison(results, args.counts))
     if args.json:
