@@ -13,7 +13,7 @@ export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
 PY := $(ROOT)/.venv/bin/python
 STACK ?= dev
 
-.PHONY: setup test lint unit integration preview policy-gate docs up down clean
+.PHONY: setup test lint unit integration preview policy-gate docs up down clean bench
 
 setup:  ## build/install everything the project needs (idempotent, cached under ~/.cache/paif)
 	bash toolchain/setup.sh
@@ -36,6 +36,9 @@ preview:  ## real-engine preview of STACK (local|dev|prod) with the stack's poli
 
 policy-gate:  ## the pull-request gate: preview dev and prod with the policy pack
 	$(PY) -m policy.gate dev prod
+
+bench:  ## preview/refresh scaling benchmark: N = 1, 5, 20, 50 apps vs floors, before/after the fixes (bench/README.md; ~40 min on 2 cores)
+	$(PY) -m bench $(BENCH_ARGS)
 
 docs:  ## regenerate the README's config-key table from the config models
 	$(PY) -m infra.config.docs --write-readme
