@@ -38,6 +38,40 @@ SECRETS_FROM_ENV = {
 }
 
 
+def set_credentials(
+    project: Project,
+    stack: str,
+    env: Mapping[str, str],
+    *,
+    config_file: Path | None = None,
+    login: argparse.Namespace | None = None,
+) -> None:
+    """The credentials set in `env` as stack secrets (stdin), and a Supervisor kubeconfig from
+    a login now when `login` is given."""
+    for variable, key in SECRETS_FROM_ENV.items():
+        if env.get(variable):
+            project.set_secret(stack, key, env[variable], config_file=config_file)
+    if login is not None:
+        session = supervisor_login.from_env(env, login)
+        kubeconfig = supervisor_login.kubeconfig(session, login.namespace)
+        project.set_secret(stack, "paif:supervisorKubeconfig", kubeconfig, config_file=config_file)
+
+
+def login_args(server: str | None, ca: Path | None, namespace: str | None) -> argparse.Namespace | None:
+    """What `ops.supervisor_login` needs, None without a server."""
+    if not server:
+        return None
+    if ca is None:
+        raise supervisor_login.LoginError("--supervisor-server needs --supervisor-ca")
+    return argparse.Namespace(server=server, ca_file=ca, namespace=namespace, guest_cluster=None)
+
+
+def add_login_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--supervisor-server", help="log in to this Supervisor at apply time (see ops.supervisor_login)")
+    parser.add_argument("--supervisor-ca", type=Path, help="the CA of the Supervisor's certificate")
+    parser.add_argument("--supervisor-namespace", help="the Supervisor namespace")
+
+
 def deploy(
     stack_name: str,
     env: Mapping[str, str],
@@ -48,13 +82,7 @@ def deploy(
 ) -> dict[str, object]:
     project = Project(root, Settings.from_env(env))
     stack = project.stack(stack_name)
-    for variable, key in SECRETS_FROM_ENV.items():
-        if env.get(variable):
-            project.set_secret(stack_name, key, env[variable], config_file=config_file)
-    if login is not None:
-        session = supervisor_login.from_env(env, login)
-        kubeconfig = supervisor_login.kubeconfig(session, login.namespace)
-        project.set_secret(stack_name, "paif:supervisorKubeconfig", kubeconfig, config_file=config_file)
+    set_credentials(project, stack_name, env, config_file=config_file, login=login)
     outcome = project.run(stack, "up", policy=PolicyPack.for_stack(stack_name, root), config_file=config_file)
     summary = outcome.summary()
     print(f"deploy {stack_name}: {'succeeded' if outcome.ok else 'FAILED'} ({format_changes(outcome.changed)})")
@@ -66,19 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("stack")
     parser.add_argument("--config-file", type=Path, help="a stack config file other than stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--summary", type=Path, help="write the JSON change summary here")
-    parser.add_argument("--supervisor-server", help="log in to this Supervisor at apply time (see ops.supervisor_login)")
-    parser.add_argument("--supervisor-ca", type=Path, help="the CA of the Supervisor's certificate")
-    parser.add_argument("--supervisor-namespace", help="the Supervisor namespace")
+    add_login_arguments(parser)
     args = parser.parse_args(argv)
-    login = None
-    if args.supervisor_server:
-        if args.supervisor_ca is None:
-            print("ops.deploy: --supervisor-server needs --supervisor-ca", file=sys.stderr)
-            return 2
-        login = argparse.Namespace(
-            server=args.supervisor_server, ca_file=args.supervisor_ca, namespace=args.supervisor_namespace, guest_cluster=None
-        )
     try:
+        login = login_args(args.supervisor_server, args.supervisor_ca, args.supervisor_namespace)
         summary = deploy(args.stack, os.environ, config_file=args.config_file, login=login)
     except StackLocked as exc:
         print(f"ops.deploy: {exc}", file=sys.stderr)

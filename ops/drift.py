@@ -6,7 +6,9 @@
 Runs `pulumi refresh --preview-only` through the Automation API (`ops.automation`): every
 resource is read from its provider and compared with the state, nothing is written. Exit 0
 when nothing drifted, 1 with a drift summary (each drifted resource, the properties that
-differ, and the counts), 2 when the check itself could not run. With GITHUB_STEP_SUMMARY
+differ, and the counts), 2 when the check itself could not run. The credentials to read
+the resources come as in `ops.deploy` (environment variables, a Supervisor login with
+`--supervisor-server`). With GITHUB_STEP_SUMMARY
 set the summary also goes to the job summary.
 
 Why this form: `pulumi preview --refresh --json` crashes in the pinned CLI (3.274.1) on this
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops import deploy, supervisor_login
 from ops.automation import ROOT, AutomationError, Outcome, Project, Settings, Step, format_changes
 
 
@@ -80,9 +83,13 @@ def check(
     project_dir: Path = ROOT,
     settings: Settings | None = None,
     config_file: Path | None = None,
+    login: argparse.Namespace | None = None,
 ) -> Drift:
     project = Project(project_dir, settings or Settings.from_env())
     handle = project.stack(stack)
+    # The providers read the real resources with the credentials of this run (a Supervisor
+    # login now: the token recorded at the last deploy has expired).
+    deploy.set_credentials(project, stack, os.environ, config_file=config_file, login=login)
     # The program runs so providers get the current endpoints/credentials from the config
     # (the state's copy may be stale); nothing is planned from it.
     outcome = project.run(handle, "preview-refresh", config_file=config_file, run_program=True, on_output=None)
@@ -94,16 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("stacks", nargs="+")
     parser.add_argument("--config-file", type=Path, help="the stack config file (one stack only)")
     parser.add_argument("--summary", type=Path, help="write the JSON summaries here")
+    deploy.add_login_arguments(parser)
     args = parser.parse_args(argv)
     if args.config_file and len(args.stacks) != 1:
         print("ops.drift: --config-file goes with exactly one stack", file=sys.stderr)
         return 2
     results: list[Drift] = []
     try:
+        login = deploy.login_args(args.supervisor_server, args.supervisor_ca, args.supervisor_namespace)
         for stack in args.stacks:
-            results.append(check(stack, config_file=args.config_file))
+            results.append(check(stack, config_file=args.config_file, login=login))
             print(results[-1].report(), flush=True)
-    except AutomationError as exc:
+    except (AutomationError, supervisor_login.LoginError) as exc:
         print(f"ops.drift: {exc}", file=sys.stderr)
         return 2
     if args.summary:
