@@ -211,7 +211,7 @@ def test_secrets_are_encrypted_in_the_table(server: StateServer) -> None:
     assert p.stack("secrets").outputs()["token"].value == token
 
 
-def test_the_read_only_role_previews_but_cannot_update(server: StateServer) -> None:
+def test_the_read_only_role_previews_and_checks_drift_but_cannot_update(server: StateServer) -> None:
     token = f"tok-{secrets.token_hex(8)}"
     writer = project(server, program_copy(server.workdir, "ro-writer"))
     writer.stack("ro", create=True)
@@ -225,6 +225,9 @@ def test_the_read_only_role_previews_but_cannot_update(server: StateServer) -> N
     preview = reader.run(stack, "preview", on_output=None)
     assert preview.ok, preview.errors
     assert preview.changed == {"update": 3}
+    # Drift detection's refresh preview writes nothing either.
+    drift = reader.run(stack, "preview-refresh", run_program=True, on_output=None)
+    assert drift.ok and drift.changed == {}, drift.errors
     up = reader.run(stack, "up", on_output=None)
     assert not up.ok
     assert "permission denied" in up.output
