@@ -35,6 +35,7 @@ from localenv.services import (
     LocalEnvError,
     Services,
 )
+from localenv.state_guard import StateGuardError, guarded_checkpoints
 from policy.gate import missing_plugin
 
 STACK = "local"
@@ -190,6 +191,10 @@ def pulumi_env(layout: Layout, temp_dir: Path) -> dict[str, str]:
     return env
 
 
+STATE_WRITERS = frozenset({"up", "destroy", "refresh", "import", "state", "cancel"})
+"""Pulumi commands that write the stack's checkpoint."""
+
+
 def pulumi(
     layout: Layout,
     *args: str,
@@ -204,10 +209,19 @@ def pulumi(
     if not pulumi_bin.exists():
         raise LocalEnvError(f"pulumi not found in {TOOLS}: run make setup")
     temp_dir = run_temp_dir(layout)
+
+    def log(message: str) -> None:
+        print(f"localenv: {message}", file=output or sys.stderr, flush=True)
+
+    # A run that writes state keeps the last good checkpoint (localenv/state_guard.py).
+    backend_dir = file_backend_dir() if args[:1] and args[0] in STATE_WRITERS else None
     try:
-        return _run_pulumi(
-            layout, pulumi_bin, args, temp_dir, stdin=stdin, output=output, cwd=cwd, check=check
-        )
+        with guarded_checkpoints(backend_dir, log):
+            return _run_pulumi(
+                layout, pulumi_bin, args, temp_dir, stdin=stdin, output=output, cwd=cwd, check=check
+            )
+    except StateGuardError as exc:
+        raise LocalEnvError(str(exc)) from None
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
 

@@ -1,0 +1,126 @@
+"""The last good state of a file-backend stack survives a full disk.
+
+Pulumi's file backend (gocloud's fileblob) writes a checkpoint to a temporary file and
+renames it over the stack file when the writer is closed, even when a write before that
+failed: on a full disk the stack file and its `.bak` are both left truncated ("unexpected
+end of JSON input"), and no command can read the stack any more. Upstream evidence:
+gocloud.dev blob/fileblob/fileblob.go, `writer.Close` renames without knowing whether a
+`Write` failed.
+
+`guarded_checkpoints` wraps every state-changing run of the local stack: before it, each
+stack file that is valid JSON is copied next to itself as `<stack>.json.good` (written to a
+temporary file, fsynced, renamed: atomic); if the copy cannot be made (the disk is already
+full) the run is refused before anything changes. After the run, a stack file that is no
+longer valid JSON is put back from its copy by a rename (which needs no free space) and the
+user is told what happened. The next
+`make up` then converges from the last good state (pending operations are cleared as after a
+kill). Teams sharing state use the PostgreSQL backend, which writes in transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+GOOD_SUFFIX = ".good"
+ATTRS_SUFFIX = ".attrs"
+
+
+class StateGuardError(RuntimeError):
+    """The last good state could not be kept: nothing was run."""
+
+
+def stack_files(backend_dir: Path) -> list[Path]:
+    """Every stack checkpoint of a file backend (`.pulumi/stacks/<project>/<stack>.json`)."""
+    stacks = backend_dir / ".pulumi" / "stacks"
+    return sorted(stacks.glob("*/*.json")) if stacks.is_dir() else []
+
+
+def is_valid(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        with source.open("rb") as reader, temporary.open("wb") as writer:
+            shutil.copyfileobj(reader, writer)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _pairs(path: Path) -> list[tuple[Path, Path]]:
+    """The stack file and its attributes sidecar, each with where its good copy lives."""
+    pairs = [(path, path.with_name(path.name + GOOD_SUFFIX))]
+    attrs = path.with_name(path.name + ATTRS_SUFFIX)
+    if attrs.exists():
+        pairs.append((attrs, attrs.with_name(attrs.name + GOOD_SUFFIX)))
+    return pairs
+
+
+def keep_good_copies(backend_dir: Path) -> list[Path]:
+    """Copy each valid stack file (and its sidecar) to `.good`; the stack files kept."""
+    kept = []
+    for path in stack_files(backend_dir):
+        if not is_valid(path):
+            continue
+        try:
+            for source, target in _pairs(path):
+                _atomic_copy(source, target)
+        except OSError as exc:
+            raise StateGuardError(
+                f"cannot keep a copy of the last good state of {path.name} in {path.parent} ({exc.strerror}); "
+                "free some space on that disk first: nothing was changed"
+            ) from None
+        kept.append(path)
+    return kept
+
+
+def restore_broken(backend_dir: Path) -> list[Path]:
+    """Put back every stack file that is no longer valid JSON from its good copy."""
+    restored = []
+    for path in stack_files(backend_dir):
+        good = path.with_name(path.name + GOOD_SUFFIX)
+        if is_valid(path) or not is_valid(good):
+            continue
+        # A rename: it needs no free space, and the disk may still be full.
+        for target, source in _pairs(path):
+            if source.exists():
+                os.replace(source, target)
+        restored.append(path)
+    return restored
+
+
+@contextmanager
+def guarded_checkpoints(backend_dir: Path | None, log: Callable[[str], None]) -> Iterator[None]:
+    """Keep the last good state of every stack in `backend_dir` across the block (a file
+    backend only; None does nothing)."""
+    if backend_dir is None:
+        yield
+        return
+    keep_good_copies(backend_dir)
+    try:
+        yield
+    finally:
+        for path in restore_broken(backend_dir):
+            log(
+                f"the state file {path} was left unreadable (a full disk?); restored the last good state "
+                "from before this run: free some space, then run `make up` again"
+            )
