@@ -202,11 +202,12 @@ def _postgres_ready(dsn: str) -> bool:
 class _Starter:
     """Starts one fresh set, recording each process in state.json as soon as it exists."""
 
-    def __init__(self, layout: Layout, state: dict[str, Any], ports: dict[str, int]) -> None:
+    def __init__(self, layout: Layout, state: dict[str, Any], ports: dict[str, int], *, fresh: bool = True) -> None:
         self.layout = layout
         self.state = state
         self.ports = ports
-        self.state["services"] = {}
+        if fresh:
+            self.state["services"] = {}
         self.state["ports"] = ports
 
     def spawn(
@@ -405,7 +406,9 @@ class _Starter:
         finally:
             password_file.unlink()
         if result.returncode != 0:
-            reachable = "" if account is None else f" (as {account.pw_name}: every parent of {base} must be traversable)"
+            reachable = (
+                "" if account is None else f" (as {account.pw_name}: every parent of {base} must be traversable)"
+            )
             raise LocalEnvError(f"initdb failed{reachable}: {result.stderr.strip() or result.stdout.strip()}")
 
 
@@ -527,7 +530,13 @@ def start_services(
     layout.prepare()
     state = layout.load_state()
     settings = _settings(vcenter_username, db_superuser, vgpu_profiles, pais_client_id)
-    if state.get("services") and state.get("settings") == settings and all(health(layout, state).values()):
+    healthy = bool(state.get("services")) and all(health(layout, state).values())
+    if healthy and _only_vgpu_profiles_differ(state.get("settings") or {}, settings):
+        # vcsim alone advertises the profiles: restart it, keep everything else (and its data).
+        _restart_vcsim(layout, state, vcenter_username, vgpu_profiles, log)
+        state["settings"] = settings
+        layout.save_state(state)
+    if healthy and state.get("settings") == settings:
         services = _services_from(layout, state)
         crds.apply(services.kubeconfig_path)
         from localenv import node  # here: node imports this module
@@ -600,6 +609,27 @@ def start_services(
     return services
 
 
+def _only_vgpu_profiles_differ(previous: dict[str, Any], settings: dict[str, Any]) -> bool:
+    def rest(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k != "vgpu_profiles"}
+
+    return previous != settings and rest(previous) == rest(settings)
+
+
+def _restart_vcsim(
+    layout: Layout, state: dict[str, Any], username: str, vgpu_profiles: Sequence[str], log: Callable[[str], None]
+) -> None:
+    """Restart vcsim on its port with other vGPU profiles. Its inventory is in memory: the
+    next `pulumi up --refresh` finds the namespace and VM classes gone and creates them again."""
+    entry = state["services"]["vcsim"]
+    processes.stop(entry["pid"], entry.get("started"), signal.SIGTERM)
+    processes.wait_ports_free([entry["port"]], timeout=10)
+    starter = _Starter(layout, state, state["ports"], fresh=False)
+    vcsim, vcsim_log = starter.vcsim(username, layout.secret("vcenter_password"), vgpu_profiles)
+    _wait("vcsim", lambda: _vcsim_ready(starter.ports["vcsim"], vcsim_log), 30, vcsim, vcsim_log)
+    log(f"vcsim restarted to advertise vGPU profiles {', '.join(vgpu_profiles) or 'none'}; nothing else restarted")
+
+
 def stop_services(layout: Layout | None = None, *, log: Callable[[str], None] = print) -> None:
     """Stop every local service and remove their data; nothing of ours keeps running.
     Ports and credentials are remembered for the next start."""
@@ -620,4 +650,3 @@ def describe(layout: Layout | None = None) -> dict[str, Any]:
         name: {**recorded[name], "healthy": healthy[name]} if name in recorded else {"healthy": False}
         for name in SERVICES
     }
-

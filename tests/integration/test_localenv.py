@@ -400,6 +400,35 @@ def test_rolling_update_of_the_backend_loses_no_request(env: LocalEnv) -> None:
     assert outputs["appUrl"] == env.outputs["appUrl"]
 
 
+def test_a_new_vgpu_profile_restarts_vcsim_alone_and_keeps_the_data(env: LocalEnv) -> None:
+    services = env.services()
+    database = str(stack.stack_outputs(env.layout)["dbName"])
+    count = f"SELECT count(*) FROM chat.{roundtrip.TABLE}"  # the committed schemaName is chat
+    with psycopg.connect(services.db_dsn(database)) as conn:
+        rows = conn.execute(count).fetchone()
+    assert rows is not None and rows[0] > 0
+    pids = {name: entry["pid"] for name, entry in env.layout.load_state()["services"].items()}
+    settings = stack.service_settings(stack.committed_config())
+    started = time.monotonic()
+    start_services(
+        env.layout, **{**settings, "vgpu_profiles": [*settings["vgpu_profiles"], "grid_a100-8c"]}, log=print
+    )
+    restarted = {
+        name for name, entry in env.layout.load_state()["services"].items() if pids.get(name) != entry["pid"]
+    }
+    assert restarted == {"vcsim"}
+    # Back to the declared profiles: vcsim alone again, then up recreates what vcsim forgot.
+    up(env.layout, output=StringIO())
+    print(f"vGPU profile change and back: converged in {time.monotonic() - started:.1f} s")
+    restarted = {
+        name for name, entry in env.layout.load_state()["services"].items() if pids.get(name) != entry["pid"]
+    }
+    assert restarted == {"vcsim"}
+    with psycopg.connect(services.db_dsn(database)) as conn:
+        after = conn.execute(count).fetchone()
+    assert after is not None and after[0] >= rows[0]
+
+
 def test_down_leaves_nothing(env: LocalEnv) -> None:
     state = env.layout.load_state()
     pids = [entry["pid"] for entry in (state.get("services") or {}).values()]
