@@ -403,7 +403,7 @@ def test_rolling_update_of_the_backend_loses_no_request(env: LocalEnv) -> None:
 def test_a_new_vgpu_profile_restarts_vcsim_alone_and_keeps_the_data(env: LocalEnv) -> None:
     services = env.services()
     database = str(stack.stack_outputs(env.layout)["dbName"])
-    count = f"SELECT count(*) FROM chat.{roundtrip.TABLE}"  # the committed schemaName is chat
+    count = "SELECT count(*) FROM chat.chat_exchanges"  # the committed schemaName, roundtrip.TABLE
     with psycopg.connect(services.db_dsn(database)) as conn:
         rows = conn.execute(count).fetchone()
     assert rows is not None and rows[0] > 0
