@@ -280,11 +280,44 @@ def _run_pulumi(
             )
         if plugin := missing_plugin(result.stdout):
             hint += f"\n{plugin}"
+        if UNDECRYPTABLE in result.stdout:
+            hint += undecryptable_hint(layout, args)
         # Output already streamed to the terminal is not repeated.
         shown = output is not None and output in (sys.stdout, sys.stderr)
         detail = "(its output is above)" if shown else result.stdout[-8000:]
         raise LocalEnvError(f"pulumi {' '.join(args)} exited {result.returncode}\n{detail}{hint}")
     return result
+
+
+UNDECRYPTABLE = "cipher: message authentication failed"
+"""What the CLI says, naming no key, when a `secure:` config value cannot be decrypted."""
+
+
+def secure_keys(config_file: Path) -> list[str]:
+    """The top-level keys of a stack config file whose value is a `secure:` ciphertext."""
+    document = yaml.safe_load(config_file.read_text()) or {}
+    config = document.get("config") or {}
+    return sorted(k for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"})
+
+
+def undecryptable_hint(layout: Layout, args: tuple[str, ...]) -> str:
+    """Which secure values of the run's config file cannot be decrypted with the stack's
+    passphrase, found by asking the CLI for each one (values never printed)."""
+    if "--config-file" not in args:
+        return ""
+    config_file = Path(args[args.index("--config-file") + 1])
+    bad = [
+        key
+        for key in secure_keys(config_file)
+        if pulumi(layout, "config", "get", key, "--stack", STACK, "--config-file", str(config_file), check=False)
+        .returncode
+    ]
+    if not bad:
+        return ""
+    return (
+        f"\n{config_file}: the secure value of {', '.join(bad)} cannot be decrypted with this stack's passphrase "
+        "(copied from another stack, or edited by hand): set it again with `pulumi config set --secret`"
+    )
 
 
 def stale_locks() -> list[Path]:
