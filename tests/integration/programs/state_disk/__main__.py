@@ -26,5 +26,5 @@ class Item(Resource, module="disk", name="Item"):
 config = pulumi.Config()
 generation = config.get("generation") or "1"
 for index in range(config.get_int("count") or 20):
-    Item(f"item-{index}", f"generation {generation} " + "x" * 400)
+    Item(f"item-{index}", f"generation {generation} " + "x" * 8000)
 pulumi.export("generation", generation)
