@@ -106,7 +106,7 @@ class SupervisorNamespace(pulumi.ComponentResource):
             cluster=args.cluster,
             description=args.description,
             storage_specs=[{"policy": args.storage_policy, "limit_mib": args.storage_limit_mib}],
-            # vCenter's ResourceQuotaOptionsV1 keys; cpu_limit is in MHz (REFERENCE-VCF.md marks
+            # vCenter's ResourceQuotaOptionsV1 keys; cpu_limit is in MHz (docs/REFERENCE-VCF.md marks
             # the unit UNCONFIRMED; MHz is what the vSphere Client shows for the same quota).
             resource_spec={
                 "cpu_limit": args.cpu_limit_mhz,

@@ -1,7 +1,7 @@
 """`VksPackage`: one VKS standard package installed with kapp-controller (Carvel
 `PackageInstall` + its values Secret), awaited until it reconciled.
 
-Route A of REFERENCE-VKS-PLATFORM.md section 0: the objects live in the workload cluster and
+Route A of docs/REFERENCE-VKS-PLATFORM.md section 0: the objects live in the workload cluster and
 need only its kubeconfig. Route B (Supervisor `AddonInstall`) would need a Supervisor-scoped
 provider and CRs whose official field reference was not readable; one owner per package,
 never both.

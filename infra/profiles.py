@@ -1,4 +1,4 @@
-"""The environment matrix (DESIGN.md), as data: everything that differs between environments.
+"""The environment matrix (docs/DESIGN.md), as data: everything that differs between environments.
 
 Components never ask which stack they are in; the program reads the profile and passes
 plain values (replica counts, switches) to them.
@@ -13,7 +13,7 @@ Environment = Literal["local", "dev", "prod"]
 AppPlatform = Literal["local-kubernetes", "dlvm", "vks"]
 
 # DSM counts standbys: 0 = a single server, 1 = HA (primary + replica + monitor).
-# One source shows `replicas: 3` for HA; REFERENCE-VCF.md marks it UNCONFIRMED, so the
+# One source shows `replicas: 3` for HA; docs/REFERENCE-VCF.md marks it UNCONFIRMED, so the
 # HA value lives here only.
 DSM_SINGLE_SERVER = 0
 DSM_HA_STANDBYS = 1
@@ -137,9 +137,9 @@ _PROD = replace(
     policy_enforcement="mandatory",
     # The VKS Contour package: Contour's default class name is `contour` and it serves
     # Ingresses of that class (or none); whether the package also creates an IngressClass
-    # object is UNCONFIRMED (REFERENCE-VKS-PLATFORM.md section 1) and not needed.
+    # object is UNCONFIRMED (docs/REFERENCE-VKS-PLATFORM.md section 1) and not needed.
     ingress_class_name="contour",
-    # Where the VKS Prometheus package installs (REFERENCE-VKS-PLATFORM.md); a Prometheus
+    # Where the VKS Prometheus package installs (docs/REFERENCE-VKS-PLATFORM.md); a Prometheus
     # brought along elsewhere is set with paif:app.monitoringNamespace.
     monitoring_namespace="tanzu-system-monitoring",
     declare_dlvm=False,

@@ -122,7 +122,7 @@ def declare_dlvm(  # noqa: PLR0917 - the program's call contract
 def gpu_node_pool(pool: GpuPoolConfig, vm_class: pulumi.Input[str], storage_class: str) -> NodePool:
     """The GPU machineDeployment: labels, taints, containerd/kubelet disks, OS, autoscaler bounds.
 
-    UNCONFIRMED on a real VKS (REFERENCE-VKS-PLATFORM.md section 6): overriding the `node` and
+    UNCONFIRMED on a real VKS (docs/REFERENCE-VKS-PLATFORM.md section 6): overriding the `node` and
     `volumes` variables per pool (documented examples override only vmClass); the variable
     names are builtin-generic-v3.2+'s; the autoscaler annotations need the VKS
     cluster-autoscaler package installed."""

@@ -1,5 +1,5 @@
 """Carvel kapp-controller packaging CRs (`packaging.carvel.dev/v1alpha1`): how VKS standard
-packages are installed in a workload cluster (route A of REFERENCE-VKS-PLATFORM.md section 0).
+packages are installed in a workload cluster (route A of docs/REFERENCE-VKS-PLATFORM.md section 0).
 
 kapp-controller is pre-installed in VKS clusters; no vendor CRD of it is obtainable from the
 Go module proxy here, so these shapes follow the Carvel packaging API docs only.

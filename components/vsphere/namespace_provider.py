@@ -10,7 +10,7 @@ libraries (REST) become ids, kept in the outputs `cluster_id`, `storage_policy_i
 `content_library_ids`. Look-ups all happen before the first write, so an unknown name
 fails without creating anything.
 
-vcsim quirks this provider meets (REFERENCE-VCF.md): it keeps only `cluster`, `namespace`
+vcsim quirks this provider meets (docs/REFERENCE-VCF.md): it keeps only `cluster`, `namespace`
 and `vm_service_spec` (see provider.py for how unechoed fields are handled), PATCH
 replaces `vm_service_spec` with whatever the request carries and answers 200 with a
 NOT_FOUND body (the client trusts the status code), and never-set lists come back null.

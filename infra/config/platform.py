@@ -91,7 +91,7 @@ class NodePoolConfig(Model):
 
 
 # Where the GPU Operator's NFD/GFD labels come from and which taint key is conventional:
-# REFERENCE-VKS-PLATFORM.md section 5. Our own label marks the pool for nodeSelectors before
+# docs/REFERENCE-VKS-PLATFORM.md section 5. Our own label marks the pool for nodeSelectors before
 # the operator has labelled anything.
 GPU_POOL_LABEL = "paif.dev/node-pool"
 GPU_TAINT_KEY = "nvidia.com/gpu"

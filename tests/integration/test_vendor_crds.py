@@ -51,7 +51,7 @@ VENDOR_DIRS = {
     "cluster-api": CACHE / "vendor-crds" / f"cluster-api-{VERSIONS['CLUSTER_API_VERSION']}",
 }
 # Cluster API 1.14 deprecates v1beta1; the VKS Supervisors our ClusterClass builtin-generic-v3.4.0
-# targets serve v1beta1 (v1beta2 only on newer ones, REFERENCE-VKS-PLATFORM.md section 6).
+# targets serve v1beta1 (v1beta2 only on newer ones, docs/REFERENCE-VKS-PLATFORM.md section 6).
 EXPECTED_WARNINGS = {
     '299 - "cluster.x-k8s.io/v1beta1 Cluster is deprecated; use cluster.x-k8s.io/v1beta2 Cluster"'
 }
