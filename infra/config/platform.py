@@ -33,9 +33,12 @@ class DlvmConfig(Model):
     """A Deep Learning VM (VM Service VirtualMachine) that runs the app with cloud-init."""
 
     name: Annotated[DnsLabel, derived_name_prefix(LONGEST_DLVM_NAME_SUFFIX, "the VM's Secrets")] = "chat-dlvm"
+    """VM name (a DNS label); also the prefix of the VM's Secrets."""
     image_name: str = Field(min_length=1, description="DLVM image in a namespace content library")
     storage_class: DnsLabel
+    """Storage class (a DNS label) of the VM's disks."""
     boot_disk_size: Size = "100Gi"
+    """Boot disk size (Kubernetes quantity, e.g. 100Gi)."""
 
 
 # An exact version: no range (>=, ~, ^, *, x), no `latest`; a leading v is allowed.
@@ -86,8 +89,11 @@ class TaintConfig(Model):
 
 class NodePoolConfig(Model):
     name: DnsLabel
+    """Node pool (machineDeployment) name."""
     replicas: int = Field(ge=0, le=100)
+    """Nodes in the pool, 0-100 (ignored when autoscaler bounds are set)."""
     vm_class: DnsLabel
+    """VM class of the nodes (one of paif:vsphere.vmClasses)."""
 
 
 # Where the GPU Operator's NFD/GFD labels come from and which taint key is conventional:
@@ -298,15 +304,24 @@ class VksConfig(Model):
     cluster_name: Annotated[
         DnsLabel, derived_name_prefix(LONGEST_VKS_CLUSTER_NAME_SUFFIX, "the cluster's Secrets")
     ] = "chat-vks"
+    """Cluster name (a DNS label); also the prefix of the cluster's Secrets."""
     cluster_class: str = "builtin-generic-v3.4.0"
+    """ClusterClass the cluster is built from."""
     class_namespace: DnsLabel = "vmware-system-vks-public"
+    """Namespace of the ClusterClass."""
     version: str = Field(min_length=1, description="a VKr name, e.g. v1.33.3---vmware.1-fips-vkr.1")
     control_plane_replicas: Literal[1, 3] = 3
+    """Control-plane nodes: 1 or 3 (prod requires 3)."""
     storage_class: DnsLabel
+    """Storage class (a DNS label) for node volumes and the cluster's default."""
     cpu_pool: NodePoolConfig
+    """The CPU worker pool the app runs on."""
     gpu_pool: GpuPoolConfig
+    """The vGPU worker pool (tainted; only GPU workloads run there)."""
     pod_cidr: Cidr = "192.168.0.0/16"
+    """Pod network CIDR (must not overlap serviceCidr)."""
     service_cidr: Cidr = "10.96.0.0/12"
+    """Service network CIDR (must not overlap podCidr)."""
     service_domain: DnsName = "cluster.local"
     """Cluster DNS domain (immutable; set explicitly, add-ons break without it)."""
     gpu_workload: GpuWorkloadConfig | None = None

@@ -24,32 +24,49 @@ VgpuProfile = Annotated[str, AfterValidator(_vgpu_profile)]
 
 class AccessEntry(Model):
     subject: str = Field(min_length=1)
+    """SSO user or group name."""
     domain: str = Field("vsphere.local", min_length=1)
+    """SSO domain of the subject."""
     subject_type: Literal["USER", "GROUP"] = "GROUP"
+    """Whether subject is a user or a group."""
     role: Literal["OWNER", "EDIT", "VIEW"] = "EDIT"
+    """The subject's role on the namespace."""
 
 
 class NamespaceConfig(Model):
     """The Supervisor namespace the app, the DLVM, the DSM cluster and the VKS cluster live in."""
 
     name: DnsLabel
+    """Supervisor namespace name (a DNS label)."""
     description: str = ""
+    """Shown in vCenter."""
     storage_policy: str = Field(min_length=1)
+    """vSphere storage policy (by name) whose storage class the namespace gets."""
     storage_limit_mib: int = Field(ge=1024)
+    """Storage quota of the namespace, MiB (at least 1024)."""
     cpu_limit_mhz: int = Field(ge=1000)
+    """CPU quota of the namespace, MHz (at least 1000)."""
     memory_limit_mib: int = Field(ge=1024)
+    """Memory quota of the namespace, MiB (at least 1024)."""
     content_libraries: list[str] = []
+    """Content libraries (by name) VM Service may deploy images from (the DLVM image)."""
     access: list[AccessEntry] = []
+    """SSO users and groups with a role on the namespace."""
 
 
 class VmClassConfig(Model):
     """A VM class; with `vgpuProfile` set it is a GPU class with full memory reservation."""
 
     name: DnsLabel
+    """VM class id (a DNS label); namespaces and VM specs refer to it."""
     cpu_count: int = Field(ge=1, le=768)
+    """vCPUs, 1 to 768."""
     memory_mib: int = Field(ge=512)
+    """Memory, MiB (at least 512)."""
     cpu_reservation_percent: int = Field(0, ge=0, le=100)
+    """Share of the vCPUs reserved, 0-100."""
     vgpu_profile: VgpuProfile | None = None
+    """NVIDIA vGPU profile (e.g. grid_a100-40c); makes it a GPU class with full memory reservation."""
 
 
 class VsphereConfig(Model):
@@ -57,14 +74,21 @@ class VsphereConfig(Model):
 
     host: HostPort = Field(description="vCenter host[:port], without scheme")
     username: str = Field(min_length=1)
+    """vCenter user that manages namespaces and VM classes (its password: paif:vcenterPassword)."""
     insecure: Flag = False
+    """Skip TLS verification of vCenter (the simulator only; refused in prod)."""
     ca_bundle: str | None = None
+    """PEM CA bundle (a path) that signed vCenter's certificate; the system trust store when unset."""
     protocol: Literal["https", "http"] = "https"
+    """https; http only for the simulator (with insecure; refused in prod)."""
     cluster: str = Field(min_length=1, description="vSphere cluster name backing the Supervisor")
     namespace: NamespaceConfig
+    """The Supervisor namespace everything lives in."""
     vm_classes: list[VmClassConfig] = Field(min_length=1)
+    """VM classes to declare (one of them the GPU class)."""
     gpu_class: DnsLabel = Field(description="name of the VM class (from vmClasses) with the vGPU profile")
     api: Literal["devices", "config-spec"] = "devices"
+    """How a vGPU is described to vCenter: devices (vgpu_devices) or config-spec (vSphere 8.0.2+)."""
 
     @field_validator("vm_classes")
     @classmethod

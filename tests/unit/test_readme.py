@@ -50,3 +50,12 @@ def test_every_document_the_code_points_to_is_in_the_repo() -> None:
     assert "docs/REFERENCE-VCF.md" in cited
     missing = {name: files[:3] for name, files in cited.items() if not (ROOT / name).exists()}
     assert missing == {}
+
+
+def test_no_config_key_has_a_blank_description() -> None:
+    blank = [
+        row.split("|")[1].strip()
+        for row in render().splitlines()
+        if row.startswith("| `") and not row.split("|")[-2].strip()
+    ]
+    assert blank == []
