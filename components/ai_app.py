@@ -144,90 +144,16 @@ class AiApp(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         a = args
 
-        if a.create_namespace:
-            ns = k8s.core.v1.Namespace(
-                f"{name}-ns",
-                metadata={"name": a.namespace, "labels": self._pss_labels()},
-                opts=self._child,
-            )
-            self.namespace = ns.metadata.apply(lambda m: m["name"])
-            self._child = pulumi.ResourceOptions(parent=self, depends_on=[ns])
-        else:
-            self.namespace = pulumi.Output.from_input(a.namespace)
-
-        config_map = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=self._meta(f"{a.name}-config", "backend"),
-            data={
-                **a.config,
-                "BACKEND_URL": f"http://{a.name}-backend.{a.namespace}.svc:{a.backend_port}",
-            },
-            opts=self._child,
+        self.namespace = self._declare_namespace(name)
+        config_map, app_secret, pull_secrets = self._config_and_secrets(name)
+        uploads_claim = self._uploads_claim(name)
+        backend_depends_on, backend_volumes, backend_mounts = self._backend_files(
+            name, [config_map, app_secret], uploads_claim is not None
         )
-        app_secret = k8s.core.v1.Secret(
-            f"{name}-secrets",
-            metadata=self._meta(f"{a.name}-secrets", "backend"),
-            type="Opaque",
-            string_data={k: _secret(v) for k, v in a.secrets.items()},
-            opts=pulumi.ResourceOptions.merge(
-                self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-            ),
-        )
-        pull_secrets: list[dict[str, str]] = []
-        if a.image_pull_dockerconfigjson is not None:
-            k8s.core.v1.Secret(
-                f"{name}-registry",
-                metadata=self._meta(f"{a.name}-registry", "backend"),
-                type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": _secret(a.image_pull_dockerconfigjson)},
-                opts=pulumi.ResourceOptions.merge(
-                    self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-                ),
-            )
-            pull_secrets = [{"name": f"{a.name}-registry"}]
-
-        uploads_claim = None
-        if a.uploads_volume_size:
-            claim_spec: dict[str, Any] = {
-                "accessModes": [a.uploads_access_mode],
-                "resources": {"requests": {"storage": a.uploads_volume_size}},
-            }
-            if a.uploads_storage_class:
-                claim_spec["storageClassName"] = a.uploads_storage_class
-            uploads_claim = k8s.core.v1.PersistentVolumeClaim(
-                f"{name}-uploads",
-                metadata=self._meta(f"{a.name}-uploads", "backend"),
-                spec=claim_spec,
-                opts=pulumi.ResourceOptions.merge(
-                    self._child, pulumi.ResourceOptions(protect=a.protect_uploads)
-                ),
-            )
-
-        backend_depends_on: list[pulumi.Resource] = [config_map, app_secret]
-        backend_volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-        backend_mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
-        if a.ca_bundles:
-            backend_depends_on.append(
-                k8s.core.v1.ConfigMap(
-                    f"{name}-ca",
-                    metadata=self._meta(f"{a.name}-ca", "backend"),
-                    data=dict(a.ca_bundles),
-                    opts=self._child,
-                )
-            )
-            backend_volumes.append({"name": "ca", "configMap": {"name": f"{a.name}-ca"}})
-            backend_mounts.append({"name": "ca", "mountPath": a.ca_dir, "readOnly": True})
-
         secret_env = [
             {"name": key, "valueFrom": {"secretKeyRef": {"name": f"{a.name}-secrets", "key": key}}}
             for key in sorted(a.secrets)
         ]
-        if uploads_claim is not None:
-            backend_volumes.append(
-                {"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}}
-            )
-            backend_mounts.append({"name": "uploads", "mountPath": "/data/uploads"})
-
         self.deployments = {
             "backend": self._deployment(
                 name,
@@ -269,6 +195,125 @@ class AiApp(pulumi.ComponentResource):
                 depends_on=[config_map],
             ),
         }
+        self._services(name)
+        self._ingress(name)
+        self._network_policies(name)
+        self._availability(name)
+        if a.monitoring:
+            self._monitoring(name)
+
+        scheme_host = f"https://{a.hostname}"
+        self.url = pulumi.Output.from_input(scheme_host)
+        self.register_outputs(
+            {
+                "url": self.url,
+                "namespace": self.namespace,
+                "frontendDeployment": self.deployments["frontend"].metadata.apply(lambda m: m["name"]),
+                "backendDeployment": self.deployments["backend"].metadata.apply(lambda m: m["name"]),
+            }
+        )
+
+    # -- parts of the app, in the order __init__ declares them ------------------------------
+    def _declare_namespace(self, name: str) -> pulumi.Output[str]:
+        """The namespace, created (with the pod security labels) when asked; later objects wait for it."""
+        a = self._args
+        if not a.create_namespace:
+            return pulumi.Output.from_input(a.namespace)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": a.namespace, "labels": self._pss_labels()},
+            opts=self._child,
+        )
+        self._child = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        return ns.metadata.apply(lambda m: m["name"])
+
+    def _config_and_secrets(
+        self, name: str
+    ) -> tuple[k8s.core.v1.ConfigMap, k8s.core.v1.Secret, list[dict[str, str]]]:
+        """The settings ConfigMap, the app Secret and the image pull secret (when a robot is given)."""
+        a = self._args
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=self._meta(f"{a.name}-config", "backend"),
+            data={
+                **a.config,
+                "BACKEND_URL": f"http://{a.name}-backend.{a.namespace}.svc:{a.backend_port}",
+            },
+            opts=self._child,
+        )
+        app_secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=self._meta(f"{a.name}-secrets", "backend"),
+            type="Opaque",
+            string_data={k: _secret(v) for k, v in a.secrets.items()},
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+            ),
+        )
+        pull_secrets: list[dict[str, str]] = []
+        if a.image_pull_dockerconfigjson is not None:
+            k8s.core.v1.Secret(
+                f"{name}-registry",
+                metadata=self._meta(f"{a.name}-registry", "backend"),
+                type="kubernetes.io/dockerconfigjson",
+                string_data={".dockerconfigjson": _secret(a.image_pull_dockerconfigjson)},
+                opts=pulumi.ResourceOptions.merge(
+                    self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+                ),
+            )
+            pull_secrets = [{"name": f"{a.name}-registry"}]
+
+        return config_map, app_secret, pull_secrets
+
+    def _uploads_claim(self, name: str) -> k8s.core.v1.PersistentVolumeClaim | None:
+        """The uploads volume, when asked (protected unless released)."""
+        a = self._args
+        if not a.uploads_volume_size:
+            return None
+        claim_spec: dict[str, Any] = {
+            "accessModes": [a.uploads_access_mode],
+            "resources": {"requests": {"storage": a.uploads_volume_size}},
+        }
+        if a.uploads_storage_class:
+            claim_spec["storageClassName"] = a.uploads_storage_class
+        uploads_claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-uploads",
+            metadata=self._meta(f"{a.name}-uploads", "backend"),
+            spec=claim_spec,
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(protect=a.protect_uploads)),
+        )
+        return uploads_claim
+
+    def _backend_files(
+        self, name: str, depends_on: list[pulumi.Resource], uploads: bool
+    ) -> tuple[list[pulumi.Resource], list[dict[str, Any]], list[dict[str, Any]]]:
+        """What the backend Deployment waits for, its volumes and mounts (tmp, CA bundles, uploads)."""
+        a = self._args
+        backend_depends_on: list[pulumi.Resource] = list(depends_on)
+        backend_volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+        backend_mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
+        if a.ca_bundles:
+            backend_depends_on.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-ca",
+                    metadata=self._meta(f"{a.name}-ca", "backend"),
+                    data=dict(a.ca_bundles),
+                    opts=self._child,
+                )
+            )
+            backend_volumes.append({"name": "ca", "configMap": {"name": f"{a.name}-ca"}})
+            backend_mounts.append({"name": "ca", "mountPath": a.ca_dir, "readOnly": True})
+
+        if uploads:
+            backend_volumes.append(
+                {"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}}
+            )
+            backend_mounts.append({"name": "uploads", "mountPath": "/data/uploads"})
+
+        return backend_depends_on, backend_volumes, backend_mounts
+
+    def _services(self, name: str) -> None:
+        a = self._args
         for tier, port in (("backend", a.backend_port), ("frontend", a.frontend_port)):
             k8s.core.v1.Service(
                 f"{name}-{tier}",
@@ -281,6 +326,9 @@ class AiApp(pulumi.ComponentResource):
                 opts=self._child,
             )
 
+    def _ingress(self, name: str) -> None:
+        """The TLS Ingress in front of the frontend."""
+        a = self._args
         tls_secret = self._tls_secret(name)
         ingress_annotations: dict[str, str] = {}
         if a.tls.mode == "cert-manager" and a.tls.cluster_issuer:
@@ -313,7 +361,9 @@ class AiApp(pulumi.ComponentResource):
             opts=self._child,
         )
 
-        self._network_policies(name)
+    def _availability(self, name: str) -> None:
+        """PodDisruptionBudgets and HorizontalPodAutoscalers where the profile asks for them."""
+        a = self._args
         if a.disruption_budget:
             for tier in ("frontend", "backend"):
                 k8s.policy.v1.PodDisruptionBudget(
@@ -350,19 +400,6 @@ class AiApp(pulumi.ComponentResource):
                     },
                     opts=self._child,
                 )
-        if a.monitoring:
-            self._monitoring(name)
-
-        scheme_host = f"https://{a.hostname}"
-        self.url = pulumi.Output.from_input(scheme_host)
-        self.register_outputs(
-            {
-                "url": self.url,
-                "namespace": self.namespace,
-                "frontendDeployment": self.deployments["frontend"].metadata.apply(lambda m: m["name"]),
-                "backendDeployment": self.deployments["backend"].metadata.apply(lambda m: m["name"]),
-            }
-        )
 
     # -- helpers -------------------------------------------------------------------------
     @staticmethod
