@@ -16,10 +16,10 @@ from typing import Literal
 
 import pulumi
 
+from components.names import vgpu_profile_problem
 from components.vm_class import check_class_shape
 from components.vsphere import VcenterConnection
 from components.vsphere import VmClass as VmClassResource
-from components.vsphere.names import vgpu_profile_problem
 from components.vsphere.vm_class_provider import FULL_RESERVATION
 
 

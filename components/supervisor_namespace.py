@@ -16,8 +16,8 @@ from typing import Literal
 
 import pulumi
 
+from components.names import dns_label_problem
 from components.vsphere import NamespaceInstance, VcenterConnection
-from components.vsphere.names import dns_label_problem
 
 
 @dataclass(frozen=True)

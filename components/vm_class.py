@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.names import dns_label_problem
 from components.vsphere import VcenterConnection
 from components.vsphere import VmClass as VmClassResource
-from components.vsphere.names import dns_label_problem
 from components.vsphere.vm_class_provider import MAX_CPUS
 
 

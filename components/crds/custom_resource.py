@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 
+from components.names import DNS_LABEL
+
 SKIP_AWAIT = "pulumi.com/skipAwait"
 WAIT_FOR = "pulumi.com/waitFor"
 TIMEOUT_SECONDS = "pulumi.com/timeoutSeconds"
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def require_dns_label(value: str, what: str) -> str:
     """`value` if it is a DNS label (what Kubernetes and VM Service require of names)."""
     if not DNS_LABEL.match(value):
-        raise ValueError(f"{what} {value!r}: must be a DNS label (lower-case letters, digits, '-'; 1-63 characters)")
+        raise ValueError(
+            f"{what} {value!r}: must be a DNS label (lower-case letters, digits, '-'; 1-63 characters)"
+        )
     return value
 
 

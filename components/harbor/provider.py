@@ -7,7 +7,6 @@ properties, so previews never reach Harbor.
 
 from __future__ import annotations
 
-import re
 from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +16,8 @@ from pulumi.dynamic import CheckFailure
 from components.dynamic.provider import ObjectProvider, Props, integer, is_unknown, known
 from components.harbor.client import HarborClient, connect
 from components.harbor.connection import CONNECTION_KEYS
+from components.names import HARBOR_NAME
 
-HARBOR_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 __all__ = ["HarborObjectProvider", "Props", "integer", "is_unknown", "known", "name_problem", "numeric_id"]
 
 

@@ -11,7 +11,6 @@ leaves that binding behind when a policy is deleted, so:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pulumi
@@ -20,11 +19,11 @@ from pulumi.dynamic import CheckFailure, Resource
 from components.harbor.client import HarborClient, HarborError, HarborNotFound, created_id
 from components.harbor.connection import HarborConnection, secret_options
 from components.harbor.provider import HarborObjectProvider, Props, integer, known, numeric_id
+from components.names import HARBOR_CRON
 
 TEMPLATE = "latestPushedK"
 # Harbor rejects latestPushedK values from 2^15 - 1 on.
 MAX_RETAIN = 32766
-HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 
 
 def retention_body(props: Props, policy_id: int | None = None) -> dict[str, Any]:

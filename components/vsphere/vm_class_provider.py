@@ -29,10 +29,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, Resource
 
+from components.names import dns_label_problem, vgpu_profile_problem
 from components.vsphere.client import VcenterClient, VcenterError
 from components.vsphere.connection import VcenterConnection, endpoint_from_props, secret_options
 from components.vsphere.inventory import soap_inventory
-from components.vsphere.names import dns_label_problem, vgpu_profile_problem
 from components.vsphere.provider import (
     IGNORED_KEY,
     Props,

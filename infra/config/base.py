@@ -13,9 +13,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
-K8S_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<unit>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+from components.names import DNS_LABEL, DNS_NAME, K8S_QUANTITY
+
 # Suffixes of a Kubernetes quantity, as powers of two or ten.
 QUANTITY_UNITS: dict[str, Fraction] = {
     "m": Fraction(1, 1000),
@@ -62,7 +61,9 @@ def _dns_name(value: str) -> str:
 def field_problem(path: tuple[str | int, ...], given: Any, allowed: str) -> PydanticCustomError:
     """A model-level rule's error reported at the key it is about: `path` below the model,
     `given` that key's value, `allowed` what the key may be (in words)."""
-    return PydanticCustomError("field_problem", "{allowed}", {"path": path, "given": given, "allowed": allowed})
+    return PydanticCustomError(
+        "field_problem", "{allowed}", {"path": path, "given": given, "allowed": allowed}
+    )
 
 
 def redact_credentials(text: str) -> str:
@@ -133,7 +134,9 @@ def _host_port(value: str, *, port_allowed: bool) -> str:
         ipaddress.ip_address(host)
     except ValueError:
         if not DNS_NAME.match(host.lower()):  # host names are case-insensitive
-            raise ValueError(f"must be a {where}: a DNS name such as db.example.com, or an IP address") from None
+            raise ValueError(
+                f"must be a {where}: a DNS name such as db.example.com, or an IP address"
+            ) from None
     return value
 
 
@@ -156,7 +159,9 @@ def _url(value: str, schemes: tuple[str, ...], what: str) -> str:
         try:
             ipaddress.ip_address(parts.hostname)
         except ValueError:
-            raise ValueError(f"must be {what}; the host must be a lower-case DNS name or an IP address") from None
+            raise ValueError(
+                f"must be {what}; the host must be a lower-case DNS name or an IP address"
+            ) from None
     return value
 
 
@@ -189,7 +194,9 @@ def _dns_name_not_ip(value: str) -> str:
         ipaddress.ip_address(value)
     except ValueError:
         return value
-    raise ValueError("must be a DNS name, not an IP address (an Ingress host and its certificate need a name)")
+    raise ValueError(
+        "must be a DNS name, not an IP address (an Ingress host and its certificate need a name)"
+    )
 
 
 def derived_name_prefix(longest_suffix: str, what: str) -> AfterValidator:

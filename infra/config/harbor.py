@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
+from components.names import HARBOR_CRON
 from infra.config.base import DnsLabel, Flag, Model, url_without_path
 
 # Harbor schedules with six-field cron expressions: seconds first.
-HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 
 
 class HarborConfig(Model):

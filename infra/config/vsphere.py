@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from components.vsphere.names import VGPU_PROFILE
+from components.names import VGPU_PROFILE
 from infra.config.base import DnsLabel, Flag, HostPort, Model
 
 

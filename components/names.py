@@ -1,11 +1,26 @@
-"""Name rules vCenter enforces, checked before anything is sent (in `check` and in components)."""
+"""The naming rules, in one place: what Kubernetes, vCenter, NVIDIA and Harbor accept as names
+and quantities. Components, providers' `check` and the config models all use these, so a
+value is judged the same way before anything is sent."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+# RFC 1123 label: Kubernetes object names and namespaces, vSphere namespaces and VM classes.
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# RFC 1123 subdomain (host names).
+DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+# A Kubernetes resource quantity (2, 500m, 1.5Gi).
+K8S_QUANTITY = re.compile(
+    r"^(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<unit>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+)
+# Harbor project and robot names: lower-case words joined by one of . _ -
+HARBOR_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+# Harbor's cron: six fields (seconds first).
+HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 # NVIDIA vGPU profile: <prefix>_<gpu><variant>-<framebuffer GB><type>, e.g. grid_a100-40c,
 # nvidia_h100xm-80c; `c` is the compute type PAIF uses, `q` graphics.
 VGPU_PROFILE = re.compile(r"^[a-z0-9]+_[a-z0-9]+-[0-9]+[a-z]$")
