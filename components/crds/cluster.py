@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from components.crds.custom_resource import TypedCustomResource, require_dns_label
+from components.crds.custom_resource import SpecResource, require_dns_label
 
 API_VERSION = "cluster.x-k8s.io/v1beta1"
 KIND = "Cluster"
@@ -202,31 +202,12 @@ class ClusterSpec:
         }
 
 
-class Cluster(TypedCustomResource):
+class Cluster(SpecResource):
     """A Cluster API Cluster in a Supervisor namespace (VKS provisions it)."""
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        name: str,
-        namespace: pulumi.Input[str],
-        spec: ClusterSpec,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            resource_name,
-            api_version=API_VERSION,
-            kind=KIND,
-            name=require_dns_label(name, "Cluster name"),
-            namespace=namespace,
-            spec=spec.to_spec(),
-            labels=labels,
-            annotations=annotations,
-            opts=opts,
-        )
+    api_version = API_VERSION
+    kind = KIND
+    name_is_dns_label = "Cluster name"
 
 
 def kubeconfig_secret_name(cluster_name: str) -> str:

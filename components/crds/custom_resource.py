@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import pulumi
 
@@ -85,4 +85,44 @@ class TypedCustomResource(pulumi.CustomResource):
             resource_name,
             props,
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version)),
+        )
+
+
+class Spec(Protocol):
+    """A typed spec helper: renders the CR's `spec` (every helper's one verb is `to_spec`)."""
+
+    def to_spec(self) -> dict[str, Any]: ...
+
+
+class SpecResource(TypedCustomResource):
+    """A custom resource of one kind, declared from a typed spec: a subclass names its
+    `api_version`, `kind` and, when the name must be a DNS label, what to call it in errors."""
+
+    api_version: ClassVar[str]
+    kind: ClassVar[str]
+    name_is_dns_label: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        name: str,
+        namespace: pulumi.Input[str],
+        spec: Spec,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        if self.name_is_dns_label is not None:
+            require_dns_label(name, self.name_is_dns_label)
+        super().__init__(
+            resource_name,
+            api_version=self.api_version,
+            kind=self.kind,
+            name=name,
+            namespace=namespace,
+            spec=spec.to_spec(),
+            labels=labels,
+            annotations=annotations,
+            opts=opts,
         )

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pulumi
-
-from components.crds.custom_resource import TypedCustomResource
+from components.crds.custom_resource import SpecResource
 
 API_VERSION = "databases.dataservices.vmware.com/v1alpha1"
 KIND = "PostgresCluster"
@@ -30,7 +28,7 @@ class BackupSchedule:
     schedule: str
     """Cron expression, 5 fields."""
 
-    def render(self) -> dict[str, Any]:
+    def to_spec(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "schedule": self.schedule}
 
 
@@ -40,8 +38,11 @@ class BackupConfig:
     """Days DSM keeps backups."""
     schedules: tuple[BackupSchedule, ...]
 
-    def render(self) -> dict[str, Any]:
-        return {"backupRetentionDays": self.retention_days, "schedules": [s.render() for s in self.schedules]}
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "backupRetentionDays": self.retention_days,
+            "schedules": [s.to_spec() for s in self.schedules],
+        }
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class MaintenanceWindow:
     duration: str
     """e.g. 2h or 1h30m."""
 
-    def render(self) -> dict[str, Any]:
+    def to_spec(self) -> dict[str, Any]:
         return {"startDay": self.start_day, "startTime": self.start_time, "duration": self.duration}
 
 
@@ -94,7 +95,7 @@ class PostgresClusterSpec:
         if self.backup is not None and not self.backup_location:
             raise ValueError("backup needs a backup_location")
 
-    def render(self) -> dict[str, Any]:
+    def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {
             "version": self.version,
             "replicas": self.replicas,
@@ -110,8 +111,8 @@ class PostgresClusterSpec:
             if self.infrastructure_policy
             else None,
             "backupLocation": {"name": self.backup_location} if self.backup_location else None,
-            "backupConfig": self.backup.render() if self.backup else None,
-            "maintenanceWindow": self.maintenance_window.render() if self.maintenance_window else None,
+            "backupConfig": self.backup.to_spec() if self.backup else None,
+            "maintenanceWindow": self.maintenance_window.to_spec() if self.maintenance_window else None,
             "databaseConfig": {"name": self.database_config} if self.database_config else None,
         }
         spec.update({key: value for key, value in optional.items() if value is not None})
@@ -122,29 +123,11 @@ class PostgresClusterSpec:
 READY = ("condition=Ready", "jsonpath={.status.connection.host}")
 
 
-class PostgresCluster(TypedCustomResource):
+class PostgresCluster(SpecResource):
     """A DSM PostgresCluster; `status` carries `connection{host, port, dbname, ...}` once ready."""
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        name: str,
-        namespace: pulumi.Input[str],
-        spec: PostgresClusterSpec,
-        annotations: dict[str, str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            resource_name,
-            api_version=API_VERSION,
-            kind=KIND,
-            name=name,
-            namespace=namespace,
-            spec=spec.render(),
-            annotations=annotations,
-            opts=opts,
-        )
+    api_version = API_VERSION
+    kind = KIND
 
 
 def connection_host(status: dict[str, Any] | None) -> str | None:

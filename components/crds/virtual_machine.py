@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import pulumi
 
-from components.crds.custom_resource import TypedCustomResource, require_dns_label
+from components.crds.custom_resource import SpecResource, require_dns_label
 
 API_VERSION = "vmoperator.vmware.com/v1alpha3"
 KIND = "VirtualMachine"
@@ -123,31 +123,12 @@ class VirtualMachineSpec:
         return spec
 
 
-class VirtualMachine(TypedCustomResource):
+class VirtualMachine(SpecResource):
     """A VM Service VirtualMachine; `status.network.primaryIP4` carries its address once up."""
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        name: str,
-        namespace: pulumi.Input[str],
-        spec: VirtualMachineSpec,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            resource_name,
-            api_version=API_VERSION,
-            kind=KIND,
-            name=require_dns_label(name, "VirtualMachine name"),
-            namespace=namespace,
-            spec=spec.to_spec(),
-            labels=labels,
-            annotations=annotations,
-            opts=opts,
-        )
+    api_version = API_VERSION
+    kind = KIND
+    name_is_dns_label = "VirtualMachine name"
 
 
 def primary_ip4(status: Mapping[str, Any] | None) -> str | None:
