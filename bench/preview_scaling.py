@@ -53,6 +53,7 @@ PULUMI_FILES = (
     "pulumi-language-python-exec",
     "pulumi-resource-pulumi-python",
 )
+SNAPSHOT_PACKAGES = ("infra", "components")
 DEFAULT_COUNTS = (1, 5, 20, 50)
 MODES = ("app", "configmap", "component")
 # The targets of issue 16.
@@ -160,6 +161,15 @@ class Bench:
         self.project = workdir / "program"
         if not self.project.exists():
             shutil.copytree(PROGRAM, self.project)
+            # A snapshot of the code the program imports, taken now: the copies come first on
+            # the program's sys.path, so edits made to the working tree during a run (which
+            # takes half an hour) cannot change, or break, what later cases measure.
+            for package in SNAPSHOT_PACKAGES:
+                shutil.copytree(
+                    ROOT / package,
+                    self.project / package,
+                    ignore=shutil.ignore_patterns("__pycache__", ".venv"),
+                )
             settings = yaml.safe_load((PROGRAM / "Pulumi.yaml").read_text())
             settings["runtime"]["options"]["virtualenv"] = str(VENV)
             (self.project / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
@@ -300,7 +310,7 @@ def run_variants(
     variants instead of hitting one."""
     results = {v.name: VariantResult(v.name, refresh_apps=refresh) for v in variants}
     modes = ["app", *(["app+policy"] if policy else []), "configmap", "component"]
-    for round_ in range(repeat):
+    for round_ in range(repeat if counts else 0):
         for n in counts:
             for mode in modes:
                 for variant in variants:
@@ -339,13 +349,19 @@ def _verdict(ok: bool) -> str:
 
 
 def report(result: VariantResult, counts: Sequence[int]) -> str:
-    lines = [f"== {result.name}: preview (best of {len(next(iter(result.previews.values())).runs)} runs) =="]
-    modes = [m for m in ("app", "app+policy", "configmap", "component") if (m, counts[0]) in result.previews]
+    runs = len(next(iter(result.previews.values())).runs) if result.previews else 0
+    lines = [f"== {result.name}: preview (best of {runs} runs) =="]
+    counts = counts if result.previews else []
+    modes = [
+        m
+        for m in ("app", "app+policy", "configmap", "component")
+        if counts and (m, counts[0]) in result.previews
+    ]
     for n in counts:
         for mode in modes:
             t = result.previews[mode, n]
             lines.append(f"  N={n:<3} {mode:<11} {t.text()}  {t.resources} resources")
-    lines.append("  ratios:")
+    lines.append("  ratios:" if counts else "  refresh only:")
     for n in counts:
         ratio = result.best("app", n) / result.best("configmap", n)
         lines.append(
@@ -388,8 +404,11 @@ def comparison(results: Sequence[VariantResult], counts: Sequence[int]) -> str:
     def row(label: str, values: Sequence[str]) -> None:
         rows.append(f"| {label} | " + " | ".join(values) + " |")
 
+    counts = counts if results[0].previews else []
     modes = [
-        m for m in ("app", "app+policy", "configmap", "component") if (m, counts[0]) in results[0].previews
+        m
+        for m in ("app", "app+policy", "configmap", "component")
+        if counts and (m, counts[0]) in results[0].previews
     ]
     for mode in modes:
         for n in counts:
@@ -470,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=REFRESH_APPS,
         help=f"deploy this many apps (and a floor of that size) and refresh them (default {REFRESH_APPS}; 0: skip)",
     )
+    parser.add_argument(
+        "--refresh-only", action="store_true", help="skip the previews (deploy and refresh only)"
+    )
     parser.add_argument("--no-policy", action="store_true", help="skip the previews with the policy pack")
     parser.add_argument(
         "--variants",
@@ -491,17 +513,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     results: list[VariantResult] = []
+    counts: list[int] = []
     try:
         with _workdir(args.workdir) as workdir, api_server() as cluster:
             _log(f"bench: API server at {cluster.url}; work directory {workdir}")
             bench = Bench(workdir / "bench", cluster, toolchain(workdir / "toolchain"))
+            counts = [] if args.refresh_only else args.counts
             _, created = bench.preview(args.variants[0], "app", 1)
             bench.per_app = created - 2  # all but the stack and the provider
             _log(f"bench: one app registers {bench.per_app} resources besides the stack and the provider")
             results = run_variants(
                 args.variants,
                 bench,
-                args.counts,
+                counts,
                 args.repeat,
                 refresh=args.refresh_apps,
                 policy=not args.no_policy,
@@ -510,9 +534,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     for result in results:
-        print(report(result, args.counts), flush=True)
+        print(report(result, counts), flush=True)
     if len(results) > 1:
-        print("\n" + comparison(results, args.counts))
+        print("\n" + comparison(results, counts))
     if args.json:
         args.json.write_text(json.dumps([r.to_json() for r in results], indent=2))
     return 0
