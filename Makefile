@@ -37,7 +37,7 @@ preview:  ## real-engine preview of STACK (local|dev|prod) with the stack's poli
 policy-gate:  ## the pull-request gate: preview dev and prod with the policy pack
 	$(PY) -m policy.gate dev prod
 
-bench:  ## preview/refresh scaling benchmark: N = 1, 5, 20, 50 apps vs floors, before/after the fixes (bench/README.md; ~40 min on 2 cores)
+bench:  ## preview/refresh scaling benchmark: N = 1, 5, 20, 50 apps vs floors, before/after the fixes (bench/README.md; about an hour on 2 shared cores)
 	$(PY) -m bench $(BENCH_ARGS)
 
 docs:  ## regenerate the README's config-key table from the config models
