@@ -237,7 +237,8 @@ def test_two_ups_started_at_the_same_instant_never_both_proceed(server: StateSer
     """Pulumi's DIY lock writes its lock, then lists the locks: of two updates started at
     once, at most one proceeds (both may be refused, never both run)."""
     token = f"tok-{secrets.token_hex(8)}"
-    clones = [project(server, program_copy(server.workdir, f"race-{i}")) for i in range(2)]
+    # Bounded: one full-suite run hung here until pytest's 900 s timeout (cause not found yet).
+    clones = [Project(program_copy(server.workdir, f"race-{i}"), server.settings(timeout_seconds=180)) for i in range(2)]
     for p in clones:
         p.stack("race", create="race" not in p.stack_names())
         p.set_secret("race", "team-state:token", token)
