@@ -89,16 +89,10 @@ class SupervisorNamespace(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SupervisorNamespaceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        # Named VksNamespace before 2026-11: the alias keeps existing stacks' namespace (and
-        # its children's URNs) instead of deleting and recreating it.
-        super().__init__(
-            "paif:vsphere:SupervisorNamespace",
-            name,
-            None,
-            pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="paif:vsphere:VksNamespace")])
-            ),
-        )
+        # The type token keeps the component's earlier name: a new token changes the URN of the
+        # namespace (and of everything under it), and the pinned engine (3.274.1) panics on such
+        # an alias in `up --refresh` ("had not been marked as seen"), seen on the local stack.
+        super().__init__("paif:vsphere:VksNamespace", name, None, opts)
         namespace = NamespaceInstance(
             name,
             connection=args.connection,

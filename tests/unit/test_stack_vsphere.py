@@ -77,7 +77,7 @@ def test_namespace_binds_every_declared_class(env: str) -> None:
     }
     assert len(namespace.props["access_list"]) == len(vsphere["namespace"].get("access", []))
     assert {
-        "paif:vsphere:SupervisorNamespace",
+        "paif:vsphere:VksNamespace",
         "paif:vsphere:GpuVmClass",
         "paif:vsphere:VmClass",
     } <= recorded.types()

@@ -36,7 +36,7 @@ def args(**overrides: Any) -> SupervisorNamespaceArgs:
 
 def test_declares_one_namespace_with_quotas_storage_access_and_content() -> None:
     recorded = run(lambda: SupervisorNamespace("chat", args()))
-    assert "paif:vsphere:SupervisorNamespace" in recorded.types()
+    assert "paif:vsphere:VksNamespace" in recorded.types()
     (namespace,) = recorded.of_type(NAMESPACE)
     props = namespace.props
     assert (props["namespace"], props["cluster"]) == ("paif-chat", "wld01-cl01")
