@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -269,10 +269,6 @@ def props_session(props: Props) -> Iterator[Props]:
 def connection_config(sources: Mapping[str, str] | None) -> dict[str, str] | None:
     """The `connection_config` property: which stack config key each connection property came from."""
     return dict(sources) if sources else None
-
-
-def names(values: Sequence[str]) -> str:
-    return ", ".join(repr(v) for v in values)
 
 
 class _MessagesOnly:
