@@ -18,7 +18,8 @@ What every run gets, whatever calls it (the gate, drift detection, deploys, test
 - output streamed line by line to `on_output` while the command runs, structured engine
   events collected into an `Outcome` (counts per operation, each step, policy violations,
   errors) with a JSON form (`Outcome.summary()`);
-- a clear error for a locked stack (`StackLocked`) and a missing plugin (`run make setup`).
+- a clear error for a locked stack (`StackLocked`) and a missing plugin (`run make setup`);
+- previews and refreshes without the engine's per-step checkpoint (`CHECKPOINT_FREE`).
 
 Where the Automation API (SDK 3.272.0) cannot do what the project needs, and what is used
 instead, for that part only:
@@ -82,6 +83,12 @@ DATA_LOSS_OPS = frozenset({"delete", "replace", "create-replacement", "delete-re
 """Step operations that remove the object the state describes (a replacement removes the old one)."""
 
 Command = Literal["preview", "up", "refresh", "preview-refresh", "destroy"]
+CHECKPOINT_FREE: frozenset[Command] = frozenset({"preview", "refresh", "preview-refresh"})
+"""Commands run with `PULUMI_SKIP_CHECKPOINTS=true`: the engine then writes the state once at
+the end instead of serializing the whole snapshot after every step (O(resources²); 95 → 39 s
+for a 1,150-resource preview, bench/README.md). A preview persists nothing anyway; a refresh
+only reads, and one that is interrupted leaves the previous state, which the next refresh
+redoes. Never for `up`/`destroy`: their per-step checkpoint is what a killed run resumes from."""
 OutputSink = Callable[[str], None]
 
 
@@ -598,6 +605,9 @@ class Project:
         started = time.monotonic()
         ok = True
         self.command.last = None
+        saved_env = dict(self.workspace.env_vars)
+        if command in CHECKPOINT_FREE:
+            self.workspace.env_vars = {**saved_env, "PULUMI_SKIP_CHECKPOINTS": "true"}
         try:
             if command == "preview":
                 stack.preview(refresh=refresh or None, **common, **packs)
@@ -617,6 +627,8 @@ class Project:
             if "summary event never found" not in str(exc):
                 raise
             ok = False
+        finally:
+            self.workspace.env_vars = saved_env
         seconds = time.monotonic() - started
         result = self.command.last
         output = f"{result.stdout}\n{result.stderr}" if result is not None else ""

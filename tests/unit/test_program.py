@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import pytest
@@ -291,3 +292,20 @@ def test_a_pais_ca_bundle_is_delivered_as_pais_ca_bundle() -> None:
     assert "DB_SSLROOTCERT" not in config
     [ca] = [c for c in rec.of_type("kubernetes:core/v1:ConfigMap") if c.name == "chat-ca"]
     assert set(ca.props["data"]) == {"pais.crt"}
+
+
+@pytest.mark.parametrize("env", ["local", "dev", "prod"])
+def test_kubernetes_providers_have_an_identity_and_a_client_limit(env: str) -> None:
+    """A new kubeconfig for the same cluster (a fresh token, no kubeconfig in a credential-less
+    preview) must update the provider, never replace it and everything it manages; and its
+    client must not throttle a refresh to 50 requests a second."""
+    providers = declared(env).of_type("pulumi:providers:kubernetes")
+    assert providers
+    for provider in providers:
+        assert provider.props.get("clusterIdentifier"), provider.name
+        # Provider inputs reach the engine JSON-encoded.
+        assert json.loads(provider.props["kubeClientSettings"]) == {"qps": 300, "burst": 600}, provider.name
+    supervisor = next(p for p in providers if p.name == "supervisor")
+    namespace = stack_config(env)["vsphere"]["namespace"]["name"]
+    assert supervisor.props["clusterIdentifier"].endswith(f"/{namespace}")
+    assert ":" not in supervisor.props["clusterIdentifier"], "the port is not part of the identity"

@@ -1,0 +1,67 @@
+"""ops.automation: which runs skip the engine's per-step checkpoint (a fake CLI process that
+records its environment; the real runs are in tests/integration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.automation._cmd import CommandResult
+
+from ops import automation
+from ops.automation import CHECKPOINT_FREE, Project, Settings
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Project, list[dict[str, str]]]:
+    seen: list[dict[str, str]] = []
+
+    def spawn(*args: Any) -> CommandResult:
+        seen.append(args[3])  # (self, argv, cwd, env, sinks, stdin)
+        return CommandResult(stdout="", stderr="", code=0)
+
+    monkeypatch.setattr(automation.PrivateCommand, "_spawn", spawn)
+    (tmp_path / "Pulumi.yaml").write_text("name: fake\nruntime: python\n")
+    project = Project(tmp_path, Settings(backend_url=f"file://{tmp_path / 'state'}"))
+    return project, seen
+
+
+@pytest.mark.parametrize("command", ["preview", "refresh", "preview-refresh", "up", "destroy"])
+def test_only_previews_and_refreshes_skip_checkpoints(
+    recorded: tuple[Project, list[dict[str, str]]], command: automation.Command
+) -> None:
+    project, seen = recorded
+    fake = _FakeStack(project)
+    project.run(fake, command, on_output=None)  # type: ignore[arg-type]
+    assert seen, "the CLI was never started"
+    skip = [env.get("PULUMI_SKIP_CHECKPOINTS") for env in seen]
+    assert skip[-1] == ("true" if command in CHECKPOINT_FREE else None), (command, skip)
+    # The workspace is left as it was: the next command does not inherit the variable.
+    assert "PULUMI_SKIP_CHECKPOINTS" not in project.workspace.env_vars
+
+
+class _FakeStack:
+    """What Project.run calls on a stack, through the workspace's command like auto.Stack."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.name = "it"
+
+    def _run(self, *args: str, **_: Any) -> None:
+        self.project.command.run(list(args), str(self.project.work_dir), dict(self.project.workspace.env_vars))
+
+    def preview(self, **kwargs: Any) -> None:
+        self._run("preview", **kwargs)
+
+    def up(self, **kwargs: Any) -> None:
+        self._run("up", **kwargs)
+
+    def refresh(self, **kwargs: Any) -> None:
+        self._run("refresh", **kwargs)
+
+    def preview_refresh(self, **kwargs: Any) -> None:
+        self._run("refresh", "--preview-only", **kwargs)
+
+    def destroy(self, **kwargs: Any) -> None:
+        self._run("destroy", **kwargs)
