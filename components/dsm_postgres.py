@@ -122,10 +122,8 @@ class DsmPostgres(pulumi.ComponentResource):
             )
         stateful = pulumi.ResourceOptions(parent=self, protect=a.protect)
 
-        if a.admin_password is None:
-            admin_password = Password(f"{name}-admin-password", opts=stateful).result
-        else:
-            admin_password = pulumi.Output.secret(a.admin_password)
+        # Given or generated, kept in state: a run without the given value sees the same one.
+        admin_password = Password(f"{name}-admin-password", given=a.admin_password, opts=stateful).result
 
         secret_name = f"{a.cluster_name}-admin-password"
         spec = PostgresClusterSpec(

@@ -84,15 +84,13 @@ class PostgresAppDatabase(pulumi.ComponentResource):
         conn = a.connection
         child = pulumi.ResourceOptions(parent=self)
 
-        if a.app_password is None:
-            generated = Password(
-                f"{name}-app-password",
-                keepers={"rotation": str(a.app_password_rotation)},
-                opts=child,
-            )
-            app_password = generated.result
-        else:
-            app_password = pulumi.Output.secret(a.app_password)
+        # Given or generated, kept in state: a run without the given value sees the same one.
+        app_password = Password(
+            f"{name}-app-password",
+            keepers={"rotation": str(a.app_password_rotation)},
+            given=a.app_password,
+            opts=child,
+        ).result
 
         owner = Role(
             f"{name}-owner",

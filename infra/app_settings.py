@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from infra.config import Settings
+from infra.credentials import credential
 from infra.preflight import check_apply_secrets
 
 
@@ -70,9 +71,7 @@ def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
         ca_bundles[PAIS_CA_FILE] = pais.ca_bundle
         config["PAIS_CA_BUNDLE"] = f"{CA_DIR}/{PAIS_CA_FILE}"
     check_apply_secrets(settings, keys=("paisClientSecret",))
-    # A preview runs without it: an empty placeholder, still a secret.
-    given = settings.secrets.pais_client_secret
-    client_secret = pulumi.Output.secret(given if given is not None else "")
+    client_secret = credential("paisClientSecret", settings.secrets.pais_client_secret)
     secrets: dict[str, pulumi.Output[str]] = {
         "PAIS_CLIENT_ID": pulumi.Output.secret(pais.client_id),
         "PAIS_CLIENT_SECRET": client_secret,

@@ -32,6 +32,7 @@ from components.vks_cluster import VksCluster, VksClusterArgs
 from infra.app_settings import CA_DIR, AppEnvironment
 from infra.config import NAMESPACE, ConfigError, Settings
 from infra.config.platform import DlvmConfig, GpuPoolConfig, PlatformConfig, VksConfig
+from infra.credentials import credential
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
             driver_version=g.driver_version,
             licensing_config_name=g.licensing_config_name,
             gridd_conf=g.gridd_conf,
-            license_token=settings.secrets.nvidia_license_token,
+            license_token=credential("nvidiaLicenseToken", settings.secrets.nvidia_license_token),
             pool_taints=tuple(Taint(t.key, t.value, t.effect) for t in vks.gpu_pool.taints),
             image_registry=registry,
             pool_labels=dict(vks.gpu_pool.labels),

@@ -1,9 +1,19 @@
-"""`Password` (type `dynamic/random:Password`): a generated password that lives only as a secret.
+"""`Password` (type `dynamic/random:Password`): a password or credential that lives only as a secret.
 
-Generated with Python's `secrets` module at create time, never during a preview. `result`
-is a secret output (encrypted in state, masked in output). It stays the same across
-updates; changing `length`, `alphabet` or any `keepers` value replaces the resource, which
-generates a new one: that is how a rotation is requested.
+`result` is a secret output (encrypted in state, masked in output). It is either
+
+- **given** (`given`: a secret from the stack config, e.g. `paif:dbAdminPassword` or
+  `paif:paisClientSecret`, set by the deploy job from its environment), or
+- **generated** with Python's `secrets` module at create time (never during a preview)
+  when no value was ever given; `generate=False` makes a given value mandatory.
+
+A given value follows the one rule of credentials (components/dynamic/provider.py): a new
+value is an update of `result` and nothing else; no value at all (a pull-request preview in
+CI has no credentials) or a value not known yet is no change, and `result` stays what the
+stack was deployed with, so nothing that embeds it (a Kubernetes Secret, a VM's user-data)
+shows a change either. Removing a given value from the config therefore keeps the last one.
+Changing `length`, `alphabet` or any `keepers` value replaces the resource, which takes the
+given value or generates a new one: that is how a rotation is requested.
 """
 
 from __future__ import annotations
@@ -15,9 +25,9 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure, Resource, UpdateResult
 
-from components.dynamic.provider import ObjectProvider, Props, secret_options
+from components.dynamic.provider import ObjectProvider, Props, ProviderError, known, secret_options
 
 # Letters and digits only: safe in connection URLs, shells and YAML without quoting.
 DEFAULT_ALPHABET = string.ascii_letters + string.digits
@@ -43,6 +53,8 @@ class PasswordProvider(ObjectProvider[None]):
 
     kind = "password"
     replace_keys = _REPLACE_KEYS
+    # A given value is a credential: never a replacement, no value is no change (the base's rule).
+    connection_keys = ("given",)
     # A new password may exist next to the old one while dependents switch over.
     delete_before_replace = False
 
@@ -61,9 +73,21 @@ class PasswordProvider(ObjectProvider[None]):
         return failures
 
     def create_object(self, session: None, props: Props) -> tuple[str, dict[str, Any]]:
-        result = generate(int(props["length"]), str(props["alphabet"]))
+        given = props.get("given")
+        if known(given):
+            result = str(given)
+        elif props.get("generate") is False:
+            raise ProviderError(f"{props.get('config_key') or 'the credential'} is not set: set it with `pulumi config set --secret`")
+        else:
+            result = generate(int(props["length"]), str(props["alphabet"]))
         # The id is public (it shows in URNs and logs): random, unrelated to the password.
         return secrets.token_hex(8), {"result": result}
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only a new given value reaches here (the replace keys replace): it becomes `result`."""
+        given = news.get("given")
+        result = str(given) if known(given) else olds.get("result")
+        return UpdateResult(outs={**olds, **news, "result": result})
 
     def observe(self, session: None, id_: str, props: Props) -> dict[str, Any] | None:
         return {}
@@ -73,7 +97,7 @@ class PasswordProvider(ObjectProvider[None]):
 
 
 class Password(Resource, module="random", name="Password"):
-    """A random password; `result` is a secret. Change `keepers` to get a new one."""
+    """A given or random password; `result` is a secret. Change `keepers` to get a new one."""
 
     result: pulumi.Output[str]
 
@@ -84,12 +108,21 @@ class Password(Resource, module="random", name="Password"):
         length: int = 32,
         alphabet: str = DEFAULT_ALPHABET,
         keepers: Mapping[str, pulumi.Input[str]] | None = None,
+        given: pulumi.Input[str] | None = None,
+        generate: bool = True,
+        config_key: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"length": length, "alphabet": alphabet, "keepers": dict(keepers or {}), "result": None}
+        props: dict[str, Any] = {"length": length, "alphabet": alphabet, "keepers": dict(keepers or {}), "result": None}
+        # Only when used: a password in state from before these existed must not differ.
+        if given is not None:
+            props["given"] = pulumi.Output.secret(given)
+        if not generate:
+            props["generate"] = False
+            props["config_key"] = config_key
         super().__init__(
             PasswordProvider(),
             resource_name,
             props,
-            secret_options(opts, "result"),
+            secret_options(opts, "result", "given"),
         )

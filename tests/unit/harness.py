@@ -84,8 +84,10 @@ class Recorder(pulumi.runtime.Mocks):
             meta = unwrap(outputs["metadata"]) or {}
             outputs["metadata"] = {"name": args.name, **meta}
         if args.typ == "pulumi-python:dynamic/random:Password":
-            # What the provider's create would return: a password only the test knows.
-            outputs["result"] = mock_password(args.name)
+            # What the provider's create would return: the given value, else a password only
+            # the test knows.
+            given = unwrap(outputs.get("given"))
+            outputs["result"] = given if given else mock_password(args.name)
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

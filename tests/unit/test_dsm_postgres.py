@@ -115,8 +115,10 @@ def test_dev_is_a_single_server_without_backups(dev: Declared) -> None:
     assert spec["storageSpace"] == "20Gi" and spec["storagePolicyName"] == "vSAN Default Storage Policy"
     assert spec["version"] == "17.7+vmware.v9.0.2.0" and spec["adminUsername"] == "pgadmin"
     # Data is protected in every environment (paif:protection.release lifts it per object).
+    # The admin password is kept in state given or generated (a run without it sees the same).
     assert dev.protected == {
         "postgres-cluster",
+        "postgres-admin-password",
         "postgres-admin-secret",
         "postgres-db",
         "postgres-owner",
@@ -142,6 +144,7 @@ def test_prod_is_ha_with_backups_and_a_maintenance_window(prod: Declared) -> Non
 def test_prod_protects_every_stateful_resource(prod: Declared) -> None:
     assert prod.protected == {
         "postgres-cluster",
+        "postgres-admin-password",
         "postgres-admin-secret",
         "postgres-db",
         "postgres-owner",
@@ -152,7 +155,7 @@ def test_prod_protects_every_stateful_resource(prod: Declared) -> None:
 def test_generated_admin_password_is_protected_in_prod() -> None:
     declared = declare("prod", admin_password=None)
     assert "postgres-admin-password" in declared.protected
-    assert declared.secret_outputs["postgres-admin-password"] == ["result"]
+    assert declared.secret_outputs["postgres-admin-password"] == ["result", "given"]
     assert len(declared.recorded.of_type(PASSWORD)) == 2
 
 
@@ -270,12 +273,14 @@ def test_without_a_host_the_cluster_must_be_awaited() -> None:
     assert "without await_cluster the cluster's host is never known" in str(recorded.error)
 
 
-def test_given_app_password_skips_generation() -> None:
+def test_given_app_password_is_kept_in_state_not_generated() -> None:
     def program() -> None:
         args: DsmPostgresArgs = data_args(settings("dev"), "ns")
         DsmPostgres("postgres", replace(args, app_password=pulumi.Output.secret(APP_PASSWORD)))
 
     recorded = run(program)
-    assert not recorded.of_type(PASSWORD)
+    # A Password resource holds the given value (a run without it keeps it), none is generated.
+    held = recorded.one(PASSWORD, "postgres-app-password")
+    assert held.is_secret("given") and held.props["given"] == APP_PASSWORD
     assert recorded.one(ROLE, "postgres-app").props["password"] == APP_PASSWORD
     assert recorded.of_type(DATABASE) and recorded.of_type(SCHEMA)

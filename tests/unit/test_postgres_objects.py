@@ -23,6 +23,7 @@ from psycopg.pq import abc
 from pulumi.dynamic import ResourceProvider
 from pulumi.runtime import rpc
 
+from components.dynamic.provider import ProviderError
 from components.password.password import DEFAULT_ALPHABET, PasswordProvider, generate
 from components.postgres import PgConnection
 from components.postgres.connection import _retryable
@@ -358,6 +359,29 @@ def test_password_changes_only_when_its_inputs_change() -> None:
     assert rotated.replaces == ["keepers"] and rotated.delete_before_replace is False
 
 
+def test_a_given_password_is_a_credential() -> None:
+    provider = PasswordProvider()
+    olds = {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "given": "old-value", "result": "old-value"}
+    # No value (a preview without credentials) or one not known yet: no change at all.
+    assert provider.diff("id", olds, {**olds, "given": None, "result": None}).changes is False
+    assert provider.diff("id", olds, {**olds, "given": rpc.UNKNOWN, "result": None}).changes is False
+    # A new value: an update, never a replacement; it becomes the result.
+    rotated = provider.diff("id", olds, {**olds, "given": "new-value", "result": None})
+    assert rotated.changes is True and rotated.replaces == []
+    updated = provider.update("id", olds, {**olds, "given": "new-value", "result": None})
+    assert (updated.outs or {})["result"] == "new-value"
+    kept = provider.update("id", olds, {**olds, "given": None, "result": None})
+    assert (kept.outs or {})["result"] == "old-value"
+    created = provider.create({"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "given": "given-value"})
+    assert (created.outs or {})["result"] == "given-value"
+
+
+def test_a_required_credential_is_never_generated() -> None:
+    props = {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "generate": False, "config_key": "paif:x"}
+    with pytest.raises(ProviderError, match=r"paif:x is not set"):
+        PasswordProvider().create(props)
+
+
 # --- PostgresAppDatabase under mocks -------------------------------------------------------------
 
 ROLE_TYPE = "pulumi-python:dynamic/postgres:Role"
@@ -443,7 +467,7 @@ def test_app_without_create_gets_usage_only() -> None:
 def test_passwords_are_secret_inputs_and_secret_outputs(generated: Declared) -> None:
     rec = generated.recorded
     assert len(rec.of_type(PASSWORD_TYPE)) == 1
-    assert generated.opts["chat-app-password"].additional_secret_outputs == ["result"]
+    assert generated.opts["chat-app-password"].additional_secret_outputs == ["result", "given"]
     assert rec.of_type(PASSWORD_TYPE)[0].props["keepers"] == {"rotation": "0"}
     for resource in rec.resources:
         if resource.type.startswith("pulumi-python:dynamic/postgres:"):
@@ -458,7 +482,9 @@ def test_passwords_are_secret_inputs_and_secret_outputs(generated: Declared) -> 
 
 def test_given_app_password_is_used_and_kept_secret() -> None:
     rec = declare(app_password=APP_PASSWORD).recorded
-    assert not rec.of_type(PASSWORD_TYPE)
+    # Held in state by a Password resource (a run without the value keeps it), not generated.
+    (held,) = rec.of_type(PASSWORD_TYPE)
+    assert held.is_secret("given") and held.props["given"] == APP_PASSWORD
     app = rec.one(ROLE_TYPE, "chat-app")
     assert app.is_secret("password") and app.props["password"] == APP_PASSWORD
     assert not any(contains_plain(r.inputs, APP_PASSWORD) for r in rec.resources)
