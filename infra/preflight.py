@@ -31,6 +31,10 @@ def unusable_apply_secrets(settings: Settings) -> dict[str, str]:
     platform = cfg.vks.platform if cfg.vks is not None and profile.cluster_platform else None
     if platform is not None and platform.gpu_operator is not None and secrets.nvidia_license_token is None:
         needed["nvidiaLicenseToken"] = "the GPU Operator's vGPU driver licenses itself with it"
+    if platform is not None and platform.cert_manager.ca_certificate and secrets.corporate_ca_key is None:
+        needed["corporateCaKey"] = (
+            "the program manages the corporate CA Secret (paif:vks.platform.certManager.caCertificate is set)"
+        )
     problems = {key: f"required key is missing; {why}" for key, why in needed.items()}
     problems.update({key: "is set but empty; an empty secret is never a usable credential" for key in secrets.empty})
     return problems

@@ -240,7 +240,9 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
             issuer_name=cm.issuer_name,
             ca_secret_name=cm.ca_secret_name,
             ca_certificate=cm.ca_certificate,
-            ca_key=settings.secrets.corporate_ca_key,
+            # The committed certificate says the program manages the CA Secret; the key is a
+            # credential the deploy job supplies (a preview without it changes nothing).
+            ca_key=credential("corporateCaKey", settings.secrets.corporate_ca_key) if cm.ca_certificate else None,
         ),
         contour=ContourSpec(
             package_version=contour.package_version,

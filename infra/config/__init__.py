@@ -40,13 +40,13 @@ NAMESPACE = "paif"
 SECRET_KEYS: dict[str, str] = {
     "vcenterPassword": "vCenter password for paif:vsphere.username (needed by `up`, not by `preview`)",
     "paisClientSecret": "PAIS OIDC client secret for paif:pais.clientId",
-    "dbAdminPassword": "DSM cluster admin password (generated when unset)",
-    "dbAppPassword": "password of the app's login role (generated when unset; set it to rotate)",
+    "dbAdminPassword": "DSM cluster admin password (generated when never set; once set, unsetting it keeps the last value)",
+    "dbAppPassword": "password of the app's login role (generated when never set; set a new value to rotate)",
     "harborPassword": "Harbor password for paif:harbor.username (needed by `up`, not by `preview`)",
     "supervisorKubeconfig": "kubeconfig for the Supervisor namespace (ambient kubeconfig when unset)",
     "workloadKubeconfig": "kubeconfig for the VKS workload cluster (prod; read from the cluster when unset)",
     "nvidiaLicenseToken": "NVIDIA licence client_configuration_token.tok for the GPU Operator (prod; needed by `up`)",
-    "corporateCaKey": "PEM private key of the corporate CA for the ClusterIssuer (unset: its Secret already exists)",
+    "corporateCaKey": "PEM private key of the corporate CA (needed by `up` when paif:vks.platform.certManager.caCertificate is set)",
 }
 KUBECONFIG_KEYS = ("supervisorKubeconfig", "workloadKubeconfig")
 # An unquoted number with a leading zero: YAML 1.1 reads 05432 as octal (2842), YAML 1.2 as 5432.
@@ -503,6 +503,18 @@ def _secret_problems(raw: dict[str, str], secret_keys: set[str]) -> list[str]:
     return problems
 
 
+def _ca_key_problems(cfg: StackConfig, raw: dict[str, str]) -> list[str]:
+    """The corporate CA key is used only with its (committed, public) certificate."""
+    key = f"{NAMESPACE}:corporateCaKey"
+    platform = cfg.vks.platform if cfg.vks is not None else None
+    if key in raw and (platform is None or not platform.cert_manager.ca_certificate):
+        return [
+            f"{key}: set (value not shown), but paif:vks.platform.certManager.caCertificate is not; the program "
+            "creates the CA Secret only with its certificate: set caCertificate, or unset the key if the Secret exists"
+        ]
+    return []
+
+
 def _namespace_problem(full_key: str, namespace: str, key: str, project: str) -> str | None:
     if namespace == project:
         return f"{full_key}: keys belong to the '{NAMESPACE}' namespace; use {NAMESPACE}:{key}"
@@ -596,6 +608,7 @@ def parse_config(
         problems.extend(format_validation_error(exc, secret_roots))
     if cfg is not None:
         problems.extend(_cross_checks(cfg, PROFILES[cfg.environment]))
+        problems.extend(_ca_key_problems(cfg, raw))
     if stack_text is not None:
         # One line per key: a leading zero that also broke the key's rule (startTime: 0400) is
         # already reported with the value the program was given.

@@ -154,9 +154,10 @@ class CertManagerConfig(Model):
     """ClusterIssuer name (paif:app.tls.clusterIssuer refers to it)."""
     ca_secret_name: DnsLabel = "corp-ca"  # noqa: S105 - a Secret name
     """kubernetes.io/tls Secret in ns cert-manager holding the corporate (intermediate) CA; created by
-    the program when the secret paif:corporateCaKey is set, else it must exist."""
+    the program when caCertificate is set (its key: the secret paif:corporateCaKey), else it must exist."""
     ca_certificate: PemCertificates | None = None
-    """PEM certificate of the corporate CA (public); required with paif:corporateCaKey."""
+    """PEM certificate of the corporate CA (public): set, the program manages the CA Secret and `up`
+    needs paif:corporateCaKey; unset, the Secret must exist."""
 
 
 class ContourConfig(Model):

@@ -125,3 +125,22 @@ def test_local_refuses_a_platform_it_cannot_run() -> None:
         in str(rec.error)
     )
     assert rec.resources == []
+
+
+def test_a_corporate_ca_key_without_its_certificate_names_both() -> None:
+    config = stack_config("prod")
+    config["vks"]["platform"].get("certManager", {}).pop("caCertificate", None)
+    secrets = {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG, "corporateCaKey": "ca-key-not-echoed-6610"}
+    rec = run_program(config, secrets, stack="prod", expect_error=True)
+    message = str(rec.error)
+    assert "paif:corporateCaKey: set (value not shown), but paif:vks.platform.certManager.caCertificate is not" in message
+    assert "ca-key-not-echoed-6610" not in message
+    assert rec.resources == []
+
+
+def test_a_managed_corporate_ca_needs_its_key_at_up() -> None:
+    config = stack_config("prod")
+    config["vks"]["platform"].setdefault("certManager", {})["caCertificate"] = config["database"]["caBundle"]
+    rec = run_program(config, {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG}, stack="prod", expect_error=True)
+    assert "paif:corporateCaKey: required key is missing; the program manages the corporate CA Secret" in str(rec.error)
+    assert rec.resources == []
