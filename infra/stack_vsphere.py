@@ -1,7 +1,7 @@
 """The vSphere part of a stack: the Supervisor namespace and the VM classes it offers.
 
-Every class in `paif:vsphere.vmClasses` is declared (a `GpuVmClass` when it sets
-`vgpuProfile`, a CPU-only `VmClass` otherwise) and bound to the namespace, together with
+Every class in `paif:vsphere.vmClasses` is declared (a `VmClass`, with a vGPU when it
+sets `vgpuProfile`) and bound to the namespace, together with
 the declared content libraries. `paif:vcenterPassword` may be missing in a preview (CI
 has no vCenter credentials; nothing is contacted), never in `up`.
 """
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.gpu_vm_class import GpuVmClass, GpuVmClassArgs
 from components.supervisor_namespace import NamespaceAccess, SupervisorNamespace, SupervisorNamespaceArgs
 from components.vm_class import VmClass, VmClassArgs
 from components.vsphere import VcenterConnection
@@ -55,31 +54,19 @@ def declare_vsphere(settings: Settings) -> VsphereOutputs:
     connection = vcenter_connection(settings)
     classes: dict[str, pulumi.Output[str]] = {}
     for vm_class in cfg.vm_classes:
-        if vm_class.vgpu_profile is not None:
-            classes[vm_class.name] = GpuVmClass(
-                vm_class.name,
-                GpuVmClassArgs(
-                    connection=connection,
-                    name=vm_class.name,
-                    cpu_count=vm_class.cpu_count,
-                    memory_mib=vm_class.memory_mib,
-                    vgpu_profile=vm_class.vgpu_profile,
-                    cluster=cfg.cluster,
-                    cpu_reservation_percent=vm_class.cpu_reservation_percent,
-                    api=cfg.api,
-                ),
-            ).class_id
-        else:
-            classes[vm_class.name] = VmClass(
-                vm_class.name,
-                VmClassArgs(
-                    connection=connection,
-                    name=vm_class.name,
-                    cpu_count=vm_class.cpu_count,
-                    memory_mib=vm_class.memory_mib,
-                    cpu_reservation_percent=vm_class.cpu_reservation_percent,
-                ),
-            ).class_id
+        classes[vm_class.name] = VmClass(
+            vm_class.name,
+            VmClassArgs(
+                connection=connection,
+                name=vm_class.name,
+                cpu_count=vm_class.cpu_count,
+                memory_mib=vm_class.memory_mib,
+                cpu_reservation_percent=vm_class.cpu_reservation_percent,
+                vgpu_profile=vm_class.vgpu_profile,
+                cluster=cfg.cluster,
+                api=cfg.api,
+            ),
+        ).class_id
     ns = cfg.namespace
     namespace = SupervisorNamespace(
         ns.name,

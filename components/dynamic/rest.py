@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Self, TypedDict, Unpack
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -25,6 +25,23 @@ from components.dynamic.provider import ProviderError
 
 REPEATABLE = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 ALWAYS_RETRY_STATUS = frozenset({429, 503})
+
+
+class ClientOptions(TypedDict, total=False):
+    """How a client reaches its server (every key optional; defaults in `RestClient`)."""
+
+    insecure: bool
+    """No TLS verification (simulators only). Default False."""
+    ca_bundle: str | None
+    """PEM CA bundle (a path); None: the system trust store."""
+    timeout: float
+    """Seconds per request. Default 30."""
+    attempts: int
+    """Tries per request, the first included. Default 5."""
+    backoff: float
+    """First wait between tries, doubling. Default 1 s."""
+    backoff_max: float
+    """Longest wait between tries. Default 15 s."""
 
 
 class RestError(ProviderError):
@@ -77,22 +94,21 @@ class RestClient:
         base_url: str,
         *,
         where: str,
-        insecure: bool = False,
-        ca_bundle: str | None = None,
-        timeout: float = 30.0,
-        attempts: int = 5,
-        backoff: float = 1.0,
-        backoff_max: float = 15.0,
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.where = where
         """The server in messages (host or URL)."""
+        timeout = options.get("timeout", 30.0)
         self.timeout = timeout
-        self.attempts = max(1, attempts)
-        self._wait = wait_exponential(multiplier=backoff, min=backoff, max=backoff_max)
+        self.attempts = max(1, options.get("attempts", 5))
+        backoff = options.get("backoff", 1.0)
+        self._wait = wait_exponential(multiplier=backoff, min=backoff, max=options.get("backoff_max", 15.0))
         try:
-            verify = tls_context(insecure, ca_bundle, f"{self.service} at {where}")
+            verify = tls_context(
+                options.get("insecure", False), options.get("ca_bundle"), f"{self.service} at {where}"
+            )
         except RestError as exc:
             raise self.error(str(exc)) from None
         self._http = httpx.Client(
@@ -106,6 +122,12 @@ class RestClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def retryable(self, method: str, exc: BaseException) -> bool:
         if isinstance(exc, Transient):

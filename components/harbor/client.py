@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
 import httpx
 
 from components.dynamic.provider import ObjectGone
-from components.dynamic.rest import RestClient, RestError, Transient
+from components.dynamic.rest import ClientOptions, RestClient, RestError, Transient
 
 API_PREFIX = "/api/v2.0"
 PAGE_SIZE = 100
@@ -72,13 +72,7 @@ class HarborClient(RestClient):
         url: str,
         username: str,
         password: str,
-        *,
-        insecure: bool = False,
-        ca_bundle: str | None = None,
-        timeout: float = 30.0,
-        attempts: int = 5,
-        backoff: float = 1.0,
-        backoff_max: float = 15.0,
+        **options: Unpack[ClientOptions],
     ) -> None:
         if not password:
             raise HarborError(
@@ -86,23 +80,7 @@ class HarborClient(RestClient):
             )
         self.url = url.rstrip("/")
         self.username = username
-        super().__init__(
-            self.url + API_PREFIX,
-            where=self.url,
-            insecure=insecure,
-            ca_bundle=ca_bundle,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            backoff_max=backoff_max,
-            auth=httpx.BasicAuth(username, password),
-        )
-
-    def __enter__(self) -> HarborClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+        super().__init__(self.url + API_PREFIX, where=self.url, auth=httpx.BasicAuth(username, password), **options)
 
     def no_answer(self, method: str, path: str) -> str:
         return f"Harbor at {self.url} did not answer {method} {API_PREFIX}{path} within {self.timeout:g}s"

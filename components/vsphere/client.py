@@ -173,11 +173,6 @@ class VcenterClient(RestClient):
             transport=transport,
         )
 
-    def __enter__(self) -> VcenterClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def legacy_api(self) -> bool:
         """True when this vCenter has no /api/session (vcsim, vCenter before 7.0U2): its other

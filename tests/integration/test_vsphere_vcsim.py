@@ -4,7 +4,7 @@ One fresh vcsim per module (TLS with its self-signed certificate, so `insecure`)
 hosts advertise two vGPU profiles (our vcsim launcher's -vgpu-profiles sets
 `config.sharedPassthruGpuTypes` on every host; a stock vcsim host advertises none), plus a
 content library created over REST as an administrator would. The program
-(programs/vsphere) declares SupervisorNamespace + a CPU VmClass + a GpuVmClass.
+(programs/vsphere) declares SupervisorNamespace + a CPU VmClass + a vGPU VmClass.
 
 What vcsim does not do, and so is not proven here: it drops a namespace's description,
 storage specs, quotas and access list (the provider records them in `ignored_by_server`

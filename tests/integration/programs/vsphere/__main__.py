@@ -1,4 +1,4 @@
-"""SupervisorNamespace + a CPU VmClass + a GpuVmClass against the vCenter given in config
+"""SupervisorNamespace + a CPU VmClass + a vGPU VmClass against the vCenter given in config
 (tests/integration/test_vsphere_vcsim.py).
 
 Config (project namespace): host, protocol (https|http), insecure (bool), username,
@@ -9,7 +9,6 @@ attempts.
 
 import pulumi
 
-from components.gpu_vm_class import GpuVmClass, GpuVmClassArgs
 from components.supervisor_namespace import NamespaceAccess, SupervisorNamespace, SupervisorNamespaceArgs
 from components.vm_class import VmClass, VmClassArgs
 from components.vsphere import VcenterConnection
@@ -34,9 +33,9 @@ cpu = VmClass(
         memory_mib=4096,
     ),
 )
-gpu = GpuVmClass(
+gpu = VmClass(
     "paif-gpu",
-    GpuVmClassArgs(
+    VmClassArgs(
         connection=connection,
         name="paif-gpu",
         cpu_count=8,
