@@ -126,28 +126,24 @@ class HarborProject(pulumi.ComponentResource):
             force_destroy=a.force_destroy,
             opts=pulumi.ResourceOptions(parent=self, protect=a.protect),
         )
-        pull = RobotAccount(
-            f"{name}-pull-robot",
-            connection=connection,
-            project=project.name,
-            name=a.pull_robot,
-            access=PULL,
-            duration_days=a.robot_expiry_days,
-            description="pulls the app's images (imagePullSecret)",
-            rotation=a.robot_rotation,
-            opts=child,
-        )
-        push = RobotAccount(
-            f"{name}-push-robot",
-            connection=connection,
-            project=project.name,
-            name=a.push_robot,
-            access=PUSH,
-            duration_days=a.robot_expiry_days,
-            description="pushes the app's images from CI",
-            rotation=a.robot_rotation,
-            opts=child,
-        )
+        robots = {
+            role: RobotAccount(
+                f"{name}-{role}-robot",
+                connection=connection,
+                project=project.name,
+                name=robot_name,
+                access=access,
+                duration_days=a.robot_expiry_days,
+                description=description,
+                rotation=a.robot_rotation,
+                opts=child,
+            )
+            for role, robot_name, access, description in (
+                ("pull", a.pull_robot, PULL, "pulls the app's images (imagePullSecret)"),
+                ("push", a.push_robot, PUSH, "pushes the app's images from CI"),
+            )
+        }
+        pull, push = robots["pull"], robots["push"]
         if a.retain_last is not None:
             RetentionPolicy(
                 f"{name}-retention",

@@ -40,6 +40,11 @@ class AppSlo:
     gpu_framebuffer_ratio: float = 0.95
 
 
+def _warning(alert: str, expr: str, summary: str, *, for_: str | None = None) -> Rule:
+    """An alert of severity warning with a one-line summary."""
+    return Rule(alert=alert, expr=expr, for_=for_, labels={"severity": "warning"}, annotations={"summary": summary})
+
+
 def _app_selector(namespace: str, job: str) -> str:
     return f'namespace="{namespace}",job="{job}"'
 
@@ -87,41 +92,31 @@ def app_rule_groups(namespace: str, job: str, slo: AppSlo | None = None) -> list
     ]
     rec = f'namespace="{namespace}",job="{job}"'
     alerts = [
-        Rule(
-            alert="ChatBackendHighP99Latency",
-            expr=f"paif:http_request_duration_seconds:p99_5m{{{rec}}} > {slo.p99_latency_seconds:g}",
+        _warning(
+            "ChatBackendHighP99Latency",
+            f"paif:http_request_duration_seconds:p99_5m{{{rec}}} > {slo.p99_latency_seconds:g}",
+            f"P99 latency of {job} above {slo.p99_latency_seconds:g} s for 10 minutes",
             for_="10m",
-            labels={"severity": "warning"},
-            annotations={
-                "summary": f"P99 latency of {job} above {slo.p99_latency_seconds:g} s for 10 minutes"
-            },
         ),
-        Rule(
-            alert="ChatBackendHigh4xxRatio",
-            expr=f"paif:http_requests_4xx:ratio_rate5m{{{rec}}} > {slo.ratio_4xx:g}",
+        _warning(
+            "ChatBackendHigh4xxRatio",
+            f"paif:http_requests_4xx:ratio_rate5m{{{rec}}} > {slo.ratio_4xx:g}",
+            f"More than {slo.ratio_4xx:.0%} of {job} answers are 4xx (client or auth errors)",
             for_="15m",
-            labels={"severity": "warning"},
-            annotations={
-                "summary": f"More than {slo.ratio_4xx:.0%} of {job} answers are 4xx (client or auth errors)"
-            },
         ),
-        Rule(
-            alert="ChatBackendTooManyInFlight",
-            expr=f"paif:http_requests_in_flight:sum{{{rec}}} > {slo.in_flight}",
+        _warning(
+            "ChatBackendTooManyInFlight",
+            f"paif:http_requests_in_flight:sum{{{rec}}} > {slo.in_flight}",
+            f"{job} serves more than {slo.in_flight} concurrent requests",
             for_="10m",
-            labels={"severity": "warning"},
-            annotations={"summary": f"{job} serves more than {slo.in_flight} concurrent requests"},
         ),
-        Rule(
-            alert="ChatPodRestarting",
-            expr=(
+        _warning(
+            "ChatPodRestarting",
+            (
                 f'sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total{{namespace="{namespace}"}}[1h])) '
                 f"> {slo.restarts_per_hour}"
             ),
-            labels={"severity": "warning"},
-            annotations={
-                "summary": f"A pod in {namespace} restarted more than {slo.restarts_per_hour} times in an hour"
-            },
+            f"A pod in {namespace} restarted more than {slo.restarts_per_hour} times in an hour",
         ),
     ]
     return [
@@ -145,25 +140,19 @@ def gpu_rule_groups(slo: AppSlo | None = None) -> list[RuleGroup]:
         ),
     ]
     alerts = [
-        Rule(
-            alert="GpuSaturated",
-            expr=f"paif:gpu_utilisation:avg5m > {slo.gpu_utilisation_percent:g}",
+        _warning(
+            "GpuSaturated",
+            f"paif:gpu_utilisation:avg5m > {slo.gpu_utilisation_percent:g}",
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} busy above "
+                f"{slo.gpu_utilisation_percent:g}% for 30 minutes: add GPU nodes",
             for_="30m",
-            labels={"severity": "warning"},
-            annotations={
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} busy above "
-                f"{slo.gpu_utilisation_percent:g}% for 30 minutes: add GPU nodes"
-            },
         ),
-        Rule(
-            alert="GpuFramebufferNearlyFull",
-            expr=f"paif:gpu_framebuffer_used:ratio > {slo.gpu_framebuffer_ratio:g}",
+        _warning(
+            "GpuFramebufferNearlyFull",
+            f"paif:gpu_framebuffer_used:ratio > {slo.gpu_framebuffer_ratio:g}",
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} framebuffer above "
+                f"{slo.gpu_framebuffer_ratio:.0%}",
             for_="15m",
-            labels={"severity": "warning"},
-            annotations={
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} framebuffer above "
-                f"{slo.gpu_framebuffer_ratio:.0%}"
-            },
         ),
     ]
     return [RuleGroup(name="gpu.recording", rules=recording), RuleGroup(name="gpu.alerts", rules=alerts)]

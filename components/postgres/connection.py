@@ -12,27 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import psycopg
 import pulumi
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from components.dynamic.provider import CONNECTION_CONFIG_KEY, ProviderError, connection_config
+from components.dynamic.connection import Connection
+from components.dynamic.provider import ProviderError
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-CONNECTION_KEYS = (
-    "host",
-    "port",
-    "admin_user",
-    "admin_password",
-    "maintenance_database",
-    "sslmode",
-    "sslrootcert",
-    "connect_timeout",
-    "connect_attempts",
-)
-SECRET_CONNECTION_KEYS = ["admin_password"]
 # The server answered and said no: waiting will not change the answer.
 _DEFINITIVE_FAILURES = (
     "password authentication failed",
@@ -53,7 +42,7 @@ class DatabaseMissing(PostgresError):
 
 
 @dataclass(frozen=True)
-class PgConnection:
+class PgConnection(Connection):
     """An admin connection to a PostgreSQL server, as resource inputs.
 
     The admin needs CREATEROLE and CREATEDB; it does not need to be a superuser (DSM's
@@ -74,24 +63,12 @@ class PgConnection:
     """Seconds per connection attempt."""
     connect_attempts: int = 5
     """Attempts (with exponential backoff) while the server is unreachable or starting."""
-    config_keys: Mapping[str, str] | None = None
-    """Connection property -> the stack config key it came from (e.g. "host" ->
-    "paif:database.host"): refresh, update and delete then use that key's current value, so a moved
-    endpoint or a rotated password in the config never wedges them."""
 
-    def props(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "port": self.port,
-            "admin_user": self.admin_user,
-            "admin_password": pulumi.Output.secret(self.admin_password),
-            "maintenance_database": self.maintenance_database,
-            "sslmode": self.sslmode,
-            "sslrootcert": self.sslrootcert,
-            "connect_timeout": self.connect_timeout,
-            "connect_attempts": self.connect_attempts,
-            CONNECTION_CONFIG_KEY: connection_config(self.config_keys),
-        }
+    secret_keys: ClassVar[tuple[str, ...]] = ("admin_password",)
+
+
+CONNECTION_KEYS = PgConnection.keys()
+SECRET_CONNECTION_KEYS = PgConnection.secret_keys
 
 
 def _retryable(exc: BaseException) -> bool:
