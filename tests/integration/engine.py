@@ -1,13 +1,16 @@
-"""Run the real `pulumi` CLI on a test program (shared by the integration tests).
+"""Run the real `pulumi` CLI on a test program (shared by the integration tests), through
+the project's one runner: the Automation API (`ops.automation`).
 
 The program folder is copied to a temporary directory (so stack files never land in the
 repository) with its virtualenv made absolute; state goes to a file backend there, secrets
-use a passphrase. Every run is timed and gets a private temp directory (TMPDIR), removed
-after it: the kubernetes provider writes the kubeconfig it is given to a file there.
+use a passphrase. Every run is timed and gets a private temp directory (TMPDIR) under the
+work directory, removed after it: the kubernetes provider writes the kubeconfig it is given
+to a file there. `env` holds this program's variables (a test may change them between runs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policy.gate import missing_plugin
+from pulumi.automation.errors import CommandError
+
+from ops.automation import Command, Project, Settings, missing_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"
@@ -82,66 +87,66 @@ class PulumiProgram:
         )
         state = self.workdir / "state"
         state.mkdir()
-        self.env = {
-            **os.environ,
-            "PATH": f"{TOOLS}:{VENV / 'bin'}:{os.environ.get('PATH', '')}",
+        self.env: dict[str, str] = {
             "PULUMI_BACKEND_URL": f"file://{state}",
             "PULUMI_CONFIG_PASSPHRASE": "integration-test-passphrase",
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
         }
+        self.project = Project(self.program, Settings(backend_url=f"file://{state}", temp_parent=self.workdir))
+        # The workspace's variables are this dict: what a test sets reaches every later run.
+        self.project.workspace.env_vars = self.env
         self.run("stack", "init", self.stack)
 
     def run(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        """Any `pulumi` command, through the Automation API's command runner."""
+        command = self.project.command
+        command.settings = dataclasses.replace(command.settings, timeout_seconds=timeout)
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="tmp-", dir=self.workdir) as temp_dir:
-            result = subprocess.run(
-                ["pulumi", *args, "--non-interactive"],
-                cwd=self.program,
-                env={**self.env, **{name: temp_dir for name in ("TMPDIR", "TEMP", "TMP")}},
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
+        try:
+            result = command.run(list(args), str(self.program), self.env)
+            code, stdout, stderr = result.code, result.stdout, result.stderr
+        except CommandError as exc:
+            last = command.last
+            code = last.code if last is not None else 1
+            stdout, stderr = (last.stdout, last.stderr) if last is not None else ("", str(exc))
         self.timings.append((" ".join(args), time.monotonic() - started))
-        if check and result.returncode != 0:
-            hint = missing_plugin(result.stdout + result.stderr)
+        if check and code != 0:
+            hint = missing_plugin(stdout + stderr)
             raise PulumiFailed(
-                (f"{hint}\n" if hint else "") + f"pulumi {' '.join(args)} exited {result.returncode}\n"
-                f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
+                (f"{hint}\n" if hint else "") + f"pulumi {' '.join(args)} exited {code}\n"
+                f"--- stdout ---\n{stdout[-6000:]}\n--- stderr ---\n{stderr[-4000:]}"
             )
-        return result
+        return subprocess.CompletedProcess(["pulumi", *args], code, stdout, stderr)
 
     def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
-        self.run("config", "set", *(["--secret"] if secret else ["--plaintext"]), key, value)
+        if secret:
+            # On stdin, never on the command line.
+            self.project.command.run(
+                ["config", "set", "--secret", key, "--stack", self.stack], str(self.program), self.env, stdin=value
+            )
+        else:
+            self.run("config", "set", "--plaintext", key, value)
 
-    def up(self, *extra: str) -> dict[str, int]:
-        """`pulumi up` and the summary of what it changed, e.g. {"same": 13}."""
-        events = self._events(self.run("up", "--yes", "--skip-preview", "--json", *extra))
-        summaries = [e["summaryEvent"] for e in events if "summaryEvent" in e]
-        assert summaries, "pulumi up --json produced no summary event"
-        changes: dict[str, int] = summaries[-1]["resourceChanges"]
-        return changes
+    def _changes(self, command: Command) -> dict[str, int]:
+        started = time.monotonic()
+        outcome = self.project.run(self.project.stack(self.stack), command, on_output=None)
+        self.timings.append((command, time.monotonic() - started))
+        if not outcome.ok:
+            raise PulumiFailed(f"pulumi {command} failed: {outcome.errors}\n--- output ---\n{outcome.output[-6000:]}")
+        return {op: n for op, n in outcome.changes.items() if n}
+
+    def up(self) -> dict[str, int]:
+        """`pulumi up` (no separate preview) and the summary of what it changed, e.g. {"same": 13}."""
+        return self._changes("up")
 
     def preview(self) -> dict[str, int]:
         """`pulumi preview` and its change summary, e.g. {"create": 13}."""
-        changes: dict[str, int] = json.loads(self.run("preview", "--json").stdout)["changeSummary"]
-        return changes
+        return self._changes("preview")
 
     def refresh(self) -> dict[str, int]:
-        events = self._events(self.run("refresh", "--yes", "--skip-preview", "--json"))
-        changes: dict[str, int] = next(e["summaryEvent"] for e in events if "summaryEvent" in e)[
-            "resourceChanges"
-        ]
-        return changes
+        return self._changes("refresh")
 
     def destroy(self) -> dict[str, int]:
-        events = self._events(self.run("destroy", "--yes", "--skip-preview", "--json"))
-        changes: dict[str, int] = next(e["summaryEvent"] for e in events if "summaryEvent" in e)[
-            "resourceChanges"
-        ]
-        return changes
+        return self._changes("destroy")
 
     def outputs(self) -> dict[str, Any]:
         outputs: dict[str, Any] = json.loads(self.run("stack", "output", "--json", "--show-secrets").stdout)
@@ -150,7 +155,3 @@ class PulumiProgram:
     def export(self) -> str:
         """The stack's state as `pulumi stack export` writes it (secrets stay encrypted)."""
         return self.run("stack", "export").stdout
-
-    @staticmethod
-    def _events(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

@@ -96,7 +96,7 @@ def test_preview_leaves_no_kubeconfig_in_the_temp_directory(tmp_path: Path) -> N
     assert program.preview() == {"create": 4}
     left = new_files_containing(before, marker.encode())
     assert not left, f"credential files left in the temp directory: {left}"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp-")] == [], "a run's temp dir is left"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("pulumi-")] == [], "a run's temp dir is left"
 
 
 def test_a_missing_plugin_says_run_make_setup(tmp_path: Path) -> None:
