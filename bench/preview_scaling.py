@@ -38,6 +38,7 @@ import yaml
 from pulumi import automation as auto
 
 from bench.cluster import Cluster, api_server
+from components.vks_cluster import KUBE_CLIENT
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = Path(__file__).resolve().parent / "program"
@@ -73,11 +74,16 @@ class Variant:
     """The program waits for its outputs itself (infra/settle.py), as infra/__main__.py does."""
     skip_checkpoints: bool
     """PULUMI_SKIP_CHECKPOINTS=true for previews and refreshes (the engine's per-step snapshot)."""
+    client_limit: bool = False
+    """The kubernetes providers' client limit the program now declares (components/vks_cluster.py
+    KUBE_CLIENT), given to the refreshes as PULUMI_K8S_CLIENT_QPS/BURST: a refresh runs the
+    provider with the inputs in state, which both variants share (one deployed stack), and the
+    provider reads those variables exactly where it reads the inputs (its Configure)."""
 
 
 VARIANTS = {
     "before": Variant("before", settle=False, skip_checkpoints=False),
-    "after": Variant("after", settle=True, skip_checkpoints=True),
+    "after": Variant("after", settle=True, skip_checkpoints=True, client_limit=True),
 }
 
 
@@ -234,6 +240,8 @@ class Bench:
     @contextmanager
     def _engine_env(self, variant: Variant) -> Iterator[None]:
         extra = {SKIP_CHECKPOINTS: "true"} if variant.skip_checkpoints else {}
+        if variant.client_limit:
+            extra |= {"PULUMI_K8S_CLIENT_QPS": str(KUBE_CLIENT.qps), "PULUMI_K8S_CLIENT_BURST": str(KUBE_CLIENT.burst)}
         self.workspace.env_vars = {**self.env, **extra}
         try:
             yield
