@@ -132,6 +132,8 @@ def build(settings: Settings) -> None:
         )
         pulumi.export("dlvmName", dlvm.vm_name)
         pulumi.export("dlvmIp", dlvm.primary_ip)
+        pulumi.export("dlvmUrl", dlvm.url)
+        pulumi.export("dlvmReadyUrl", dlvm.ready_url)
 
     app_provider: k8s.Provider | None = None
     app_depends_on: list[pulumi.Resource] = []

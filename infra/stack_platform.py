@@ -26,7 +26,7 @@ from components.cluster_platform import (
 )
 from components.crds.cluster import NodePool, NodeVolume
 from components.crds.cluster import Taint as NodeTaint
-from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs
+from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs, Resources
 from components.gpu_workload import GpuWorkload, GpuWorkloadArgs, Toleration
 from components.vks_cluster import VksCluster, VksClusterArgs
 from infra.app_settings import CA_DIR, AppEnvironment
@@ -40,6 +40,10 @@ class DlvmOutputs:
     vm_name: pulumi.Output[str]
     primary_ip: pulumi.Output[str | None]
     """The VM's IPv4 address once VM Service reports it."""
+    url: pulumi.Output[str | None]
+    """https://<ip>/ (TLS only) once the IP is known."""
+    ready_url: pulumi.Output[str | None]
+    """https://<ip>/readyz: what a pipeline waits on after `up` (VM Service cannot see inside the guest)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,9 @@ def dlvm_args(
         backend_image=app.backend_image,
         frontend_port=app.frontend_port,
         backend_port=app.backend_port,
+        frontend_resources=Resources(**app.frontend_resources.model_dump()),
+        backend_resources=Resources(**app.backend_resources.model_dump()),
+        hostname=app.hostname,
         config=app_env.config,
         secrets=app_env.secrets,
         registry_auth=pull_secret,
@@ -117,7 +124,7 @@ def declare_dlvm(  # noqa: PLR0917 - the program's call contract
         dlvm_args(settings, namespace, gpu_class, app_env, pull_secret),
         opts=pulumi.ResourceOptions(providers={"kubernetes": supervisor}),
     )
-    return DlvmOutputs(vm_name=dlvm.vm_name, primary_ip=dlvm.primary_ip)
+    return DlvmOutputs(vm_name=dlvm.vm_name, primary_ip=dlvm.primary_ip, url=dlvm.url, ready_url=dlvm.ready_url)
 
 
 def gpu_node_pool(pool: GpuPoolConfig, vm_class: pulumi.Input[str], storage_class: str) -> NodePool:

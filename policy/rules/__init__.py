@@ -2,6 +2,7 @@
 
 from policy.rules import (
     availability,
+    dlvm,
     limits,
     platform,
     pod_security,
@@ -21,6 +22,7 @@ ALL_RULES: list[Rule] = [
     *pod_security.RULES,
     *resource_options.RULES,
     *platform.RULES,
+    *dlvm.RULES,
 ]
 
 __all__ = ["ALL_RULES", "Rule"]

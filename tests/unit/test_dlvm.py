@@ -10,6 +10,7 @@ is anywhere but inside Pulumi secrets.
 from __future__ import annotations
 
 import email
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,13 +22,29 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from components.crds.virtual_machine import TYPE as VIRTUAL_MACHINE
-from components.dlvm import APPEND_LISTS, DlvmWorkstation, env_file
+from components.dlvm import (
+    APPEND_LISTS,
+    WORKLOAD_ANNOTATION,
+    DlvmWorkstation,
+    DlvmWorkstationArgs,
+    Resources,
+    env_file,
+    trigger_digest,
+)
 from infra.app_settings import AppEnvironment, DatabaseEndpoint, app_environment
 from infra.config import Secrets, Settings, parse_config
 from infra.profiles import PROFILES
 from infra.stack_platform import declare_dlvm, dlvm_args
 from tests.unit import harness
-from tests.unit.harness import Recorded, Registered, contains_plain, flatten_config, run, stack_config
+from tests.unit.harness import (
+    Recorded,
+    Registered,
+    contains_plain,
+    flatten_config,
+    mock_password,
+    run,
+    stack_config,
+)
 
 SECRET = "kubernetes:core/v1:Secret"
 GPU_CLASS = "paif-gpu-a100-40c"
@@ -176,13 +193,25 @@ def test_vm_runs_on_the_gpu_class_powered_on_from_the_cloud_init_secret(dev: Dec
     assert set(secret["stringData"]) == {"user-data"}
     assert dev.recorded.of_type("kubernetes:core/v1:ConfigMap") == []
     assert "::supervisor::" in dev.vm.provider and "::supervisor::" in dev.secret.provider
-    # What runs inside is visible on the VM (for operators and image-provenance policies).
-    assert vm["metadata"]["annotations"]["paif.vmware.com/frontend-image"] == (
-        "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2"
-    )
-    assert vm["metadata"]["annotations"]["paif.vmware.com/backend-image"] == (
-        "harbor.paif.example.internal/paif-chat-dev/chat-backend:1.4.2"
-    )
+    # What runs inside is visible on the VM (for operators and the policy pack), values never.
+    workload = json.loads(vm["metadata"]["annotations"][WORKLOAD_ANNOTATION])
+    images = {c["name"]: c["image"] for c in workload["containers"]}
+    assert images == {
+        "chat-backend": "harbor.paif.example.internal/paif-chat-dev/chat-backend:1.4.2",
+        "chat-frontend": "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2",
+        "chat-tls": "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2",
+    }
+    assert workload["published"] == [
+        {"port": 443, "protocol": "https", "container": "chat-tls"},
+        {"port": 80, "protocol": "http-redirect", "container": "chat-tls"},
+    ]
+    assert workload["tls"] == {"port": 443, "certificate": "self-signed", "protocols": ["TLSv1.2", "TLSv1.3"]}
+    assert workload["secrets"] == {
+        "from": "Secret/chat-dlvm-cloud-init",
+        "keys": sorted([*dev.env.secrets, "TLS_KEY", "REGISTRY_AUTH"]),
+    }
+    for container in workload["containers"]:
+        assert set(container["resources"]) == {"requests", "limits"} and container["healthCheck"]["path"]
 
 
 def test_the_component_has_the_platform_type_token(dev: Declared) -> None:
@@ -193,12 +222,21 @@ def test_cloud_config_is_yaml_defining_supervised_journald_units(dev: Declared) 
     document = dev.app_config()
     files = dev.files("app.cfg")
     units = {path.rsplit("/", 1)[1]: f for path, f in files.items() if path.startswith("/etc/systemd/system/")}
-    assert set(units) == {"chat-backend.service", "chat-frontend.service"}
+    assert set(units) == {
+        "chat-backend.service",
+        "chat-frontend.service",
+        "chat-tls.service",
+        "paif-health-watch.service",
+        "paif-health-watch.timer",
+    }
     images = {
         "chat-backend.service": "harbor.paif.example.internal/paif-chat-dev/chat-backend:1.4.2",
         "chat-frontend.service": "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2",
+        "chat-tls.service": "harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2",
     }
     for name, unit in units.items():
+        if name.startswith("paif-health-watch"):
+            continue
         text = unit["content"]
         lines = set(text.splitlines())
         assert {"Restart=on-failure", "StandardOutput=journal", "StandardError=journal"} <= lines, name
@@ -206,19 +244,28 @@ def test_cloud_config_is_yaml_defining_supervised_journald_units(dev: Declared) 
         assert "WantedBy=multi-user.target" in lines
         start = text.split("ExecStart=", 1)[1].split("\nExecStop=", 1)[0]
         assert start.startswith("/usr/bin/docker --config /etc/paif/registry run --rm --name ")
-        assert start.rstrip().endswith(images[name])
+        assert images[name] in start
         for hardening in ("--user 10001:10001", "--read-only", "--cap-drop ALL", "--security-opt no-new-privileges"):
             assert hardening in start, (name, hardening)
         # The journal gets the output once, from the unit; docker keeps no json copy.
         assert "--log-driver none" in start
     backend, frontend = units["chat-backend.service"]["content"], units["chat-frontend.service"]["content"]
     assert "--env-file /etc/paif/app.env" in backend and "--env-file /etc/paif/secrets.env" in backend
-    assert "--publish" not in backend
-    assert "--publish 8080:8080" in frontend and "--env BACKEND_URL=http://chat-backend:8000" in frontend
+    assert "--publish" not in backend and "--publish" not in frontend
+    assert "--env BACKEND_URL=http://chat-backend:8000" in frontend
     assert "secrets.env" not in frontend
     assert document["runcmd"] == [
         ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--now", "--no-block", "chat-backend.service", "chat-frontend.service"],
+        [
+            "systemctl",
+            "enable",
+            "--now",
+            "--no-block",
+            "chat-backend.service",
+            "chat-frontend.service",
+            "chat-tls.service",
+            "paif-health-watch.timer",
+        ],
     ]
 
 
@@ -255,28 +302,53 @@ def test_secret_part_writes_root_only_files_appended_to_the_app_part(dev: Declar
     ]
     assert set(document) == {"merge_how", "write_files"}
     files = dev.files("secrets.cfg")
-    assert set(files) == {"/etc/paif/secrets.env", "/etc/paif/registry/config.json"}
+    assert set(files) == {"/etc/paif/secrets.env", "/etc/paif/tls/tls.key", "/etc/paif/registry/config.json"}
     for f in files.values():
         assert (f["owner"], f["permissions"]) == ("root:root", "0600")
     assert files["/etc/paif/registry/config.json"]["content"] == PULL_SECRET
 
 
-def test_user_data_is_a_pulumi_secret_and_replaces_the_vm_when_it_changes(dev: Declared) -> None:
+def test_user_data_is_a_pulumi_secret_and_its_keyed_digest_replaces_the_vm(dev: Declared) -> None:
+    """The trigger is no secret (a secret trigger crashes the engine's JSON output), and
+    reveals nothing: an HMAC of the user data under a generated key only state holds."""
     assert dev.secret.is_secret("stringData")
     assert set(dev.opts["dlvm-cloud-init"].additional_secret_outputs or []) == {"data", "stringData"}
     vm_opts = dev.opts["dlvm-vm"]
     assert vm_opts.delete_before_replace is True
     trigger = vm_opts.replacement_trigger
     assert isinstance(trigger, pulumi.Output)
-    assert is_secret(trigger)
-    assert resolve(trigger) == dev.secret.props["stringData"]["user-data"]
+    assert not is_secret(trigger)
+    dev.recorded.one("pulumi-python:dynamic/random:Password", "dlvm-trigger-key")
+    assert "result" in (dev.opts["dlvm-trigger-key"].additional_secret_outputs or [])
+    document = dev.secret.props["stringData"]["user-data"]
+    digest = resolve(trigger)
+    assert digest == trigger_digest(mock_password("dlvm-trigger-key"), document)
+    assert digest.startswith("hmac-sha256:") and len(digest) == len("hmac-sha256:") + 64
+    for value in SECRET_VALUES:
+        assert value not in digest
+
+
+def test_the_trigger_follows_the_user_data_and_nothing_else() -> None:
+    """Same user data, same trigger; any change to it (a setting, an image), another trigger."""
+    first = trigger_of(declare("dev"))
+    assert trigger_of(declare("dev")) == first
+    changed = declare("dev", change=lambda s: replace(s, config=s.config.model_copy(
+        update={"app": s.config.app.model_copy(update={"log_level": "debug"})})))
+    assert trigger_of(changed) != first
+
+
+def trigger_of(declared: Declared) -> str:
+    trigger = declared.opts["dlvm-vm"].replacement_trigger
+    assert isinstance(trigger, pulumi.Output)
+    value: str = resolve(trigger)
+    return value
 
 
 def test_anonymous_pulls_write_no_registry_config() -> None:
     declared = declare("dev", pull_secret=None)
-    assert set(declared.files("secrets.cfg")) == {"/etc/paif/secrets.env"}
+    assert set(declared.files("secrets.cfg")) == {"/etc/paif/secrets.env", "/etc/paif/tls/tls.key"}
     for path, f in declared.files("app.cfg").items():
-        if path.endswith(".service"):
+        if path.endswith(".service") and "health-watch" not in path:
             assert "ExecStart=/usr/bin/docker run --rm" in f["content"]
             assert "--config" not in f["content"]
 
@@ -390,3 +462,120 @@ def test_no_ca_files_without_bundles(dev: Declared) -> None:
     files = dev.files("app.cfg")
     assert not [path for path in files if path.startswith("/etc/paif/ca")]
     assert "/etc/paif/ca" not in files["/etc/systemd/system/chat-backend.service"]["content"]
+
+
+def test_only_the_tls_proxy_publishes_ports_https_and_a_redirect(dev: Declared) -> None:
+    """TLS only: 443 terminates TLS (1.2/1.3) and proxies to the frontend, /readyz to the
+    backend; 80 answers with a redirect to https and nothing else."""
+    files = dev.files("app.cfg")
+    tls_unit = files["/etc/systemd/system/chat-tls.service"]["content"]
+    published = [line.strip().split()[1] for line in tls_unit.splitlines() if line.strip().startswith("--publish ")]
+    assert published == ["443:8443", "80:8081"]
+    assert "--entrypoint /usr/sbin/nginx" in tls_unit
+    # The key: root-only at rest, a tmpfs copy only the container's uid reads.
+    assert "ExecStartPre=/usr/bin/install -m 0400 -o 10001 -g 10001 /etc/paif/tls/tls.key /run/paif-tls/tls.key" in tls_unit
+    assert "--volume /run/paif-tls:/run/paif-tls:ro" in tls_unit
+    conf = files["/etc/paif/tls/nginx.conf"]["content"]
+    assert "listen 8443 ssl;" in conf and "ssl_protocols TLSv1.2 TLSv1.3;" in conf
+    assert "ssl_certificate_key /run/paif-tls/tls.key;" in conf
+    plain = conf.split("listen 8081;", 1)[1].split("server {", 1)[0]
+    assert "return 301 https://$host$request_uri;" in plain and "proxy_pass" not in plain
+    assert "proxy_pass http://chat-frontend:8080;" in conf
+    assert "proxy_pass http://chat-backend:8000/readyz;" in conf
+    assert files["/etc/paif/tls/tls.crt"]["permissions"] == "0644"
+    key = dev.files("secrets.cfg")["/etc/paif/tls/tls.key"]
+    assert (key["owner"], key["permissions"]) == ("root:root", "0600")
+    assert dev.recorded.one("pulumi-python:dynamic/tls:SelfSignedCertificate", "dlvm-tls").props["hostnames"] == [
+        "chat.dev.paif.example.internal"
+    ]
+
+
+def test_no_plain_http_port_at_all_when_the_redirect_is_off() -> None:
+    from components.dlvm import ContainerPlan
+
+    plan = ContainerPlan("chat", "h/p/f:1", "h/p/b:1", 8080, 8000, False, http_redirect_port=None)
+    assert "--publish 80:" not in plan.tls_unit() and "--publish 443:8443" in plan.tls_unit()
+    assert [p["protocol"] for p in plan.workload("s", [], "given")["published"]] == ["https"]
+    with pytest.raises(ValueError, match="http redirect port 443: must differ from the https port"):
+        ContainerPlan("chat", "h/p/f:1", "h/p/b:1", 8080, 8000, False, http_redirect_port=443)
+
+
+def test_containers_get_the_pods_resources_and_health_checks(dev: Declared) -> None:
+    files = dev.files("app.cfg")
+    backend = files["/etc/systemd/system/chat-backend.service"]["content"]
+    frontend = files["/etc/systemd/system/chat-frontend.service"]["content"]
+    # The same quantities as the pods' (paif:app.backendResources / frontendResources).
+    app = settings("dev").config.app
+    for unit, spec in ((backend, app.backend_resources), (frontend, app.frontend_resources)):
+        expected = Resources(**spec.model_dump()).docker_options()
+        assert expected[-1] == "--pids-limit 512" and any(o.startswith("--memory ") for o in expected)
+        for option in expected:
+            assert option in unit, option
+    assert Resources("250m", "256Mi", "512Mi", "1").docker_options() == [
+        "--cpus 1",
+        f"--memory {512 * 2**20}",
+        f"--memory-reservation {256 * 2**20}",
+        "--cpu-shares 256",
+        "--pids-limit 512",
+    ]
+    assert '--health-cmd "/bin/bash /etc/paif/health/http-check 8000 /readyz"' in backend
+    assert '--health-cmd "/bin/bash /etc/paif/health/http-check 8080 /healthz"' in frontend
+    check = files["/etc/paif/health/http-check"]
+    assert check["permissions"] == "0755" and "/dev/tcp/127.0.0.1/$1" in check["content"]
+    watch = files["/usr/local/sbin/paif-health-watch"]["content"]
+    assert "chat-backend=chat-backend.service" in watch and "systemctl restart" in watch
+    assert "OnUnitActiveSec=1min" in files["/etc/systemd/system/paif-health-watch.timer"]["content"]
+
+
+def test_resources_refuse_what_docker_could_not_honour() -> None:
+    assert Resources("500m", "1Gi", "2Gi", "2").docker_options()[:2] == ["--cpus 2", f"--memory {2 * 2**30}"]
+    assert "--cpus" not in " ".join(Resources("500m", "1Gi", "2Gi").docker_options())
+    with pytest.raises(ValueError, match="memory request '2Gi' exceeds the memory limit '1Gi'"):
+        Resources("1", "2Gi", "1Gi")
+    with pytest.raises(ValueError, match="cpu request 'lots': must be a Kubernetes quantity"):
+        Resources("lots", "1Gi", "1Gi")
+
+
+def test_a_given_certificate_is_served_and_its_key_stays_secret() -> None:
+    pem_key = "-----BEGIN PRIVATE KEY-----\nkey-material-6a1f\n-----END PRIVATE KEY-----\n"
+
+    def program() -> None:
+        s = settings("dev")
+        base = dlvm_args(s, NAMESPACE, GPU_CLASS, environment(s), None)
+        DlvmWorkstation(
+            "dlvm",
+            replace(base, tls_certificate=EXAMPLE_CA, tls_key=pulumi.Output.secret(pem_key)),
+        )
+
+    rec = run(program, stack="dev")
+    assert rec.of_type("pulumi-python:dynamic/tls:SelfSignedCertificate") == []
+    secret = rec.one(SECRET, "dlvm-cloud-init")
+    assert secret.is_secret("stringData")
+    vm = rec.one(VIRTUAL_MACHINE, "dlvm-vm").props
+    assert json.loads(vm["metadata"]["annotations"][WORKLOAD_ANNOTATION])["tls"]["certificate"] == "given"
+    for resource in rec.resources:
+        assert not contains_plain(resource.inputs, "key-material-6a1f"), (resource.type, resource.name)
+    message = email.message_from_string(secret.props["stringData"]["user-data"])
+    parts = {
+        str(p.get_filename()): bytes(p.get_payload(decode=True)).decode() for p in message.walk() if not p.is_multipart()
+    }
+    app_files = {f["path"]: f for f in yaml.safe_load(parts["app.cfg"])["write_files"]}
+    assert app_files["/etc/paif/tls/tls.crt"]["content"] == EXAMPLE_CA
+    assert "key-material-6a1f" not in str(parts["app.cfg"])
+
+
+def test_certificate_and_key_go_together() -> None:
+    def program() -> None:
+        s = settings("dev")
+        DlvmWorkstation("dlvm", replace(dlvm_args(s, NAMESPACE, GPU_CLASS, environment(s), None), tls_certificate="x"))
+
+    rec = run(program, stack="dev", expect_error=True)
+    assert "tls_certificate and tls_key go together" in str(rec.error)
+
+
+def test_outputs_are_the_https_url_and_the_readiness_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(harness, "Recorder", VmStatusMocks)
+    up = declare("dev")
+    assert resolve(up.component.url) == "https://10.20.50.7/"
+    assert resolve(up.component.ready_url) == "https://10.20.50.7/readyz"
+    assert isinstance(DlvmWorkstationArgs, type)
