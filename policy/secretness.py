@@ -17,6 +17,14 @@ module's `deserialize_properties` (the name `Analyze` and `AnalyzeStack` look up
 with one that keeps the markers as `SecretText` strings and `SECRET_UNKNOWN`; everything else
 deserializes exactly as before (tests/policy/test_pack.py checks both against the SDK).
 Numbers and booleans stay plain: no rule needs their secret-ness.
+
+What no marker shows: a Kubernetes Secret filled from a *plain* config value. The provider's
+Check marks a Secret's `data`/`stringData` secret whatever went in (`annotateSecrets`, the
+Secret-kind branch), so the pack sees a marker either way. The engine also hands every policy
+pack the stack's decrypted configuration and which keys are secure (`ConfigureStack`,
+engine/update.go `PolicyAnalyzerOptions`), which pulumi-policy 1.21.0 drops (it keeps the
+tags): `install()` wraps that call to keep them in `STACK_CONFIG`, in memory only. A rule may
+compare values with it and name a key; it never prints a value.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from pulumi_policy.deserialize import (
     deserialize_properties,
 )
 
-from policy.rules.common import SECRET_UNKNOWN, SENTINELS, SecretText
+from policy.rules.common import SECRET_UNKNOWN, SENTINELS, STACK_CONFIG, SecretText
 
 _SDK_DESERIALIZE = deserialize_properties
 
@@ -59,6 +67,16 @@ def deserialize_keeping_secrets(props: dict[str, Any], proxy_secrets: bool = Fal
     return {key: _keeping_secrets(value, False) for key, value in props.items()}
 
 
+_SDK_CONFIGURE_STACK = sdk_policy._PolicyAnalyzerServicer.ConfigureStack
+
+
+def _configure_stack(self: Any, request: Any, context: Any) -> Any:
+    STACK_CONFIG.record(dict(request.config), set(request.config_secret_keys))
+    return _SDK_CONFIGURE_STACK(self, request, context)
+
+
 def install() -> None:
-    """Make the SDK's analyzer hand our validations secret-marked values."""
+    """Make the SDK's analyzer hand our validations secret-marked values, and keep the
+    stack's configuration the engine sends."""
     sdk_policy.deserialize_properties = deserialize_keeping_secrets  # type: ignore[attr-defined]
+    sdk_policy._PolicyAnalyzerServicer.ConfigureStack = _configure_stack  # type: ignore[method-assign,assignment]

@@ -148,6 +148,24 @@ class Context:
         return [str(item) for item in self.config.get(key) or []]
 
 
+@dataclass
+class StackConfig:
+    """The configuration of the stack under analysis, as the engine gave it to the pack
+    (recorded by policy/secretness.py; empty where no engine called, e.g. unit tests)."""
+
+    plain: dict[str, str] = field(default_factory=dict)
+    """Key -> value of every key that is not secure."""
+    secret: dict[str, str] = field(default_factory=dict)
+    """Key -> decrypted value of every secure key (never printed)."""
+
+    def record(self, config: dict[str, str], secret_keys: set[str]) -> None:
+        self.plain = {k: v for k, v in config.items() if k not in secret_keys}
+        self.secret = {k: v for k, v in config.items() if k in secret_keys}
+
+
+STACK_CONFIG = StackConfig()
+
+
 class Violation(NamedTuple):
     message: str
     urn: str | None = None

@@ -8,10 +8,13 @@ Three kinds of evidence, each owned by one rule so that one leak is reported onc
 - secret-ness (no-secret-data-flow): a ConfigMap value or literal env value that the engine
   marks as a Pulumi secret (`policy/secretness.py`), that is computed from a resource that
   generates secrets (`property_dependencies`, when the marker was dropped with `unsecret`),
-  or that equals a secret the stack holds; what the first rules already report is left out;
-- a Kubernetes Secret whose value is *not* a Pulumi secret (secret-outputs-marked): filled
-  from a plain config value or a literal, so the plaintext sits in the stack's config and in
-  the state's inputs.
+  or that equals a secret the stack holds (a resource's, or a secure config value); what the
+  first rules already report is left out;
+- a Kubernetes Secret filled from a plain config value or a literal (secret-outputs-marked), so
+  the plaintext sits in the stack's config and in the state's inputs. The kubernetes
+  provider's Check marks every Secret value secret whatever went in, so on the real engine a
+  value equal to a plain config value is what shows it (the stack config the engine hands the
+  pack, `STACK_CONFIG`); a missing marker shows it where the marker survives.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, NamedTuple
 
 from policy.rules.common import (
     DYNAMIC,
+    STACK_CONFIG,
     Context,
     Res,
     ResourceRule,
@@ -385,7 +389,15 @@ def _settings(resource: Res) -> Iterator[_Setting]:
 def check_secret_data_flow(resources: Sequence[Res], ctx: Context) -> list[Violation]:
     producers = set(ctx.strings("producerTypes"))
     by_urn = {r.urn: r for r in resources}
-    secrets = [(r, value) for r in resources for value in known_secret_values(r)]
+    secrets: list[tuple[str, str | None, str]] = [
+        (describe(r), r.urn, value) for r in resources for value in known_secret_values(r)
+    ]
+    # The stack's secure config values too (a copy that lost its marker: unsecret, a literal).
+    secrets += [
+        (f"the secret config key {key}", None, value)
+        for key, value in STACK_CONFIG.secret.items()
+        if len(value) >= MIN_SECRET_LENGTH
+    ]
     violations: list[Violation] = []
     for resource in resources:
         settings = list(_settings(resource))
@@ -404,13 +416,13 @@ def check_secret_data_flow(resources: Sequence[Res], ctx: Context) -> list[Viola
                 continue
             if not isinstance(setting.value, str):
                 continue
-            source = next(
-                (s for s, secret in secrets if s.urn != resource.urn and secret in setting.value), None
+            holder = next(
+                (label for label, urn, secret in secrets if urn != resource.urn and secret in setting.value), None
             )
-            if source is not None:
+            if holder is not None:
                 violations.append(
                     Violation(
-                        f"{setting.where} holds the plaintext of a secret of {describe(source)}: "
+                        f"{setting.where} holds the plaintext of a secret of {holder}: "
                         "reference the Secret (secretKeyRef / envFrom secretRef) instead",
                         resource.urn,
                     )
@@ -463,7 +475,8 @@ def _public_secret_entry(key: str, value: Any) -> bool:
 def plain_secret_entries(resource: Res) -> Iterator[str]:
     """`section.key` of each value of a Kubernetes Secret that is not a Pulumi secret.
 
-    Seen in the inputs only: the Kubernetes provider marks every output of a Secret secret."""
+    Only where markers survive (a program's own inputs, mocks): the kubernetes provider's Check
+    marks every value of a Secret secret; `config_filled_entries` covers the real engine."""
     if k8s_kind(resource.type) != "Secret":
         return
     for section in ("data", "stringData"):
@@ -478,8 +491,31 @@ def plain_secret_entries(resource: Res) -> Iterator[str]:
                 yield f"{section}.{key}"
 
 
+def config_filled_entries(resource: Res) -> Iterator[str]:
+    """`section.key (from <config key>)` of each value of a Kubernetes Secret equal to a plain
+    (not secure) value of the stack's config: whatever marker the provider put on it, its
+    plaintext sits in the stack file."""
+    if k8s_kind(resource.type) != "Secret" or not STACK_CONFIG.plain:
+        return
+    for section in ("data", "stringData"):
+        values = resource.props.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        for key, value in values.items():
+            if not isinstance(value, str) or _public_secret_entry(key, value):
+                continue
+            shown = _decoded(section, value)
+            source = next(
+                (k for k, v in STACK_CONFIG.plain.items() if len(v) >= MIN_SECRET_LENGTH and v == shown), None
+            )
+            if source is not None:
+                yield f"{section}.{key} (the plain config value of {source})"
+
+
 def check_secret_outputs(resource: Res, _ctx: Context) -> list[str]:
-    if plain := list(plain_secret_entries(resource)):
+    filled = list(config_filled_entries(resource))
+    named = {entry.split(" ", 1)[0] for entry in filled}
+    if plain := [*filled, *(entry for entry in plain_secret_entries(resource) if entry not in named)]:
         return [
             f"{describe(resource)} {', '.join(plain)} {'is' if len(plain) == 1 else 'are'} not a Pulumi secret "
             "(a plain config value or a literal), so the plaintext sits in the stack config or program and in "

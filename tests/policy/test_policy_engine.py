@@ -131,3 +131,38 @@ def test_compliant_stack_with_preview_unknowns_passes_prod(tmp_path: Path) -> No
     returncode, violations = preview(program, "prod")
     assert violations == []
     assert returncode == 0
+
+
+SECRET_FLOWS_CONFIG = {
+    "greeting": ("hello-there-7781", True),
+    "held": ("held-value-7782-zz", True),
+    "plainToken": ("plain-token-7783", False),
+    "appName": ("chat-assistant-7784", False),
+}
+SECRET_FLOWS_EXPECTED = Counter(
+    {
+        ("no-secret-data-flow", "from-config-secret"): 1,
+        ("no-secret-data-flow", "from-unsecret-password"): 1,
+        ("no-secret-data-flow", "from-unsecret-config"): 1,
+        ("no-secret-data-flow", "copy-of-a-secret"): 1,
+        ("secret-outputs-marked", "from-plain-config"): 1,
+        ("no-secrets-in-configmap", "binary-key"): 1,
+    }
+)
+
+
+@pytest.mark.parametrize("stack_config", ["prod", "dev"])
+def test_secret_flows_under_harmless_names_each_fail_with_their_rule(tmp_path: Path, stack_config: str) -> None:
+    """On the real engine: the provider marks every Secret value secret, so a Secret filled
+    from plain config is seen through the stack config the engine hands the pack; a copy of a
+    secret that lost its marker, through the secrets the stack holds (resources and config).
+    The look-alikes (`limits`, `plain-settings`, `proper`) raise nothing, and no message
+    carries a value."""
+    program = PulumiProgram(FIXTURES / "secret_flows", tmp_path)
+    for key, (value, secret) in SECRET_FLOWS_CONFIG.items():
+        program.set_config(key, value, secret=secret)
+    returncode, violations = preview(program, stack_config)
+    assert fired(violations) == SECRET_FLOWS_EXPECTED
+    assert (returncode != 0) == (stack_config == "prod")
+    for violation in violations:
+        assert not any(value in violation.message for value, _ in SECRET_FLOWS_CONFIG.values()), violation
