@@ -14,6 +14,7 @@ those keep our own shapes (localenv/crds/, components/crds/carvel.py).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections.abc import Iterator
@@ -26,11 +27,9 @@ import pytest
 import yaml
 
 from localenv import processes
-from localenv.etcd import apiserver_etcd_args, etcd_certs
 from localenv.layout import Layout
-from localenv.pki import admin_tls, ensure_pki
-from localenv.services import tool
-from tests.integration.test_etcd_security import start_etcd, wait_for
+from tests.integration.apiserver import start_apiserver
+from tests.integration.test_etcd_security import wait_for
 from tests.unit.harness import Registered, unwrap
 from tests.unit.test_cluster_platform import CA_KEY
 from tests.unit.test_program import SECRETS, WORKLOAD_KUBECONFIG
@@ -96,40 +95,9 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     layout = Layout(tmp_path_factory.mktemp("vendor-crds") / "home")
     layout.prepare()
     try:
-        pki = ensure_pki(layout.pki_dir)
-        _, etcd_port = start_etcd(layout, pki)
-        port = processes.free_port()
-        log = layout.logs / "kube-apiserver.log"
-        process = processes.spawn(
-            [
-                str(tool("kube-apiserver")),
-                *apiserver_etcd_args(pki, etcd_certs(pki), etcd_port),
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={port}",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
-                f"--client-ca-file={pki.ca_cert}",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={pki.service_account_pub}",
-                f"--service-account-signing-key-file={pki.service_account_key}",
-                "--service-cluster-ip-range=198.19.0.0/24",
-                "--authorization-mode=RBAC",
-                "--profiling=false",
-            ],
-            home=layout.home,
-            log=log,
-        )
-        url = f"https://127.0.0.1:{port}"
-        with httpx.Client(verify=admin_tls(pki), timeout=30) as client:
-
-            def ready() -> bool:
-                try:
-                    return client.get(f"{url}/readyz").status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_for("kube-apiserver", ready, 120, process, log)
+        server = start_apiserver(layout)
+        url, process, log = server.url, server.process, server.log
+        with contextlib.closing(server.client) as client:
             kinds: dict[tuple[str, str], Endpoint] = {}
             for crd in crds:
                 created = client.post(

@@ -73,8 +73,25 @@ PLATFORM_EXPECTED = Counter(
 )
 
 
+DLVM_EXPECTED = Counter(
+    {
+        ("dlvm-workload-declared", "bare-vm"): 1,
+        ("dlvm-workload-declared", "inline-vm"): 1,
+        ("dlvm-no-plaintext-secrets", "inline-vm"): 1,
+        # Plain http published; TLS 1.0 allowed.
+        ("dlvm-tls-only", "bad-vm"): 2,
+        # web has no memory limit; api no health check.
+        ("dlvm-container-limits-health", "bad-vm"): 2,
+        # web's image: not from the Harbor project, no tag.
+        ("dlvm-images-pinned-allowed", "bad-vm"): 2,
+        ("dlvm-no-plaintext-secrets", "bad-vm"): 1,
+    }
+)
+
+
 def test_the_fixtures_make_every_rule_fire() -> None:
-    assert {policy for policy, _ in K8S_EXPECTED + PLATFORM_EXPECTED} == {r.name for r in ALL_RULES}
+    fixtures = K8S_EXPECTED + PLATFORM_EXPECTED + DLVM_EXPECTED
+    assert {policy for policy, _ in fixtures} == {r.name for r in ALL_RULES}
 
 
 def preview(program: PulumiProgram, stack_config: str) -> tuple[int, list[PolicyViolation]]:
@@ -124,6 +141,15 @@ def test_platform_violations_block_prod(tmp_path: Path) -> None:
     returncode, violations = preview(PulumiProgram(FIXTURES / "platform_violations", tmp_path), "prod")
     assert fired(violations) == PLATFORM_EXPECTED
     assert returncode != 0
+
+
+def test_dlvm_workload_violations_are_reported_in_dev(tmp_path: Path) -> None:
+    """dev's app runs on a DLVM: the pack sees its workload through the VM's annotation."""
+    returncode, violations = preview(PulumiProgram(FIXTURES / "dlvm_violations", tmp_path), "dev")
+    assert fired(violations) == DLVM_EXPECTED
+    assert {v.level for v in violations} == {"advisory"}
+    assert returncode == 0
+    assert not any("hunter2" in v.message for v in violations)
 
 
 def test_compliant_stack_with_preview_unknowns_passes_prod(tmp_path: Path) -> None:

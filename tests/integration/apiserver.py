@@ -1,0 +1,79 @@
+"""A throwaway kube-apiserver for the integration tests: etcd (TLS, client certificates, the
+local environment's own starter) and kube-apiserver on 127.0.0.1 in a test's own directory,
+optionally with kube-controller-manager (pulumi-kubernetes deletes in the foreground, which
+only the garbage collector completes). The caller sweeps `layout.home` afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from localenv import processes
+from localenv.etcd import apiserver_etcd_args, etcd_certs
+from localenv.layout import Layout
+from localenv.pki import Pki, admin_tls, ensure_pki, kubeconfig
+from localenv.services import _Starter, tool
+from tests.integration.test_etcd_security import start_etcd, wait_for
+
+
+@dataclass
+class ApiServerProcess:
+    url: str
+    pki: Pki
+    client: httpx.Client
+    """An admin client, already used (close it with contextlib.closing, not `with`)."""
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def kubeconfig(self) -> str:
+        """An admin kubeconfig with everything inline."""
+        return kubeconfig(self.pki, self.url)
+
+
+def start_apiserver(layout: Layout, *, controller_manager: bool = False) -> ApiServerProcess:
+    """etcd + kube-apiserver (RBAC, loopback only), ready to serve; with the controller manager
+    when asked."""
+    pki = ensure_pki(layout.pki_dir)
+    _, etcd_port = start_etcd(layout, pki)
+    port = processes.free_port()
+    log = layout.logs / "kube-apiserver.log"
+    process = processes.spawn(
+        [
+            str(tool("kube-apiserver")),
+            *apiserver_etcd_args(pki, etcd_certs(pki), etcd_port),
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={pki.service_account_pub}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            "--service-cluster-ip-range=198.19.0.0/24",
+            "--authorization-mode=RBAC",
+            "--profiling=false",
+        ],
+        home=layout.home,
+        log=log,
+    )
+    client = httpx.Client(verify=admin_tls(pki), timeout=30)
+    server = ApiServerProcess(f"https://127.0.0.1:{port}", pki, client, process, log)
+
+    def ready() -> bool:
+        try:
+            return server.client.get(f"{server.url}/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for("kube-apiserver", ready, 120, process, log)
+    if controller_manager:
+        path = layout.home / "admin.kubeconfig"
+        path.write_text(server.kubeconfig)
+        path.chmod(0o600)
+        _Starter(layout, {}, {"kube-controller-manager": processes.free_port()}).controller_manager(pki, path)
+    return server

@@ -1,0 +1,32 @@
+"""DlvmWorkstation against a kube-apiserver given in config (tests/integration/test_dlvm_replace.py).
+
+Config (project namespace): kubeconfig (secret), logLevel (a setting in the user data),
+dbPassword (secret, a secret setting). No VM Service runs: the VM is not awaited."""
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs
+
+config = pulumi.Config()
+provider = k8s.Provider("supervisor", kubeconfig=config.require_secret("kubeconfig"))
+namespace = k8s.core.v1.Namespace("ns", metadata={"name": "dlvm"}, opts=pulumi.ResourceOptions(provider=provider))
+dlvm = DlvmWorkstation(
+    "dlvm",
+    DlvmWorkstationArgs(
+        name="chat-dlvm",
+        namespace=namespace.metadata["name"],
+        vm_class="paif-gpu-a100-40c",
+        image_name="vmi-dlvm",
+        storage_class="vsan-default",
+        app_name="chat",
+        hostname="chat.dev.paif.example.internal",
+        frontend_image="harbor.paif.example.internal/paif-chat-dev/chat-frontend:1.4.2",
+        backend_image="harbor.paif.example.internal/paif-chat-dev/chat-backend:1.4.2",
+        config={"LOG_LEVEL": config.get("logLevel") or "info"},
+        secrets={"DB_PASSWORD": config.require_secret("dbPassword")},
+        await_ready=False,
+    ),
+    opts=pulumi.ResourceOptions(providers={"kubernetes": provider}),
+)
+pulumi.export("vmName", dlvm.vm_name)
