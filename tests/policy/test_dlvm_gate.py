@@ -1,19 +1,19 @@
-"""The pack sees dev's workloads in the real engine: the gate (`python -m policy.gate dev`) on
-the committed dev stack reports no DLVM violation, and on a dev stack whose frontend image comes
-from Docker Hub it names the VirtualMachine (the images live only in the user data
-and the workload annotation: before the DLVM rules, the pack saw nothing in dev)."""
+"""No false alarm: the gate (`python -m policy.gate dev`) on the committed dev stack reports no
+DLVM violation, in the real engine. What the DLVM rules do catch in a real preview is
+tests/policy/test_policy_engine.py's dlvm_violations fixture (a dev stack file cannot carry
+those mistakes: config validation refuses a foreign or unpinned image before the pack runs)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from policy.gate import ROOT, run_gate
+from policy import gate
+from policy.gate import run_gate
 
 pytestmark = pytest.mark.integration
-DEV_STACK = ROOT / "stacks" / "Pulumi.dev.yaml"
 
 
 @pytest.fixture
@@ -34,17 +34,18 @@ def test_the_committed_dev_stack_has_no_dlvm_violation(isolated: Path, capsys: p
     assert dlvm_lines(out) == []
 
 
-def test_foreign_images_on_the_dlvm_are_reported(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    stack = yaml.safe_load(DEV_STACK.read_text())
-    app = stack["config"]["paif:app"]
-    app["frontendImage"] = "docker.io/library/nginx:1.27"
-    bad = isolated / "Pulumi.dev.yaml"
-    bad.write_text(yaml.safe_dump(stack))
-
-    assert run_gate(["dev"], baseline=False, config_files={"dev": bad}) == 0  # advisory in dev
-    lines = dlvm_lines(capsys.readouterr().out)
-    vm = "kubernetes:vmoperator.vmware.com/v1alpha3:VirtualMachine: dlvm-vm"
-    pulls = [line for line in lines if "pulls 'docker.io/library/nginx:1.27'" in line]
-    # The frontend and the TLS proxy run that image.
-    assert len(pulls) == 2 and all(f"[advisory] dlvm-images-pinned-allowed ({vm})" in line for line in pulls)
-    assert len(lines) == 2, lines
+def test_the_pack_really_sees_the_dev_dlvm(
+    isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same preview with the redirect on port 80 refused: the dev VM's workload is known in
+    a credential-less preview, so the rule fires on it (the pass above is not vacuous)."""
+    config = json.loads((gate.CONFIG_DIR / "dev.json").read_text())
+    config["dlvm-tls-only"]["allowHttpRedirect"] = False
+    strict = isolated / "policy-config"
+    strict.mkdir()
+    (strict / "dev.json").write_text(json.dumps(config))
+    monkeypatch.setattr(gate, "CONFIG_DIR", strict)
+    assert run_gate(["dev"], baseline=False) == 0  # advisory in dev
+    [line] = dlvm_lines(capsys.readouterr().out)
+    assert "[advisory] dlvm-tls-only (kubernetes:vmoperator.vmware.com/v1alpha3:VirtualMachine: dlvm-vm)" in line
+    assert "publishes port 80 as 'http-redirect'" in line
