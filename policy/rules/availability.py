@@ -206,6 +206,42 @@ SPREAD = ResourceRule(
 )
 
 
+def check_hpa_spread(resources: Sequence[Res], _ctx: Context) -> list[Violation]:
+    """multi-replica-spread for the Deployments that leave spec.replicas to HPAs: one an HPA may
+    scale to two replicas or more (its maxReplicas) spreads them too."""
+    hpas, violations = _hpas(resources), []
+    for deployment in _deployments(resources):
+        template = pod_template(deployment)
+        owners = [h for h in hpas if _targets(h, deployment) is True]
+        if template is None or not owners or _declared_replicas(deployment) is not None:
+            continue
+        ceilings = [(get(h.props, "spec", "maxReplicas"), h) for h in owners]
+        if any(is_unknown(c) or as_number(c) is None for c, _ in ceilings):
+            continue
+        replicas, owner = max(((as_number(c) or 0.0), h) for c, h in ceilings)
+        affinity = get(template.spec, "affinity", "podAntiAffinity")
+        spread = template.spec.get("topologySpreadConstraints")
+        if replicas < 2 or is_unknown(affinity) or is_unknown(spread) or affinity or spread:
+            continue
+        violations.append(
+            Violation(
+                f"{describe(deployment)} may run {replicas:g} replicas ({describe(owner)}) with nothing spreading "
+                "them: add podAntiAffinity or topologySpreadConstraints on kubernetes.io/hostname",
+                deployment.urn,
+            )
+        )
+    return violations
+
+
+HPA_SPREAD = StackRule(
+    name="hpa-scaled-spread",
+    description="Deployments an HPA may scale to two replicas or more spread their pods across nodes "
+    "(multi-replica-spread covers spec.replicas).",
+    check=check_hpa_spread,
+    prod_only=True,
+)
+
+
 def _targets(hpa: Res, deployment: Res) -> bool | None:
     target = get(hpa.props, "spec", "scaleTargetRef")
     kind, name = get(target, "kind"), get(target, "name")
@@ -294,4 +330,4 @@ DSM_HA = ResourceRule(
     prod_only=True,
 )
 
-RULES: list[Rule] = [MIN_REPLICAS, PDB_PRESENT, PDB_ALLOWS_DISRUPTION, SPREAD, HPA, DSM_HA]
+RULES: list[Rule] = [MIN_REPLICAS, PDB_PRESENT, PDB_ALLOWS_DISRUPTION, SPREAD, HPA_SPREAD, HPA, DSM_HA]

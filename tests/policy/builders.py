@@ -118,10 +118,12 @@ def pdb(name: str = "chat-backend-pdb", labels: dict[str, str] | None = None, **
     return res("kubernetes:policy/v1:PodDisruptionBudget", props, name=name)
 
 
-def hpa(target: str = "chat-backend", min_replicas: int | None = 2, name: str = "chat-backend-hpa") -> Res:
+def hpa(
+    target: str = "chat-backend", min_replicas: int | None = 2, name: str = "chat-backend-hpa", max_replicas: int = 6
+) -> Res:
     spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-        "maxReplicas": 6,
+        "maxReplicas": max_replicas,
     }
     if min_replicas is not None:
         spec["minReplicas"] = min_replicas

@@ -9,13 +9,14 @@ import pytest
 from policy.rules.availability import (
     DSM_HA,
     HPA,
+    HPA_SPREAD,
     MIN_REPLICAS,
     PDB_ALLOWS_DISRUPTION,
     PDB_PRESENT,
     POSTGRES_CLUSTER,
     SPREAD,
 )
-from policy.rules.common import UNKNOWN
+from policy.rules.common import UNKNOWN, Res
 from tests.policy.builders import changed, deployment, hpa, pdb, res
 
 
@@ -127,6 +128,38 @@ class TestSpread:
             "Deployment 'paif-chat/chat-backend' runs 3 replicas with nothing spreading them: add podAntiAffinity "
             "or topologySpreadConstraints on kubernetes.io/hostname"
         ]
+
+
+class TestHpaSpread:
+    @staticmethod
+    def unspread(name: str = "d") -> Res:
+        props = changed(deployment().props, "spec.template.spec.affinity", None)
+        return res("kubernetes:apps/v1:Deployment", changed(props, "spec.replicas", None), name=name)
+
+    def test_replicas_an_hpa_may_scale_to_need_spreading(self) -> None:
+        unspread = self.unspread()
+        [violation] = HPA_SPREAD.evaluate([unspread, hpa(min_replicas=1, max_replicas=4)])
+        assert violation.urn == unspread.urn
+        assert violation.message.startswith(
+            "Deployment 'paif-chat/chat-backend' may run 4 replicas (HorizontalPodAutoscaler"
+        )
+
+    def test_an_hpa_that_stays_at_one_replica_or_a_spread_deployment_passes(self) -> None:
+        assert HPA_SPREAD.evaluate([self.unspread(), hpa(min_replicas=1, max_replicas=1)]) == []
+        assert HPA_SPREAD.evaluate([changed_replicas_none(deployment()), hpa(max_replicas=6)]) == []
+
+    def test_declared_replicas_are_left_to_multi_replica_spread(self) -> None:
+        props = changed(deployment(replicas=3).props, "spec.template.spec.affinity", None)
+        assert HPA_SPREAD.evaluate([res("kubernetes:apps/v1:Deployment", props), hpa()]) == []
+
+    def test_unknown_max_replicas_report_nothing(self) -> None:
+        owner = hpa()
+        owner.props["spec"]["maxReplicas"] = UNKNOWN
+        assert HPA_SPREAD.evaluate([self.unspread(), owner]) == []
+
+
+def changed_replicas_none(resource: Res) -> Res:
+    return res(resource.type, changed(resource.props, "spec.replicas", None))
 
 
 class TestHpa:

@@ -43,6 +43,9 @@ K8S_EXPECTED = Counter(
         ("no-plain-http-external-service", "web-lb"): 1,
         ("ingress-tls-covers-hosts", "web-ingress"): 1,
         ("multi-replica-spread", "worker"): 1,
+        # Its HPA may scale it to 4 replicas with nothing spreading them; nobody scrapes it either.
+        ("hpa-scaled-spread", "scaled"): 1,
+        ("monitoring-required", "scaled"): 1,
         ("deployment-has-pdb", "worker"): 1,
         ("hpa-min-replicas", "worker"): 1,
         # web asks for a GPU and does not tolerate the GPU taint.
