@@ -154,16 +154,17 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
         """A session with the server the object lives on (closed afterwards)."""
         raise NotImplementedError
 
-    def create_object(self, session: Session, props: Props) -> tuple[str, dict[str, Any]]:
-        """Create the object; return its id and the observed properties."""
+    def create_object(self, session: Session, props: Props) -> tuple[str, dict[str, Any] | None]:
+        """Create the object; return its id and the observed properties (None: `observe` them)."""
         raise NotImplementedError
 
     def observe(self, session: Session, id_: str, props: Props) -> dict[str, Any] | None:
         """The object's live properties, or None when it no longer exists."""
         raise NotImplementedError
 
-    def update_object(self, session: Session, id_: str, olds: Props, news: Props) -> dict[str, Any]:
-        """Make the object match `news`; return observed properties. Raise ObjectGone when it vanished."""
+    def update_object(self, session: Session, id_: str, olds: Props, news: Props) -> dict[str, Any] | None:
+        """Make the object match `news`; return observed properties (None: `observe` them).
+        Raise ObjectGone when it vanished."""
         raise NotImplementedError
 
     def delete_object(self, session: Session, id_: str, props: Props) -> None:
@@ -225,10 +226,19 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
     def _input_keys(self) -> set[str]:
         return {*self.connection_keys, *self.replace_keys, *self.update_keys, *self.state_keys}
 
+    def observed(self, session: Session, id_: str, props: Props, after: str) -> dict[str, Any]:
+        """The object's properties right after it was written (`after`: "created", "updated")."""
+        found = self.observe(session, id_, props)
+        if found is None:
+            raise ObjectGone(f"{self.family} {self.kind} {id_} vanished right after it was {after}")
+        return found
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         with self.session(props) as session:
             adopted = self.adopt(session, props)
             id_, observed = adopted if adopted is not None else self.create_object(session, props)
+            if observed is None:
+                observed = self.observed(session, id_, props, "created")
         return CreateResult(id_=id_, outs={**props, **observed})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -248,6 +258,8 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
         with self.session(self.effective_props(news)) as session:
             try:
                 observed = self.update_object(session, id_, olds, news)
+                if observed is None:
+                    observed = self.observed(session, id_, news, "updated")
             except ObjectGone:
                 raise ObjectGone(
                     f"{self.family} {self.kind} {id_} no longer exists; run `pulumi refresh` so the next "

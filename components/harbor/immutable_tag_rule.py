@@ -62,7 +62,7 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
             return None
         return next((r for r in rules if r.get("id") == rule_id), None)
 
-    def create_object(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any]]:
+    def create_object(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any] | None]:
         path = _rules_path(props)
         try:
             rule_id = created_id(client.create(path, rule_body(props, disabled=False)))
@@ -75,10 +75,7 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
             ) from None
         if props.get("disabled"):
             client.put(f"{path}/{rule_id}", rule_body(props, disabled=True, rule_id=rule_id))
-        id_ = f"{path}/{rule_id}"
-        observed = self.observe(client, id_, props)
-        assert observed is not None
-        return id_, observed
+        return f"{path}/{rule_id}", None
 
     def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
         rule = self._find(client, props, numeric_id(id_))
@@ -99,7 +96,7 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
             ),
         }
 
-    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> None:
         rule_id = numeric_id(id_)
         current = self.observe(client, id_, news)
         if current is None:
@@ -109,9 +106,6 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
             client.put(path, rule_body(news, disabled=current["disabled"], rule_id=rule_id))
         if current["disabled"] != bool(news.get("disabled")):
             client.put(path, rule_body(news, disabled=bool(news.get("disabled")), rule_id=rule_id))
-        observed = self.observe(client, id_, news)
-        assert observed is not None
-        return observed
 
     def delete_object(self, client: HarborClient, id_: str, props: Props) -> None:
         client.delete(f"{_rules_path(props)}/{numeric_id(id_)}")

@@ -125,13 +125,11 @@ class ProjectProvider(HarborObjectProvider):
         id_ = f"/projects/{project_id}"
         try:
             self._set_quota(client, project_id, int(props["storage_quota"]))
-            observed = self.observe(client, id_, props)
+            return id_, self.observed(client, id_, props, "created")
         except HarborError:
             # Creation must be all or nothing: a half-made project would block the next attempt.
             client.delete(id_)
             raise
-        assert observed is not None
-        return id_, observed
 
     def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
         project = client.find(id_)
@@ -152,13 +150,10 @@ class ProjectProvider(HarborObjectProvider):
             observed["storage_quota"] = hard if hard == UNLIMITED or hard % GIB else hard // GIB
         return observed
 
-    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> None:
         client.put(id_, {"metadata": project_metadata(news)})
         if olds.get("storage_quota") != news.get("storage_quota"):
             self._set_quota(client, numeric_id(id_), int(news["storage_quota"]))
-        observed = self.observe(client, id_, news)
-        assert observed is not None
-        return observed
 
     def delete_object(self, client: HarborClient, id_: str, props: Props) -> None:
         name = str(props["name"])

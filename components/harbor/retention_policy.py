@@ -88,7 +88,7 @@ class RetentionPolicyProvider(HarborObjectProvider):
                 failures.append(CheckFailure(key, "must be a non-empty doublestar pattern, e.g. '**'"))
         return failures
 
-    def create_object(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any]]:
+    def create_object(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any] | None]:
         project_path = f"/projects/{int(props['project_id'])}"
         bound = _bound_policy(client.get(project_path))
         policy_id = None
@@ -103,10 +103,7 @@ class RetentionPolicyProvider(HarborObjectProvider):
                 client.delete(f"{project_path}/metadatas/retention_id")
         if policy_id is None:
             policy_id = created_id(client.create("/retentions", retention_body(props)))
-        id_ = f"/retentions/{policy_id}"
-        observed = self.observe(client, id_, props)
-        assert observed is not None
-        return id_, observed
+        return f"/retentions/{policy_id}", None
 
     def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
         project = client.find(f"/projects/{int(props['project_id'])}")
@@ -132,13 +129,10 @@ class RetentionPolicyProvider(HarborObjectProvider):
                 observed["repositories"] = repos[0].get("pattern")
         return observed
 
-    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> None:
         if self.observe(client, id_, news) is None:
             raise HarborNotFound(f"{id_} is no longer the project's retention policy")
         client.put(id_, retention_body(news, numeric_id(id_)))
-        observed = self.observe(client, id_, news)
-        assert observed is not None
-        return observed
 
     def delete_object(self, client: HarborClient, id_: str, props: Props) -> None:
         project_path = f"/projects/{int(props['project_id'])}"

@@ -143,9 +143,7 @@ class RobotAccountProvider(HarborObjectProvider):
             ) from None
         created = response.json()
         id_ = f"/robots/{created.get('id') or created_id(response)}"
-        observed = self.observe(client, id_, props)
-        assert observed is not None
-        return id_, {**observed, "secret": created["secret"]}
+        return id_, {**self.observed(client, id_, props, "created"), "secret": created["secret"]}
 
     def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
         robot = client.find(id_)
@@ -162,13 +160,10 @@ class RobotAccountProvider(HarborObjectProvider):
             "permissions": normalize_permissions(robot.get("permissions") or []),
         }
 
-    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> dict[str, Any]:
+    def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> None:
         # Harbor checks that the name (robot$<project>+<name>) and level are unchanged.
         current = client.get(id_)
         client.put(id_, self._body(news, str(current["name"])))
-        observed = self.observe(client, id_, news)
-        assert observed is not None
-        return observed
 
     def delete_object(self, client: HarborClient, id_: str, props: Props) -> None:
         client.delete(f"/robots/{numeric_id(id_)}")
