@@ -20,6 +20,12 @@ Given an admin connection, it declares:
 
 Objects inside the database are declared `deleted_with` it: a destroy drops the database
 (ending sessions) instead of taking it apart object by object.
+
+Renaming the database or a role (`database`, `owner_role`, `app_role`) is an update in
+place: ALTER DATABASE/ROLE ... RENAME TO, and the objects that refer to them (grants,
+default privileges, the schema, extensions) follow as updates, since they refer to the
+Database and Role resources, not to their names (components/postgres/provider.py). The
+schema's name is its identity: a new `schema` replaces it (refused while protected).
 """
 
 from __future__ import annotations
@@ -123,7 +129,7 @@ class PostgresAppDatabase(pulumi.ComponentResource):
         schema = Schema(
             f"{name}-schema",
             connection=conn,
-            database=database.name,
+            database=database,
             name=a.schema,
             owner=owner.name,
             opts=pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(protect=a.protect)),
@@ -131,18 +137,18 @@ class PostgresAppDatabase(pulumi.ComponentResource):
         Grant(
             f"{name}-connect",
             connection=conn,
-            role=app.name,
+            role=app,
             object_type="database",
-            database=database.name,
+            database=database,
             privileges=["CONNECT"],
             opts=inside,
         )
         Grant(
             f"{name}-schema-usage",
             connection=conn,
-            role=app.name,
+            role=app,
             object_type="schema",
-            database=database.name,
+            database=database,
             schema=schema.name,
             privileges=["USAGE", "CREATE"] if a.app_can_create else ["USAGE"],
             opts=inside,
@@ -150,9 +156,9 @@ class PostgresAppDatabase(pulumi.ComponentResource):
         Grant(
             f"{name}-tables",
             connection=conn,
-            role=app.name,
+            role=app,
             object_type="table",
-            database=database.name,
+            database=database,
             schema=schema.name,
             privileges=APP_TABLE_PRIVILEGES,
             opts=inside,
@@ -161,10 +167,10 @@ class PostgresAppDatabase(pulumi.ComponentResource):
             DefaultPrivileges(
                 f"{name}-default-{object_type}s",
                 connection=conn,
-                database=database.name,
-                owner=owner.name,
+                database=database,
+                owner=owner,
                 schema=schema.name,
-                role=app.name,
+                role=app,
                 object_type=object_type,
                 privileges=privileges,
                 opts=inside,
@@ -173,7 +179,7 @@ class PostgresAppDatabase(pulumi.ComponentResource):
             Extension(
                 f"{name}-ext-{extension}",
                 connection=conn,
-                database=database.name,
+                database=database,
                 name=extension,
                 opts=inside,
             )

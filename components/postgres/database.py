@@ -4,6 +4,16 @@ CREATE DATABASE gives PUBLIC the CONNECT and TEMPORARY privileges; this resource
 them, so only roles granted CONNECT explicitly can reach it. `public_privileges` is a fixed
 input (empty): `refresh` shows PUBLIC access granted out of band and `up` revokes it again.
 Dropping uses WITH (FORCE): sessions of the app are ended rather than blocking a destroy.
+
+A new `name` renames the database in place (ALTER DATABASE ... RENAME TO): its data, grants,
+schemas, extensions and ownership comment stay. PostgreSQL refuses the rename while anyone is
+connected to the database, so the rename keeps new sessions out (ALLOW_CONNECTIONS false),
+ends the sessions connected to *that database only* (pg_terminate_backend; the app's pool
+reconnects, and reaches the new name once its configuration rolls out), renames, and opens
+the database again. Ending other roles' sessions needs the admin to be a superuser or a
+member of pg_signal_backend (or of those roles); otherwise the rename fails naming the
+sessions and nothing is renamed. A new name already taken on the server is refused before
+anything changes.
 """
 
 from __future__ import annotations
@@ -20,14 +30,47 @@ from components.postgres.connection import PgConnection, PostgresError, connect
 from components.postgres.provider import (
     PostgresObjectProvider,
     ownership_marker,
+    rename_needed,
     resource_props,
     secret_options,
 )
 
 
+def _rename(conn: psycopg.Connection[Any], old: str, new: str, admin: Any) -> None:
+    """ALTER DATABASE old RENAME TO new, with nobody connected to it: new sessions are kept
+    out while the database's own sessions are ended, and let in again afterwards (under
+    whichever name it has then)."""
+    conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(old)))
+    name = old
+    try:
+        sessions = conn.execute(
+            "SELECT pid, usename FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (old,)
+        ).fetchall()
+        refused = []
+        for pid, user in sessions:
+            try:
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            except psycopg.errors.InsufficientPrivilege:
+                refused.append(str(user))
+        if refused:
+            raise PostgresError(
+                f"cannot rename database {old!r} to {new!r}: {len(refused)} session(s) of "
+                f"{', '.join(sorted(set(refused)))} are connected to it and {admin!r} may not end them (it needs "
+                "to be a member of pg_signal_backend or of those roles); nothing was renamed"
+            )
+        # Waits (up to 5 s) for the ended sessions to exit.
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
+        )
+        name = new
+    finally:
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(name)))
+
+
 class DatabaseProvider(PostgresObjectProvider):
-    replace_keys = ("name", "encoding")
-    update_keys = ("owner", "public_privileges")
+    # The database is this resource (its ownership marker), not its name: a new name renames it.
+    replace_keys = ("encoding",)
+    update_keys = ("name", "owner", "public_privileges")
     identifier_keys = ("name", "owner")
     marked = "DATABASE"
 
@@ -60,6 +103,9 @@ class DatabaseProvider(PostgresObjectProvider):
         database = sql.Identifier(name)
         owner = sql.Identifier(str(props["owner"]))
         with connect(session) as conn:
+            old = None if olds is None else olds.get("name")
+            if old is not None and old != name and rename_needed(conn, "DATABASE", str(old), props):
+                _rename(conn, str(old), name, props["admin_user"])
             current = self._observe(conn, name)
             if olds is None:
                 if current is not None:
@@ -91,10 +137,13 @@ class DatabaseProvider(PostgresObjectProvider):
 
 
 class Database(Resource, module="postgres", name="Database"):
-    """A database owned by `owner`, reachable only by roles granted CONNECT."""
+    """A database owned by `owner`, reachable only by roles granted CONNECT. Objects that
+    refer to it take the resource itself (`database=<Database>`), so a rename is an update of
+    theirs, never a replacement."""
 
     name: pulumi.Output[str]
     owner: pulumi.Output[str]
+    marker: str
 
     def __init__(
         self,
@@ -106,12 +155,13 @@ class Database(Resource, module="postgres", name="Database"):
         encoding: str = "UTF8",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        self.marker = ownership_marker(resource_name)
         props = resource_props(
             connection,
             name=name,
             owner=owner,
             encoding=encoding,
             public_privileges=[],
-            ownership=ownership_marker(resource_name),
+            ownership=self.marker,
         )
         super().__init__(DatabaseProvider(), resource_name, props, secret_options(opts))

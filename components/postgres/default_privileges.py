@@ -4,6 +4,10 @@ tables or sequences that `owner` creates in `schema` from now on.
 ALTER DEFAULT PRIVILEGES FOR ROLE owner IN SCHEMA schema GRANT ... TO role. Declarative like
 `Grant`: the role's default entry is replaced as a whole, and `read` reports it from
 pg_default_acl, so a change made out of band shows on `refresh`.
+
+The database and both roles are referred to by identity (`Database`/`Role` resources): when
+one is renamed, the entry follows it on the server (pg_default_acl holds oids) and the
+update restates it under the new names; nothing is revoked first or replaced.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure, Resource
 
 from components.dynamic.provider import Props
-from components.postgres.connection import DatabaseMissing, PgConnection, connect
+from components.postgres.connection import PgConnection, connect
 from components.postgres.provider import (
+    Named,
     PostgresObjectProvider,
+    held_privileges,
+    in_database,
     normalize_privileges,
     privileges_problem,
     resource_props,
@@ -35,9 +42,11 @@ OBJECT_TYPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 
 
 class DefaultPrivilegesProvider(PostgresObjectProvider):
-    replace_keys = ("database", "owner", "schema", "role", "object_type")
-    update_keys = ("privileges",)
+    # The database and roles by identity (renamed ones are the same: an update here).
+    replace_keys = ("database_ref", "owner_ref", "schema", "role_ref", "object_type")
+    update_keys = ("privileges", "database", "owner", "role")
     identifier_keys = ("database", "owner", "schema", "role")
+    references = {"database": "DATABASE", "owner": "ROLE", "role": "ROLE"}
 
     def object_id(self, props: Props) -> str:
         return (
@@ -55,12 +64,7 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
         return []
 
     def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        try:
-            with connect(session, str(props["database"])) as conn:
-                held = self._held(conn, props)
-        except DatabaseMissing:
-            return None
-        return None if held is None else {"privileges": held}
+        return held_privileges(in_database(session, props["database"], lambda conn: self._held(conn, props)))
 
     def _held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
         params = {
@@ -110,12 +114,11 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
         return {"privileges": held if held is not None else list(props["privileges"])}
 
     def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        try:
-            with connect(session, str(props["database"])) as conn:
-                if self._held(conn, props) is not None:
-                    conn.execute(self._statement(props, "REVOKE"))
-        except DatabaseMissing:
-            return
+        def revoke(conn: psycopg.Connection[Any]) -> None:
+            if self._held(conn, props) is not None:
+                conn.execute(self._statement(props, "REVOKE"))
+
+        in_database(session, props["database"], revoke)
 
 
 class DefaultPrivileges(Resource, module="postgres", name="DefaultPrivileges"):
@@ -128,10 +131,10 @@ class DefaultPrivileges(Resource, module="postgres", name="DefaultPrivileges"):
         resource_name: str,
         *,
         connection: PgConnection,
-        database: pulumi.Input[str],
-        owner: pulumi.Input[str],
+        database: pulumi.Input[str] | Named,
+        owner: pulumi.Input[str] | Named,
         schema: pulumi.Input[str],
-        role: pulumi.Input[str],
+        role: pulumi.Input[str] | Named,
         object_type: DefaultObject,
         privileges: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,

@@ -16,24 +16,29 @@ from psycopg import sql
 from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
-from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
-from components.postgres.provider import PostgresObjectProvider, resource_props, secret_options
+from components.postgres.connection import PgConnection, PostgresError, connect
+from components.postgres.provider import (
+    Named,
+    PostgresObjectProvider,
+    drop_in_database,
+    in_database,
+    resource_props,
+    secret_options,
+)
 
 
 class ExtensionProvider(PostgresObjectProvider):
-    replace_keys = ("database", "name")
-    update_keys = ("schema",)
+    # Its database by identity (a renamed database is the same one: an update here).
+    replace_keys = ("database_ref", "name")
+    update_keys = ("schema", "database")
     identifier_keys = ("database", "name", "schema")
+    references = {"database": "DATABASE"}
 
     def object_id(self, props: Props) -> str:
         return f"{props['database']}/{props['name']}"
 
     def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        try:
-            with connect(session, str(props["database"])) as conn:
-                return self._observe(conn, props)
-        except DatabaseMissing:
-            return None
+        return in_database(session, props["database"], lambda conn: self._observe(conn, props))
 
     def _observe(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
         row = conn.execute(
@@ -80,13 +85,7 @@ class ExtensionProvider(PostgresObjectProvider):
         return observed
 
     def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        try:
-            with connect(session, str(props["database"])) as conn:
-                conn.execute(
-                    sql.SQL("DROP EXTENSION IF EXISTS {} RESTRICT").format(sql.Identifier(str(props["name"])))
-                )
-        except DatabaseMissing:
-            return
+        drop_in_database(session, props, "EXTENSION")
 
 
 class Extension(Resource, module="postgres", name="Extension"):
@@ -100,7 +99,7 @@ class Extension(Resource, module="postgres", name="Extension"):
         resource_name: str,
         *,
         connection: PgConnection,
-        database: pulumi.Input[str],
+        database: pulumi.Input[str] | Named,
         name: str,
         schema: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,

@@ -6,6 +6,11 @@ role, and `read` reports the role's own ACL entries (not privileges it inherits)
 `refresh` shows a privilege granted or revoked out of band. Table grants cover the tables
 present when applied, except tables the role owns (revoking an owner's rights as a
 superuser would strip them); default privileges cover tables created later.
+
+A grant refers to its role and database by identity (`role=<Role>`, `database=<Database>`):
+when either is renamed, the privileges follow it on the server (ACLs name roles and objects
+by oid) and the grant's update only restates them under the new names, in one transaction;
+nothing is revoked first and nothing is replaced.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure, Resource
 
 from components.dynamic.provider import Props
-from components.postgres.connection import DatabaseMissing, PgConnection, connect
+from components.postgres.connection import PgConnection, connect
 from components.postgres.provider import (
+    Named,
     PostgresObjectProvider,
+    held_privileges,
+    in_database,
     normalize_privileges,
     privileges_problem,
     resource_props,
@@ -70,9 +78,11 @@ _TABLE_NAMES = sql.SQL("SELECT o.relname FROM pg_class o WHERE {} ORDER BY 1").f
 
 
 class GrantProvider(PostgresObjectProvider):
-    replace_keys = ("role", "object_type", "database", "schema")
-    update_keys = ("privileges",)
+    # The role and the database by identity (renamed ones are the same: an update here).
+    replace_keys = ("role_ref", "object_type", "database_ref", "schema")
+    update_keys = ("privileges", "role", "database")
     identifier_keys = ("role", "database", "schema")
+    references = {"database": "DATABASE", "role": "ROLE"}
 
     def object_id(self, props: Props) -> str:
         return "/".join(
@@ -97,12 +107,9 @@ class GrantProvider(PostgresObjectProvider):
         return None if props["object_type"] == "database" else str(props["database"])
 
     def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        try:
-            with connect(session, self._connect_db(props)) as conn:
-                held = self._held(conn, props)
-        except DatabaseMissing:
-            return None
-        return None if held is None else {"privileges": held}
+        return held_privileges(
+            in_database(session, self._connect_db(props), lambda conn: self._held(conn, props))
+        )
 
     def _held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
         """The role's privileges on the object; None when the role or the object is gone."""
@@ -151,19 +158,17 @@ class GrantProvider(PostgresObjectProvider):
         return {"privileges": held if held is not None else declared}
 
     def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        try:
-            with connect(session, self._connect_db(props)) as conn, conn.transaction():
-                if self._held(conn, props) is None:
-                    return
-                target = self._targets(conn, props)
+        def revoke(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                target = self._targets(conn, props) if self._held(conn, props) is not None else None
                 if target is not None:
                     conn.execute(
                         sql.SQL("REVOKE {} ON {} FROM {}").format(
                             _privileges(list(props["privileges"])), target, sql.Identifier(str(props["role"]))
                         )
                     )
-        except DatabaseMissing:
-            return
+
+        in_database(session, self._connect_db(props), revoke)
 
 
 def _privileges(names: Sequence[str]) -> sql.Composable:
@@ -181,9 +186,9 @@ class Grant(Resource, module="postgres", name="Grant"):
         resource_name: str,
         *,
         connection: PgConnection,
-        role: pulumi.Input[str],
+        role: pulumi.Input[str] | Named,
         object_type: GrantObject,
-        database: pulumi.Input[str],
+        database: pulumi.Input[str] | Named,
         privileges: Sequence[str],
         schema: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,

@@ -8,13 +8,14 @@ in place, and implements the hooks over `connect(session)`. SQL names are valida
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure
+from pulumi.dynamic import CheckFailure, DiffResult
 
 from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown, props_session
 from components.dynamic.provider import secret_options as _secret_options
@@ -23,8 +24,11 @@ from components.postgres.connection import (
     SECRET_CONNECTION_KEYS,
     DatabaseMissing,
     PgConnection,
+    PostgresError,
     connect,
 )
+
+T = TypeVar("T")
 
 # PostgreSQL silently truncates longer names, which would show as drift forever.
 MAX_IDENTIFIER_BYTES = 63
@@ -61,11 +65,74 @@ def normalize_privileges(value: Any) -> Any:
 
 
 OWNERSHIP_KEY = "ownership"
+REF_SUFFIX = "_ref"
+# COMMENT ON kind -> the query for the current name of the object carrying a marker.
+_NAME_BY_MARKER = {
+    "DATABASE": "SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') = %s",
+    "ROLE": "SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') = %s",
+}
+_MARKED_NAMES = {
+    "DATABASE": "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = ANY(%s)",
+    "ROLE": "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY(%s)",
+}
 
 
 def ownership_marker(resource_name: str) -> str:
     """The comment a created object carries: which stack and resource created it."""
     return f"managed by Pulumi: {pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
+
+
+def in_database(session: Props, database: Any, action: Callable[[psycopg.Connection[Any]], T]) -> T | None:
+    """`action` on a connection to `database`; None when that database no longer exists
+    (everything inside it is gone with it)."""
+    try:
+        with connect(session, None if database is None else str(database)) as conn:
+            return action(conn)
+    except DatabaseMissing:
+        return None
+
+
+def held_privileges(held: list[str] | None) -> dict[str, Any] | None:
+    """What `read` reports of the privileges a grant holds (None: its object or role is gone)."""
+    return None if held is None else {"privileges": held}
+
+
+def drop_in_database(session: Props, props: Props, kind: str) -> None:
+    """DROP <kind> IF EXISTS <name> RESTRICT in `props["database"]`: never takes dependent
+    objects (tables, columns of the extension's types) with it; nothing to do when the
+    database is gone."""
+    statement = sql.SQL("DROP {} IF EXISTS {} RESTRICT").format(
+        sql.SQL(kind), sql.Identifier(str(props["name"]))
+    )
+    in_database(session, props["database"], lambda conn: conn.execute(statement))
+
+
+def rename_needed(conn: psycopg.Connection[Any], kind: str, old: str, props: Props) -> bool:
+    """Before renaming the `kind` (DATABASE, ROLE) `old` to `props["name"]`: True when the
+    rename is still to do, False when an earlier run did it (the new name carries this
+    stack's marker and `old` is gone: a result the engine never recorded). Raises, changing
+    nothing, when the new name is taken by another object or `old` is gone."""
+    new, marker, host = str(props["name"]), props.get(OWNERSHIP_KEY), props["host"]
+    found = dict(conn.execute(_MARKED_NAMES[kind], ([old, new],)).fetchall())
+    what = kind.lower()
+    if new in found:
+        if old not in found and marker and found[new] == marker:
+            return False
+        owner = (
+            "created by this stack for another resource"
+            if found[new] == marker
+            else "not created by this stack"
+        )
+        raise PostgresError(
+            f"cannot rename {what} {old!r} to {new!r}: a {what} {new!r} already exists on {host} ({owner}, "
+            f"comment {found[new]!r}); choose another name. Nothing was changed."
+        )
+    if old not in found:
+        raise PostgresError(
+            f"cannot rename {what} {old!r} to {new!r}: {what} {old!r} no longer exists on {host}; "
+            "run `pulumi refresh` so the next `pulumi up` creates it"
+        )
+    return True
 
 
 class PostgresObjectProvider(ObjectProvider[Props]):
@@ -80,6 +147,60 @@ class PostgresObjectProvider(ObjectProvider[Props]):
     marked: ClassVar[str | None] = None
     """The COMMENT ON object kind (DATABASE, ROLE, SCHEMA) of kinds that carry an ownership
     marker; None for grants and privileges, which are idempotent to create again."""
+    references: ClassVar[dict[str, str]] = {}
+    """Name property -> COMMENT ON kind (DATABASE, ROLE) of an object this one refers to and
+    that is renamed in place. `<key>_ref` holds that object's ownership marker (or, for a
+    plain name, the name itself): the marker is the identity (a replace key), the name an
+    update key, so a rename of the referenced object is an update here, and a delete after
+    a rename finds the object under its current name."""
+
+    # -- references to renamable objects ----------------------------------------------------
+    def normalize(self, inputs: dict[str, Any]) -> None:
+        for key in self.references:
+            if inputs.get(key + REF_SUFFIX) is None:
+                # A plain name refers to whatever object has it: a new name is another object.
+                inputs[key + REF_SUFFIX] = inputs.get(key)
+
+    def _olds_with_refs(self, olds: Props, news: Props) -> dict[str, Any]:
+        """`olds` as if written with references: state from before they existed refers to the
+        object the new inputs refer to when the name is the same, else (a new name, or one not
+        known yet) to its old name, so such a change stays the replacement it was."""
+        filled = dict(olds)
+        for key in self.references:
+            ref = key + REF_SUFFIX
+            if filled.get(ref) is None:
+                filled[ref] = news.get(ref) if olds.get(key) == news.get(key) else olds.get(key)
+        return filled
+
+    def object_changes(self, olds: Props, news: Props) -> list[str]:
+        return super().object_changes(self._olds_with_refs(olds, news), news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        # A reference missing from older state is recorded (an update that sends nothing).
+        recorded = any(olds.get(key + REF_SUFFIX) is None for key in self.references)
+        if recorded and not result.changes:
+            return DiffResult(changes=True, replaces=[], delete_before_replace=self.delete_before_replace)
+        return result
+
+    def current_names(self, session: Props, props: Props) -> dict[str, Any]:
+        """`props` with each referenced object's name as it is now on the server (found by its
+        marker): a delete or update of state written before that object was renamed."""
+        result = dict(props)
+        for key, kind in self.references.items():
+            ref = props.get(key + REF_SUFFIX)
+            if not isinstance(ref, str) or ref == props.get(key):
+                continue
+            with connect(session) as conn:
+                row = conn.execute(_NAME_BY_MARKER[kind], (ref,)).fetchone()
+            if row is not None:
+                result[key] = row[0]
+        return result
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if self.references:
+            props = self.current_names(self.effective_props(props), props)
+        super().delete(id_, props)
 
     def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
         """The database to ask in, and a query for the object's comment (no row: no object)."""
@@ -146,7 +267,25 @@ class PostgresObjectProvider(ObjectProvider[Props]):
 
 
 def resource_props(connection: PgConnection, **props: Any) -> dict[str, Any]:
-    return {**connection.props(), **props}
+    """The resource's inputs: the connection's, `props`, and for a property given a `Named`
+    object (a Database, a Role) its name plus `<key>_ref`, the object's ownership marker."""
+    named: dict[str, Any] = {}
+    for key, value in props.items():
+        # A Resource with a marker (an Output would lift any attribute, `marker` too).
+        if isinstance(value, pulumi.Resource) and isinstance(getattr(value, "marker", None), str):
+            named[key] = value.name  # type: ignore[attr-defined]
+            named[key + REF_SUFFIX] = value.marker  # type: ignore[attr-defined]
+        else:
+            named[key] = value
+    return {**connection.props(), **named}
+
+
+class Named(Protocol):
+    """A PostgreSQL object other objects refer to by name, which it may change in place (a
+    Database, a Role): its `name` output and its ownership `marker` (stable across renames)."""
+
+    name: pulumi.Output[str]
+    marker: str
 
 
 def secret_options(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:

@@ -5,6 +5,13 @@ inputs, so `refresh` shows a role someone widened out of band and the next `up` 
 again. Passwords are sent as SCRAM-SHA-256 verifiers computed here by libpq (with SASLprep,
 so any password, ASCII or not), so the plaintext never reaches the server or its statement
 log; changing the password input runs ALTER ROLE and the old password stops working at once.
+
+A new `name` renames the role in place (ALTER ROLE ... RENAME TO): its grants, default
+privileges, ownerships, memberships and ownership comment follow it, and its sessions stay
+connected. PostgreSQL keeps a SCRAM verifier across a rename but clears an MD5 password
+(the name is its salt); the rename sends the role's password again in the same transaction,
+so a role whose password was set as MD5 out of band still logs in under its new name. A new
+name already taken on the server is refused before anything changes.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from components.postgres.connection import PgConnection, PostgresError, connect,
 from components.postgres.provider import (
     PostgresObjectProvider,
     ownership_marker,
+    rename_needed,
     resource_props,
     secret_options,
 )
@@ -82,8 +90,10 @@ def _search_path(rolconfig: list[str] | None) -> list[str] | None:
 
 
 class RoleProvider(PostgresObjectProvider):
-    replace_keys = ("name",)
+    # The role is this resource (its ownership marker), not its name: a new name renames it.
+    replace_keys = ()
     update_keys = (
+        "name",
         "login",
         "password",
         "connection_limit",
@@ -141,7 +151,11 @@ class RoleProvider(PostgresObjectProvider):
     def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         name = str(props["name"])
         role = sql.Identifier(name)
+        old = None if olds is None else olds.get("name")
+        renamed = old is not None and old != name
         with connect(session) as conn, conn.transaction():
+            if renamed and rename_needed(conn, "ROLE", str(old), props):
+                conn.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(sql.Identifier(str(old)), role))
             current = None if olds is None else self._observe(conn, name)
             if olds is not None and current is None:
                 raise PostgresError(f"role {name!r} no longer exists; run `pulumi refresh` to recreate it")
@@ -154,7 +168,8 @@ class RoleProvider(PostgresObjectProvider):
                 options.append(sql.SQL("CONNECTION LIMIT {}").format(sql.Literal(limit)))
             if current is None or current["valid_until"] != props.get("valid_until"):
                 options.append(_valid_until(props.get("valid_until")))
-            if olds is None or olds.get("password") != props.get("password"):
+            password_cleared = renamed and props.get("password") is not None  # an MD5 one would be
+            if olds is None or olds.get("password") != props.get("password") or password_cleared:
                 options.append(_password_clause(conn, name, props.get("password")))
             if current is None:
                 conn.execute(sql.SQL("CREATE ROLE {} WITH {}").format(role, sql.SQL(" ").join(options)))
@@ -197,6 +212,7 @@ class Role(Resource, module="postgres", name="Role"):
     password: pulumi.Output[str | None]
     connection_limit: pulumi.Output[int]
     valid_until: pulumi.Output[str | None]
+    marker: str
 
     def __init__(
         self,
@@ -215,7 +231,10 @@ class Role(Resource, module="postgres", name="Role"):
     ) -> None:
         """`valid_until`: ISO 8601 with zone, None for no expiry. `search_path`: schemas the
         role resolves unqualified names in. `grant_to_admin`: make the connecting admin a
-        member, which a non-superuser admin (DSM's) needs to create objects owned by the role."""
+        member, which a non-superuser admin (DSM's) needs to create objects owned by the role.
+        Objects that refer to the role take the resource itself (`role=<Role>`), so a rename
+        is an update of theirs, never a replacement."""
+        self.marker = ownership_marker(resource_name)
         props = resource_props(
             connection,
             name=name,
@@ -226,7 +245,7 @@ class Role(Resource, module="postgres", name="Role"):
             inherit=inherit,
             search_path=list(search_path) if search_path else None,
             grant_to_admin=grant_to_admin,
-            ownership=ownership_marker(resource_name),
+            ownership=self.marker,
             **LEAST_PRIVILEGE,
         )
         super().__init__(RoleProvider(), resource_name, props, secret_options(opts, "password"))

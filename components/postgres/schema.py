@@ -15,9 +15,12 @@ from psycopg import sql
 from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
-from components.postgres.connection import DatabaseMissing, PgConnection, PostgresError, connect
+from components.postgres.connection import PgConnection, PostgresError, connect
 from components.postgres.provider import (
+    Named,
     PostgresObjectProvider,
+    drop_in_database,
+    in_database,
     ownership_marker,
     resource_props,
     secret_options,
@@ -25,9 +28,11 @@ from components.postgres.provider import (
 
 
 class SchemaProvider(PostgresObjectProvider):
-    replace_keys = ("database", "name")
-    update_keys = ("owner",)
+    # Its database by identity (a renamed database is the same one: an update here).
+    replace_keys = ("database_ref", "name")
+    update_keys = ("owner", "database")
     identifier_keys = ("database", "name", "owner")
+    references = {"database": "DATABASE"}
     marked = "SCHEMA"
 
     def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
@@ -39,11 +44,7 @@ class SchemaProvider(PostgresObjectProvider):
         return f"{props['database']}/{props['name']}"
 
     def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        try:
-            with connect(session, str(props["database"])) as conn:
-                return self._observe(conn, str(props["name"]))
-        except DatabaseMissing:
-            return None
+        return in_database(session, props["database"], lambda conn: self._observe(conn, str(props["name"])))
 
     def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
         row = conn.execute(
@@ -70,13 +71,7 @@ class SchemaProvider(PostgresObjectProvider):
         return observed
 
     def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        try:
-            with connect(session, str(props["database"])) as conn:
-                conn.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(sql.Identifier(str(props["name"])))
-                )
-        except DatabaseMissing:
-            return
+        drop_in_database(session, props, "SCHEMA")
 
 
 class Schema(Resource, module="postgres", name="Schema"):
@@ -90,7 +85,7 @@ class Schema(Resource, module="postgres", name="Schema"):
         resource_name: str,
         *,
         connection: PgConnection,
-        database: pulumi.Input[str],
+        database: pulumi.Input[str] | Named,
         name: pulumi.Input[str],
         owner: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,

@@ -5,7 +5,9 @@ program (programs/postgres) connects as `pgadmin`, a CREATEDB/CREATEROLE role th
 superuser, as DSM's admin is not. The lifecycle test then checks, with psycopg as the app
 role and as outsiders: least privilege, isolation from another database, an idempotent
 second `up`, drift correction after out-of-band changes, password rotation, secrets that
-never reach state or the server log in plaintext, and `destroy`.
+never reach state or the server log in plaintext, and `destroy`. Renames of the database and
+the roles are updates in place (rows kept, the app still connects); a rename onto a name
+another object has is refused and changes nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def server() -> Iterator[PostgresServer]:
                     psycopg.sql.Identifier(ADMIN_USER), psycopg.sql.Literal(ADMIN_PASSWORD)
                 )
             )
+            # Ends the app's sessions when the database is renamed (and on destroy's DROP ... FORCE).
+            conn.execute(
+                psycopg.sql.SQL("GRANT pg_signal_backend TO {}").format(psycopg.sql.Identifier(ADMIN_USER))
+            )
             # Another team's data: one database closed to PUBLIC, one left at the server default.
             for database in ("billing", "shared"):
                 conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
@@ -77,8 +83,10 @@ def program(pg: PostgresServer, workdir: Path, *, port: int | None = None) -> Pu
     return stack
 
 
-def as_app(pg: PostgresServer, password: str, dbname: str = "chat") -> psycopg.Connection[Any]:
-    return psycopg.connect(pg.dsn(user="chat_app", password=password, dbname=dbname), autocommit=True)
+def as_app(
+    pg: PostgresServer, password: str, dbname: str = "chat", user: str = "chat_app"
+) -> psycopg.Connection[Any]:
+    return psycopg.connect(pg.dsn(user=user, password=password, dbname=dbname), autocommit=True)
 
 
 def query(pg: PostgresServer, statement: str, dbname: str = "postgres") -> list[tuple[Any, ...]]:
@@ -358,35 +366,165 @@ def test_a_create_the_engine_never_recorded_is_adopted_and_a_foreign_object_refu
     query(server, "DROP ROLE IF EXISTS chat_app; DROP ROLE IF EXISTS chat_owner")
 
 
-def test_a_protected_database_is_never_replaced_until_released(
-    server: PostgresServer, tmp_path: Path
-) -> None:
+def test_a_protected_schema_is_never_replaced_until_released(server: PostgresServer, tmp_path: Path) -> None:
     stack = program(server, tmp_path)
     stack.set_config("protect", "true")
     assert stack.up() == {"create": RESOURCES}
     query(server, "CREATE TABLE chat.kept (note text); ALTER TABLE chat.kept OWNER TO chat_owner", "chat")
     query(server, "INSERT INTO chat.kept VALUES ('precious')", "chat")
 
-    # A rename would drop the database: `pulumi up` (which previews first) stops, naming it.
-    stack.set_config("database", "chat_renamed")
+    # A new schema name is another schema (its name is its identity): `pulumi up` (which
+    # previews first) stops, naming it.
+    stack.set_config("schema", "chat_renamed")
     refused = stack.run("up", "--yes", check=False)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0
-    assert "unable to replace resource" in output and "chat-db" in output and "protect" in output
+    assert "unable to replace resource" in output and "chat-schema" in output and "protect" in output
     assert query(server, "SELECT note FROM chat.kept", "chat") == [("precious",)]
-    assert query(server, "SELECT count(*) FROM pg_database WHERE datname = 'chat_renamed'") == [(0,)]
+    assert query(server, "SELECT count(*) FROM pg_namespace WHERE nspname = 'chat_renamed'", "chat") == [(0,)]
 
     # Released on purpose: one run lifts the protection (the engine checks the protection a
-    # dependent such as the schema has in state), the next one replaces.
-    stack.set_config("database", "chat")
+    # dependent has in state), the next one replaces; the old schema is dropped RESTRICT, so
+    # its tables go first (backed up by whoever released it).
+    stack.set_config("schema", "chat")
     stack.set_config("protect", "false")
     assert stack.up() == {"same": RESOURCES}
     protected = [r["urn"] for r in json.loads(stack.export())["deployment"]["resources"] if r.get("protect")]
     assert protected == []
-    stack.set_config("database", "chat_renamed")
+    query(server, "DROP TABLE chat.kept", "chat")
+    stack.set_config("schema", "chat_renamed")
     replaced = stack.up()
     assert replaced.get("replace", 0) >= 1
-    assert query(server, "SELECT datname FROM pg_database WHERE datname LIKE 'chat%' ORDER BY 1") == [
-        ("chat_renamed",)
-    ]
+    assert query(
+        server, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'chat%' ORDER BY 1", "chat"
+    ) == [("chat_renamed",)]
     assert stack.destroy().get("delete") == RESOURCES
+
+
+def _only_updates(changes: dict[str, int], updates: int) -> None:
+    assert changes == {"update": updates, "same": RESOURCES - updates}, changes
+
+
+_MARKERS = {
+    "database": "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+    "role": "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+}
+
+
+def _marker(server: PostgresServer, kind: str, name: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        return conn.execute(_MARKERS[kind], (name,)).fetchall()
+
+
+def test_renaming_the_database_and_the_roles_are_updates_in_place(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    stack = program(server, tmp_path)
+    # Protected, as every stack's data is: a replacement would be refused, a rename is not one.
+    stack.set_config("protect", "true")
+    assert stack.up() == {"create": RESOURCES}
+    password = stack.outputs()["appPassword"]
+    with psycopg.connect(server.dsn(user=ADMIN_USER, password=ADMIN_PASSWORD, dbname="chat")) as admin:
+        admin.execute("SET ROLE chat_owner")
+        admin.execute("CREATE TABLE chat.settings (id serial PRIMARY KEY, value text)")
+        admin.commit()
+    with as_app(server, password) as app:
+        app.execute("CREATE TABLE notes (id serial PRIMARY KEY, body citext NOT NULL)")
+        app.execute("INSERT INTO notes (body) VALUES ('written before the renames')")
+        app.execute("INSERT INTO chat.settings (value) VALUES ('kept')")
+    held = as_app(server, password)  # the app's pool, connected while the database is renamed
+
+    # The database: one ALTER DATABASE ... RENAME, and its schema, grants, default privileges
+    # and extension follow as updates (8), nothing replaced, deleted or created.
+    stack.set_config("database", "chat_v2")
+    _only_updates(stack.preview(), 8)
+    started = time.monotonic()
+    _only_updates(stack.up(), 8)
+    print(f"\ndatabase rename: {time.monotonic() - started:.1f} s")
+    with pytest.raises(psycopg.OperationalError):
+        held.execute("SELECT 1")  # its session was ended so the rename could run
+    held.close()
+    assert query(server, "SELECT datname FROM pg_database WHERE datname LIKE 'chat%'") == [("chat_v2",)]
+    assert _marker(server, "database", "chat_v2") == [("managed by Pulumi: paif-postgres-it/it/chat-db",)]
+    with as_app(server, password, "chat_v2") as app:
+        assert app.execute("SELECT body FROM notes").fetchall() == [("written before the renames",)]
+        app.execute("INSERT INTO notes (body) VALUES ('after the database rename')")
+        assert app.execute("SELECT value FROM chat.settings").fetchall() == [("kept",)]
+    assert stack.up() == {"same": RESOURCES}, "a second up must change nothing"
+
+    # Both roles: ALTER ROLE ... RENAME; the database and schema owners, the grants and the
+    # default privileges follow as updates (9). The app's password survives the rename.
+    stack.set_config("appRole", "chat_user")
+    stack.set_config("ownerRole", "chat_keeper")
+    _only_updates(stack.preview(), 9)
+    started = time.monotonic()
+    _only_updates(stack.up(), 9)
+    print(f"role renames: {time.monotonic() - started:.1f} s")
+    assert query(server, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'chat%' ORDER BY 1") == [
+        ("chat_keeper",),
+        ("chat_user",),
+    ]
+    assert _marker(server, "role", "chat_user") == [("managed by Pulumi: paif-postgres-it/it/chat-app",)]
+    assert query(server, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'chat_v2'") == [
+        ("chat_keeper",)
+    ]
+    with as_app(server, password, "chat_v2", user="chat_user") as app:
+        assert app.execute("SELECT count(*) FROM notes").fetchone() == (2,)
+        app.execute("INSERT INTO notes (body) VALUES ('after the role rename')")
+        app.execute("UPDATE chat.settings SET value = 'still writable'")
+    # Default privileges still give the app what the (renamed) owner creates later.
+    with psycopg.connect(server.dsn(user=ADMIN_USER, password=ADMIN_PASSWORD, dbname="chat_v2")) as admin:
+        admin.execute("SET ROLE chat_keeper")
+        admin.execute("CREATE TABLE chat.later (id int)")
+        admin.commit()
+    with as_app(server, password, "chat_v2", user="chat_user") as app:
+        app.execute("INSERT INTO chat.later VALUES (1)")
+    with pytest.raises(psycopg.OperationalError, match=r"password authentication failed|does not exist"):
+        as_app(server, password, "chat_v2")  # the old name is gone
+    assert stack.up() == {"same": RESOURCES}, "a second up must change nothing"
+
+    stack.set_config("protect", "false")
+    assert stack.up() == {"same": RESOURCES}
+    assert stack.destroy() == {"delete": RESOURCES}
+    assert query(server, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'chat%'") == []
+
+
+def test_a_rename_onto_a_name_taken_on_the_server_is_refused_and_changes_nothing(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    stack = program(server, tmp_path)
+    assert stack.up() == {"create": RESOURCES}
+    password = stack.outputs()["appPassword"]
+    with as_app(server, password) as app:
+        app.execute("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('mine')")
+    query(server, "CREATE DATABASE taken")
+    query(server, "COMMENT ON DATABASE taken IS 'another team'")
+    query(server, "CREATE ROLE taken_role NOLOGIN")
+
+    for key, value, message in (
+        ("database", "taken", "cannot rename database 'chat' to 'taken': a database 'taken' already exists"),
+        (
+            "appRole",
+            "taken_role",
+            "cannot rename role 'chat_app' to 'taken_role': a role 'taken_role' already exists",
+        ),
+    ):
+        stack.set_config(key, value)
+        refused = stack.run("up", "--yes", check=False)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0, output
+        assert message in output and "not created by this stack" in output and "Nothing was changed" in output
+        assert "Traceback" not in output
+        stack.run("config", "rm", key)
+        assert stack.up() == {"same": RESOURCES}, "the refused rename must have changed nothing"
+
+    assert query(server, "SELECT datname FROM pg_database WHERE datname IN ('chat', 'taken') ORDER BY 1") == [
+        ("chat",),
+        ("taken",),
+    ]
+    assert _marker(server, "database", "taken") == [("another team",)]
+    with as_app(server, password) as app:
+        assert app.execute("SELECT body FROM notes").fetchall() == [("mine",)]
+    assert stack.destroy() == {"delete": RESOURCES}
+    query(server, "DROP DATABASE taken")
+    query(server, "DROP ROLE taken_role")

@@ -177,13 +177,85 @@ def test_diff_updates_in_place_what_can_change() -> None:
     assert regranted.replaces == []
 
 
-def test_diff_replaces_renamed_objects_old_first() -> None:
-    renamed = RoleProvider().diff("chat_app", ROLE, {**ROLE, "name": "chat_app2"})
-    assert renamed.replaces == ["name"] and renamed.delete_before_replace is True
-    moved = SchemaProvider().diff("chat/chat", SCHEMA, {**SCHEMA, "database": rpc.UNKNOWN})
-    assert moved.replaces == ["database"]
+def test_diff_replaces_what_identifies_the_object_old_first() -> None:
+    provider = SchemaProvider()
+    moved = provider.diff("chat/chat", SCHEMA, provider.check({}, {**SCHEMA, "database": rpc.UNKNOWN}).inputs)
+    assert moved.replaces == ["database_ref"] and moved.delete_before_replace is True
     reencoded = DatabaseProvider().diff("chat", DATABASE, {**DATABASE, "encoding": "LATIN1"})
     assert reencoded.replaces == ["encoding"]
+    renamed_schema = SchemaProvider().diff("chat/chat", SCHEMA_IN, {**SCHEMA_IN, "name": "chat2"})
+    assert renamed_schema.replaces == ["name"]
+
+
+DB_MARKER = "managed by Pulumi: p/s/chat-db"
+APP_MARKER = "managed by Pulumi: p/s/chat-app"
+OWNER_MARKER = "managed by Pulumi: p/s/chat-owner"
+SCHEMA_IN = {**SCHEMA, "database_ref": DB_MARKER}
+GRANT_IN = {**GRANT, "privileges": ["USAGE"], "database_ref": DB_MARKER, "role_ref": APP_MARKER}
+DEFAULTS_IN = {**DEFAULTS, "database_ref": DB_MARKER, "owner_ref": OWNER_MARKER, "role_ref": APP_MARKER}
+EXTENSION_IN = {**EXTENSION, "database_ref": DB_MARKER}
+
+
+@pytest.mark.parametrize(
+    ("provider", "props"),
+    [(DatabaseProvider(), DATABASE), (RoleProvider(), ROLE)],
+)
+def test_a_new_name_of_a_database_or_role_is_an_update(
+    provider: ResourceProvider, props: dict[str, Any]
+) -> None:
+    for new_name in ("renamed", rpc.UNKNOWN):
+        renamed = provider.diff(str(props["name"]), props, {**props, "name": new_name})
+        assert renamed.changes is True and renamed.replaces == [], new_name
+
+
+@pytest.mark.parametrize(
+    ("provider", "props", "key"),
+    [
+        (SchemaProvider(), SCHEMA_IN, "database"),
+        (ExtensionProvider(), EXTENSION_IN, "database"),
+        (GrantProvider(), GRANT_IN, "database"),
+        (GrantProvider(), GRANT_IN, "role"),
+        (DefaultPrivilegesProvider(), DEFAULTS_IN, "database"),
+        (DefaultPrivilegesProvider(), DEFAULTS_IN, "owner"),
+        (DefaultPrivilegesProvider(), DEFAULTS_IN, "role"),
+    ],
+)
+def test_a_renamed_parent_is_an_update_of_the_child_another_parent_a_replacement(
+    provider: ResourceProvider, props: dict[str, Any], key: str
+) -> None:
+    olds = provider.check({}, props).inputs
+    # The same object under a new name (known, or not known yet in a preview): an update.
+    for new_name in ("renamed", rpc.UNKNOWN):
+        news = provider.check(olds, {**props, key: new_name}).inputs
+        renamed = provider.diff("id", olds, news)
+        assert renamed.changes is True and renamed.replaces == [], (key, new_name)
+    # Another object: a replacement.
+    other = provider.check(olds, {**props, key: "other", f"{key}_ref": "managed by Pulumi: p/s/other"}).inputs
+    assert provider.diff("id", olds, other).replaces == [f"{key}_ref"]
+    # A plain name (no resource given) is its own identity: a new one is another object.
+    plain = provider.check({}, {k: v for k, v in props.items() if k != f"{key}_ref"}).inputs
+    assert plain[f"{key}_ref"] == props[key]
+    replug = provider.check(plain, {**plain, key: "other", f"{key}_ref": None}).inputs
+    assert provider.diff("id", plain, replug).replaces == [f"{key}_ref"]
+
+
+def test_state_from_before_references_records_them_without_touching_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("recording a reference must not connect")
+
+    monkeypatch.setattr(psycopg, "connect", refuse)
+    provider = GrantProvider()
+    news = provider.check({}, GRANT_IN).inputs
+    old_state = {k: v for k, v in news.items() if not k.endswith("_ref")}
+    recorded = provider.diff("id", old_state, news)
+    assert recorded.changes is True and recorded.replaces == []
+    outs = provider.update("id", old_state, news).outs or {}
+    assert outs["database_ref"] == DB_MARKER and outs["role_ref"] == APP_MARKER
+    # Old state and a new name at once: nothing says it is the same object, so it is replaced.
+    moved = provider.diff("id", old_state, {**news, "database": "elsewhere"})
+    assert moved.replaces == ["database_ref"]
 
 
 def test_check_and_diff_never_connect(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,6 +378,119 @@ def test_grant_and_default_privileges_statements(monkeypatch: pytest.MonkeyPatch
     ]
 
 
+def test_a_database_rename_ends_only_its_sessions_and_reopens_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.database as database_module
+
+    fake = fake_server(
+        monkeypatch,
+        database_module,
+        {
+            "datname = ANY": [("chat", DB_MARKER)],
+            "pg_stat_activity": [(4242, "chat_app")],
+            "pg_get_userbyid(d.datdba)": [("chat_owner", "UTF8", [])],
+        },
+    )
+    old = {**DATABASE, "ownership": DB_MARKER}
+    DatabaseProvider().update("chat", old, {**old, "name": "chat2"})
+    changes = [s for s in fake.statements if s.startswith(("ALTER", "SELECT pg_terminate", "DROP", "CREATE"))]
+    assert changes == [
+        'ALTER DATABASE "chat" WITH ALLOW_CONNECTIONS false',
+        "SELECT pg_terminate_backend(%s)",
+        'ALTER DATABASE "chat" RENAME TO "chat2"',
+        'ALTER DATABASE "chat2" WITH ALLOW_CONNECTIONS true',
+    ]
+    activity = next(s for s in fake.statements if "pg_stat_activity" in s)
+    assert "WHERE datname = %s" in activity, "only the renamed database's sessions are ended"
+
+
+@pytest.mark.parametrize(
+    ("found", "problem"),
+    [
+        (
+            [("chat", DB_MARKER), ("billing", None)],
+            "a database 'billing' already exists on db.example.internal",
+        ),
+        ([("chat", DB_MARKER), ("billing", DB_MARKER)], "created by this stack for another resource"),
+        ([], "database 'chat' no longer exists"),
+    ],
+)
+def test_a_rename_onto_a_taken_or_from_a_missing_name_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, found: list[tuple[Any, ...]], problem: str
+) -> None:
+    import components.postgres.database as database_module
+
+    fake = fake_server(monkeypatch, database_module, {"datname = ANY": found})
+    old = {**DATABASE, "ownership": DB_MARKER}
+    with pytest.raises(ProviderError, match=re.escape(problem)) as caught:
+        DatabaseProvider().update("chat", old, {**old, "name": "billing"})
+    assert "cannot rename database 'chat' to 'billing'" in str(caught.value)
+    assert not [
+        s for s in fake.statements if s.startswith(("ALTER", "DROP", "CREATE", "SELECT pg_terminate"))
+    ]
+
+
+def test_a_rename_an_earlier_run_did_is_not_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.database as database_module
+
+    fake = fake_server(
+        monkeypatch,
+        database_module,
+        {"datname = ANY": [("chat2", DB_MARKER)], "pg_get_userbyid(d.datdba)": [("chat_owner", "UTF8", [])]},
+    )
+    old = {**DATABASE, "ownership": DB_MARKER}
+    DatabaseProvider().update("chat", old, {**old, "name": "chat2"})
+    assert not [s for s in fake.statements if s.startswith("ALTER DATABASE")]
+
+
+def test_a_role_rename_keeps_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.postgres.role as role_module
+
+    row = (True, True, False, False, False, False, False, 50, None, ["search_path=chat, public"])
+    fake = fake_server(
+        monkeypatch,
+        role_module,
+        {
+            "rolname = ANY": [("chat_app", APP_MARKER)],
+            "FROM pg_roles WHERE rolname": [row],
+            "rolsuper": [(True,)],
+        },
+    )
+    old = {**ROLE, "ownership": APP_MARKER}
+    RoleProvider().update("chat_app", old, {**old, "name": "chat_user"})
+    alters = [s for s in fake.statements if s.startswith("ALTER ROLE")]
+    assert alters[0] == 'ALTER ROLE "chat_app" RENAME TO "chat_user"'
+    # PostgreSQL clears an MD5 password on rename: the same password is sent again (as SCRAM).
+    assert len(alters) == 2 and alters[1].startswith('ALTER ROLE "chat_user" WITH PASSWORD \'SCRAM-SHA-256$')
+    assert not any(APP_PASSWORD in s for s in fake.statements)
+
+
+def test_a_child_deleted_after_its_parent_was_renamed_finds_it_by_its_marker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import components.postgres.provider as provider_module
+
+    renamed = {DB_MARKER: "chat2", OWNER_MARKER: "chat_owner2", APP_MARKER: "chat_user"}
+
+    @dataclass
+    class Renamed(FakeConnection):
+        def execute(self, query: Any, params: Any = None) -> FakeCursor:
+            if isinstance(query, str) and "shobj_description" in query and isinstance(params, tuple):
+                return FakeCursor([(renamed[params[0]],)])
+            return super().execute(query, params)
+
+    fake = Renamed({"EXISTS": [(True, ["SELECT"])]})
+
+    @contextmanager
+    def connect(_props: Any, _dbname: str | None = None) -> Iterator[FakeConnection]:
+        yield fake
+
+    monkeypatch.setattr(provider_module, "connect", connect)
+    DefaultPrivilegesProvider().delete("id", DEFAULTS_IN)
+    assert fake.statements[-1] == (
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "chat_owner2" IN SCHEMA "chat" REVOKE ALL ON TABLES FROM "chat_user"'
+    )
+
+
 def test_read_reports_a_dropped_object_as_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     import components.postgres.database as database_module
 
@@ -361,7 +546,13 @@ def test_password_changes_only_when_its_inputs_change() -> None:
 
 def test_a_given_password_is_a_credential() -> None:
     provider = PasswordProvider()
-    olds = {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "given": "old-value", "result": "old-value"}
+    olds = {
+        "length": 32,
+        "alphabet": DEFAULT_ALPHABET,
+        "keepers": {},
+        "given": "old-value",
+        "result": "old-value",
+    }
     # No value (a preview without credentials) or one not known yet: no change at all.
     assert provider.diff("id", olds, {**olds, "given": None, "result": None}).changes is False
     assert provider.diff("id", olds, {**olds, "given": rpc.UNKNOWN, "result": None}).changes is False
@@ -372,12 +563,20 @@ def test_a_given_password_is_a_credential() -> None:
     assert (updated.outs or {})["result"] == "new-value"
     kept = provider.update("id", olds, {**olds, "given": None, "result": None})
     assert (kept.outs or {})["result"] == "old-value"
-    created = provider.create({"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "given": "given-value"})
+    created = provider.create(
+        {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "given": "given-value"}
+    )
     assert (created.outs or {})["result"] == "given-value"
 
 
 def test_a_required_credential_is_never_generated() -> None:
-    props = {"length": 32, "alphabet": DEFAULT_ALPHABET, "keepers": {}, "generate": False, "config_key": "paif:x"}
+    props = {
+        "length": 32,
+        "alphabet": DEFAULT_ALPHABET,
+        "keepers": {},
+        "generate": False,
+        "config_key": "paif:x",
+    }
     with pytest.raises(ProviderError, match=r"paif:x is not set"):
         PasswordProvider().create(props)
 
@@ -456,6 +655,26 @@ def test_declares_the_least_privilege_model(generated: Declared) -> None:
     assert defaults["table"]["owner"] == "chat_owner" and defaults["table"]["role"] == "chat_app"
     assert defaults["sequence"]["privileges"] == ["USAGE", "SELECT"]
     assert sorted(e.props["name"] for e in rec.of_type(EXTENSION_TYPE)) == ["citext", "vector"]
+
+
+def test_objects_refer_to_the_database_and_roles_by_their_markers(generated: Declared) -> None:
+    rec = generated.recorded
+    markers = {
+        r.props["name"]: r.props["ownership"] for r in (*rec.of_type(ROLE_TYPE), *rec.of_type(DATABASE_TYPE))
+    }
+    assert markers["chat"].endswith("/chat-db") and markers["chat_app"].endswith("/chat-app")
+    children = [
+        *rec.of_type(SCHEMA_TYPE),
+        *rec.of_type(GRANT_TYPE),
+        *rec.of_type(DEFAULTS_TYPE),
+        *rec.of_type(EXTENSION_TYPE),
+    ]
+    assert len(children) == 8
+    for child in children:
+        assert child.props["database_ref"] == markers["chat"], child.name
+        for key in ("role", "owner"):
+            if f"{key}_ref" in child.props:
+                assert child.props[f"{key}_ref"] == markers[child.props[key]], (child.name, key)
 
 
 def test_app_without_create_gets_usage_only() -> None:

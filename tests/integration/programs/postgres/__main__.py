@@ -1,7 +1,8 @@
 """PostgresAppDatabase against a PostgreSQL server given in config (tests/integration/test_postgres_real.py).
 
 Config (project namespace): host, port, adminUser, adminPassword (secret), extensions (JSON
-list), appPasswordRotation (int), database (default chat), protect (bool, default false). The server is plain TCP on loopback, so sslmode=disable.
+list), appPasswordRotation (int), database, schema (default chat), ownerRole (default chat_owner),
+appRole (default chat_app), protect (bool, default false). The server is plain TCP on loopback, so sslmode=disable.
 """
 
 import pulumi
@@ -24,9 +25,9 @@ data = PostgresAppDatabase(
     PostgresAppDatabaseArgs(
         connection=connection,
         database=config.get("database") or "chat",
-        owner_role="chat_owner",
-        app_role="chat_app",
-        schema="chat",
+        owner_role=config.get("ownerRole") or "chat_owner",
+        app_role=config.get("appRole") or "chat_app",
+        schema=config.get("schema") or "chat",
         app_password_rotation=config.get_int("appPasswordRotation") or 0,
         connection_limit=5,
         extensions=tuple(config.get_object("extensions") or ()),
