@@ -133,6 +133,20 @@ class GpuOperatorSpec:
 
 
 @dataclass(frozen=True)
+class AutoscalerSpec:
+    """The VKS cluster-autoscaler package for this cluster's autoscaled pools.
+
+    UNCONFIRMED (docs/REFERENCE-VKS-PLATFORM.md section 6): the package's values names
+    (`clusterConfig.clusterName` / `clusterNamespace`, as the TKG package documents them)."""
+
+    package_version: str
+    cluster_name: str
+    """The Cluster API Cluster whose machineDeployments carry the min/max annotations."""
+    cluster_namespace: pulumi.Input[str]
+    """Its Supervisor namespace."""
+
+
+@dataclass(frozen=True)
 class ClusterPlatformArgs:
     package_repository_image: str
     """<harbor>/<project>/vks-standard-packages:<tag>."""
@@ -146,6 +160,7 @@ class ClusterPlatformArgs:
     """Prometheus job of the backend (its Service name)."""
     logging: LoggingSpec | None = None
     gpu_operator: GpuOperatorSpec | None = None
+    autoscaler: AutoscalerSpec | None = None
 
 
 def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -257,6 +272,14 @@ class ClusterPlatform(pulumi.ComponentResource):
             outputs = fluent_bit_outputs(a.logging)
             values = {"namespace": LOGGING_NAMESPACE, "fluent_bit": {"config": {"outputs": outputs}}}
             self._package("fluent-bit", a.logging.package_version, values, package_deps)
+        if a.autoscaler is not None:
+            values = {
+                "clusterConfig": {
+                    "clusterName": a.autoscaler.cluster_name,
+                    "clusterNamespace": a.autoscaler.cluster_namespace,
+                }
+            }
+            self._package("cluster-autoscaler", a.autoscaler.package_version, values, package_deps)
         self.gpu_ready: list[pulumi.Resource] = []
         """What a GPU workload waits for (the GPU Operator: driver, device plugin)."""
         if a.gpu_operator is not None:

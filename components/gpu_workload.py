@@ -2,7 +2,7 @@
 GPU pool: it requests `nvidia.com/gpu` (request = limit), tolerates exactly the pool's taints
 and selects the pool's nodes; everything else about it is as locked down as the app's pods
 (restricted pod security, no service-account token, probes, a NetworkPolicy admitting only
-its clients, a PDB and spread over nodes).
+its clients and one letting those clients reach it, a PDB and spread over nodes).
 
 App pods never tolerate the GPU taint, so only workloads like this one land on GPU nodes
 (policy rules gpu-requests-only-tolerating and gpu-pool-tainted).
@@ -175,6 +175,24 @@ class GpuWorkload(pulumi.ComponentResource):
                     }
                 ],
                 "egress": [],
+            },
+            opts=child,
+        )
+        # The other half: the clients' own egress to it. NetworkPolicies add up, so this opens
+        # exactly this port of these pods next to what the app's own policies allow (the
+        # backend's egress is otherwise only PAIS, the database and DNS).
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-client-egress",
+            metadata={**meta, "name": f"{a.name}-client-egress"},
+            spec={
+                "podSelector": {"matchLabels": dict(a.clients)},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"podSelector": {"matchLabels": selector}}],
+                        "ports": [{"protocol": "TCP", "port": a.port}],
+                    }
+                ],
             },
             opts=child,
         )

@@ -35,6 +35,8 @@ def unusable_apply_secrets(settings: Settings) -> dict[str, str]:
         needed["corporateCaKey"] = (
             "the program manages the corporate CA Secret (paif:vks.platform.certManager.caCertificate is set)"
         )
+    if cfg.dlvm is not None and cfg.dlvm.tls_certificate and secrets.dlvm_tls_key is None:
+        needed["dlvmTlsKey"] = "the DLVM serves paif:dlvm.tlsCertificate, which needs its key"
     problems = {key: f"required key is missing; {why}" for key, why in needed.items()}
     problems.update({key: "is set but empty; an empty secret is never a usable credential" for key in secrets.empty})
     return problems

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_platform import (
+    AutoscalerSpec,
     CertManagerSpec,
     ClusterPlatform,
     ClusterPlatformArgs,
@@ -101,6 +102,8 @@ def dlvm_args(
         frontend_resources=Resources(**app.frontend_resources.model_dump()),
         backend_resources=Resources(**app.backend_resources.model_dump()),
         hostname=app.hostname,
+        tls_certificate=dlvm.tls_certificate,
+        tls_key=credential("dlvmTlsKey", settings.secrets.dlvm_tls_key) if dlvm.tls_certificate else None,
         config=app_env.config,
         secrets=app_env.secrets,
         registry_auth=pull_secret,
@@ -239,6 +242,13 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
             image_registry=registry,
             pool_labels=dict(vks.gpu_pool.labels),
         )
+    autoscaler = None
+    if platform.autoscaler is not None and vks.gpu_pool.min_replicas is not None:
+        autoscaler = AutoscalerSpec(
+            package_version=platform.autoscaler.package_version,
+            cluster_name=vks.cluster_name,
+            cluster_namespace=settings.config.vsphere.namespace.name,
+        )
     return ClusterPlatformArgs(
         package_repository_image=f"{registry}/{platform.package_repository}",
         package_namespace=platform.package_namespace,
@@ -271,6 +281,7 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
         app_job=f"{app.name}-backend",
         logging=logging,
         gpu_operator=gpu,
+        autoscaler=autoscaler,
     )
 
 

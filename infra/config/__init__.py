@@ -47,6 +47,7 @@ SECRET_KEYS: dict[str, str] = {
     "workloadKubeconfig": "kubeconfig for the VKS workload cluster (prod; read from the cluster when unset)",
     "nvidiaLicenseToken": "NVIDIA licence client_configuration_token.tok for the GPU Operator (prod; needed by `up`)",
     "corporateCaKey": "PEM private key of the corporate CA (needed by `up` when paif:vks.platform.certManager.caCertificate is set)",
+    "dlvmTlsKey": "PEM private key of paif:dlvm.tlsCertificate (dev; needed by `up` when it is set)",
 }
 KUBECONFIG_KEYS = ("supervisorKubeconfig", "workloadKubeconfig")
 # An unquoted number with a leading zero: YAML 1.1 reads 05432 as octal (2842), YAML 1.2 as 5432.
@@ -93,6 +94,7 @@ class Secrets:
     workload_kubeconfig: pulumi.Output[str] | None
     nvidia_license_token: pulumi.Output[str] | None = None
     corporate_ca_key: pulumi.Output[str] | None = None
+    dlvm_tls_key: pulumi.Output[str] | None = None
     empty: frozenset[str] = field(default_factory=frozenset)
     """Secret keys that are set to an empty value (refused by the pre-apply check)."""
 
@@ -652,6 +654,7 @@ def load_settings() -> Settings:
         workload_kubeconfig=conf.get_secret("workloadKubeconfig"),
         nvidia_license_token=conf.get_secret("nvidiaLicenseToken"),
         corporate_ca_key=conf.get_secret("corporateCaKey"),
+        dlvm_tls_key=conf.get_secret("dlvmTlsKey"),
         empty=frozenset(
             k for k in SECRET_KEYS if f"{NAMESPACE}:{k}" in raw and not raw[f"{NAMESPACE}:{k}"].strip()
         ),

@@ -39,6 +39,8 @@ class DlvmConfig(Model):
     """Storage class (a DNS label) of the VM's disks."""
     boot_disk_size: Size = "100Gi"
     """Boot disk size (Kubernetes quantity, e.g. 100Gi)."""
+    tls_certificate: PemCertificates | None = None
+    """PEM certificate (chain) the DLVM serves on 443 for paif:app.hostname, e.g. issued by the corporate CA; its key is the secret paif:dlvmTlsKey. Unset: a self-signed certificate."""
 
 
 # An exact version: no range (>=, ~, ^, *, x), no `latest`; a leading v is allowed.
@@ -260,6 +262,13 @@ class GpuWorkloadConfig(Model):
     """HTTP path of its readiness and liveness probes."""
 
 
+class AutoscalerConfig(Model):
+    """The VKS cluster-autoscaler package, installed when the GPU pool has autoscaler bounds."""
+
+    package_version: PinnedVersion
+    """Version of cluster-autoscaler.kubernetes.vmware.com in the package repository; its Kubernetes minor must match the cluster's VKr (e.g. 1.33.x for v1.33 clusters)."""
+
+
 class PlatformConfig(Model):
     """Add-ons installed into the workload cluster, in dependency order, all from the Harbor mirror."""
 
@@ -279,6 +288,8 @@ class PlatformConfig(Model):
     """Fluent Bit; required in prod."""
     gpu_operator: GpuOperatorConfig | None = None
     """NVIDIA GPU Operator; required where the GPU pool has nodes."""
+    autoscaler: AutoscalerConfig | None = None
+    """Cluster autoscaler (VKS package); required when paif:vks.gpuPool has minReplicas/maxReplicas."""
 
     @model_validator(mode="after")
     def _mirror_only(self) -> PlatformConfig:
@@ -329,6 +340,28 @@ class VksConfig(Model):
     """Optional GPU Deployment on the GPU pool (tolerates its taint, requests nvidia.com/gpu); only the app's backend may call it."""
     platform: PlatformConfig | None = None
     """In-cluster platform add-ons (cert-manager, Contour, monitoring, Fluent Bit, GPU Operator); required in prod."""
+
+    @model_validator(mode="after")
+    def _autoscaler_installed(self) -> VksConfig:
+        autoscaler = self.platform.autoscaler if self.platform is not None else None
+        if self.gpu_pool.min_replicas is not None and self.platform is not None and autoscaler is None:
+            raise field_problem(
+                ("platform", "autoscaler"),
+                None,
+                "required when gpuPool has minReplicas/maxReplicas: the pool's autoscaler annotations do nothing "
+                "without the cluster-autoscaler package (set autoscaler.packageVersion)",
+            )
+        cluster_minor = re.match(r"^v?([0-9]+\.[0-9]+)\.", self.version)
+        if autoscaler is not None and cluster_minor is not None:
+            package_minor = ".".join(autoscaler.package_version.removeprefix("v").split(".")[:2])
+            if package_minor != cluster_minor[1]:
+                raise field_problem(
+                    ("platform", "autoscaler", "packageVersion"),
+                    autoscaler.package_version,
+                    f"must be a {cluster_minor[1]}.x version: the autoscaler's Kubernetes minor must match the "
+                    f"cluster's ({self.version})",
+                )
+        return self
 
     @model_validator(mode="after")
     def _cidrs_apart(self) -> VksConfig:

@@ -146,6 +146,7 @@ def declared_objects() -> list[dict[str, Any]]:
     config = stack_config("prod")
     config["vks"]["platform"]["certManager"]["caCertificate"] = config["database"]["caBundle"]
     config["vks"]["gpuPool"] |= {"minReplicas": 1, "maxReplicas": 4, "osVersion": "24.04"}
+    config["vks"]["platform"]["autoscaler"] = {"packageVersion": "1.33.0+vmware.1-vks.1"}
     rec = run_program(
         config,
         {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG, "corporateCaKey": CA_KEY},

@@ -12,7 +12,7 @@ import pulumi
 import pytest
 import yaml
 
-from tests.unit.harness import Recorded, contains_plain, run_program, stack_config
+from tests.unit.harness import Recorded, contains_plain, run_program, stack_config, unwrap
 from tests.unit.test_program import SECRETS, WORKLOAD_KUBECONFIG
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -274,8 +274,17 @@ def test_app_pods_tolerate_nothing_gpu(prod: tuple[Recorded, DependencyLog]) -> 
 def test_gpu_pool_autoscaler_bounds_replace_the_replica_count() -> None:
     config = stack_config("prod")
     config["vks"]["gpuPool"] |= {"minReplicas": 1, "maxReplicas": 4}
+    config["vks"]["platform"]["autoscaler"] = {"packageVersion": "1.33.0+vmware.1-vks.1"}
     secrets = {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG}
     rec = run_program(config, secrets, stack="prod")
+    # The annotations need the autoscaler: the VKS package, for this cluster, from the mirror's repository.
+    [install] = [p for p in rec.of_type(PACKAGE_INSTALL) if p.name == "platform-cluster-autoscaler-install"]
+    spec = install.props["spec"]
+    assert spec["packageRef"]["refName"] == "cluster-autoscaler.kubernetes.vmware.com"
+    assert spec["packageRef"]["versionSelection"]["constraints"] == "1.33.0+vmware.1-vks.1"
+    [values] = [s for s in rec.of_type(SECRET) if s.name == "platform-cluster-autoscaler-values"]
+    rendered = yaml.safe_load(unwrap(values.props["stringData"])["values.yaml"])
+    assert rendered == {"clusterConfig": {"clusterName": "chat-vks", "clusterNamespace": "paif-chat-prod"}}
     pools = {
         p["name"]: p
         for p in rec.of_type(CLUSTER)[0].props["spec"]["topology"]["workers"]["machineDeployments"]
@@ -291,6 +300,11 @@ def test_gpu_pool_autoscaler_bounds_replace_the_replica_count() -> None:
 def _local() -> Recorded:
     secrets = {k: v for k, v in SECRETS.items() if k != "harborPassword"}
     return run_program(stack_config("local"), secrets, stack="local")
+
+
+def test_no_autoscaler_without_bounds() -> None:
+    rec = run_program(stack_config("prod"), {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG}, stack="prod")
+    assert "cluster-autoscaler" not in json.dumps([p.props for p in rec.of_type(PACKAGE_INSTALL)])
 
 
 @pytest.mark.parametrize("env", ["local", "dev"])

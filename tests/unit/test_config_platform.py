@@ -10,6 +10,8 @@ import pytest
 from tests.unit.harness import run_program, stack_config
 from tests.unit.test_program import SECRETS, WORKLOAD_KUBECONFIG
 
+# The VKS cluster-autoscaler package for the prod stack's v1.33 VKr (docs/REFERENCE-VKS-PLATFORM.md).
+AUTOSCALER_VERSION = "1.33.0+vmware.1-vks.1"
 CASES: list[tuple[str, tuple[str, ...], Any, str]] = [
     (
         "chart-version-range",
@@ -50,6 +52,18 @@ CASES: list[tuple[str, tuple[str, ...], Any, str]] = [
         "paif:vks.gpuPool.minReplicas: given 5; must be at most maxReplicas (4)",
     ),
     (
+        "autoscaler-package-missing",
+        ("platform", "autoscaler"),
+        None,
+        "paif:vks.platform.autoscaler: given null; required when gpuPool has minReplicas/maxReplicas",
+    ),
+    (
+        "autoscaler-for-another-kubernetes",
+        ("platform", "autoscaler", "packageVersion"),
+        "1.31.3+vmware.1-vks.1",
+        "paif:vks.platform.autoscaler.packageVersion: given '1.31.3+vmware.1-vks.1'; must be a 1.33.x version",
+    ),
+    (
         "taint-effect",
         ("gpuPool", "taints"),
         [{"key": "nvidia.com/gpu", "value": "present", "effect": "Never"}],
@@ -81,6 +95,7 @@ def test_bad_platform_config_names_the_key(path: tuple[str, ...], value: Any, ex
     config = stack_config("prod")
     config["vks"]["gpuPool"]["maxReplicas"] = 4
     config["vks"]["gpuPool"]["minReplicas"] = 1
+    config["vks"]["platform"]["autoscaler"] = {"packageVersion": AUTOSCALER_VERSION}
     node = config["vks"]
     for key in path[:-1]:
         node = node[key]

@@ -579,3 +579,27 @@ def test_outputs_are_the_https_url_and_the_readiness_url(monkeypatch: pytest.Mon
     assert resolve(up.component.url) == "https://10.20.50.7/"
     assert resolve(up.component.ready_url) == "https://10.20.50.7/readyz"
     assert isinstance(DlvmWorkstationArgs, type)
+
+
+def test_the_certificate_from_config_and_its_key_from_a_secret() -> None:
+    """paif:dlvm.tlsCertificate (public, e.g. from the corporate CA) with the secret
+    paif:dlvmTlsKey: served instead of a self-signed one; the key only inside Pulumi secrets."""
+    pem_key = "-----BEGIN PRIVATE KEY-----\nconfig-key-5d2e\n-----END PRIVATE KEY-----\n"
+
+    def with_certificate(s: Settings) -> Settings:
+        assert s.config.dlvm is not None
+        dlvm = s.config.dlvm.model_copy(update={"tls_certificate": EXAMPLE_CA})
+        secrets = replace(s.secrets, dlvm_tls_key=pulumi.Output.secret(pem_key))
+        return replace(s, config=s.config.model_copy(update={"dlvm": dlvm}), secrets=secrets)
+
+    declared = declare("dev", change=with_certificate)
+    assert declared.recorded.of_type("pulumi-python:dynamic/tls:SelfSignedCertificate") == []
+    assert declared.files("app.cfg")["/etc/paif/tls/tls.crt"]["content"] == EXAMPLE_CA
+    assert declared.files("secrets.cfg")["/etc/paif/tls/tls.key"]["content"] == pem_key
+    workload = json.loads(declared.vm.props["metadata"]["annotations"][WORKLOAD_ANNOTATION])
+    assert workload["tls"]["certificate"] == "given"
+    # Held like every credential: a given value is an update, none (a CI preview) no change.
+    holder = declared.recorded.one("pulumi-python:dynamic/random:Password", "credential-dlvmTlsKey")
+    assert holder.is_secret("given")
+    for resource in declared.recorded.resources:
+        assert not contains_plain(resource.inputs, "config-key-5d2e"), (resource.type, resource.name)

@@ -76,6 +76,27 @@ def test_only_the_backend_may_call_it() -> None:
     assert declared()[0].one(PDB, "gpu-workload-pdb").props["spec"]["maxUnavailable"] == 1
 
 
+def test_the_backend_may_reach_it_and_nothing_else_gains_egress() -> None:
+    """The app's backend policy allows only PAIS, the database and DNS; this one adds exactly
+    the workload's pods on its port, for the backend's pods only."""
+    rec = declared()[0]
+    policy = rec.one(NETPOL, "gpu-workload-client-egress").props
+    backend = {"app.kubernetes.io/name": "chat", "app.kubernetes.io/component": "backend"}
+    workload = embedder()["spec"]["selector"]["matchLabels"]
+    assert policy["metadata"]["name"] == "embedder-client-egress"
+    assert policy["metadata"]["namespace"] == "paif-chat"
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": backend},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"podSelector": {"matchLabels": workload}}], "ports": [{"protocol": "TCP", "port": 8080}]}],
+    }
+
+
+def test_no_gpu_workload_no_egress_to_it() -> None:
+    rec = run_program(stack_config("prod"), {**SECRETS, "workloadKubeconfig": WORKLOAD_KUBECONFIG}, stack="prod")
+    assert [r for r in rec.of_type(NETPOL) if r.name.endswith("client-egress")] == []
+
+
 @pytest.mark.parametrize("dep", ["chat", "platform-gpu-operator"])
 def test_waits_for_the_app_and_the_gpu_operator(dep: str) -> None:
     assert declared()[1].before(dep, "gpu-workload-deployment")
