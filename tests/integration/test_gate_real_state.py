@@ -1,5 +1,6 @@
 """The pull-request gate against a deployed stack's real state (`make up`): no change shows
-0 changes, a label change 1 update, a database rename fails the gate naming the database
+0 changes (with or without the credentials), a label change 1 update, a database rename is
+updates only (renamed in place), a PostgresCluster rename fails the gate naming the cluster
 and how to approve it; the job summary has the counts."""
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from tests.integration.local_stack import LocalStack, deployed
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URN = (
-    "urn:pulumi:local::paif-app::paif:data:DsmPostgres$paif:data:PostgresAppDatabase"
-    "$pulumi-python:dynamic/postgres:Database::postgres-db"
+CLUSTER_URN = (
+    "urn:pulumi:local::paif-app::paif:data:DsmPostgres"
+    "$kubernetes:databases.dataservices.vmware.com/v1alpha1:PostgresCluster::postgres-cluster"
 )
 
 
@@ -58,6 +59,10 @@ def label(config: dict[str, Any]) -> None:
 
 def rename(config: dict[str, Any]) -> None:
     config["paif:database"]["databaseName"] = "chat_renamed"
+
+
+def rename_cluster(config: dict[str, Any]) -> None:
+    config["paif:database"]["clusterName"] = "chat-pg-renamed"
 
 
 def test_no_change_reports_zero_changes(
@@ -106,15 +111,25 @@ def test_a_label_change_is_one_update(
     assert "| local | pass | update 1 (same " in gate_env.read_text()
 
 
-def test_a_database_rename_fails_the_gate_naming_the_database(
+def test_a_database_rename_is_updates_only(
     local: LocalStack, gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert gate(local, tmp_path, rename) == 1
+    """Renamed in place (ALTER DATABASE ... RENAME): nothing replaced or deleted."""
+    assert gate(local, tmp_path, rename) == 0
+    out = capsys.readouterr().out
+    assert re.match(r"\[PASS\] local: .* \d+ resources \(same \d+, update \d+\)\n", out), out
+    assert "[DATA LOSS]" not in out
+
+
+def test_a_cluster_rename_fails_the_gate_naming_the_cluster(
+    local: LocalStack, gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gate(local, tmp_path, rename_cluster) == 1
     out = capsys.readouterr().out
     assert out.startswith("[FAIL] local: ")
-    assert "[DATA LOSS] replace of PostgreSQL database 'postgres-db'" in out
-    assert DATABASE_URN in out
-    assert f"{APPROVAL_ENV}='{DATABASE_URN}" in out
+    assert "[DATA LOSS] replace of DSM PostgresCluster (database server) 'postgres-cluster'" in out
+    assert CLUSTER_URN in out
+    assert f"{APPROVAL_ENV}='{CLUSTER_URN}" in out
     assert "paif:protection.release[0]" in out
     summary = gate_env.read_text()
     assert "| local | FAIL |" in summary and "blocked" in summary
