@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.certificate import SelfSignedCertificate
+from components.pod_security import container_security_context, pod_security_context
 
 TlsMode = Literal["self-signed", "secret", "cert-manager"]
 Tier = Literal["frontend", "backend"]
@@ -463,13 +464,7 @@ class AiApp(pulumi.ComponentResource):
         pod_spec: dict[str, Any] = {
             "serviceAccountName": f"{a.name}-{tier}",
             "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 10001,
-                "runAsGroup": 10001,
-                "fsGroup": 10001,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod_security_context(),
             "containers": [
                 {
                     "name": tier,
@@ -493,14 +488,7 @@ class AiApp(pulumi.ComponentResource):
                         "periodSeconds": 5,
                         "failureThreshold": 3,
                     },
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "privileged": False,
-                        "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]},
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": container_security_context(),
                     "volumeMounts": mounts,
                 }
             ],

@@ -17,6 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.pod_security import container_security_context, pod_security_context
+
 GPU_RESOURCE = "nvidia.com/gpu"
 LABELS = {"app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"}
 
@@ -76,13 +78,7 @@ class GpuWorkload(pulumi.ComponentResource):
         pod: dict[str, Any] = {
             "serviceAccountName": a.name,
             "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 10001,
-                "runAsGroup": 10001,
-                "fsGroup": 10001,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod_security_context(),
             "nodeSelector": dict(a.node_selector),
             "tolerations": [t.to_spec() for t in a.tolerations],
             "affinity": {
@@ -126,14 +122,7 @@ class GpuWorkload(pulumi.ComponentResource):
                         "initialDelaySeconds": 120,
                         "periodSeconds": 20,
                     },
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "privileged": False,
-                        "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]},
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": container_security_context(),
                     "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
                 }
             ],
