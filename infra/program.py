@@ -25,6 +25,7 @@ from infra.stack_platform import (
 )
 from infra.stack_registry import RegistryOutputs, declare_registry
 from infra.stack_vsphere import declare_vsphere
+from infra.volume_check import check_uploads_volume
 
 
 def _resources(spec: ContainerResources) -> ResourceSpec:
@@ -86,6 +87,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
 def build(settings: Settings) -> None:
     cfg, profile = settings.config, settings.profile
     check_apply_secrets(settings)
+    check_uploads_volume(settings)
     supervisor = supervisor_provider(settings)
     supervisor_ns: pulumi.Input[str]
     vsphere = declare_vsphere(settings)

@@ -1,0 +1,94 @@
+"""The uploads volume's size check (infra/volume_check.py) without a cluster: quantities,
+the decision (grow where the class allows, never shrink), the message, and that the program
+never asks a cluster under mocks or without a kubeconfig."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from infra import volume_check
+from infra.volume_check import CannotLook, LiveClaim, client, quantity, resize_problem
+
+EXPANDABLE = LiveClaim(size="10Gi", storage_class="vsan-default", allows_expansion=True)
+FIXED = LiveClaim(size="10Gi", storage_class="paif-local-hostpath", allows_expansion=False)
+HAND_BOUND = LiveClaim(size="10Gi", storage_class=None, allows_expansion=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10Gi", 10 * 2**30),
+        ("1Ti", 2**40),
+        ("500M", 500 * 10**6),
+        ("1.5Gi", Decimal("1.5") * 2**30),
+        ("1e9", 10**9),
+        ("2048", 2048),
+        ("10240Mi", 10 * 2**30),
+    ],
+)
+def test_quantity(text: str, expected: Decimal | int) -> None:
+    assert quantity(text) == expected
+
+
+def test_quantity_refuses_what_is_not_one() -> None:
+    with pytest.raises(ValueError, match="'ten' is not a Kubernetes quantity"):
+        quantity("ten")
+
+
+@pytest.mark.parametrize("live", [None, EXPANDABLE, FIXED, HAND_BOUND])
+def test_no_claim_yet_or_the_same_size_in_other_words_is_fine(live: LiveClaim | None) -> None:
+    assert resize_problem(live, "10240Mi") is None
+    assert resize_problem(None, "1Gi") is None
+
+
+def test_a_larger_size_grows_in_place_where_the_class_allows_expansion() -> None:
+    assert resize_problem(EXPANDABLE, "20Gi") is None
+
+
+def test_a_smaller_size_is_refused_naming_key_sizes_and_what_is_allowed() -> None:
+    assert resize_problem(EXPANDABLE, "5Gi") == (
+        "paif:app.uploadsVolumeSize: given 5Gi, deployed 10Gi; a PersistentVolumeClaim never shrinks (the files "
+        "in it would not fit). Allowed: 10Gi or more"
+    )
+    problem = resize_problem(FIXED, "9999Mi")
+    assert problem is not None and problem.endswith("Allowed: 10Gi")
+
+
+def test_a_larger_size_on_a_class_without_expansion_is_refused() -> None:
+    assert resize_problem(FIXED, "20Gi") == (
+        "paif:app.uploadsVolumeSize: given 20Gi, deployed 10Gi; the claim cannot grow: its StorageClass "
+        "'paif-local-hostpath' does not allow expansion (allowVolumeExpansion is not true). Allowed: 10Gi, or a "
+        "StorageClass with allowVolumeExpansion: true"
+    )
+    problem = resize_problem(HAND_BOUND, "11Gi")
+    assert problem is not None and "the claim has no StorageClass (a volume bound by hand)" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[not, a, mapping]", "not a mapping"),
+        ("current-context: x\ncontexts: []\n", "no context 'x'"),
+        (
+            "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+            "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+            "users: [{name: u, user: {exec: {command: kubectl-vsphere}}}]\n",
+            "through a plugin",
+        ),
+    ],
+)
+def test_a_kubeconfig_it_cannot_use_means_it_cannot_look(text: str, reason: str) -> None:
+    with pytest.raises(CannotLook, match=reason):
+        client(text)
+
+
+def test_the_program_asks_no_cluster_without_a_kubeconfig(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory
+) -> None:
+    monkeypatch.setattr(volume_check, "get_config", lambda _key: None)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path) + "/missing")
+    assert volume_check._kubeconfig("supervisorKubeconfig") is None
+    monkeypatch.setattr(volume_check, "get_config", lambda _key: "apiVersion: v1\n")
+    assert volume_check._kubeconfig("supervisorKubeconfig") == "apiVersion: v1\n"
