@@ -47,7 +47,9 @@ from pulumi.runtime.settings import get_monitor
 from infra.config import NAMESPACE, ConfigError, Settings
 
 SIZE_KEY = f"{NAMESPACE}:app.uploadsVolumeSize"
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_BINARY = {
+    suffix: Decimal(2 ** (10 * power)) for power, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), 1)
+}
 _DECIMAL = {
     "n": Decimal("1e-9"),
     "u": Decimal("1e-6"),
@@ -75,7 +77,7 @@ def quantity(value: str) -> Decimal:
     number, factor = text, Decimal(1)
     for suffix, multiple in (*_BINARY.items(), *_DECIMAL.items()):
         if suffix and text.endswith(suffix):
-            number, factor = text[: -len(suffix)], Decimal(multiple)
+            number, factor = text[: -len(suffix)], multiple
             break
     try:
         return Decimal(number) * factor
