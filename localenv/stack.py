@@ -36,6 +36,7 @@ from localenv.services import (
     Services,
 )
 from localenv.state_guard import StateGuardError, guarded_checkpoints
+from ops.automation import AutomationError, PrivateCommand, Settings
 from policy.gate import missing_plugin
 
 STACK = "local"
@@ -226,6 +227,19 @@ def pulumi(
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+_COMMANDS: dict[Path, PrivateCommand] = {}
+
+
+def _command(layout: Layout) -> PrivateCommand:
+    """The runner of this layout's Pulumi commands (made once: it asks the CLI its version)."""
+    if layout.home not in _COMMANDS:
+        settings = Settings(
+            backend_url=backend_url(), passphrase_file=layout.passphrase(), temp_parent=layout.home / "tmp"
+        )
+        _COMMANDS[layout.home] = PrivateCommand(settings)
+    return _COMMANDS[layout.home]
+
+
 def _run_pulumi(
     layout: Layout,
     pulumi_bin: Path,
@@ -237,40 +251,35 @@ def _run_pulumi(
     cwd: Path,
     check: bool,
 ) -> subprocess.CompletedProcess[str]:
-    process = subprocess.Popen(
-        [str(pulumi_bin), *args, "--non-interactive"],
-        cwd=cwd,
-        env=pulumi_env(layout, temp_dir),
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    state = layout.load_state()
-    state["pulumi"] = {"pid": process.pid, "started": processes.start_time(process.pid), "command": args[0]}
-    layout.save_state(state)
+    # The project's one runner (ops.automation, the Automation API's command runner): the
+    # environment below, the passphrase file, stdin for secrets, SIGINT on Ctrl-C so the
+    # engine saves its state; `record` notes the CLI's pid for `localenv` to find a killed run.
     lines: list[str] = []
+
+    def line_out(line: str) -> None:
+        lines.append(line + "\n")
+        if output is not None:
+            output.write(line + "\n")
+            output.flush()
+
+    def record(pid: int, _argv: object) -> None:
+        state = layout.load_state()
+        state["pulumi"] = {"pid": pid, "started": processes.start_time(pid), "command": args[0]}
+        layout.save_state(state)
+
+    argv = [str(pulumi_bin), *args, "--non-interactive"]
+    command = _command(layout)
+    command.on_start = record
     try:
-        if stdin is not None and process.stdin is not None:
-            process.stdin.write(stdin)
-            process.stdin.close()
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if output is not None:
-                output.write(line)
-                output.flush()
-        process.wait()
-    except BaseException:
-        # Ctrl-C: let the engine finish the steps in flight and save its state.
-        process.send_signal(signal.SIGINT)
-        process.wait()
-        raise
+        # Spawned with the exact environment `pulumi_env` gives this run (its temp directory).
+        code = command._spawn(argv, str(cwd), pulumi_env(layout, temp_dir), (line_out, line_out), stdin).code
+    except AutomationError as exc:
+        raise LocalEnvError(str(exc)) from None
     finally:
         state = layout.load_state()
         state.pop("pulumi", None)
         layout.save_state(state)
-    result = subprocess.CompletedProcess(process.args, process.returncode, "".join(lines), "")
+    result = subprocess.CompletedProcess(argv, code, "".join(lines), "")
     if check and result.returncode != 0:
         hint = ""
         if "incorrect passphrase" in result.stdout:

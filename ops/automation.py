@@ -34,9 +34,10 @@ instead, for that part only:
 3. The SDK's `up`/`refresh`/`destroy` read the stack history and outputs with `--show-secrets`
    by default: every call here passes `show_secrets=False`.
 
-`localenv/stack.py` still runs the CLI itself; it can move here: its `run_temp_dir` is
-`Settings.temp_parent`, its marker variable `Settings.extra_env`, its passphrase file
-`Settings.passphrase_file`, its recorded pid the `on_start` callback of `Project`.
+`localenv/stack.py` starts its CLI commands through `PrivateCommand` too (with its own run
+environment, which marks the processes for the service supervisor, and `on_start` recording
+the pid so a killed run is found); its commands are the CLI's own (`stack init`, `config set`,
+`up --config-file ... --policy-pack ...`), so it does not use the `auto.Stack` methods.
 """
 
 from __future__ import annotations
