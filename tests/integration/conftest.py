@@ -20,7 +20,13 @@ from localenv.layout import ROOT, Layout
 from localenv.services import health
 
 LOCAL_STACK_MODULES = frozenset(
-    {"test_deploy.py", "test_drift.py", "test_gate_real_state.py", "test_localenv_shared_state.py"}
+    {
+        "test_deploy.py",
+        "test_drift.py",
+        "test_faults.py",
+        "test_gate_real_state.py",
+        "test_localenv_shared_state.py",
+    }
 )
 
 

@@ -1,0 +1,410 @@
+"""The fault suite (issue 13): faults of the main job on the real local stack, each followed by
+the next `make up` (or `make down`), with no manual step in between.
+
+One deployment of the repository's `local` stack (`python -m localenv up`, what `make up`
+runs: the real node, the app, the local PostgreSQL, vcsim, the registry standing in for
+Harbor) is shared by every scenario, in this order. Before each fault the app writes a row:
+a real chat request through the Ingress on 127.0.0.1, which the backend stores in
+chat.chat_exchanges. After the recovery every row written so far must still be there, with
+its prompt, counted in the local PostgreSQL; the recovery time is reported on the terminal
+(pytest's terminal reporter: it shows without `-s`, in CI's log too) and in
+`recovery.json` under the module's temp directory.
+
+Kills are SIGKILLs of the Pulumi engine and the runner (neither cleans up). Where the
+phase matters, the kill is placed, not timed: the Pulumi file backend writes each
+checkpoint to a temp file next to the stack file and renames it over it, and a fanotify
+permission event (tests/integration/open_gate.py) holds the engine inside the open of that
+temp file while the suite decides; the kill then lands during that checkpoint write.
+
+Scenarios: `up` killed (a) during its refresh, (a) mid-update after some creates, while the
+checkpoint recording a finished create is being written, (a) during the final checkpoint
+write; (c) a crash of one local service (PostgreSQL, the registry, etcd); (c)+(d) vcsim
+crashing and coming back on another port (PostgreSQL on another port is left out: the
+backend's pods keep the old DB_PORT, their template does not change with the ConfigMap, so
+the app never reconnects: a defect of components/, reported on issue 13); (e) an
+out-of-band replicas change (the end-to-end suite's test, run here on the shared deployment
+with the rows checked); (b) `make down` with its `pulumi destroy` killed after some deletes,
+then `make down` again, then `make up`: `make down` destroys the app's database by design
+(README, Data protection), so the app's rows are checked up to the kill and the PostgreSQL
+data directory afterwards (its system identifier and a database the stack does not manage).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from psycopg import sql
+
+from localenv import node, processes, roundtrip, stack
+from localenv.layout import Layout
+from localenv.services import Services, _services_from
+from tests.integration import test_localenv as end_to_end
+from tests.integration.fault_run import Engine, Run, run_to_end
+from tests.integration.open_gate import OpenGate
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = "chat"
+"""The committed paif:database.schemaName (the app's table is SCHEMA.chat_exchanges)."""
+APP_NAMESPACE = "paif-chat"
+CHECKPOINT = re.compile(r"^local\.json\.[0-9a-f]+\.tmp$")
+"""The temp file the file backend writes the `local` stack's next checkpoint to."""
+RECOVERY_TIMEOUT = 600
+PHASE_TIMEOUT = 300
+SENTINEL_DB = "paif_fault_suite"
+"""A database the stack does not manage: what `make down` must keep (the data directory)."""
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    outcome: str
+    recovery_seconds: float
+    rows_before: int
+    rows_after: int
+    detail: str = ""
+
+
+@dataclass
+class Suite:
+    layout: Layout
+    reporter: Any
+    capture: Any
+    outputs: dict[str, Any] = field(default_factory=dict)
+    rows: dict[int, str] = field(default_factory=dict)
+    """Every row the app wrote for the suite (id -> prompt) that must still be there."""
+    results: list[Outcome] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        """A line on the terminal, outside pytest's output capture (shows without `-s`)."""
+        if self.reporter is None or self.capture is None:
+            print(f"fault suite: {message}")
+            return
+        with self.capture.global_and_fixture_disabled():
+            self.reporter.write_line(f"fault suite: {message}")
+
+    def services(self) -> Services:
+        return _services_from(self.layout, self.layout.load_state())
+
+    def database(self) -> str:
+        return str(self.outputs.get("dbName") or "chat")
+
+    def write_row(self, scenario: str) -> int:
+        """One chat request through the Ingress; the backend stores the exchange."""
+        self.outputs = stack.stack_outputs(self.layout)
+        message = f"fault suite, before: {scenario} ({uuid.uuid4().hex[:8]})"
+        result = roundtrip.round_trip(
+            self.layout,
+            self.services(),
+            self.outputs,
+            ingress_port=self.layout.load_state()["ports"]["traefik"],
+            schema=SCHEMA,
+            message=message,
+            timeout=60,
+        )
+        self.rows[result.row_id] = message
+        return result.row_id
+
+    def stored(self) -> dict[int, str]:
+        """The suite's rows as the local PostgreSQL has them now."""
+        query = sql.SQL("SELECT id, prompt FROM {}.{} WHERE id = ANY(%s)").format(
+            sql.Identifier(SCHEMA), sql.Identifier(roundtrip.TABLE)
+        )
+        with psycopg.connect(self.services().db_dsn(self.database())) as conn:
+            return {int(row[0]): str(row[1]) for row in conn.execute(query, (list(self.rows),)).fetchall()}
+
+    def recover(self, command: str = "up") -> float:
+        """The next `make up` / `make down`, which must succeed on its own; its seconds."""
+        code, seconds, output = run_to_end(command, RECOVERY_TIMEOUT)
+        assert code == 0, (
+            f"make {command} after the fault failed ({code}) after {seconds:.1f} s:\n{output[-6000:]}"
+        )
+        if command == "up":
+            self.outputs = stack.stack_outputs(self.layout)
+        return seconds
+
+    def check_rows(self, scenario: str, seconds: float, detail: str = "") -> None:
+        """Every row written so far is there with its prompt; records the outcome."""
+        stored = self.stored()
+        lost = {row: prompt for row, prompt in self.rows.items() if stored.get(row) != prompt}
+        outcome = Outcome(
+            scenario,
+            "converged, no row lost" if not lost else f"LOST {len(lost)} row(s)",
+            round(seconds, 1),
+            len(self.rows),
+            len(self.rows) - len(lost),
+            detail,
+        )
+        self.results.append(outcome)
+        self.say(
+            f"{scenario}: {outcome.outcome}; recovered in {seconds:.1f} s ({detail})"
+            if detail
+            else f"{scenario}: {outcome.outcome}; recovered in {seconds:.1f} s"
+        )
+        assert not lost, f"{scenario}: rows lost after the recovery: {lost}; outcome {asdict(outcome)}"
+
+    def no_pending_operations(self) -> None:
+        pending = stack.pending_operations(self.layout)
+        assert not pending, [op["resource"]["urn"] for op in pending]
+
+
+def _kube(layout: Layout) -> Any:
+    return k8s_config.new_client_from_config(config_file=str(layout.kubeconfig))  # type: ignore[no-untyped-call]
+
+
+def _stacks_dir() -> Path:
+    backend = stack.file_backend_dir()
+    assert backend is not None, "the fault suite needs the file state backend (PULUMI_BACKEND_URL=file://...)"
+    return backend / ".pulumi" / "stacks" / stack._project_name()
+
+
+def _history_count() -> int:
+    backend = stack.file_backend_dir()
+    assert backend is not None
+    return len(
+        list((backend / ".pulumi" / "history" / stack._project_name() / stack.STACK).glob("*.history.json"))
+    )
+
+
+@pytest.fixture(scope="module")
+def suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    started = time.monotonic()
+    plugins = request.config.pluginmanager
+    layout = Layout()
+    shared = Suite(layout, plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager"))
+    seconds = shared.recover("up")
+    shared.say(f"deployed the local stack in {seconds:.1f} s")
+    try:
+        yield shared
+    finally:
+        _drop_sentinel(shared)
+        total = time.monotonic() - started
+        report = tmp_path_factory.mktemp("faults") / "recovery.json"
+        report.write_text(
+            json.dumps(
+                {"total_seconds": round(total, 1), "scenarios": [asdict(r) for r in shared.results]}, indent=2
+            )
+        )
+        shared.say(f"{len(shared.results)} scenario(s) in {total:.0f} s (module total); {report}")
+        for result in shared.results:
+            shared.say(
+                f"  {result.scenario:<58} {result.outcome:<26} {result.recovery_seconds:>6.1f} s  "
+                f"rows {result.rows_after}/{result.rows_before}"
+            )
+
+
+def _drop_sentinel(suite: Suite) -> None:
+    try:
+        with psycopg.connect(suite.services().db_dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(SENTINEL_DB)))
+    except (psycopg.Error, KeyError, OSError):
+        pass  # the services are down or gone: nothing of ours is left running on it
+
+
+def _kill_at_checkpoint(
+    run: Run, engine: Engine, decide: Callable[[], bool], timeout: float = PHASE_TIMEOUT
+) -> tuple[OpenGate, str]:
+    """Hold each checkpoint write of `engine` until `decide()` answers; kill it inside the
+    first write it says yes to, then kill the runner. Returns the gate and the run's output."""
+
+    def at_open(name: str) -> bool:
+        return bool(CHECKPOINT.match(name)) and decide()
+
+    with OpenGate(_stacks_dir(), engine.pid, at_open) as gate:
+        run.wait_for(lambda: gate.killed is not None, timeout)
+    run.crash(engine)
+    return gate, run.text()
+
+
+def test_up_killed_during_refresh_converges(suite: Suite) -> None:
+    suite.write_row("up killed during refresh")
+    run = Run.start("up")
+    engine = run.engine("up", suite.layout, 120)
+    assert run.wait_for(lambda: run.count("up", r"\brefreshing\b") >= 3, PHASE_TIMEOUT), run.text()[-4000:]
+    run.crash(engine)
+    after_banner = run.phase_lines("up")
+    assert not any(line.startswith("Duration:") for line in after_banner), "the update ended before the kill"
+    seconds = suite.recover("up")
+    suite.no_pending_operations()
+    suite.check_rows("(a) up SIGKILLed during its refresh", seconds)
+
+
+def test_up_killed_mid_update_after_creates_converges(suite: Suite) -> None:
+    suite.write_row("up killed mid-update")
+    # Out-of-band deletions give the update something to create (refresh notices them).
+    api = _kube(suite.layout)
+    apps: Any = k8s_client.AppsV1Api(api)
+    core: Any = k8s_client.CoreV1Api(api)
+    net: Any = k8s_client.NetworkingV1Api(api)
+    core.delete_namespaced_service("chat-frontend", APP_NAMESPACE)
+    net.delete_namespaced_network_policy("chat-frontend", APP_NAMESPACE)
+    apps.delete_namespaced_deployment("chat-frontend", APP_NAMESPACE)
+
+    run = Run.start("up")
+    engine = run.engine("up", suite.layout, 120)
+
+    def after_a_create() -> bool:
+        # The write after a create has been reported: the next finished create is being
+        # recorded (its object exists on the server, the state does not know it yet).
+        return run.count("up", r"\bcreated\b") >= 1 and not run.count("up", r"^Duration:")
+
+    gate, output = _kill_at_checkpoint(run, engine, after_a_create)
+    assert gate.killed is not None, f"no checkpoint write after a create:\n{output[-4000:]}"
+    created = run.count("up", r"\bcreated\b")
+    seconds = suite.recover("up")
+    suite.no_pending_operations()
+    assert apps.read_namespaced_deployment("chat-frontend", APP_NAMESPACE).spec.replicas == 1
+    suite.check_rows(
+        "(a) up SIGKILLed mid-update (checkpoint after a create)",
+        seconds,
+        f"{created} create(s) reported before the kill",
+    )
+
+
+def test_up_killed_during_the_final_checkpoint_write_converges(suite: Suite) -> None:
+    suite.write_row("up killed at the final checkpoint")
+    history = _history_count()
+    run = Run.start("up")
+    engine = run.engine("up", suite.layout, 120)
+
+    def after_the_summary() -> bool:
+        # The CLI prints the update's summary, then writes the final checkpoint (then the
+        # history entry). The summary line may still be on its way through the runner.
+        return run.wait_for(lambda: run.count("up", r"^Duration:") > 0, 0.2)
+
+    gate, output = _kill_at_checkpoint(run, engine, after_the_summary)
+    assert gate.killed is not None, f"the final checkpoint write was not caught:\n{output[-4000:]}"
+    assert _history_count() == history, (
+        "the kill came after the final checkpoint (its history entry is written)"
+    )
+    seconds = suite.recover("up")
+    suite.no_pending_operations()
+    suite.check_rows("(a) up SIGKILLed during the final checkpoint write", seconds)
+
+
+@pytest.mark.parametrize("service", ["postgres", "registry", "etcd"])
+def test_a_crashed_local_service_comes_back_with_the_data(suite: Suite, service: str) -> None:
+    suite.write_row(f"{service} crash")
+    entry = suite.layout.load_state()["services"][service]
+    processes.signal_pid(entry["pid"], signal.SIGKILL)
+    assert processes.wait_gone([entry["pid"]], 10) == []
+    seconds = suite.recover("up")
+    assert suite.layout.load_state()["services"][service]["pid"] != entry["pid"]
+    suite.check_rows(f"(c) {service} SIGKILLed, then make up", seconds)
+
+
+def _squat(port: int) -> socket.socket:
+    """Listen on 127.0.0.1:`port` (as another program would) once it is free again."""
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            squatter.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                squatter.close()
+                raise
+            time.sleep(0.2)
+    squatter.listen()
+    return squatter
+
+
+def test_vcsim_back_on_another_port(suite: Suite) -> None:
+    suite.write_row("vcsim on another port")
+    state = suite.layout.load_state()
+    entry, old_port = state["services"]["vcsim"], state["ports"]["vcsim"]
+    processes.signal_pid(entry["pid"], signal.SIGKILL)
+    assert processes.wait_gone([entry["pid"]], 10) == []
+    # Another program takes the port while vcsim is down: it must come back elsewhere, and
+    # refresh and update must reach it there (connection settings are not identity).
+    squatter = _squat(old_port)
+    try:
+        seconds = suite.recover("up")
+    finally:
+        squatter.close()
+    new_port = suite.layout.load_state()["ports"]["vcsim"]
+    assert new_port != old_port
+    suite.check_rows(
+        "(c)+(d) vcsim SIGKILLed, back on another port", seconds, f"port {old_port} -> {new_port}"
+    )
+
+
+def test_replicas_changed_out_of_band_never_wedge_up(suite: Suite) -> None:
+    suite.write_row("replicas changed out of band")
+    started = time.monotonic()
+    # The end-to-end suite's scenario (kubectl scale, then up), on this deployment.
+    end_to_end.test_replicas_changed_out_of_band_never_wedge_up(
+        end_to_end.LocalEnv(suite.layout, stack.backend_url())
+    )
+    suite.check_rows("(e) replicas changed out of band (kubectl scale), then up", time.monotonic() - started)
+
+
+def _system_identifier(suite: Suite) -> int:
+    with psycopg.connect(suite.services().db_dsn()) as conn:
+        row = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _sentinel(suite: Suite, rows: list[str] | None = None) -> list[str]:
+    """Rows of a table in a database the stack does not manage (written first when `rows`)."""
+    if rows is not None:
+        with psycopg.connect(suite.services().db_dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(SENTINEL_DB)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SENTINEL_DB)))
+        with psycopg.connect(suite.services().db_dsn(SENTINEL_DB)) as conn:
+            conn.execute("CREATE TABLE kept (note text)")
+            for note in rows:
+                conn.execute("INSERT INTO kept VALUES (%s)", (note,))
+    with psycopg.connect(suite.services().db_dsn(SENTINEL_DB)) as conn:
+        return [str(row[0]) for row in conn.execute("SELECT note FROM kept ORDER BY note").fetchall()]
+
+
+def test_down_killed_mid_destroy_then_down_then_up(suite: Suite) -> None:
+    suite.write_row("down killed mid-destroy")
+    before = suite.stored()
+    identifier = _system_identifier(suite)
+    notes = _sentinel(suite, ["kept by make down", "kept by make up"])
+
+    run = Run.start("down")
+    engine = run.engine("destroy", suite.layout, 120)
+    gate, output = _kill_at_checkpoint(run, engine, lambda: run.count("destroy", r"\bdeleted\b") >= 3)
+    assert gate.killed is not None, f"no checkpoint write after three deletes:\n{output[-4000:]}"
+    deleted = run.count("destroy", r"\bdeleted\b")
+    assert before == {row: prompt for row, prompt in suite.rows.items() if row in before}
+
+    down_seconds = suite.recover("down")
+    entry = stack.stack_entry(suite.layout)
+    assert entry is None or not int(entry.get("resourceCount") or 0), entry
+    assert processes.marked(suite.layout.home) == []
+    assert node.leftovers(suite.layout) == []
+
+    up_seconds = suite.recover("up")
+    assert _system_identifier(suite) == identifier, "the PostgreSQL data directory was created again"
+    assert _sentinel(suite) == notes
+    # `make down` destroys the app's database on purpose (README, Data protection): the rows
+    # written before it are gone, the `make up` that follows starts a new one.
+    assert suite.stored() == {}, "make down kept the app's database, which the README says it destroys"
+    suite.rows.clear()
+    suite.write_row("after down and up")
+    suite.check_rows(
+        "(b) down SIGKILLed mid-destroy, then make down, then make up",
+        down_seconds + up_seconds,
+        f"{deleted} delete(s) before the kill; down {down_seconds:.1f} s + up {up_seconds:.1f} s; "
+        "PostgreSQL data directory and an unmanaged database kept",
+    )
