@@ -603,3 +603,26 @@ def test_the_certificate_from_config_and_its_key_from_a_secret() -> None:
     assert holder.is_secret("given")
     for resource in declared.recorded.resources:
         assert not contains_plain(resource.inputs, "config-key-5d2e"), (resource.type, resource.name)
+
+
+def test_through_the_program_a_configured_certificate_needs_its_key_at_up() -> None:
+    """The whole dev program: paif:dlvm.tlsCertificate without paif:dlvmTlsKey stops `up`
+    before anything is registered, naming the key; with it the VM serves that certificate,
+    and the exports include the TLS URLs' keys."""
+    from tests.unit.harness import run_program
+    from tests.unit.test_program import SECRETS
+
+    config = stack_config("dev")
+    config["dlvm"]["tlsCertificate"] = EXAMPLE_CA
+    refused = run_program(config, SECRETS, stack="dev", expect_error=True)
+    assert "paif:dlvmTlsKey: required key is missing; the DLVM serves paif:dlvm.tlsCertificate" in str(refused.error)
+    assert refused.resources == []
+
+    key = "-----BEGIN PRIVATE KEY-----\nprogram-key-77b1\n-----END PRIVATE KEY-----\n"
+    rec = run_program(config, {**SECRETS, "dlvmTlsKey": key}, stack="dev")
+    vm = rec.one(VIRTUAL_MACHINE, "dlvm-vm").props
+    assert json.loads(vm["metadata"]["annotations"][WORKLOAD_ANNOTATION])["tls"]["certificate"] == "given"
+    assert rec.of_type("pulumi-python:dynamic/tls:SelfSignedCertificate") == []
+    assert {"dlvmUrl", "dlvmReadyUrl"} <= set(rec.exports)
+    for resource in rec.resources:
+        assert not contains_plain(resource.inputs, "program-key-77b1"), (resource.type, resource.name)
