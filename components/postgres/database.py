@@ -124,6 +124,9 @@ class DatabaseProvider(PostgresObjectProvider):
                 )
             elif current["owner"] != props["owner"]:
                 conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(database, owner))
+            if olds is not None:
+                # A run killed inside `_rename` may have left new sessions kept out.
+                conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(database))
             conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
             observed = self._observe(conn, name)
         assert observed is not None

@@ -528,3 +528,26 @@ def test_a_rename_onto_a_name_taken_on_the_server_is_refused_and_changes_nothing
     assert stack.destroy() == {"delete": RESOURCES}
     query(server, "DROP DATABASE taken")
     query(server, "DROP ROLE taken_role")
+
+
+def test_a_rename_killed_before_the_database_was_reopened_converges_on_the_next_up(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The window `_rename` leaves to a kill: renamed, new sessions still kept out, the engine
+    never told. The next `up` recognises the rename by the marker and opens the database again."""
+    stack = program(server, tmp_path)
+    assert stack.up() == {"create": RESOURCES}
+    password = stack.outputs()["appPassword"]
+    with as_app(server, password) as app:
+        app.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)")
+        app.execute("INSERT INTO notes (body) VALUES ('before the killed rename')")
+    with psycopg.connect(server.dsn(user=ADMIN_USER, password=ADMIN_PASSWORD, dbname="postgres"), autocommit=True) as admin:
+        admin.execute("ALTER DATABASE chat WITH ALLOW_CONNECTIONS false")
+        admin.execute("ALTER DATABASE chat RENAME TO chat_v3")
+    stack.set_config("database", "chat_v3")
+    _only_updates(stack.up(), 8)
+    assert query(server, "SELECT datallowconn FROM pg_database WHERE datname = 'chat_v3'") == [(True,)]
+    with as_app(server, password, "chat_v3") as app:
+        assert app.execute("SELECT body FROM notes").fetchall() == [("before the killed rename",)]
+    assert stack.up() == {"same": RESOURCES}
+    assert stack.destroy() == {"delete": RESOURCES}
