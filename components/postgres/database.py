@@ -23,16 +23,13 @@ from typing import Any
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, PostgresError, connect
 from components.postgres.provider import (
     PostgresObjectProvider,
-    ownership_marker,
+    PostgresResource,
     rename_needed,
-    resource_props,
-    secret_options,
 )
 
 
@@ -139,14 +136,13 @@ class DatabaseProvider(PostgresObjectProvider):
             )
 
 
-class Database(Resource, module="postgres", name="Database"):
+class Database(PostgresResource, module="postgres", name="Database"):
     """A database owned by `owner`, reachable only by roles granted CONNECT. Objects that
     refer to it take the resource itself (`database=<Database>`), so a rename is an update of
     theirs, never a replacement."""
 
     name: pulumi.Output[str]
     owner: pulumi.Output[str]
-    marker: str
 
     def __init__(
         self,
@@ -158,13 +154,13 @@ class Database(Resource, module="postgres", name="Database"):
         encoding: str = "UTF8",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        self.marker = ownership_marker(resource_name)
-        props = resource_props(
+        super().__init__(
+            DatabaseProvider(),
+            resource_name,
             connection,
+            opts,
             name=name,
             owner=owner,
             encoding=encoding,
             public_privileges=[],
-            ownership=self.marker,
         )
-        super().__init__(DatabaseProvider(), resource_name, props, secret_options(opts))

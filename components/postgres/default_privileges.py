@@ -18,19 +18,18 @@ from typing import Any, Literal
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, connect
 from components.postgres.provider import (
     Named,
     PostgresObjectProvider,
+    PostgresResource,
     held_privileges,
     in_database,
     normalize_privileges,
     privileges_problem,
-    resource_props,
-    secret_options,
 )
 
 DefaultObject = Literal["table", "sequence"]
@@ -121,7 +120,7 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
         in_database(session, props["database"], revoke)
 
 
-class DefaultPrivileges(Resource, module="postgres", name="DefaultPrivileges"):
+class DefaultPrivileges(PostgresResource, module="postgres", name="DefaultPrivileges"):
     """`privileges` for `role` on tables or sequences `owner` creates in `schema` later."""
 
     privileges: pulumi.Output[list[str]]
@@ -139,8 +138,11 @@ class DefaultPrivileges(Resource, module="postgres", name="DefaultPrivileges"):
         privileges: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = resource_props(
+        super().__init__(
+            DefaultPrivilegesProvider(),
+            resource_name,
             connection,
+            opts,
             database=database,
             owner=owner,
             schema=schema,
@@ -148,4 +150,3 @@ class DefaultPrivileges(Resource, module="postgres", name="DefaultPrivileges"):
             object_type=object_type,
             privileges=list(privileges),
         )
-        super().__init__(DefaultPrivilegesProvider(), resource_name, props, secret_options(opts))

@@ -13,17 +13,15 @@ from typing import Any
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, PostgresError, connect
 from components.postgres.provider import (
     Named,
     PostgresObjectProvider,
+    PostgresResource,
     drop_in_database,
     in_database,
-    resource_props,
-    secret_options,
 )
 
 
@@ -88,7 +86,7 @@ class ExtensionProvider(PostgresObjectProvider):
         drop_in_database(session, props, "EXTENSION")
 
 
-class Extension(Resource, module="postgres", name="Extension"):
+class Extension(PostgresResource, module="postgres", name="Extension"):
     """Extension `name` in `database` (objects in `schema`, or the server's default)."""
 
     name: pulumi.Output[str]
@@ -104,5 +102,13 @@ class Extension(Resource, module="postgres", name="Extension"):
         schema: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = resource_props(connection, database=database, name=name, schema=schema, version=None)
-        super().__init__(ExtensionProvider(), resource_name, props, secret_options(opts))
+        super().__init__(
+            ExtensionProvider(),
+            resource_name,
+            connection,
+            opts,
+            database=database,
+            name=name,
+            schema=schema,
+            version=None,
+        )

@@ -21,19 +21,18 @@ from typing import Any, Literal
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, connect
 from components.postgres.provider import (
     Named,
     PostgresObjectProvider,
+    PostgresResource,
     held_privileges,
     in_database,
     normalize_privileges,
     privileges_problem,
-    resource_props,
-    secret_options,
 )
 
 GrantObject = Literal["database", "schema", "table"]
@@ -176,7 +175,7 @@ def _privileges(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL(name) for name in names)
 
 
-class Grant(Resource, module="postgres", name="Grant"):
+class Grant(PostgresResource, module="postgres", name="Grant"):
     """`privileges` on a database, a schema, or the existing tables of a schema, to `role`."""
 
     privileges: pulumi.Output[list[str]]
@@ -193,12 +192,14 @@ class Grant(Resource, module="postgres", name="Grant"):
         schema: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = resource_props(
+        super().__init__(
+            GrantProvider(),
+            resource_name,
             connection,
+            opts,
             role=role,
             object_type=object_type,
             database=database,
             schema=schema,
             privileges=list(privileges),
         )
-        super().__init__(GrantProvider(), resource_name, props, secret_options(opts))

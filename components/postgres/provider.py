@@ -8,14 +8,14 @@ in place, and implements the hooks over `connect(session)`. SQL names are valida
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure, DiffResult
+from pulumi.dynamic import CheckFailure, DiffResult, Resource
 
 from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown, props_session
 from components.dynamic.provider import secret_options as _secret_options
@@ -291,3 +291,28 @@ class Named(Protocol):
 def secret_options(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
     """`opts` plus the connection password (and `extra`) as secret outputs."""
     return _secret_options(opts, *SECRET_CONNECTION_KEYS, *extra)
+
+
+class PostgresResource(Resource):
+    """A PostgreSQL object as a dynamic resource: the connection's inputs plus the kind's
+    (`Named` values as name and reference), the admin password and `secrets` as secret
+    outputs, and for kinds that carry one, the ownership `marker` it is created with."""
+
+    marker: str
+
+    def __init__(
+        self,
+        provider: PostgresObjectProvider,
+        resource_name: str,
+        connection: PgConnection,
+        opts: pulumi.ResourceOptions | None,
+        *,
+        secrets: Sequence[str] = (),
+        **props: Any,
+    ) -> None:
+        if provider.marked is not None:
+            self.marker = ownership_marker(resource_name)
+            props[OWNERSHIP_KEY] = self.marker
+        super().__init__(
+            provider, resource_name, resource_props(connection, **props), secret_options(opts, *secrets)
+        )

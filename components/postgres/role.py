@@ -23,16 +23,14 @@ from typing import Any
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props, is_unknown
 from components.postgres.connection import PgConnection, PostgresError, connect, is_superuser
 from components.postgres.provider import (
     PostgresObjectProvider,
-    ownership_marker,
+    PostgresResource,
     rename_needed,
-    resource_props,
-    secret_options,
 )
 
 # Attribute -> (pg_roles column, keyword when true, keyword when false).
@@ -204,7 +202,7 @@ class RoleProvider(PostgresObjectProvider):
                 ) from None
 
 
-class Role(Resource, module="postgres", name="Role"):
+class Role(PostgresResource, module="postgres", name="Role"):
     """A role (user or group). `password` must be a Pulumi secret; it stays one in state."""
 
     name: pulumi.Output[str]
@@ -212,7 +210,6 @@ class Role(Resource, module="postgres", name="Role"):
     password: pulumi.Output[str | None]
     connection_limit: pulumi.Output[int]
     valid_until: pulumi.Output[str | None]
-    marker: str
 
     def __init__(
         self,
@@ -234,9 +231,12 @@ class Role(Resource, module="postgres", name="Role"):
         member, which a non-superuser admin (DSM's) needs to create objects owned by the role.
         Objects that refer to the role take the resource itself (`role=<Role>`), so a rename
         is an update of theirs, never a replacement."""
-        self.marker = ownership_marker(resource_name)
-        props = resource_props(
+        super().__init__(
+            RoleProvider(),
+            resource_name,
             connection,
+            opts,
+            secrets=("password",),
             name=name,
             login=login,
             password=None if password is None else pulumi.Output.secret(password),
@@ -245,7 +245,5 @@ class Role(Resource, module="postgres", name="Role"):
             inherit=inherit,
             search_path=list(search_path) if search_path else None,
             grant_to_admin=grant_to_admin,
-            ownership=self.marker,
             **LEAST_PRIVILEGE,
         )
-        super().__init__(RoleProvider(), resource_name, props, secret_options(opts, "password"))

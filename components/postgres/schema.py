@@ -12,18 +12,15 @@ from typing import Any
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import Resource
 
 from components.dynamic.provider import Props
 from components.postgres.connection import PgConnection, PostgresError, connect
 from components.postgres.provider import (
     Named,
     PostgresObjectProvider,
+    PostgresResource,
     drop_in_database,
     in_database,
-    ownership_marker,
-    resource_props,
-    secret_options,
 )
 
 
@@ -74,7 +71,7 @@ class SchemaProvider(PostgresObjectProvider):
         drop_in_database(session, props, "SCHEMA")
 
 
-class Schema(Resource, module="postgres", name="Schema"):
+class Schema(PostgresResource, module="postgres", name="Schema"):
     """A schema in `database`, owned by `owner`."""
 
     name: pulumi.Output[str]
@@ -90,7 +87,6 @@ class Schema(Resource, module="postgres", name="Schema"):
         owner: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = resource_props(
-            connection, database=database, name=name, owner=owner, ownership=ownership_marker(resource_name)
+        super().__init__(
+            SchemaProvider(), resource_name, connection, opts, database=database, name=name, owner=owner
         )
-        super().__init__(SchemaProvider(), resource_name, props, secret_options(opts))
