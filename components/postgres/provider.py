@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure, DiffResult, Resource
+from pulumi.dynamic import CheckFailure, DiffResult, ReadResult, Resource
 
 from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown, props_session
 from components.dynamic.provider import secret_options as _secret_options
@@ -185,22 +185,28 @@ class PostgresObjectProvider(ObjectProvider[Props]):
 
     def current_names(self, session: Props, props: Props) -> dict[str, Any]:
         """`props` with each referenced object's name as it is now on the server (found by its
-        marker): a delete or update of state written before that object was renamed."""
+        marker, one connection): a refresh or delete of state written before that object was
+        renamed (a run that renamed the database and failed before its children's updates)."""
+        lookups = [
+            (key, kind, ref)
+            for key, kind in self.references.items()
+            if isinstance(ref := props.get(key + REF_SUFFIX), str) and ref != props.get(key)
+        ]
         result = dict(props)
-        for key, kind in self.references.items():
-            ref = props.get(key + REF_SUFFIX)
-            if not isinstance(ref, str) or ref == props.get(key):
-                continue
-            with connect(session) as conn:
+        if not lookups:
+            return result
+        with connect(session) as conn:
+            for key, kind, ref in lookups:
                 row = conn.execute(_NAME_BY_MARKER[kind], (ref,)).fetchone()
-            if row is not None:
-                result[key] = row[0]
+                if row is not None:
+                    result[key] = row[0]
         return result
 
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return super().read(id_, self.current_names(self.effective_props(props), props))
+
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        if self.references:
-            props = self.current_names(self.effective_props(props), props)
-        super().delete(id_, props)
+        super().delete(id_, self.current_names(self.effective_props(props), props))
 
     def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
         """The database to ask in, and a query for the object's comment (no row: no object)."""

@@ -25,6 +25,7 @@ import pytest
 from components.postgres import PostgresError
 from components.postgres.database import DatabaseProvider
 from components.postgres.extension import ExtensionProvider
+from components.postgres.grant import GrantProvider
 from components.postgres.role import LEAST_PRIVILEGE, RoleProvider
 from components.postgres.schema import SchemaProvider
 from localenv.services import POSTGRES_NO_STATEMENT_LOG
@@ -541,7 +542,9 @@ def test_a_rename_killed_before_the_database_was_reopened_converges_on_the_next_
     with as_app(server, password) as app:
         app.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)")
         app.execute("INSERT INTO notes (body) VALUES ('before the killed rename')")
-    with psycopg.connect(server.dsn(user=ADMIN_USER, password=ADMIN_PASSWORD, dbname="postgres"), autocommit=True) as admin:
+    with psycopg.connect(
+        server.dsn(user=ADMIN_USER, password=ADMIN_PASSWORD, dbname="postgres"), autocommit=True
+    ) as admin:
         admin.execute("ALTER DATABASE chat WITH ALLOW_CONNECTIONS false")
         admin.execute("ALTER DATABASE chat RENAME TO chat_v3")
     stack.set_config("database", "chat_v3")
@@ -551,3 +554,38 @@ def test_a_rename_killed_before_the_database_was_reopened_converges_on_the_next_
         assert app.execute("SELECT body FROM notes").fetchall() == [("before the killed rename",)]
     assert stack.up() == {"same": RESOURCES}
     assert stack.destroy() == {"delete": RESOURCES}
+
+
+def test_a_child_still_naming_a_renamed_database_is_read_and_deleted_under_its_new_name(
+    server: PostgresServer,
+) -> None:
+    """State a failed run can leave: the database renamed (its update recorded), a schema and
+    a grant in it still recorded under the old name. Refresh finds them by the database's
+    marker, and a delete removes them there."""
+    marker = "managed by Pulumi: paif-postgres-it/it/renamed-db"
+    query(server, "CREATE DATABASE ren_new")
+    query(server, f"COMMENT ON DATABASE ren_new IS '{marker}'")
+    query(server, "CREATE ROLE ren_reader NOLOGIN")
+    query(
+        server,
+        f"CREATE SCHEMA ren AUTHORIZATION {ADMIN_USER}; GRANT USAGE ON SCHEMA ren TO ren_reader",
+        "ren_new",
+    )
+    stale = {**connection_props(server), "database": "ren_old", "database_ref": marker}
+    schema = {**stale, "name": "ren", "owner": ADMIN_USER}
+    grant = {
+        **stale,
+        "role": "ren_reader",
+        "role_ref": "ren_reader",
+        "object_type": "schema",
+        "schema": "ren",
+        "privileges": ["USAGE"],
+    }
+    read = SchemaProvider().read("ren_old/ren", schema)
+    assert read.id == "ren_old/ren" and (read.outs or {})["database"] == "ren_new"
+    assert (GrantProvider().read("g", grant).outs or {})["privileges"] == ["USAGE"]
+    GrantProvider().delete("g", grant)
+    SchemaProvider().delete("ren_old/ren", schema)
+    assert query(server, "SELECT count(*) FROM pg_namespace WHERE nspname = 'ren'", "ren_new") == [(0,)]
+    query(server, "DROP DATABASE ren_new")
+    query(server, "DROP ROLE ren_reader")

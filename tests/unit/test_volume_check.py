@@ -5,10 +5,15 @@ never asks a cluster under mocks or without a kubeconfig."""
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime.mocks import MockMonitor
 
 from infra import volume_check
+from infra.config import ConfigError
 from infra.volume_check import CannotLook, LiveClaim, client, quantity, resize_problem
 
 EXPANDABLE = LiveClaim(size="10Gi", storage_class="vsan-default", allows_expansion=True)
@@ -92,3 +97,54 @@ def test_the_program_asks_no_cluster_without_a_kubeconfig(
     assert volume_check._kubeconfig("supervisorKubeconfig") is None
     monkeypatch.setattr(volume_check, "get_config", lambda _key: "apiVersion: v1\n")
     assert volume_check._kubeconfig("supervisorKubeconfig") == "apiVersion: v1\n"
+
+
+def _settings(platform: str, size: str | None = "20Gi") -> Any:
+    app = SimpleNamespace(name="chat", namespace="paif-chat", uploads_volume_size=size)
+    return SimpleNamespace(config=SimpleNamespace(app=app), profile=SimpleNamespace(app_platform=platform))
+
+
+@pytest.mark.parametrize(
+    ("platform", "key"),
+    [("local-kubernetes", "paif:supervisorKubeconfig"), ("vks", "paif:workloadKubeconfig")],
+)
+def test_the_program_reads_the_apps_claim_through_the_apps_kubeconfig(
+    monkeypatch: pytest.MonkeyPatch, platform: str, key: str
+) -> None:
+    asked: list[tuple[str, ...]] = []
+    monkeypatch.setattr(volume_check, "get_monitor", lambda: None)
+    monkeypatch.setattr(volume_check, "get_config", lambda k: f"kubeconfig from {k}")
+
+    def read(kubeconfig: str, namespace: str, name: str) -> LiveClaim:
+        asked.append((kubeconfig, namespace, name))
+        return FIXED
+
+    monkeypatch.setattr(volume_check, "read_claim", read)
+    with pytest.raises(ConfigError) as caught:
+        volume_check.check_uploads_volume(_settings(platform))
+    assert asked == [(f"kubeconfig from {key}", "paif-chat", "chat-uploads")]
+    assert str(caught.value).startswith(
+        "invalid stack config (1 problem); nothing was changed:\n  - paif:app.uploadsVolumeSize: given 20Gi, deployed 10Gi;"
+    )
+    volume_check.check_uploads_volume(_settings(platform, "10Gi"))  # unchanged: fine
+
+
+def test_no_volume_a_dlvm_mocks_or_an_unreadable_claim_stop_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*_args: Any) -> LiveClaim:
+        raise CannotLook("ConnectError: connection refused")
+
+    monkeypatch.setattr(volume_check, "read_claim", unreachable)
+    monkeypatch.setattr(volume_check, "get_config", lambda _k: "kubeconfig")
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_a, **_k: warnings.append(message))
+    volume_check.check_uploads_volume(_settings("local-kubernetes", None))
+    volume_check.check_uploads_volume(_settings("dlvm"))
+    monkeypatch.setattr(volume_check, "get_monitor", lambda: object.__new__(MockMonitor))
+    volume_check.check_uploads_volume(_settings("local-kubernetes"))  # under Pulumi's mocks: no cluster
+    assert warnings == []
+    monkeypatch.setattr(volume_check, "get_monitor", lambda: None)
+    volume_check.check_uploads_volume(_settings("local-kubernetes"))
+    assert warnings == [
+        "paif:app.uploadsVolumeSize: the deployed uploads claim could not be read (ConnectError: connection "
+        "refused); its size is not checked"
+    ]
