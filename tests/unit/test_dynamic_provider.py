@@ -67,8 +67,8 @@ FAMILIES: list[tuple[ObjectProvider[Any], dict[str, Any], str, Any, str, Any, st
     (
         DatabaseProvider(),
         {**PG, "name": "chat", "owner": "chat_owner", "encoding": "UTF8", "public_privileges": []},
-        "name",
-        "chat2",
+        "encoding",  # a new name renames the database in place (an update)
+        "LATIN1",
         "port",
         6432,
         "admin_password",
