@@ -9,6 +9,9 @@ switched on by the caller from the environment profile.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.certificate import SelfSignedCertificate
+from components.password import Password
 from components.pod_security import container_security_context, pod_security_context
 
 TlsMode = Literal["self-signed", "secret", "cert-manager"]
@@ -24,6 +28,9 @@ Tier = Literal["frontend", "backend"]
 DNS_PORT = 53
 HTTPS_PORT = 443
 PATCH_FORCE = "pulumi.com/patchForce"
+SETTINGS_DIGEST = "paif.vmware.com/settings-digest"
+"""Pod-template annotation of the backend: a digest of its ConfigMap and Secret (see `_settings_digest`)."""
+DIGEST_PREFIX = "hmac-sha256:"
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,7 @@ class AiApp(pulumi.ComponentResource):
                 readiness="/readyz",
                 pull_secrets=pull_secrets,
                 depends_on=backend_depends_on,
+                template_annotations={SETTINGS_DIGEST: self._settings_digest(name)},
             ),
             "frontend": self._deployment(
                 name,
@@ -434,6 +442,24 @@ class AiApp(pulumi.ComponentResource):
             meta["annotations"] = annotations
         return meta
 
+    def _settings_digest(self, name: str) -> pulumi.Output[str]:
+        """A digest of the backend's settings (its ConfigMap data and Secret values): in the pod
+        template, a changed setting rolls the pods, which read them only at start (a database
+        back on another port, a rotated password). HMAC-SHA256 under a generated key that lives
+        only as a secret in state, so the digest reveals nothing about the secrets and is not
+        one itself (a secret in the pod template would hide the whole spec)."""
+        a = self._args
+        key = Password(f"{name}-settings-digest-key", length=64, opts=self._child).result
+        settings = pulumi.Output.all(
+            key, pulumi.Output.from_input(dict(a.config)), pulumi.Output.from_input(dict(a.secrets))
+        ).apply(
+            lambda v: DIGEST_PREFIX
+            + hmac.new(
+                str(v[0]).encode(), json.dumps([v[1], v[2]], sort_keys=True).encode(), hashlib.sha256
+            ).hexdigest()
+        )
+        return pulumi.Output.unsecret(settings)
+
     def _deployment(
         self,
         name: str,
@@ -450,6 +476,7 @@ class AiApp(pulumi.ComponentResource):
         readiness: str,
         pull_secrets: list[dict[str, str]],
         depends_on: list[pulumi.Resource],
+        template_annotations: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> k8s.apps.v1.Deployment:
         a = self._args
         service_account = k8s.core.v1.ServiceAccount(
@@ -524,6 +551,8 @@ class AiApp(pulumi.ComponentResource):
             "selector": {"matchLabels": self._selector(tier)},
             "template": {"metadata": {"labels": self._selector(tier)}, "spec": pod_spec},
         }
+        if template_annotations:
+            spec["template"]["metadata"]["annotations"] = dict(template_annotations)
         # One owner for spec.replicas. The provider applies server-side: the fields we send
         # are owned by Pulumi's field manager, and sending a value another manager owns
         # (the HPA controller's or `kubectl scale`'s writes through the scale subresource)

@@ -18,10 +18,9 @@ temp file while the suite decides; the kill then lands during that checkpoint wr
 
 Scenarios: `up` killed (a) during its refresh, (a) mid-update after some creates, while the
 checkpoint recording a finished create is being written, (a) during the final checkpoint
-write; (c) a crash of one local service (PostgreSQL, the registry, etcd); (c)+(d) vcsim
-crashing and coming back on another port (PostgreSQL on another port is left out: the
-backend's pods keep the old DB_PORT, their template does not change with the ConfigMap, so
-the app never reconnects: a defect of components/, reported on issue 13); (e) an
+write; (c) a crash of one local service (PostgreSQL, the registry, etcd); (c)+(d) vcsim and
+PostgreSQL crashing and coming back on another port (the backend's pod template carries a
+digest of its settings, so its pods roll onto the new DB_PORT); (e) an
 out-of-band replicas change (the end-to-end suite's test, run here on the shared deployment
 with the rows checked); (b) `make down` with its `pulumi destroy` killed after some deletes,
 then `make down` again, then `make up`: `make down` destroys the app's database by design
@@ -324,23 +323,25 @@ def _squat(port: int) -> socket.socket:
     return squatter
 
 
-def test_vcsim_back_on_another_port(suite: Suite) -> None:
-    suite.write_row("vcsim on another port")
+@pytest.mark.parametrize("service", ["vcsim", "postgres"])
+def test_a_service_back_on_another_port(suite: Suite, service: str) -> None:
+    suite.write_row(f"{service} on another port")
     state = suite.layout.load_state()
-    entry, old_port = state["services"]["vcsim"], state["ports"]["vcsim"]
+    entry, old_port = state["services"][service], state["ports"][service]
     processes.signal_pid(entry["pid"], signal.SIGKILL)
     assert processes.wait_gone([entry["pid"]], 10) == []
-    # Another program takes the port while vcsim is down: it must come back elsewhere, and
-    # refresh and update must reach it there (connection settings are not identity).
+    # Another program takes the port while the service is down: it must come back elsewhere,
+    # refresh and update must reach it there (connection settings are not identity), and the
+    # app must follow (its settings changed: its pods roll).
     squatter = _squat(old_port)
     try:
         seconds = suite.recover("up")
     finally:
         squatter.close()
-    new_port = suite.layout.load_state()["ports"]["vcsim"]
+    new_port = suite.layout.load_state()["ports"][service]
     assert new_port != old_port
     suite.check_rows(
-        "(c)+(d) vcsim SIGKILLed, back on another port", seconds, f"port {old_port} -> {new_port}"
+        f"(c)+(d) {service} SIGKILLed, back on another port", seconds, f"port {old_port} -> {new_port}"
     )
 
 

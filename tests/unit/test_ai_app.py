@@ -310,3 +310,29 @@ def test_ca_bundles_are_mounted_into_the_backend_from_a_config_map() -> None:
 
 def test_no_ca_config_map_without_bundles(minimal: Recorded) -> None:
     assert [c.name for c in minimal.of_type(CONFIG_MAP)] == ["chat-config"]
+
+
+def _settings_digest(rec: Recorded) -> str:
+    backend = rec.one(DEPLOYMENT, "chat-backend")
+    assert not backend.is_secret("spec"), "the digest must not make the Deployment's spec a secret"
+    digest: str = backend.props["spec"]["template"]["metadata"]["annotations"]["paif.vmware.com/settings-digest"]
+    return digest
+
+
+def test_a_changed_setting_or_secret_rolls_the_backend_and_the_digest_reveals_neither(minimal: Recorded) -> None:
+    """The backend reads its ConfigMap and Secret at start only: the pod template carries a
+    keyed digest of both, so a database on another port or a rotated password rolls the pods."""
+    digest = _settings_digest(minimal)
+    assert digest.startswith("hmac-sha256:") and digest == _settings_digest(declare(base_args()))
+    moved = base_args(config={"PAIS_BASE_URL": "https://pais.example.com", "DB_HOST": "db.example.com", "DB_PORT": "6543"})
+    assert _settings_digest(declare(moved)) != digest
+    rotated = base_args(
+        secrets={
+            "PAIS_CLIENT_SECRET": pulumi.Output.secret(CLIENT_SECRET),
+            "DB_PASSWORD": pulumi.Output.secret("rotated-password-value"),
+        }
+    )
+    assert _settings_digest(declare(rotated)) != digest
+    assert not contains_plain(minimal.one(DEPLOYMENT, "chat-backend").inputs, DB_PASSWORD)
+    # The frontend reads nothing of them.
+    assert "annotations" not in minimal.one(DEPLOYMENT, "chat-frontend").props["spec"]["template"]["metadata"]
