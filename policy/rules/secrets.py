@@ -472,11 +472,9 @@ def _public_secret_entry(key: str, value: Any) -> bool:
     return bool(words) and words[-1] in _PUBLIC_SECRET_WORDS and secret_looking_value(value) is None
 
 
-def plain_secret_entries(resource: Res) -> Iterator[str]:
-    """`section.key` of each value of a Kubernetes Secret that is not a Pulumi secret.
-
-    Only where markers survive (a program's own inputs, mocks): the kubernetes provider's Check
-    marks every value of a Secret secret; `config_filled_entries` covers the real engine."""
+def _secret_values(resource: Res) -> Iterator[tuple[str, str, str, str]]:
+    """(section, key, value as given, value decoded) of each string value of a Kubernetes
+    Secret, the public entries (a CA certificate, a user name) left out."""
     if k8s_kind(resource.type) != "Secret":
         return
     for section in ("data", "stringData"):
@@ -484,32 +482,32 @@ def plain_secret_entries(resource: Res) -> Iterator[str]:
         if not isinstance(values, Mapping):
             continue
         for key, value in values.items():
-            if not isinstance(value, str) or is_secret(value) or _public_secret_entry(key, value):
-                continue
-            shown = _decoded(section, value)
-            if secret_looking_key(key) or not plainly_not_secret(shown):
-                yield f"{section}.{key}"
+            if isinstance(value, str) and not _public_secret_entry(key, value):
+                yield section, key, value, _decoded(section, value)
+
+
+def plain_secret_entries(resource: Res) -> Iterator[str]:
+    """`section.key` of each value of a Kubernetes Secret that is not a Pulumi secret.
+
+    Only where markers survive (a program's own inputs, mocks): the kubernetes provider's Check
+    marks every value of a Secret secret; `config_filled_entries` covers the real engine."""
+    for section, key, value, shown in _secret_values(resource):
+        if not is_secret(value) and (secret_looking_key(key) or not plainly_not_secret(shown)):
+            yield f"{section}.{key}"
 
 
 def config_filled_entries(resource: Res) -> Iterator[str]:
     """`section.key (from <config key>)` of each value of a Kubernetes Secret equal to a plain
     (not secure) value of the stack's config: whatever marker the provider put on it, its
     plaintext sits in the stack file."""
-    if k8s_kind(resource.type) != "Secret" or not STACK_CONFIG.plain:
+    if not STACK_CONFIG.plain:
         return
-    for section in ("data", "stringData"):
-        values = resource.props.get(section)
-        if not isinstance(values, Mapping):
-            continue
-        for key, value in values.items():
-            if not isinstance(value, str) or _public_secret_entry(key, value):
-                continue
-            shown = _decoded(section, value)
-            source = next(
-                (k for k, v in STACK_CONFIG.plain.items() if len(v) >= MIN_SECRET_LENGTH and v == shown), None
-            )
-            if source is not None:
-                yield f"{section}.{key} (the plain config value of {source})"
+    for section, key, _value, shown in _secret_values(resource):
+        source = next(
+            (k for k, v in STACK_CONFIG.plain.items() if len(v) >= MIN_SECRET_LENGTH and v == shown), None
+        )
+        if source is not None:
+            yield f"{section}.{key} (the plain config value of {source})"
 
 
 def check_secret_outputs(resource: Res, _ctx: Context) -> list[str]:
