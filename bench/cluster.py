@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 
 from localenv import processes
-from localenv.etcd import apiserver_etcd_args, etcd_certs, etcd_healthy
+from localenv.etcd import etcd_healthy
 from localenv.layout import Layout
 from localenv.pki import admin_tls, ensure_pki, kubeconfig
-from localenv.services import _Starter, tool
+from localenv.services import _Starter, apiserver_command
 
 START_TIMEOUT_SECONDS = 120.0
 # ServiceMonitor and PrometheusRule (prod's monitoring): the bench's own minimal CRDs, schema
@@ -94,20 +94,8 @@ def api_server() -> Iterator[Cluster]:
             log = layout.logs / "kube-apiserver.log"
             apiserver = processes.spawn(
                 [
-                    str(tool("kube-apiserver")),
-                    *apiserver_etcd_args(pki, etcd_certs(pki), ports["etcd"]),
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
-                    f"--secure-port={port}",
-                    f"--tls-cert-file={pki.serving_cert}",
-                    f"--tls-private-key-file={pki.serving_key}",
-                    f"--client-ca-file={pki.ca_cert}",
-                    "--service-account-issuer=https://kubernetes.default.svc",
-                    f"--service-account-key-file={pki.service_account_pub}",
-                    f"--service-account-signing-key-file={pki.service_account_key}",
-                    "--service-cluster-ip-range=198.19.0.0/20",
+                    *apiserver_command(pki, ports["etcd"], port, service_cidr="198.19.0.0/20"),
                     "--authorization-mode=RBAC",
-                    "--profiling=false",
                 ],
                 home=layout.home,
                 log=log,

@@ -199,6 +199,35 @@ def _postgres_ready(dsn: str) -> bool:
     return True
 
 
+
+def apiserver_command(
+    pki: Pki,
+    etcd_port: int,
+    port: int,
+    *,
+    service_cidr: str,
+    bind: str = "127.0.0.1",
+    advertise: str = "127.0.0.1",
+) -> list[str]:
+    """kube-apiserver and the flags every one we start shares: etcd over TLS with client
+    certificates, serving TLS from our PKI, client-certificate auth, service-account keys, no
+    profiling. The caller adds its authorization mode and anything else."""
+    return [
+        str(tool("kube-apiserver")),
+        *apiserver_etcd_args(pki, etcd_certs(pki), etcd_port),
+        f"--bind-address={bind}",
+        f"--advertise-address={advertise}",
+        f"--secure-port={port}",
+        f"--tls-cert-file={pki.serving_cert}",
+        f"--tls-private-key-file={pki.serving_key}",
+        f"--client-ca-file={pki.ca_cert}",
+        "--service-account-issuer=https://kubernetes.default.svc",
+        f"--service-account-key-file={pki.service_account_pub}",
+        f"--service-account-signing-key-file={pki.service_account_key}",
+        f"--service-cluster-ip-range={service_cidr}",
+        "--profiling=false",
+    ]
+
 class _Starter:
     """Starts one fresh set, recording each process in state.json as soon as it exists."""
 
@@ -256,28 +285,23 @@ class _Starter:
         return self.spawn(
             "kube-apiserver",
             [
-                str(tool("kube-apiserver")),
-                *apiserver_etcd_args(pki, etcd_certs(pki), self.ports["etcd"]),
                 # Every address, guarded by node.guard_apiserver (loopback and our bridge
                 # only): pods reach the API server at the node IP, which the `kubernetes`
                 # Service points to (Endpoints may not be loopback addresses).
-                "--bind-address=0.0.0.0",
-                f"--advertise-address={NODE_IP}",
-                f"--secure-port={self.ports['kube-apiserver']}",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
-                f"--client-ca-file={pki.ca_cert}",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={pki.service_account_pub}",
-                f"--service-account-signing-key-file={pki.service_account_key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                *apiserver_command(
+                    pki,
+                    self.ports["etcd"],
+                    self.ports["kube-apiserver"],
+                    service_cidr=SERVICE_CIDR,
+                    bind="0.0.0.0",  # noqa: S104 - guarded, see above
+                    advertise=NODE_IP,
+                ),
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",
                 f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
                 f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
                 f"--kubelet-certificate-authority={pki.ca_cert}",
                 "--kubelet-preferred-address-types=InternalIP",
-                "--profiling=false",
             ],
         )
 

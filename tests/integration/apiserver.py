@@ -12,10 +12,9 @@ from pathlib import Path
 import httpx
 
 from localenv import processes
-from localenv.etcd import apiserver_etcd_args, etcd_certs
 from localenv.layout import Layout
 from localenv.pki import Pki, admin_tls, ensure_pki, kubeconfig
-from localenv.services import _Starter, tool
+from localenv.services import _Starter, apiserver_command
 from tests.integration.test_etcd_security import start_etcd, wait_for
 
 
@@ -42,22 +41,7 @@ def start_apiserver(layout: Layout, *, controller_manager: bool = False) -> ApiS
     port = processes.free_port()
     log = layout.logs / "kube-apiserver.log"
     process = processes.spawn(
-        [
-            str(tool("kube-apiserver")),
-            *apiserver_etcd_args(pki, etcd_certs(pki), etcd_port),
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--tls-cert-file={pki.serving_cert}",
-            f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            f"--service-account-key-file={pki.service_account_pub}",
-            f"--service-account-signing-key-file={pki.service_account_key}",
-            "--service-cluster-ip-range=198.19.0.0/24",
-            "--authorization-mode=RBAC",
-            "--profiling=false",
-        ],
+        [*apiserver_command(pki, etcd_port, port, service_cidr="198.19.0.0/24"), "--authorization-mode=RBAC"],
         home=layout.home,
         log=log,
     )

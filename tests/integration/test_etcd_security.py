@@ -22,7 +22,7 @@ from localenv import processes
 from localenv.etcd import ENCRYPTED_PREFIX, apiserver_etcd_args, client_tls, etcd_certs, etcd_healthy
 from localenv.layout import Layout
 from localenv.pki import Pki, ensure_pki
-from localenv.services import _Starter, tool
+from localenv.services import _Starter, apiserver_command, tool
 
 pytestmark = pytest.mark.integration
 
@@ -129,21 +129,7 @@ def test_secrets_reach_etcd_encrypted_and_the_key_is_kept(layout: Layout) -> Non
     api_port = processes.free_port()
     log = layout.logs / "kube-apiserver.log"
     apiserver = processes.spawn(
-        [
-            str(tool("kube-apiserver")),
-            *apiserver_etcd_args(pki, certs, etcd_port),
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={api_port}",
-            f"--tls-cert-file={pki.serving_cert}",
-            f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            f"--service-account-key-file={pki.service_account_pub}",
-            f"--service-account-signing-key-file={pki.service_account_key}",
-            "--service-cluster-ip-range=198.19.0.0/24",
-            "--authorization-mode=RBAC",
-        ],
+        [*apiserver_command(pki, etcd_port, api_port, service_cidr="198.19.0.0/24"), "--authorization-mode=RBAC"],
         home=layout.home,
         log=log,
     )
