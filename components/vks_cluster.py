@@ -137,7 +137,13 @@ class VksCluster(pulumi.ComponentResource):
                 kubeconfig=kubeconfig,
                 cluster_identifier=pulumi.Output.concat(args.namespace, "/", args.name),
                 kube_client_settings=KUBE_CLIENT,
-                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["kubeconfig"]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    additional_secret_outputs=["kubeconfig"],
+                    # A preview without the given kubeconfig reads none from the cluster (it is
+                    # not known before apply): it keeps the deployed one, no change.
+                    ignore_changes=["kubeconfig"] if args.kubeconfig is None and pulumi.runtime.is_dry_run() else None,
+                ),
             )
         self.register_outputs({"clusterName": self.cluster_name})
 

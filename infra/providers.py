@@ -25,13 +25,18 @@ def supervisor_provider(settings: Settings) -> k8s.Provider:
     """The Supervisor namespace's Kubernetes API (the local API server in `local`).
 
     Without `paif:supervisorKubeconfig` the provider uses the ambient kubeconfig; previews
-    then run without reaching a cluster.
+    then run without reaching a cluster. A preview without it (a pull request's gate has no
+    credentials) keeps the kubeconfig the stack was deployed with: credentials are never a
+    change. An `up` without it uses the ambient kubeconfig, as asked.
     """
+    withheld = settings.secrets.supervisor_kubeconfig is None and pulumi.runtime.is_dry_run()
     return k8s.Provider(
         "supervisor",
         kubeconfig=settings.secrets.supervisor_kubeconfig,
         namespace=settings.config.vsphere.namespace.name,
         cluster_identifier=supervisor_identifier(settings),
         kube_client_settings=KUBE_CLIENT,
-        opts=pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"]),
+        opts=pulumi.ResourceOptions(
+            additional_secret_outputs=["kubeconfig"], ignore_changes=["kubeconfig"] if withheld else None
+        ),
     )

@@ -149,12 +149,14 @@ class StackResult:
     @property
     def data_loss(self) -> list[DataLoss]:
         found = []
+        stopped = protected_steps(self.with_pack.errors)
+        protected = {step.urn for step in stopped}
         for step in self.with_pack.replaced_or_deleted:
             entry = stateful_type(step.type, step.old_inputs)
             if entry is not None:
-                found.append(DataLoss(step, entry.human, step.urn in self.approvals))
+                found.append(DataLoss(step, entry.human, step.urn in self.approvals, step.urn in protected))
         seen = {loss.step.urn for loss in found}
-        for step in protected_steps(self.with_pack.errors):
+        for step in stopped:
             entry = stateful_type(step.type)
             if entry is not None and step.urn not in seen:
                 found.append(DataLoss(step, entry.human, approved=False, protected=True))

@@ -203,6 +203,18 @@ def test_a_preview_stopped_by_protection_names_the_resource_and_the_release() ->
     assert "paif:protection.release[0]" in text
 
 
+def test_a_planned_replacement_the_engine_then_refused_as_protected_names_the_release() -> None:
+    """A replacement announced as a step, then refused by the resource's protection: one loss,
+    marked protected, with the release hint."""
+    error = f'unable to replace resource "{DB_URN}"\nas it is currently marked for protection.'
+    db = Step(DB_URN, "pulumi-python:dynamic/postgres:Database", "replace", replace_keys=("encoding",))
+    preview = _replacing(db)
+    preview.returncode, preview.errors = 1, [error]
+    [loss] = StackResult("prod", preview, None).data_loss
+    assert loss.protected and not loss.approved
+    assert "paif:protection.release[0]" in report(StackResult("prod", preview, None))
+
+
 def test_approvals_are_urns(monkeypatch: pytest.MonkeyPatch) -> None:
     assert approvals_from([DB_URN], {APPROVAL_ENV: f" {APP_ROLE_URN},{DB_URN} "}) == {DB_URN, APP_ROLE_URN}
     with pytest.raises(GateError, match=r"'postgres-db' is not a resource URN"):
