@@ -31,7 +31,8 @@ setup_promtool() {
             cd "$module"
             # What Prometheus' release build stamps (.promu.yml): the release from its VERSION file.
             local release
-            release="$(cat "$(go list -m -f '{{.Dir}}' github.com/prometheus/prometheus)/VERSION")"
+            # module_dir downloads it first: `go list -m` only names a module already in the cache.
+            release="$(cat "$(module_dir github.com/prometheus/prometheus)/VERSION")"
             CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -o "$out.tmp" \
                 -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
                 github.com/prometheus/prometheus/cmd/promtool
