@@ -32,7 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.crds import carvel, cert_manager, monitoring
+from components.crds import carvel, cert_manager, cluster, monitoring
 from components.crds.custom_resource import await_annotations
 from components.password import Password
 from components.platform_monitoring import (
@@ -55,13 +55,8 @@ GRAFANA_TLS_SECRET = "grafana-tls"  # noqa: S105 - a Secret name
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret name
 TOKEN_FILE = "client_configuration_token.tok"  # noqa: S105 - a file name
 """The NVIDIA licence token's file name: the driver reads exactly this name."""
-
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
+Taint = cluster.Taint
+"""A taint of the GPU pool (`GpuOperatorSpec.pool_taints`)."""
 
 
 @dataclass(frozen=True)
@@ -522,9 +517,7 @@ class ClusterPlatform(pulumi.ComponentResource):
                     opts=self._opts(namespace, secret_outputs=("data", "stringData")),
                 )
             )
-        tolerations = [
-            {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect} for t in g.pool_taints
-        ]
+        tolerations = [t.toleration() for t in g.pool_taints]
         values: dict[str, Any] = {
             "operator": {"defaultRuntime": "containerd"},
             "daemonsets": {"tolerations": tolerations},

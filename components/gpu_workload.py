@@ -17,20 +17,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.crds.cluster import Taint
 from components.pod_security import container_security_context, pod_security_context
 
 GPU_RESOURCE = "nvidia.com/gpu"
 LABELS = {"app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"}
 
 
-@dataclass(frozen=True)
-class Toleration:
-    key: str
-    value: str
-    effect: str
-
-    def to_spec(self) -> dict[str, str]:
-        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
+Toleration = Taint
+"""A taint of the GPU pool, tolerated exactly (`Taint.toleration`)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +34,7 @@ class GpuWorkloadArgs:
     namespace: str
     image: str
     port: int
-    tolerations: Sequence[Toleration]
+    tolerations: Sequence[Taint]
     """The GPU pool's taints, tolerated exactly."""
     node_selector: Mapping[str, str]
     """The GPU pool's node labels."""
@@ -80,7 +75,7 @@ class GpuWorkload(pulumi.ComponentResource):
             "automountServiceAccountToken": False,
             "securityContext": pod_security_context(),
             "nodeSelector": dict(a.node_selector),
-            "tolerations": [t.to_spec() for t in a.tolerations],
+            "tolerations": [t.toleration() for t in a.tolerations],
             "affinity": {
                 "podAntiAffinity": {
                     "preferredDuringSchedulingIgnoredDuringExecution": [

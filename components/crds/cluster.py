@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 
 from components.crds.custom_resource import SpecResource, require_dns_label
+from components.crds.spec import CamelSpec
 
 API_VERSION = "cluster.x-k8s.io/v1beta1"
 KIND = "Cluster"
@@ -28,7 +29,7 @@ AUTOSCALER_MAX = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
 
 
 @dataclass(frozen=True)
-class Taint:
+class Taint(CamelSpec):
     """A node taint (ClusterClass variable `node.taints`, builtin-generic-v3.2+)."""
 
     key: str
@@ -41,26 +42,19 @@ class Taint:
                 f"taint {self.key!r}: effect {self.effect!r} must be NoSchedule, PreferNoSchedule or NoExecute"
             )
 
-    def to_spec(self) -> dict[str, str]:
-        return {"key": self.key, "value": self.value, "effect": self.effect}
+    def toleration(self) -> dict[str, Any]:
+        """A pod toleration of exactly this taint (what runs on a tainted pool needs)."""
+        return {**self.to_spec(), "operator": "Equal"}
 
 
 @dataclass(frozen=True)
-class NodeVolume:
+class NodeVolume(CamelSpec):
     """An extra disk of every node of a pool (ClusterClass variable `volumes`)."""
 
     name: str
     mount_path: str
     capacity: str
     storage_class: str
-
-    def to_spec(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "mountPath": self.mount_path,
-            "storageClass": self.storage_class,
-            "capacity": self.capacity,
-        }
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,18 @@
 """DSM `PostgresCluster` (`databases.dataservices.vmware.com/v1alpha1`): typed spec and resource.
 
-The mapping from Python fields to the CR's camelCase keys lives only here
-(`PostgresClusterSpec.render`). `PostgresCluster` registers the CR through the kubernetes
-provider and, unlike the generic `CustomResource`, exposes `status` (DSM publishes the
+The mapping from Python fields to the CR's camelCase keys lives only here: the fields of
+`PostgresClusterSpec` (rendered by `components.crds.spec`). `PostgresCluster` registers the
+CR through the kubernetes provider and, unlike the generic `CustomResource`, exposes `status` (DSM publishes the
 connection endpoint in `status.connection`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from components.crds.custom_resource import SpecResource
+from components.crds.spec import CamelSpec, spec_key
 
 API_VERSION = "databases.dataservices.vmware.com/v1alpha1"
 KIND = "PostgresCluster"
@@ -21,32 +22,23 @@ DSM_RESERVED_PREFIX = "pg-"
 
 
 @dataclass(frozen=True)
-class BackupSchedule:
+class BackupSchedule(CamelSpec):
     name: str
     """Schedule name (DNS label)."""
     type: Literal["full", "incremental"]
     schedule: str
     """Cron expression, 5 fields."""
 
-    def to_spec(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "schedule": self.schedule}
-
 
 @dataclass(frozen=True)
-class BackupConfig:
-    retention_days: int
+class BackupConfig(CamelSpec):
+    retention_days: int = field(metadata=spec_key("backupRetentionDays"))
     """Days DSM keeps backups."""
     schedules: tuple[BackupSchedule, ...]
 
-    def to_spec(self) -> dict[str, Any]:
-        return {
-            "backupRetentionDays": self.retention_days,
-            "schedules": [s.to_spec() for s in self.schedules],
-        }
-
 
 @dataclass(frozen=True)
-class MaintenanceWindow:
+class MaintenanceWindow(CamelSpec):
     start_day: str
     """MONDAY .. SUNDAY."""
     start_time: str
@@ -54,34 +46,31 @@ class MaintenanceWindow:
     duration: str
     """e.g. 2h or 1h30m."""
 
-    def to_spec(self) -> dict[str, Any]:
-        return {"startDay": self.start_day, "startTime": self.start_time, "duration": self.duration}
-
 
 @dataclass(frozen=True)
-class PostgresClusterSpec:
+class PostgresClusterSpec(CamelSpec):
     """`spec` of a PostgresCluster."""
 
     version: str
     """DSM PostgreSQL version, e.g. 17.7+vmware.v9.0.2.0."""
     replicas: int
     """Standby count: 0 = a single server, 1 = HA (primary + replica + monitor)."""
-    vm_class: str
+    vm_class: str = field(metadata=spec_key(ref=True))
     """VM class of the database VMs."""
     storage_policy_name: str
     storage_space: str
     """Disk size as a Kubernetes quantity, e.g. 20Gi."""
     admin_username: str
-    admin_password_secret: str
+    admin_password_secret: str = field(metadata=spec_key("adminPasswordRef", ref=True))
     """Secret in the same namespace whose key `password` holds the admin password."""
     database_name: str | None = None
     """Database DSM creates; None leaves DSM's default."""
-    infrastructure_policy: str | None = None
-    backup_location: str | None = None
+    infrastructure_policy: str | None = field(default=None, metadata=spec_key(ref=True))
+    backup_location: str | None = field(default=None, metadata=spec_key(ref=True))
     """Name of the DSM backup location; required for `backup`."""
-    backup: BackupConfig | None = None
+    backup: BackupConfig | None = field(default=None, metadata=spec_key("backupConfig"))
     maintenance_window: MaintenanceWindow | None = None
-    database_config: str | None = None
+    database_config: str | None = field(default=None, metadata=spec_key(ref=True))
     """Name of a DatabaseConfig CR with server parameters."""
 
     def __post_init__(self) -> None:
@@ -94,29 +83,6 @@ class PostgresClusterSpec:
             raise ValueError(f"replicas {self.replicas}: must be 0 (single server) or more standbys")
         if self.backup is not None and not self.backup_location:
             raise ValueError("backup needs a backup_location")
-
-    def to_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "version": self.version,
-            "replicas": self.replicas,
-            "vmClass": {"name": self.vm_class},
-            "storagePolicyName": self.storage_policy_name,
-            "storageSpace": self.storage_space,
-            "adminUsername": self.admin_username,
-            "adminPasswordRef": {"name": self.admin_password_secret},
-        }
-        optional: dict[str, Any] = {
-            "databaseName": self.database_name,
-            "infrastructurePolicy": {"name": self.infrastructure_policy}
-            if self.infrastructure_policy
-            else None,
-            "backupLocation": {"name": self.backup_location} if self.backup_location else None,
-            "backupConfig": self.backup.to_spec() if self.backup else None,
-            "maintenanceWindow": self.maintenance_window.to_spec() if self.maintenance_window else None,
-            "databaseConfig": {"name": self.database_config} if self.database_config else None,
-        }
-        spec.update({key: value for key, value in optional.items() if value is not None})
-        return spec
 
 
 # DSM is ready when the cluster reports Ready and has published where to connect.

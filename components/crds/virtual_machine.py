@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pulumi
 
 from components.crds.custom_resource import SpecResource, require_dns_label
+from components.crds.spec import CamelSpec
 
 API_VERSION = "vmoperator.vmware.com/v1alpha3"
 KIND = "VirtualMachine"
@@ -27,16 +28,13 @@ PowerState = Literal["PoweredOn", "PoweredOff", "Suspended"]
 
 
 @dataclass(frozen=True)
-class SecretKeyRef:
+class SecretKeyRef(CamelSpec):
     """A key of a Secret in the VM's namespace."""
 
     name: str
     """Secret name."""
     key: str = USER_DATA_KEY
     """Key holding the data."""
-
-    def to_spec(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key}
 
 
 @dataclass(frozen=True)
