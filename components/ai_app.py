@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +20,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.certificate import SelfSignedCertificate
+from components.crds import monitoring
+from components.crds.monitoring import Rule, RuleGroup
 from components.password import Password
 from components.pod_security import container_security_context, pod_security_context
 
@@ -43,6 +45,13 @@ class ResourceSpec:
     cpu_limit: str | None = None
     """CPU limit; None leaves CPU unthrottled (requests still reserve capacity)."""
 
+    def to_spec(self) -> dict[str, Any]:
+        """A container's `resources`: requests, and limits (memory, CPU when given)."""
+        limits = {"memory": self.memory_limit}
+        if self.cpu_limit is not None:
+            limits["cpu"] = self.cpu_limit
+        return {"requests": {"cpu": self.cpu_request, "memory": self.memory_request}, "limits": limits}
+
 
 @dataclass(frozen=True)
 class TlsSpec:
@@ -60,6 +69,31 @@ class AutoscalingSpec:
     min_replicas: int
     max_replicas: int
     target_cpu_percent: int
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A pod volume and where the container mounts it."""
+
+    name: str
+    path: str
+    source: Mapping[str, Any] = field(default_factory=lambda: {"emptyDir": {}})
+    """The volume's source; an emptyDir by default."""
+    read_only: bool = False
+
+    def volume(self) -> dict[str, Any]:
+        return {"name": self.name, **self.source}
+
+    def mount(self) -> dict[str, Any]:
+        mount: dict[str, Any] = {"name": self.name, "mountPath": self.path}
+        if self.read_only:
+            mount["readOnly"] = True
+        return mount
+
+
+TMP = Mount("tmp", "/tmp")  # noqa: S108 - an emptyDir
+NGINX_MOUNTS = (TMP, Mount("nginx-cache", "/var/cache/nginx"), Mount("nginx-run", "/var/run"))
+"""What the frontend's Nginx writes to (its root file system is read-only)."""
 
 
 @dataclass(frozen=True)
@@ -153,54 +187,32 @@ class AiApp(pulumi.ComponentResource):
         a = args
 
         self.namespace = self._declare_namespace(name)
-        config_map, app_secret, pull_secrets = self._config_and_secrets(name)
+        config_map, app_secret, self._pull_secrets = self._config_and_secrets(name)
         uploads_claim = self._uploads_claim(name)
-        backend_depends_on, backend_volumes, backend_mounts = self._backend_files(
+        backend_depends_on, backend_mounts = self._backend_files(
             name, [config_map, app_secret], uploads_claim is not None
         )
         secret_env = [
             {"name": key, "valueFrom": {"secretKeyRef": {"name": f"{a.name}-secrets", "key": key}}}
             for key in sorted(a.secrets)
         ]
+        backend_url = {"configMapKeyRef": {"name": f"{a.name}-config", "key": "BACKEND_URL"}}
         self.deployments = {
             "backend": self._deployment(
                 name,
                 "backend",
-                image=a.backend_image,
-                port=a.backend_port,
-                resources=a.backend_resources,
                 env_from=[{"configMapRef": {"name": f"{a.name}-config"}}],
                 env=secret_env,
-                volumes=backend_volumes,
                 mounts=backend_mounts,
-                liveness="/healthz",
                 readiness="/readyz",
-                pull_secrets=pull_secrets,
                 depends_on=backend_depends_on,
                 template_annotations={SETTINGS_DIGEST: self._settings_digest(name)},
             ),
             "frontend": self._deployment(
                 name,
                 "frontend",
-                image=a.frontend_image,
-                port=a.frontend_port,
-                resources=a.frontend_resources,
-                env_from=[],
-                env=[
-                    {
-                        "name": "BACKEND_URL",
-                        "valueFrom": {"configMapKeyRef": {"name": f"{a.name}-config", "key": "BACKEND_URL"}},
-                    }
-                ],
-                volumes=[{"name": n, "emptyDir": {}} for n in ("tmp", "nginx-cache", "nginx-run")],
-                mounts=[
-                    {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir
-                    {"name": "nginx-cache", "mountPath": "/var/cache/nginx"},
-                    {"name": "nginx-run", "mountPath": "/var/run"},
-                ],
-                liveness="/healthz",
-                readiness="/healthz",
-                pull_secrets=pull_secrets,
+                env=[{"name": "BACKEND_URL", "valueFrom": backend_url}],
+                mounts=NGINX_MOUNTS,
                 depends_on=[config_map],
             ),
         }
@@ -295,12 +307,11 @@ class AiApp(pulumi.ComponentResource):
 
     def _backend_files(
         self, name: str, depends_on: list[pulumi.Resource], uploads: bool
-    ) -> tuple[list[pulumi.Resource], list[dict[str, Any]], list[dict[str, Any]]]:
-        """What the backend Deployment waits for, its volumes and mounts (tmp, CA bundles, uploads)."""
+    ) -> tuple[list[pulumi.Resource], list[Mount]]:
+        """What the backend Deployment waits for and what it mounts (tmp, CA bundles, uploads)."""
         a = self._args
         backend_depends_on: list[pulumi.Resource] = list(depends_on)
-        backend_volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-        backend_mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
+        mounts = [TMP]
         if a.ca_bundles:
             backend_depends_on.append(
                 k8s.core.v1.ConfigMap(
@@ -310,20 +321,16 @@ class AiApp(pulumi.ComponentResource):
                     opts=self._child,
                 )
             )
-            backend_volumes.append({"name": "ca", "configMap": {"name": f"{a.name}-ca"}})
-            backend_mounts.append({"name": "ca", "mountPath": a.ca_dir, "readOnly": True})
-
+            mounts.append(Mount("ca", a.ca_dir, {"configMap": {"name": f"{a.name}-ca"}}, read_only=True))
         if uploads:
-            backend_volumes.append(
-                {"name": "uploads", "persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}}
-            )
-            backend_mounts.append({"name": "uploads", "mountPath": "/data/uploads"})
-
-        return backend_depends_on, backend_volumes, backend_mounts
+            claim = {"persistentVolumeClaim": {"claimName": f"{a.name}-uploads"}}
+            mounts.append(Mount("uploads", "/data/uploads", claim))
+        return backend_depends_on, mounts
 
     def _services(self, name: str) -> None:
         a = self._args
-        for tier, port in (("backend", a.backend_port), ("frontend", a.frontend_port)):
+        for tier in ("backend", "frontend"):
+            _, port, _ = self._container(tier)
             k8s.core.v1.Service(
                 f"{name}-{tier}",
                 metadata=self._meta(f"{a.name}-{tier}", tier),
@@ -460,34 +467,34 @@ class AiApp(pulumi.ComponentResource):
         )
         return pulumi.Output.unsecret(settings)
 
+    def _container(self, tier: Tier) -> tuple[str, int, ResourceSpec]:
+        """A tier's image, container port and resources."""
+        a = self._args
+        if tier == "backend":
+            return a.backend_image, a.backend_port, a.backend_resources
+        return a.frontend_image, a.frontend_port, a.frontend_resources
+
     def _deployment(
         self,
         name: str,
         tier: Tier,
         *,
-        image: str,
-        port: int,
-        resources: ResourceSpec,
-        env_from: list[dict[str, Any]],
         env: list[dict[str, Any]],
-        volumes: list[dict[str, Any]],
-        mounts: list[dict[str, Any]],
-        liveness: str,
-        readiness: str,
-        pull_secrets: list[dict[str, str]],
-        depends_on: list[pulumi.Resource],
+        mounts: Sequence[Mount],
+        env_from: Sequence[Mapping[str, Any]] = (),
+        readiness: str = "/healthz",
+        depends_on: Sequence[pulumi.Resource] = (),
         template_annotations: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> k8s.apps.v1.Deployment:
+        """A tier's ServiceAccount and Deployment: liveness on /healthz, readiness on `readiness`."""
         a = self._args
+        image, port, resources = self._container(tier)
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-{tier}-sa",
             metadata=self._meta(f"{a.name}-{tier}", tier),
             automount_service_account_token=False,
             opts=self._child,
         )
-        limits: dict[str, str] = {"memory": resources.memory_limit}
-        if resources.cpu_limit:
-            limits["cpu"] = resources.cpu_limit
         pod_spec: dict[str, Any] = {
             "serviceAccountName": f"{a.name}-{tier}",
             "automountServiceAccountToken": False,
@@ -498,14 +505,11 @@ class AiApp(pulumi.ComponentResource):
                     "image": image,
                     "imagePullPolicy": "IfNotPresent",
                     "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-                    "envFrom": env_from,
+                    "envFrom": list(env_from),
                     "env": env,
-                    "resources": {
-                        "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
-                        "limits": limits,
-                    },
+                    "resources": resources.to_spec(),
                     "livenessProbe": {
-                        "httpGet": {"path": liveness, "port": "http"},
+                        "httpGet": {"path": "/healthz", "port": "http"},
                         "initialDelaySeconds": 10,
                         "periodSeconds": 10,
                         "failureThreshold": 3,
@@ -516,13 +520,13 @@ class AiApp(pulumi.ComponentResource):
                         "failureThreshold": 3,
                     },
                     "securityContext": container_security_context(),
-                    "volumeMounts": mounts,
+                    "volumeMounts": [m.mount() for m in mounts],
                 }
             ],
-            "volumes": volumes,
+            "volumes": [m.volume() for m in mounts],
         }
-        if pull_secrets:
-            pod_spec["imagePullSecrets"] = pull_secrets
+        if self._pull_secrets:
+            pod_spec["imagePullSecrets"] = self._pull_secrets
         if a.anti_affinity:
             pod_spec["affinity"] = {
                 "podAntiAffinity": {
@@ -668,53 +672,47 @@ class AiApp(pulumi.ComponentResource):
             )
 
     def _monitoring(self, name: str) -> None:
+        """The backend's ServiceMonitor and its alerts (P95 latency, 5xx ratio)."""
         a = self._args
-        selector = self._selector("backend")
-        k8s.apiextensions.CustomResource(
-            f"{name}-servicemonitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=self._meta(f"{a.name}-backend", "backend"),
-            spec={
-                "selector": {"matchLabels": selector},
-                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
-            },
-            opts=self._child,
-        )
         job = f'job="{a.name}-backend"'
-        k8s.apiextensions.CustomResource(
-            f"{name}-alerts",
-            api_version="monitoring.coreos.com/v1",
-            kind="PrometheusRule",
-            metadata=self._meta(f"{a.name}-backend", "backend"),
-            spec={
-                "groups": [
-                    {
-                        "name": f"{a.name}-backend",
-                        "rules": [
-                            {
-                                "alert": "ChatBackendHighP95Latency",
-                                "expr": (
-                                    "histogram_quantile(0.95, sum by (le) "
-                                    f"(rate(http_request_duration_seconds_bucket{{{job}}}[5m]))) > 2"
-                                ),
-                                "for": "10m",
-                                "labels": {"severity": "warning"},
-                                "annotations": {"summary": "P95 latency of the chat backend is above 2 s"},
-                            },
-                            {
-                                "alert": "ChatBackendHigh5xxRate",
-                                "expr": (
-                                    f'sum(rate(http_requests_total{{{job},status=~"5.."}}[5m])) / '
-                                    f"sum(rate(http_requests_total{{{job}}}[5m])) > 0.05"
-                                ),
-                                "for": "5m",
-                                "labels": {"severity": "critical"},
-                                "annotations": {"summary": "More than 5% of chat backend responses are 5xx"},
-                            },
-                        ],
-                    }
-                ]
-            },
-            opts=self._child,
+        alerts = RuleGroup(
+            name=f"{a.name}-backend",
+            rules=[
+                Rule(
+                    alert="ChatBackendHighP95Latency",
+                    expr=(
+                        "histogram_quantile(0.95, sum by (le) "
+                        f"(rate(http_request_duration_seconds_bucket{{{job}}}[5m]))) > 2"
+                    ),
+                    for_="10m",
+                    labels={"severity": "warning"},
+                    annotations={"summary": "P95 latency of the chat backend is above 2 s"},
+                ),
+                Rule(
+                    alert="ChatBackendHigh5xxRate",
+                    expr=(
+                        f'sum(rate(http_requests_total{{{job},status=~"5.."}}[5m])) / '
+                        f"sum(rate(http_requests_total{{{job}}}[5m])) > 0.05"
+                    ),
+                    for_="5m",
+                    labels={"severity": "critical"},
+                    annotations={"summary": "More than 5% of chat backend responses are 5xx"},
+                ),
+            ],
         )
+        scrape = {
+            "selector": {"matchLabels": self._selector("backend")},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+        }
+        for resource, kind, spec in (
+            ("servicemonitor", monitoring.SERVICE_MONITOR, scrape),
+            ("alerts", monitoring.PROMETHEUS_RULE, monitoring.prometheus_rule_spec([alerts])),
+        ):
+            k8s.apiextensions.CustomResource(
+                f"{name}-{resource}",
+                api_version=monitoring.API_VERSION,
+                kind=kind,
+                metadata=self._meta(f"{a.name}-backend", "backend"),
+                spec=spec,
+                opts=self._child,
+            )

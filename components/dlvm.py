@@ -208,13 +208,6 @@ class Resources(ResourceSpec):
             options.insert(0, f"--cpus {float(quantity(self.cpu_limit, 'cpu limit')):g}")
         return options
 
-    def to_spec(self) -> dict[str, Any]:
-        """Kubernetes' shape (requests/limits), for the workload annotation."""
-        limits = {"memory": self.memory_limit}
-        if self.cpu_limit is not None:
-            limits["cpu"] = self.cpu_limit
-        return {"requests": {"cpu": self.cpu_request, "memory": self.memory_request}, "limits": limits}
-
 
 DEFAULT_RESOURCES = Resources(cpu_request="250m", memory_request="256Mi", memory_limit="512Mi", cpu_limit="1")
 
