@@ -78,14 +78,22 @@ class ContourSpec:
     envoy_replicas: int = 2
 
 
-@dataclass(frozen=True)
-class MonitoringSpec:
+@dataclass(frozen=True, kw_only=True)
+class ChartSpec:
+    """A Helm chart from the Harbor mirror at a pinned version; its images come from the mirror too."""
+
     chart: str
     """oci://<harbor>/<project>/<chart>."""
     chart_version: str
-    namespace: str
     image_registry: str
-    """Harbor mirror host/path the chart's images are pulled from (global.imageRegistry)."""
+    """Harbor mirror host/path the chart's images are pulled from."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSpec(ChartSpec):
+    """kube-prometheus-stack (its images from `image_registry`: global.imageRegistry)."""
+
+    namespace: str
     retention: str = "15d"
     storage_size: str = "100Gi"
     storage_class: str | None = None
@@ -109,10 +117,10 @@ class LoggingSpec:
     audit_retention_days: int
 
 
-@dataclass(frozen=True)
-class GpuOperatorSpec:
-    chart: str
-    chart_version: str
+@dataclass(frozen=True, kw_only=True)
+class GpuOperatorSpec(ChartSpec):
+    """NVIDIA's GPU Operator (its images from `image_registry`: nvcr.io/nvidia/... -> <mirror>/nvidia/...)."""
+
     driver_repository: str
     driver_image: str
     driver_version: str
@@ -122,8 +130,6 @@ class GpuOperatorSpec:
     """client_configuration_token.tok (a Pulumi secret); None: no licensing Secret (up refuses)."""
     pool_taints: tuple[Taint, ...]
     """The GPU pool's taints: the operator's daemonsets tolerate exactly these."""
-    image_registry: str
-    """Harbor mirror host/path of NVIDIA's images (nvcr.io/nvidia/... -> <mirror>/nvidia/...)."""
     pool_labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -301,6 +307,30 @@ class ClusterPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _release(  # noqa: PLR0917 - one call per chart, each argument differs
+        self,
+        resource: str,
+        release: str,
+        chart: ChartSpec,
+        namespace: str,
+        values: Mapping[str, Any],
+        timeout: int,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        """Helm release `release` of `chart`: atomic (a failed install or upgrade rolls back),
+        waited for up to `timeout` seconds."""
+        return k8s.helm.v3.Release(
+            f"{self._name}-{resource}",
+            name=release,
+            chart=chart.chart,
+            version=chart.chart_version,
+            namespace=namespace,
+            values=values,
+            atomic=True,
+            timeout=timeout,
+            opts=self._opts(*depends_on),
+        )
+
     def _opts(
         self, *depends_on: pulumi.Resource, secret_outputs: Sequence[str] = ()
     ) -> pulumi.ResourceOptions:
@@ -453,17 +483,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             },
             "grafana": grafana,
         }
-        return k8s.helm.v3.Release(
-            f"{self._name}-monitoring",
-            name=KPS_RELEASE,
-            chart=m.chart,
-            version=m.chart_version,
-            namespace=m.namespace,
-            values=values,
-            atomic=True,
-            timeout=1200,
-            opts=self._opts(*deps),
-        )
+        return self._release("monitoring", KPS_RELEASE, m, m.namespace, values, 1200, deps)
 
     def _monitoring_content(self, a: ClusterPlatformArgs, kps: pulumi.Resource) -> list[pulumi.Resource]:
         ns = a.monitoring.namespace
@@ -549,14 +569,4 @@ class ClusterPlatform(pulumi.ComponentResource):
         values["node-feature-discovery"]["image"] = {
             "repository": f"{g.image_registry}/nfd/node-feature-discovery"
         }
-        return k8s.helm.v3.Release(
-            f"{self._name}-gpu-operator",
-            name="gpu-operator",
-            chart=g.chart,
-            version=g.chart_version,
-            namespace=GPU_OPERATOR_NAMESPACE,
-            values=values,
-            atomic=True,
-            timeout=1800,
-            opts=self._opts(*deps),
-        )
+        return self._release("gpu-operator", "gpu-operator", g, GPU_OPERATOR_NAMESPACE, values, 1800, deps)
