@@ -96,8 +96,30 @@ NGINX_MOUNTS = (TMP, Mount("nginx-cache", "/var/cache/nginx"), Mount("nginx-run"
 """What the frontend's Nginx writes to (its root file system is read-only)."""
 
 
-@dataclass(frozen=True)
-class AiAppArgs:
+@dataclass(frozen=True, kw_only=True)
+class AppContainers:
+    """The app's two containers and the backend's settings: what AiApp runs on Kubernetes and
+    DlvmWorkstation runs on a VM, the same way."""
+
+    frontend_image: str
+    backend_image: str
+    config: Mapping[str, pulumi.Input[str]]
+    """Non-secret settings for the backend (AiApp's ConfigMap, from infra.app_settings)."""
+    secrets: Mapping[str, pulumi.Output[str]]
+    """Secret settings for the backend (AiApp's Secret); values must be Pulumi secrets."""
+    ca_bundles: Mapping[str, str] = field(default_factory=dict)
+    """PEM CA bundles by file name (e.g. db.crt, pais.crt), mounted read-only into the backend
+    at `ca_dir` (CA certificates are public; AiApp's ConfigMap `<name>-ca`)."""
+    ca_dir: str = "/etc/paif/ca"
+    """Where the backend finds `ca_bundles` (the settings name the files, e.g. DB_SSLROOTCERT)."""
+    frontend_port: int = 8080
+    """Frontend container port."""
+    backend_port: int = 8000
+    """Backend container port."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AiAppArgs(AppContainers):
     """Everything AiApp declares; the program fills it from the stack config and the profile."""
 
     name: str
@@ -106,27 +128,14 @@ class AiAppArgs:
     """Kubernetes namespace the app runs in."""
     hostname: str
     """Public host name of the Ingress."""
-    frontend_image: str
-    backend_image: str
     frontend_resources: ResourceSpec
     backend_resources: ResourceSpec
-    config: dict[str, pulumi.Input[str]]
-    """Non-secret settings for the backend (rendered into the ConfigMap)."""
-    secrets: dict[str, pulumi.Output[str]]
-    """Secret settings for the backend (rendered into the Secret; values must be Pulumi secrets)."""
     pais_egress_cidr: str
     """Network the PAIS endpoints live in (backend egress on 443)."""
     db_egress_cidr: str
     """Network the PostgreSQL endpoint lives in (backend egress on db_port)."""
-    ca_bundles: Mapping[str, str] = field(default_factory=dict)
-    """PEM CA bundles by file name (e.g. db.crt, pais.crt): ConfigMap `<name>-ca`, mounted
-    read-only into the backend at `ca_dir` (CA certificates are public)."""
-    ca_dir: str = "/etc/paif/ca"
-    """Where the backend finds `ca_bundles` (the config names the files, e.g. DB_SSLROOTCERT)."""
     db_port: int = 5432
     replicas: int = 1
-    frontend_port: int = 8080
-    backend_port: int = 8000
     create_namespace: bool = True
     """False when the namespace is managed elsewhere (a Supervisor namespace)."""
     tls: TlsSpec = field(default_factory=TlsSpec)

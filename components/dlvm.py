@@ -79,7 +79,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from fractions import Fraction
@@ -89,7 +89,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.ai_app import ResourceSpec
+from components.ai_app import AppContainers, ResourceSpec
 from components.certificate import SelfSignedCertificate
 from components.crds.custom_resource import await_annotations, require_dns_label
 from components.crds.virtual_machine import (
@@ -626,9 +626,11 @@ def trigger_digest(key: str, document: str) -> str:
     return TRIGGER_PREFIX + hmac.new(key.encode(), document.encode(), hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True)
-class DlvmWorkstationArgs:
-    """The VM (from the `paif:dlvm` config and the GPU class) and the app it runs."""
+@dataclass(frozen=True, kw_only=True)
+class DlvmWorkstationArgs(AppContainers):
+    """The VM (from the `paif:dlvm` config and the GPU class) and the app it runs (`AppContainers`:
+    its container ports are not published; the CA bundles are written to `ca_dir` in the app
+    part and mounted read-only into the backend)."""
 
     name: str
     """VirtualMachine name (DNS label); its cloud-init Secret is `<name>-cloud-init`."""
@@ -642,27 +644,10 @@ class DlvmWorkstationArgs:
     """Storage class of the VM's disks."""
     app_name: str
     """The app's name (AiApp's), prefix of the systemd units and containers."""
-    frontend_image: str
-    """Frontend image from Harbor."""
-    backend_image: str
-    """Backend image from Harbor."""
-    config: Mapping[str, pulumi.Input[str]]
-    """Non-secret settings: the keys of AiApp's ConfigMap (from infra.app_settings)."""
-    secrets: Mapping[str, pulumi.Output[str]]
-    """Secret settings: the keys of AiApp's Secret; values must be Pulumi secrets."""
     hostname: str = "dlvm.invalid"
     """Host name users reach the app by (the self-signed certificate's name)."""
     registry_auth: pulumi.Output[str] | None = None
     """Docker config JSON of the Harbor robot (secret); None pulls anonymously."""
-    ca_bundles: Mapping[str, str] = field(default_factory=dict)
-    """PEM CA bundles by file name, written to `ca_dir` (public certificates, in the app part)
-    and mounted read-only into the backend, as AiApp's `<name>-ca` ConfigMap is on Kubernetes."""
-    ca_dir: str = "/etc/paif/ca"
-    """Where the backend finds `ca_bundles` (the settings name the files, e.g. DB_SSLROOTCERT)."""
-    frontend_port: int = 8080
-    """Frontend container port (not published)."""
-    backend_port: int = 8000
-    """Backend container port (not published)."""
     frontend_resources: Resources = DEFAULT_RESOURCES
     """The frontend container's requests and limits (paif:app.frontendResources)."""
     backend_resources: Resources = DEFAULT_RESOURCES
