@@ -20,9 +20,8 @@ import pulumi_kubernetes as k8s
 from components.crds.custom_resource import await_annotations
 from components.crds.postgres_cluster import (
     READY,
-    BackupConfig,
-    MaintenanceWindow,
     PostgresCluster,
+    PostgresClusterSettings,
     PostgresClusterSpec,
     connection_host,
 )
@@ -31,24 +30,16 @@ from components.postgres import PgConnection, SslMode
 from components.postgres_app_database import PostgresAppDatabase, PostgresAppDatabaseArgs
 
 
-@dataclass(frozen=True)
-class DsmPostgresArgs:
-    """The cluster (sizes and HA come from the environment profile) and the app's database."""
+@dataclass(frozen=True, kw_only=True)
+class DsmPostgresArgs(PostgresClusterSettings):
+    """The cluster (its settings; sizes and HA come from the environment profile) and the app's database."""
 
     cluster_name: str
     """Name of the PostgresCluster (DNS label); the admin Secret is `<cluster_name>-admin-password`."""
     namespace: pulumi.Input[str]
     """Supervisor namespace the cluster lives in."""
-    version: str
-    """DSM PostgreSQL version, e.g. 17.7+vmware.v9.0.2.0."""
     standbys: int
     """`spec.replicas`: 0 = single server, 1 = HA (primary + replica + monitor)."""
-    vm_class: str
-    """VM class of the database VMs."""
-    storage_policy_name: str
-    """vSphere storage policy of the database disks."""
-    storage_space: str
-    """Disk size as a Kubernetes quantity, e.g. 20Gi."""
     database: str
     """The app's database."""
     owner_role: str
@@ -57,8 +48,6 @@ class DsmPostgresArgs:
     """Login role of the app."""
     schema: str
     """The app's schema."""
-    admin_username: str = "pgadmin"
-    """DSM admin user; the database objects are created as this user."""
     admin_password: pulumi.Output[str] | None = None
     """Admin password (secret); None generates one."""
     app_password: pulumi.Output[str] | None = None
@@ -71,14 +60,6 @@ class DsmPostgresArgs:
     """Maximum concurrent sessions of the app role."""
     extensions: Sequence[str] = ()
     """Extensions to create in the app's database (DSM ships `vector`)."""
-    infrastructure_policy: str | None = None
-    """DSM infrastructure policy name; None for DSM's default."""
-    backup_location: str | None = None
-    """DSM backup location; required with `backup`."""
-    backup: BackupConfig | None = None
-    """Backup retention and schedules; None for no scheduled backups."""
-    maintenance_window: MaintenanceWindow | None = None
-    """When DSM may patch and restart; None for DSM's default."""
     host: str | None = None
     """Database host to connect to; None uses the cluster's `status.connection.host`."""
     port: int = 5432
@@ -127,17 +108,7 @@ class DsmPostgres(pulumi.ComponentResource):
 
         secret_name = f"{a.cluster_name}-admin-password"
         spec = PostgresClusterSpec(
-            version=a.version,
-            replicas=a.standbys,
-            vm_class=a.vm_class,
-            storage_policy_name=a.storage_policy_name,
-            storage_space=a.storage_space,
-            admin_username=a.admin_username,
-            admin_password_secret=secret_name,
-            infrastructure_policy=a.infrastructure_policy,
-            backup_location=a.backup_location,
-            backup=a.backup,
-            maintenance_window=a.maintenance_window,
+            **a.cluster_settings(), replicas=a.standbys, admin_password_secret=secret_name
         )
         admin_secret = k8s.core.v1.Secret(
             f"{name}-admin-secret",

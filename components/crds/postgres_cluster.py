@@ -8,7 +8,7 @@ connection endpoint in `status.connection`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from components.crds.custom_resource import SpecResource
@@ -47,29 +47,44 @@ class MaintenanceWindow(CamelSpec):
     """e.g. 2h or 1h30m."""
 
 
-@dataclass(frozen=True)
-class PostgresClusterSpec(CamelSpec):
-    """`spec` of a PostgresCluster."""
+@dataclass(frozen=True, kw_only=True)
+class PostgresClusterSettings:
+    """The server its owner chooses: what `DsmPostgresArgs` takes and a `PostgresClusterSpec` renders."""
 
     version: str
     """DSM PostgreSQL version, e.g. 17.7+vmware.v9.0.2.0."""
-    replicas: int
-    """Standby count: 0 = a single server, 1 = HA (primary + replica + monitor)."""
     vm_class: str = field(metadata=spec_key(ref=True))
     """VM class of the database VMs."""
     storage_policy_name: str
+    """vSphere storage policy of the database disks."""
     storage_space: str
     """Disk size as a Kubernetes quantity, e.g. 20Gi."""
-    admin_username: str
+    admin_username: str = "pgadmin"
+    """DSM admin user (DsmPostgres creates the database objects as this user)."""
+    infrastructure_policy: str | None = field(default=None, metadata=spec_key(ref=True))
+    """DSM infrastructure policy name; None for DSM's default."""
+    backup_location: str | None = field(default=None, metadata=spec_key(ref=True))
+    """Name of the DSM backup location; required for `backup`."""
+    backup: BackupConfig | None = field(default=None, metadata=spec_key("backupConfig"))
+    """Backup retention and schedules; None for no scheduled backups."""
+    maintenance_window: MaintenanceWindow | None = None
+    """When DSM may patch and restart; None for DSM's default."""
+
+    def cluster_settings(self) -> dict[str, Any]:
+        """These settings by field name, as `PostgresClusterSpec` takes them."""
+        return {f.name: getattr(self, f.name) for f in fields(PostgresClusterSettings)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresClusterSpec(PostgresClusterSettings, CamelSpec):
+    """`spec` of a PostgresCluster."""
+
+    replicas: int
+    """Standby count: 0 = a single server, 1 = HA (primary + replica + monitor)."""
     admin_password_secret: str = field(metadata=spec_key("adminPasswordRef", ref=True))
     """Secret in the same namespace whose key `password` holds the admin password."""
     database_name: str | None = None
     """Database DSM creates; None leaves DSM's default."""
-    infrastructure_policy: str | None = field(default=None, metadata=spec_key(ref=True))
-    backup_location: str | None = field(default=None, metadata=spec_key(ref=True))
-    """Name of the DSM backup location; required for `backup`."""
-    backup: BackupConfig | None = field(default=None, metadata=spec_key("backupConfig"))
-    maintenance_window: MaintenanceWindow | None = None
     database_config: str | None = field(default=None, metadata=spec_key(ref=True))
     """Name of a DatabaseConfig CR with server parameters."""
 
