@@ -6,10 +6,11 @@ imports this module; tests use `policy.pack` and the rule modules.
 
 from pulumi_policy import PolicyPack
 
-from policy import secretness
+from policy import request_scope, secretness
 from policy.pack import DEFAULT_LEVEL, PACK_NAME, build_policies
 
 secretness.install()
+request_scope.install()
 
 PolicyPack(
     name=PACK_NAME,

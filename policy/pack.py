@@ -10,6 +10,9 @@ so the stack adapter falls back to the inputs the resource adapter recorded (and
 them to the stack rules as `Res.inputs`, for what the program asked for rather than what an
 API server defaulted).
 
+Each resource is converted once per analyzer request, whatever the number of rules
+(`policy.request_scope`; outside a request, e.g. in unit tests, every call converts).
+
 Secret-ness: `policy.secretness` (installed by `policy/__main__.py`) keeps the engine's
 secret markers, so `plain()` yields `SecretText` / `SECRET_UNKNOWN` for Pulumi secrets.
 """
@@ -30,6 +33,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from policy.request_scope import once
 from policy.rules import ALL_RULES
 from policy.rules.common import NotApplicable, Res, ResourceRule, Rule, StackRule, plain
 
@@ -78,6 +82,10 @@ def resource_from_stack(resource: PolicyResource, inputs: Res | None = None) -> 
     )
 
 
+def _stack_resource(resource: PolicyResource) -> Res:
+    return once("stack resource", resource.props, lambda: resource_from_stack(resource, _inputs_seen.get(resource.urn)))
+
+
 def _schema(rule: Rule) -> PolicyConfigSchema | None:
     return (
         PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config.items()}) if rule.config else None
@@ -86,7 +94,7 @@ def _schema(rule: Rule) -> PolicyConfigSchema | None:
 
 def _resource_policy(rule: ResourceRule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        resource = resource_from_args(args)
+        resource = once("resource", args.props, lambda: resource_from_args(args))
         _inputs_seen[resource.urn] = resource
         try:
             messages = rule.evaluate(resource, args.get_config())
@@ -102,7 +110,7 @@ def _resource_policy(rule: ResourceRule) -> ResourceValidationPolicy:
 
 def _stack_policy(rule: StackRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        resources = [resource_from_stack(r, _inputs_seen.get(r.urn)) for r in args.resources]
+        resources = [_stack_resource(r) for r in args.resources]
         try:
             violations = rule.evaluate(resources, args.get_config())
         except NotApplicable as exc:
