@@ -35,7 +35,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.crds.cluster import Cluster, ClusterSpec, NodePool, kubeconfig_secret_name
+from components.crds.cluster import Cluster, ClusterSettings, ClusterSpec, NodePool, kubeconfig_secret_name
 from components.crds.custom_resource import await_annotations
 
 KUBECONFIG_KEY = "value"
@@ -46,34 +46,22 @@ else was made faster (bench/README.md). The API server's own priority and fairne
 protects it; this only stops the client from throttling itself first."""
 
 
-@dataclass(frozen=True)
-class VksClusterArgs:
-    """The cluster's shape (from the `paif:vks` config) and where its kubeconfig comes from."""
+@dataclass(frozen=True, kw_only=True)
+class VksClusterArgs(ClusterSettings):
+    """The cluster's shape (its settings, from the `paif:vks` config) and where its kubeconfig comes from."""
 
     name: str
     """Cluster name (DNS label)."""
     namespace: pulumi.Input[str]
     """Supervisor namespace the cluster lives in."""
-    version: str
-    """VKr name, e.g. v1.33.3---vmware.1-fips-vkr.1."""
-    storage_class: str
-    """Storage class of the nodes' disks."""
     control_plane_vm_class: pulumi.Input[str]
     """VM class of the control plane (the cluster's default `vmClass`)."""
     cpu_pool: NodePool
     """Worker pool for the app (CPU VM class)."""
     gpu_pool: NodePool
     """Worker pool on the vGPU VM class."""
-    control_plane_replicas: int = 3
-    """1, or 3 for HA."""
-    cluster_class: str = "builtin-generic-v3.4.0"
-    """VKS ClusterClass."""
-    class_namespace: str = "vmware-system-vks-public"
-    """Namespace of the ClusterClass."""
     pod_cidr: str = "192.168.0.0/16"
     service_cidr: str = "10.96.0.0/12"
-    service_domain: str | None = None
-    """clusterNetwork.serviceDomain (immutable); None leaves Cluster API's default."""
     kubeconfig: pulumi.Output[str] | None = None
     """Workload cluster kubeconfig (secret); None reads the one Cluster API publishes (at `up`)."""
     await_ready: bool = True
@@ -106,16 +94,11 @@ class VksCluster(pulumi.ComponentResource):
                 f"node pools: the CPU and GPU pools need different names, both are {args.cpu_pool.name!r}"
             )
         spec = ClusterSpec(
-            cluster_class=args.cluster_class,
-            class_namespace=args.class_namespace,
-            version=args.version,
-            control_plane_replicas=args.control_plane_replicas,
+            **args.cluster_settings(),
             vm_class=args.control_plane_vm_class,
-            storage_class=args.storage_class,
             node_pools=(args.cpu_pool, args.gpu_pool),
             pod_cidrs=(args.pod_cidr,),
             service_cidrs=(args.service_cidr,),
-            service_domain=args.service_domain,
         )
         wait_for = ["condition=Ready"] if args.await_ready else None
         cluster = Cluster(

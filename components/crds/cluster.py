@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pulumi
@@ -128,28 +128,38 @@ def _networks(cidrs: tuple[str, ...], what: str) -> list[ipaddress.IPv4Network |
     return networks
 
 
-@dataclass(frozen=True)
-class ClusterSpec:
-    """`spec` of a Cluster whose shape comes from a ClusterClass (`spec.topology`)."""
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """The cluster its owner chooses: what `VksClusterArgs` takes and a `ClusterSpec` renders."""
 
-    cluster_class: str
-    """ClusterClass name, e.g. builtin-generic-v3.4.0."""
-    class_namespace: str
-    """Namespace of the ClusterClass, e.g. vmware-system-vks-public."""
     version: str
     """Kubernetes release (a VKr name), e.g. v1.33.3---vmware.1-fips-vkr.1."""
-    control_plane_replicas: int
-    """Control plane nodes: 1, or 3 for an HA etcd quorum."""
-    vm_class: pulumi.Input[str]
-    """Default VM class (control plane and pools without an override)."""
     storage_class: str
     """Storage class of the nodes' disks."""
+    control_plane_replicas: int = 3
+    """Control plane nodes: 1, or 3 for an HA etcd quorum."""
+    cluster_class: str = "builtin-generic-v3.4.0"
+    """ClusterClass name (one of VKS's builtin classes)."""
+    class_namespace: str = "vmware-system-vks-public"
+    """Namespace of the ClusterClass."""
+    service_domain: str | None = None
+    """clusterNetwork.serviceDomain (immutable); None leaves Cluster API's default."""
+
+    def cluster_settings(self) -> dict[str, Any]:
+        """These settings by field name, as `ClusterSpec` takes them."""
+        return {f.name: getattr(self, f.name) for f in fields(ClusterSettings)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSpec(ClusterSettings):
+    """`spec` of a Cluster whose shape comes from a ClusterClass (`spec.topology`)."""
+
+    vm_class: pulumi.Input[str]
+    """Default VM class (control plane and pools without an override)."""
     node_pools: tuple[NodePool, ...]
     """Worker pools."""
     pod_cidrs: tuple[str, ...] = ("192.168.0.0/16",)
     service_cidrs: tuple[str, ...] = ("10.96.0.0/12",)
-    service_domain: str | None = None
-    """clusterNetwork.serviceDomain (immutable); None leaves the default."""
 
     def __post_init__(self) -> None:
         if self.control_plane_replicas < 1 or self.control_plane_replicas % 2 == 0:
