@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 from components.certificate import SelfSignedCertificate
 from components.crds import monitoring
 from components.crds.monitoring import Rule, RuleGroup
+from components.labels import selector, workload_labels
 from components.password import Password
 from components.pod_security import container_security_context, pod_security_context
 
@@ -436,7 +437,7 @@ class AiApp(pulumi.ComponentResource):
         }
 
     def _selector(self, tier: str) -> dict[str, str]:
-        return {"app.kubernetes.io/name": self._args.name, "app.kubernetes.io/component": tier}
+        return selector(self._args.name, tier)
 
     def _meta(
         self,
@@ -448,11 +449,7 @@ class AiApp(pulumi.ComponentResource):
         meta: dict[str, Any] = {
             "name": name,
             "namespace": self._args.namespace,
-            "labels": {
-                **self._selector(tier),
-                "app.kubernetes.io/part-of": "paif",
-                "app.kubernetes.io/managed-by": "pulumi",
-            },
+            "labels": workload_labels(self._args.name, tier),
         }
         if annotations:
             meta["annotations"] = annotations

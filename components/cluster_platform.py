@@ -34,6 +34,7 @@ import pulumi_kubernetes as k8s
 
 from components.crds import carvel, cert_manager, cluster, monitoring
 from components.crds.custom_resource import await_annotations
+from components.labels import PAIF_LABELS
 from components.password import Password
 from components.platform_monitoring import (
     DASHBOARD_LABEL,
@@ -43,7 +44,7 @@ from components.platform_monitoring import (
     gpu_dashboard,
     gpu_rule_groups,
 )
-from components.vks_package import LABELS, VksPackage, VksPackageArgs
+from components.vks_package import VksPackage, VksPackageArgs
 
 CONTOUR_CONTROLLER = "projectcontour.io/ingress-controller"
 CONTOUR_NAMESPACE = "tanzu-system-ingress"
@@ -165,7 +166,7 @@ class ClusterPlatformArgs:
 
 
 def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": dict(LABELS)}
+    meta: dict[str, Any] = {"name": name, "labels": dict(PAIF_LABELS)}
     if namespace:
         meta["namespace"] = namespace
     for key, value in extra.items():
@@ -175,7 +176,7 @@ def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, An
 
 def _privileged_namespace_labels() -> dict[str, str]:
     """node-exporter and the GPU Operator's driver daemonsets need host access (VKS enforces restricted)."""
-    return {**LABELS, "pod-security.kubernetes.io/enforce": "privileged"}
+    return {**PAIF_LABELS, "pod-security.kubernetes.io/enforce": "privileged"}
 
 
 def fluent_bit_outputs(spec: LoggingSpec) -> str:
@@ -509,7 +510,7 @@ class ClusterPlatform(pulumi.ComponentResource):
                     metadata={
                         "name": f"{board}-dashboard",
                         "namespace": ns,
-                        "labels": {**LABELS, DASHBOARD_LABEL: "1"},
+                        "labels": {**PAIF_LABELS, DASHBOARD_LABEL: "1"},
                     },
                     data=dashboard_configmap_data(board, content),
                     opts=self._opts(kps),

@@ -99,6 +99,7 @@ from components.crds.virtual_machine import (
     VirtualMachineSpec,
     primary_ip4,
 )
+from components.labels import workload_labels
 from components.names import K8S_QUANTITY
 from components.password import Password
 
@@ -702,12 +703,7 @@ class DlvmWorkstation(pulumi.ComponentResource):
             http_redirect_port=args.http_redirect_port,
         )
         ca_bundles = dict(args.ca_bundles)
-        labels = {
-            "app.kubernetes.io/name": args.app_name,
-            "app.kubernetes.io/component": "dlvm",
-            "app.kubernetes.io/part-of": "paif",
-            "app.kubernetes.io/managed-by": "pulumi",
-        }
+        labels = workload_labels(args.app_name, "dlvm")
         child = pulumi.ResourceOptions(parent=self)
 
         tls_source = "given"

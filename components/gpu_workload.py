@@ -17,11 +17,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import labels
 from components.crds.cluster import Taint
 from components.pod_security import container_security_context, pod_security_context
 
 GPU_RESOURCE = "nvidia.com/gpu"
-LABELS = {"app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"}
 
 
 Toleration = Taint
@@ -64,8 +64,8 @@ class GpuWorkload(pulumi.ComponentResource):
         super().__init__("paif:platform:GpuWorkload", name, None, opts)
         a = args
         child = pulumi.ResourceOptions(parent=self)
-        selector = {"app.kubernetes.io/name": a.name, "app.kubernetes.io/component": "gpu"}
-        meta = {"name": a.name, "namespace": a.namespace, "labels": {**selector, **LABELS}}
+        selector = labels.selector(a.name, "gpu")
+        meta = {"name": a.name, "namespace": a.namespace, "labels": labels.workload_labels(a.name, "gpu")}
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta, automount_service_account_token=False, opts=child
         )

@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 
 from components.crds.cluster import Cluster, ClusterSettings, ClusterSpec, NodePool, kubeconfig_secret_name
 from components.crds.custom_resource import await_annotations
+from components.labels import PAIF_LABELS
 
 KUBECONFIG_KEY = "value"
 KUBE_CLIENT = k8s.KubeClientSettingsArgs(qps=300, burst=600)
@@ -106,7 +107,7 @@ class VksCluster(pulumi.ComponentResource):
             name=args.name,
             namespace=args.namespace,
             spec=spec,
-            labels={"app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"},
+            labels=PAIF_LABELS,
             annotations=await_annotations(wait_for, args.ready_timeout_seconds),
             opts=pulumi.ResourceOptions(parent=self),
         )

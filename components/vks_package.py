@@ -19,8 +19,7 @@ import yaml
 
 from components.crds.carvel import API_VERSION, PACKAGE_INSTALL, RECONCILED, VALUES_KEY, package_install_spec
 from components.crds.custom_resource import await_annotations
-
-LABELS = {"app.kubernetes.io/part-of": "paif", "app.kubernetes.io/managed-by": "pulumi"}
+from components.labels import PAIF_LABELS
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class VksPackage(pulumi.ComponentResource):
         super().__init__("paif:platform:VksPackage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         values_name = f"{name}-values"
-        meta = {"name": values_name, "namespace": args.namespace, "labels": LABELS}
+        meta = {"name": values_name, "namespace": args.namespace, "labels": dict(PAIF_LABELS)}
         # Values are not secret, but a Secret is what kapp-controller reads them from.
         values = k8s.core.v1.Secret(
             f"{name}-values",
@@ -72,7 +71,7 @@ class VksPackage(pulumi.ComponentResource):
             metadata={
                 "name": name,
                 "namespace": args.namespace,
-                "labels": LABELS,
+                "labels": dict(PAIF_LABELS),
                 "annotations": await_annotations([RECONCILED], args.timeout_seconds),
             },
             spec=package_install_spec(args.ref_name, args.version, args.service_account, values_name),
