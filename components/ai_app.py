@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 from components.certificate import SelfSignedCertificate
 from components.crds import monitoring
 from components.crds.monitoring import Rule, RuleGroup
+from components.kube_secret import kube_secret
 from components.labels import selector, workload_labels
 from components.password import Password
 from components.pod_security import container_security_context, pod_security_context
@@ -272,25 +273,20 @@ class AiApp(pulumi.ComponentResource):
             },
             opts=self._child,
         )
-        app_secret = k8s.core.v1.Secret(
+        app_secret = kube_secret(
             f"{name}-secrets",
             metadata=self._meta(f"{a.name}-secrets", "backend"),
-            type="Opaque",
             string_data={k: _secret(v) for k, v in a.secrets.items()},
-            opts=pulumi.ResourceOptions.merge(
-                self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-            ),
+            opts=self._child,
         )
         pull_secrets: list[dict[str, str]] = []
         if a.image_pull_dockerconfigjson is not None:
-            k8s.core.v1.Secret(
+            kube_secret(
                 f"{name}-registry",
                 metadata=self._meta(f"{a.name}-registry", "backend"),
-                type="kubernetes.io/dockerconfigjson",
+                kind="kubernetes.io/dockerconfigjson",
                 string_data={".dockerconfigjson": _secret(a.image_pull_dockerconfigjson)},
-                opts=pulumi.ResourceOptions.merge(
-                    self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-                ),
+                opts=self._child,
             )
             pull_secrets = [{"name": f"{a.name}-registry"}]
 
@@ -598,14 +594,12 @@ class AiApp(pulumi.ComponentResource):
         if a.tls.mode == "cert-manager":
             return secret_name  # cert-manager's ingress-shim writes it
         cert = SelfSignedCertificate(f"{name}-tls-cert", [a.hostname], opts=self._child)
-        k8s.core.v1.Secret(
+        kube_secret(
             f"{name}-tls",
             metadata=self._meta(secret_name, "frontend"),
-            type="kubernetes.io/tls",
+            kind="kubernetes.io/tls",
             string_data={"tls.crt": cert.cert_pem, "tls.key": cert.key_pem},
-            opts=pulumi.ResourceOptions.merge(
-                self._child, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-            ),
+            opts=self._child,
         )
         return secret_name
 

@@ -34,6 +34,7 @@ import pulumi_kubernetes as k8s
 
 from components.crds import carvel, cert_manager, cluster, monitoring
 from components.crds.custom_resource import await_annotations
+from components.kube_secret import kube_secret
 from components.labels import PAIF_LABELS
 from components.password import Password
 from components.platform_monitoring import (
@@ -332,12 +333,8 @@ class ClusterPlatform(pulumi.ComponentResource):
             opts=self._opts(*depends_on),
         )
 
-    def _opts(
-        self, *depends_on: pulumi.Resource, secret_outputs: Sequence[str] = ()
-    ) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(
-            parent=self, depends_on=list(depends_on), additional_secret_outputs=list(secret_outputs) or None
-        )
+    def _opts(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
 
     def _installer(self, namespace: k8s.core.v1.Namespace, ns: str) -> list[pulumi.Resource]:
         """The service account kapp-controller installs packages as; packages create CRDs and
@@ -364,15 +361,15 @@ class ClusterPlatform(pulumi.ComponentResource):
             if not spec.ca_certificate:
                 raise ValueError("cert-manager: a CA key needs its certificate (caCertificate)")
             deps.append(
-                k8s.core.v1.Secret(
+                kube_secret(
                     f"{self._name}-corp-ca",
                     metadata=_meta(spec.ca_secret_name, cert_manager.CLUSTER_RESOURCE_NAMESPACE),
-                    type="kubernetes.io/tls",
+                    kind="kubernetes.io/tls",
                     string_data={
                         "tls.crt": pulumi.Output.secret(spec.ca_certificate),
                         "tls.key": spec.ca_key,  # a Pulumi secret from the config
                     },
-                    opts=self._opts(cert_manager_install, secret_outputs=("data", "stringData")),
+                    opts=self._opts(cert_manager_install),
                 )
             )
         return k8s.apiextensions.CustomResource(
@@ -420,12 +417,11 @@ class ClusterPlatform(pulumi.ComponentResource):
         # Never the chart's default admin password (a published one): a generated one, kept
         # only as a Pulumi secret and in a Secret the chart reads.
         admin_password = Password(f"{self._name}-grafana-admin-password", opts=self._child).result
-        admin = k8s.core.v1.Secret(
+        admin = kube_secret(
             f"{self._name}-grafana-admin",
             metadata=_meta(GRAFANA_ADMIN_SECRET, m.namespace),
-            type="Opaque",
             string_data={"admin-user": pulumi.Output.secret("admin"), "admin-password": admin_password},
-            opts=self._opts(namespace, secret_outputs=("data", "stringData")),
+            opts=self._opts(namespace),
         )
         grafana: dict[str, Any] = {
             "admin": {
@@ -527,15 +523,14 @@ class ClusterPlatform(pulumi.ComponentResource):
         deps: list[pulumi.Resource] = [namespace, kps]
         if g.license_token is not None:
             deps.append(
-                k8s.core.v1.Secret(
+                kube_secret(
                     f"{self._name}-gpu-licensing",
                     metadata=_meta(g.licensing_config_name, GPU_OPERATOR_NAMESPACE),
-                    type="Opaque",
                     string_data={
                         "gridd.conf": pulumi.Output.secret(g.gridd_conf.rstrip("\n") + "\n"),
                         TOKEN_FILE: g.license_token,  # a Pulumi secret from the config
                     },
-                    opts=self._opts(namespace, secret_outputs=("data", "stringData")),
+                    opts=self._opts(namespace),
                 )
             )
         tolerations = [t.toleration() for t in g.pool_taints]

@@ -86,7 +86,6 @@ from fractions import Fraction
 from typing import Any, cast
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from components.ai_app import AppContainers, ResourceSpec
@@ -99,6 +98,7 @@ from components.crds.virtual_machine import (
     VirtualMachineSpec,
     primary_ip4,
 )
+from components.kube_secret import kube_secret
 from components.labels import workload_labels
 from components.names import K8S_QUANTITY
 from components.password import Password
@@ -728,12 +728,11 @@ class DlvmWorkstation(pulumi.ComponentResource):
             pulumi.Output.all(self.cloud_config, secret_part).apply(lambda parts: user_data(parts[0], parts[1]))
         )
         secret_name = f"{args.name}-cloud-init"
-        bootstrap = k8s.core.v1.Secret(
+        bootstrap = kube_secret(
             f"{name}-cloud-init",
             metadata={"name": secret_name, "namespace": args.namespace, "labels": labels},
-            type="Opaque",
             string_data=document.apply(lambda text: {USER_DATA_KEY: text}),
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["data", "stringData"]),
+            opts=child,
         )
         # The digest reveals nothing without the key, so it is published unsecret: a secret
         # trigger crashes the engine's JSON output (see the module docstring).

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.crds.custom_resource import await_annotations
 from components.crds.postgres_cluster import (
@@ -25,6 +24,7 @@ from components.crds.postgres_cluster import (
     PostgresClusterSpec,
     connection_host,
 )
+from components.kube_secret import kube_secret
 from components.password import Password
 from components.postgres import PgConnection, SslMode
 from components.postgres_app_database import PostgresAppDatabase, PostgresAppDatabaseArgs
@@ -110,14 +110,11 @@ class DsmPostgres(pulumi.ComponentResource):
         spec = PostgresClusterSpec(
             **a.cluster_settings(), replicas=a.standbys, admin_password_secret=secret_name
         )
-        admin_secret = k8s.core.v1.Secret(
+        admin_secret = kube_secret(
             f"{name}-admin-secret",
             metadata={"name": secret_name, "namespace": a.namespace},
-            type="Opaque",
             string_data={"password": admin_password},
-            opts=pulumi.ResourceOptions.merge(
-                stateful, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-            ),
+            opts=stateful,
         )
         cluster = PostgresCluster(
             f"{name}-cluster",

@@ -19,6 +19,7 @@ import yaml
 
 from components.crds.carvel import API_VERSION, PACKAGE_INSTALL, RECONCILED, VALUES_KEY, package_install_spec
 from components.crds.custom_resource import await_annotations
+from components.kube_secret import kube_secret
 from components.labels import PAIF_LABELS
 
 
@@ -52,17 +53,11 @@ class VksPackage(pulumi.ComponentResource):
         values_name = f"{name}-values"
         meta = {"name": values_name, "namespace": args.namespace, "labels": dict(PAIF_LABELS)}
         # Values are not secret, but a Secret is what kapp-controller reads them from.
-        values = k8s.core.v1.Secret(
+        values = kube_secret(
             f"{name}-values",
             metadata=meta,
-            type="Opaque",
             string_data={VALUES_KEY: pulumi.Output.secret(yaml.safe_dump(dict(args.values), sort_keys=True))},
-            opts=pulumi.ResourceOptions.merge(
-                child,
-                pulumi.ResourceOptions(
-                    depends_on=list(depends_on), additional_secret_outputs=["data", "stringData"]
-                ),
-            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(depends_on))),
         )
         self.install = k8s.apiextensions.CustomResource(
             f"{name}-install",
