@@ -328,6 +328,7 @@ class PodTemplate:
 
     spec: Mapping[str, Any]
     labels: Mapping[str, Any] | Unknown
+    annotations: Mapping[str, Any] = field(default_factory=dict)
 
 
 def pod_template(resource: Res) -> PodTemplate | None:
@@ -338,18 +339,18 @@ def pod_template(resource: Res) -> PodTemplate | None:
         return None
     props = resource.props
     if kind == "Pod":
-        spec, labels = props.get("spec"), get(props, "metadata", "labels")
+        template = props
     elif kind == "CronJob":
         template = get(props, "spec", "jobTemplate", "spec", "template")
-        spec, labels = get(template, "spec"), get(template, "metadata", "labels")
     else:
         template = get(props, "spec", "template")
-        spec, labels = get(template, "spec"), get(template, "metadata", "labels")
+    spec, labels = get(template, "spec"), get(template, "metadata", "labels")
     if not isinstance(spec, Mapping):
         return None
     if not isinstance(labels, Mapping) and not is_unknown(labels):
         labels = {}
-    return PodTemplate(spec=spec, labels=labels)
+    annotations = get(template, "metadata", "annotations")
+    return PodTemplate(spec=spec, labels=labels, annotations=annotations if isinstance(annotations, Mapping) else {})
 
 
 @dataclass(frozen=True)

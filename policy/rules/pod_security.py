@@ -57,6 +57,26 @@ CLUSTER_SCOPED = frozenset(
     }
 )
 
+# The baseline Pod Security Standard's allowed values (kubernetes.io/docs/concepts/security/
+# pod-security-standards/, Kubernetes v1.34): sysctls namespaced to the pod, SELinux types of
+# the container policy, AppArmor profiles other than unconfined.
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
+SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+APPARMOR_TYPES = ("RuntimeDefault", "Localhost")
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 # Kubernetes provider types that are not one namespaced object with metadata.
 NOT_OBJECTS = frozenset({"Release", "Chart", "ConfigFile", "ConfigGroup", "Directory", "Kustomize"})
 
@@ -115,6 +135,34 @@ RESTRICTED = ResourceRule(
 )
 
 
+def _context_problems(where: str, context: Any) -> list[str]:
+    """What the baseline standard forbids in a pod's or a container's securityContext."""
+    if not isinstance(context, Mapping):
+        return []
+    problems = []
+    if truthy(get(context, "windowsOptions", "hostProcess")):
+        problems.append(f"{where} runs as a Windows HostProcess: remove windowsOptions.hostProcess")
+    apparmor = get(context, "appArmorProfile", "type")
+    if isinstance(apparmor, str) and apparmor not in APPARMOR_TYPES:
+        problems.append(f"{where} sets appArmorProfile.type {apparmor!r}: use RuntimeDefault or Localhost")
+    selinux = context.get("seLinuxOptions")
+    if isinstance(selinux, Mapping):
+        kind = selinux.get("type")
+        if isinstance(kind, str) and kind not in SELINUX_TYPES:
+            problems.append(f"{where} sets seLinuxOptions.type {kind!r}: use container_t (or leave it unset)")
+        if [key for key in ("user", "role") if isinstance(selinux.get(key), str) and selinux.get(key)]:
+            problems.append(f"{where} sets seLinuxOptions user or role: remove them")
+    proc_mount = context.get("procMount")
+    if isinstance(proc_mount, str) and proc_mount != "Default":
+        problems.append(f"{where} sets procMount {proc_mount!r}: remove it (Default masks /proc)")
+    sysctls = context.get("sysctls")
+    for sysctl in sysctls if isinstance(sysctls, list) else []:
+        name = get(sysctl, "name")
+        if isinstance(name, str) and name not in SAFE_SYSCTLS:
+            problems.append(f"{where} sets the unsafe sysctl {name!r}: only namespaced safe sysctls are allowed")
+    return problems
+
+
 def check_baseline(resource: Res, _ctx: Context) -> list[str]:
     template = pod_template(resource)
     if template is None:
@@ -131,8 +179,17 @@ def check_baseline(resource: Res, _ctx: Context) -> list[str]:
                 f"{describe(resource)} mounts the node's filesystem (hostPath volume {volume.get('name')!r}): "
                 "use an emptyDir, a PVC or a ConfigMap"
             )
+    problems += _context_problems(describe(resource), template.spec.get("securityContext"))
+    for key, value in template.annotations.items():
+        unconfined = isinstance(value, str) and value != "runtime/default" and not value.startswith("localhost/")
+        if str(key).startswith(APPARMOR_ANNOTATION) and unconfined:
+            problems.append(
+                f"{describe(resource)} annotates AppArmor {value!r} for "
+                f"'{str(key).removeprefix(APPARMOR_ANNOTATION)}': use runtime/default or localhost/<profile>"
+            )
     for _, container in workload_containers(resource):
         where = f"{container.kind} '{container.name}' of {describe(resource)}"
+        problems += _context_problems(where, container.spec.get("securityContext"))
         if truthy(get(container.spec, "securityContext", "privileged")):
             problems.append(f"{where} is privileged: set securityContext.privileged to false")
         ports = container.spec.get("ports")
@@ -144,7 +201,9 @@ def check_baseline(resource: Res, _ctx: Context) -> list[str]:
 
 BASELINE = ResourceRule(
     name="pod-security-baseline",
-    description="No privileged containers, host namespaces, host ports or hostPath volumes.",
+    description="The baseline Pod Security Standard: no privileged containers, host namespaces, host ports, "
+    "hostPath volumes, Windows HostProcess, unconfined AppArmor, custom SELinux types, unmasked /proc "
+    "or unsafe sysctls.",
     check=check_baseline,
 )
 

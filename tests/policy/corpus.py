@@ -93,6 +93,13 @@ def base(*, workload: Res | None = None, extra: Sequence[Res] = (), drop_hpa: bo
     return [*stack, *extra]
 
 
+def pod_setting(path: str, value: Any) -> Res:
+    """The compliant Deployment with one setting of its pod template (`path` below spec.template)."""
+    return res(
+        "kubernetes:apps/v1:Deployment", changed(deployment().props, f"spec.template.{path}", value), name="chat-backend"
+    )
+
+
 def with_env(*env: dict[str, Any], kind: str = "Deployment") -> Res:
     entries = [*container()["env"], *env]
     spec = changed(container(), "env", entries)
@@ -500,6 +507,51 @@ CASES: list[Case] = [
         "registry",
         lambda: [r for r in base() if r.type != PROJECT],
         "images-from-allowed-registry",
+    ),
+    # -- the baseline Pod Security Standard beyond privileged/host namespaces -----------------------
+    Case(
+        "unmasked-proc",
+        "pod-security",
+        lambda: base(workload=pod_setting("spec.containers.0.securityContext.procMount", "Unmasked")),
+        "pod-security-baseline",
+    ),
+    Case(
+        "unconfined-apparmor-annotation",
+        "pod-security",
+        lambda: base(
+            workload=pod_setting(
+                "metadata.annotations", {"container.apparmor.security.beta.kubernetes.io/backend": "unconfined"}
+            )
+        ),
+        "pod-security-baseline",
+    ),
+    Case(
+        "unsafe-sysctl",
+        "pod-security",
+        lambda: base(workload=pod_setting("spec.securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}])),
+        "pod-security-baseline",
+    ),
+    Case(
+        "windows-host-process",
+        "pod-security",
+        lambda: base(workload=pod_setting("spec.securityContext.windowsOptions", {"hostProcess": True})),
+        "pod-security-baseline",
+    ),
+    Case(
+        "safe-sysctl-and-runtime-default-apparmor",
+        "pod-security",
+        lambda: base(
+            workload=pod_setting(
+                "spec.securityContext",
+                {
+                    "runAsNonRoot": True,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                    "appArmorProfile": {"type": "RuntimeDefault"},
+                    "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+                },
+            )
+        ),
+        None,
     ),
     # -- the in-cluster platform -------------------------------------------------------------------
     Case(

@@ -93,6 +93,57 @@ class TestBaseline:
     def test_host_port_fails(self) -> None:
         assert len(BASELINE.evaluate(with_container("ports", [{"containerPort": 80, "hostPort": 80}]))) == 1
 
+    @pytest.mark.parametrize(
+        ("setting", "value", "fix"),
+        [
+            ("windowsOptions", {"hostProcess": True}, "remove windowsOptions.hostProcess"),
+            ("appArmorProfile", {"type": "Unconfined"}, "use RuntimeDefault or Localhost"),
+            ("seLinuxOptions", {"type": "spc_t"}, "use container_t"),
+            ("seLinuxOptions", {"user": "system_u"}, "remove them"),
+            ("procMount", "Unmasked", "Default masks /proc"),
+        ],
+    )
+    def test_forbidden_security_context_settings_fail_in_pod_and_container(
+        self, setting: str, value: Any, fix: str
+    ) -> None:
+        pod = changed(deployment().props, f"spec.template.spec.securityContext.{setting}", value)
+        for resource in (res(DEPLOYMENT, pod), with_container(f"securityContext.{setting}", value)):
+            [message] = BASELINE.evaluate(resource)
+            assert fix in message and "Deployment 'paif-chat/chat-backend'" in message
+
+    @pytest.mark.parametrize(
+        ("setting", "value"),
+        [
+            ("appArmorProfile", {"type": "RuntimeDefault"}),
+            ("appArmorProfile", {"type": "Localhost", "localhostProfile": "k8s-app"}),
+            ("seLinuxOptions", {"type": "container_init_t", "level": "s0:c123,c456"}),
+            ("procMount", "Default"),
+            ("windowsOptions", {"hostProcess": False, "runAsUserName": "app"}),
+            ("sysctls", [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]),
+        ],
+    )
+    def test_allowed_security_context_settings_pass(self, setting: str, value: Any) -> None:
+        pod = changed(deployment().props, f"spec.template.spec.securityContext.{setting}", value)
+        assert BASELINE.evaluate(res(DEPLOYMENT, pod)) == []
+
+    def test_unsafe_sysctls_fail(self) -> None:
+        sysctls = [{"name": "kernel.shm_rmid_forced", "value": "1"}, {"name": "kernel.msgmax", "value": "65536"}]
+        pod = changed(deployment().props, "spec.template.spec.securityContext.sysctls", sysctls)
+        [message] = BASELINE.evaluate(res(DEPLOYMENT, pod))
+        assert "'kernel.msgmax'" in message and "shm_rmid_forced" not in message
+
+    def test_unconfined_apparmor_annotation_fails(self) -> None:
+        annotations = {
+            "container.apparmor.security.beta.kubernetes.io/backend": "unconfined",
+            "container.apparmor.security.beta.kubernetes.io/sidecar": "localhost/k8s-app",
+            "example.com/other": "unconfined",
+        }
+        pod = changed(deployment().props, "spec.template.metadata.annotations", annotations)
+        [message] = BASELINE.evaluate(res(DEPLOYMENT, pod))
+        assert "'unconfined' for 'backend'" in message
+        ok = changed(pod, "spec.template.metadata.annotations", {k: "runtime/default" for k in annotations})
+        assert BASELINE.evaluate(res(DEPLOYMENT, ok)) == []
+
 
 class TestProbes:
     def test_probes_pass(self) -> None:
