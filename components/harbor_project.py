@@ -26,9 +26,13 @@ from components.harbor import (
     PUSH,
     HarborConnection,
     ImmutableTagRule,
+    ImmutableTagRuleArgs,
     Project,
+    ProjectArgs,
     RetentionPolicy,
+    RetentionPolicyArgs,
     RobotAccount,
+    RobotAccountArgs,
     registry_host,
 )
 
@@ -115,28 +119,32 @@ class HarborProject(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         project = Project(
             f"{name}-project",
-            connection=connection,
-            name=a.project,
-            public=False,
-            vulnerability_scanning=True,
-            deployment_security=a.deployment_security,
-            enable_content_trust_cosign=a.cosign,
-            auto_sbom_generation=a.sbom,
-            storage_quota=a.storage_quota_gb,
-            force_destroy=a.force_destroy,
-            opts=pulumi.ResourceOptions(parent=self, protect=a.protect),
+            ProjectArgs(
+                connection=connection,
+                name=a.project,
+                public=False,
+                vulnerability_scanning=True,
+                deployment_security=a.deployment_security,
+                enable_content_trust_cosign=a.cosign,
+                auto_sbom_generation=a.sbom,
+                storage_quota=a.storage_quota_gb,
+                force_destroy=a.force_destroy,
+            ),
+            pulumi.ResourceOptions(parent=self, protect=a.protect),
         )
         robots = {
             role: RobotAccount(
                 f"{name}-{role}-robot",
-                connection=connection,
-                project=project.name,
-                name=robot_name,
-                access=access,
-                duration_days=a.robot_expiry_days,
-                description=description,
-                rotation=a.robot_rotation,
-                opts=child,
+                RobotAccountArgs(
+                    connection=connection,
+                    project=project.name,
+                    name=robot_name,
+                    access=access,
+                    duration_days=a.robot_expiry_days,
+                    description=description,
+                    rotation=a.robot_rotation,
+                ),
+                child,
             )
             for role, robot_name, access, description in (
                 ("pull", a.pull_robot, PULL, "pulls the app's images (imagePullSecret)"),
@@ -147,19 +155,21 @@ class HarborProject(pulumi.ComponentResource):
         if a.retain_last is not None:
             RetentionPolicy(
                 f"{name}-retention",
-                connection=connection,
-                project_id=project.project_id,
-                retain_last=a.retain_last,
-                schedule=a.retention_schedule,
-                opts=child,
+                RetentionPolicyArgs(
+                    connection=connection,
+                    project_id=project.project_id,
+                    retain_last=a.retain_last,
+                    schedule=a.retention_schedule,
+                ),
+                child,
             )
         if a.immutable_tag_pattern is not None:
             ImmutableTagRule(
                 f"{name}-immutable-tags",
-                connection=connection,
-                project_id=project.project_id,
-                tag_pattern=a.immutable_tag_pattern,
-                opts=child,
+                ImmutableTagRuleArgs(
+                    connection=connection, project_id=project.project_id, tag_pattern=a.immutable_tag_pattern
+                ),
+                child,
             )
 
         self.registry = registry_host(a.url)

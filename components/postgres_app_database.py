@@ -36,8 +36,23 @@ from dataclasses import dataclass
 import pulumi
 
 from components.password import Password
-from components.postgres import Database, DefaultPrivileges, Extension, Grant, PgConnection, Role, Schema
+from components.postgres import (
+    Database,
+    DatabaseArgs,
+    DefaultPrivileges,
+    DefaultPrivilegesArgs,
+    Extension,
+    ExtensionArgs,
+    Grant,
+    GrantArgs,
+    PgConnection,
+    Role,
+    RoleArgs,
+    Schema,
+    SchemaArgs,
+)
 from components.postgres.default_privileges import DefaultObject
+from components.postgres.grant import GrantObject
 
 APP_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APP_DEFAULT_PRIVILEGES: tuple[tuple[DefaultObject, tuple[str, ...]], ...] = (
@@ -100,88 +115,71 @@ class PostgresAppDatabase(pulumi.ComponentResource):
 
         owner = Role(
             f"{name}-owner",
-            connection=conn,
-            name=a.owner_role,
-            login=False,
-            grant_to_admin=True,
-            opts=pulumi.ResourceOptions(parent=self, protect=a.protect),
+            RoleArgs(connection=conn, name=a.owner_role, login=False, grant_to_admin=True),
+            pulumi.ResourceOptions(parent=self, protect=a.protect),
         )
         app = Role(
             f"{name}-app",
-            connection=conn,
-            name=a.app_role,
-            login=True,
-            password=app_password,
-            connection_limit=a.connection_limit,
-            search_path=[a.schema, "public"],
-            opts=child,
+            RoleArgs(
+                connection=conn,
+                name=a.app_role,
+                login=True,
+                password=app_password,
+                connection_limit=a.connection_limit,
+                search_path=[a.schema, "public"],
+            ),
+            child,
         )
         # Depending on the app role too makes a destroy drop the database (and the
         # privileges the app role holds in it) before the role.
         database = Database(
             f"{name}-db",
-            connection=conn,
-            name=a.database,
-            owner=owner.name,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[app], protect=a.protect),
+            DatabaseArgs(connection=conn, name=a.database, owner=owner.name),
+            pulumi.ResourceOptions(parent=self, depends_on=[app], protect=a.protect),
         )
         inside = pulumi.ResourceOptions(parent=self, deleted_with=database)
         schema = Schema(
             f"{name}-schema",
-            connection=conn,
-            database=database,
-            name=a.schema,
-            owner=owner.name,
-            opts=pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(protect=a.protect)),
+            SchemaArgs(connection=conn, database=database, name=a.schema, owner=owner.name),
+            pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(protect=a.protect)),
         )
-        Grant(
-            f"{name}-connect",
-            connection=conn,
-            role=app,
-            object_type="database",
-            database=database,
-            privileges=["CONNECT"],
-            opts=inside,
-        )
-        Grant(
-            f"{name}-schema-usage",
-            connection=conn,
-            role=app,
-            object_type="schema",
-            database=database,
-            schema=schema.name,
-            privileges=["USAGE", "CREATE"] if a.app_can_create else ["USAGE"],
-            opts=inside,
-        )
-        Grant(
-            f"{name}-tables",
-            connection=conn,
-            role=app,
-            object_type="table",
-            database=database,
-            schema=schema.name,
-            privileges=APP_TABLE_PRIVILEGES,
-            opts=inside,
-        )
-        for object_type, privileges in APP_DEFAULT_PRIVILEGES:
+        grants: list[tuple[str, GrantObject, pulumi.Input[str] | None, Sequence[str]]] = [
+            ("connect", "database", None, ["CONNECT"]),
+            ("schema-usage", "schema", schema.name, ["USAGE", "CREATE"] if a.app_can_create else ["USAGE"]),
+            ("tables", "table", schema.name, APP_TABLE_PRIVILEGES),
+        ]
+        for suffix, object_type, in_schema, privileges in grants:
+            Grant(
+                f"{name}-{suffix}",
+                GrantArgs(
+                    connection=conn,
+                    role=app,
+                    object_type=object_type,
+                    database=database,
+                    schema=in_schema,
+                    privileges=privileges,
+                ),
+                inside,
+            )
+        for default_type, privileges in APP_DEFAULT_PRIVILEGES:
             DefaultPrivileges(
-                f"{name}-default-{object_type}s",
-                connection=conn,
-                database=database,
-                owner=owner,
-                schema=schema.name,
-                role=app,
-                object_type=object_type,
-                privileges=privileges,
-                opts=inside,
+                f"{name}-default-{default_type}s",
+                DefaultPrivilegesArgs(
+                    connection=conn,
+                    database=database,
+                    owner=owner,
+                    schema=schema.name,
+                    role=app,
+                    object_type=default_type,
+                    privileges=privileges,
+                ),
+                inside,
             )
         for extension in a.extensions:
             Extension(
                 f"{name}-ext-{extension}",
-                connection=conn,
-                database=database,
-                name=extension,
-                opts=inside,
+                ExtensionArgs(connection=conn, database=database, name=extension),
+                inside,
             )
 
         self.database = database.name

@@ -17,7 +17,7 @@ from typing import Literal
 import pulumi
 
 from components.names import dns_label_problem
-from components.vsphere import NamespaceInstance, VcenterConnection
+from components.vsphere import NamespaceInstance, NamespaceInstanceArgs, VcenterConnection
 
 
 @dataclass(frozen=True)
@@ -95,25 +95,27 @@ class SupervisorNamespace(pulumi.ComponentResource):
         super().__init__("paif:vsphere:VksNamespace", name, None, opts)
         namespace = NamespaceInstance(
             name,
-            connection=args.connection,
-            namespace=args.name,
-            cluster=args.cluster,
-            description=args.description,
-            storage_specs=[{"policy": args.storage_policy, "limit_mib": args.storage_limit_mib}],
-            # vCenter's ResourceQuotaOptionsV1 keys; cpu_limit is in MHz (docs/REFERENCE-VCF.md marks
-            # the unit UNCONFIRMED; MHz is what the vSphere Client shows for the same quota).
-            resource_spec={
-                "cpu_limit": args.cpu_limit_mhz,
-                "memory_limit": args.memory_limit_mib,
-                "storage_request_limit": args.storage_limit_mib,
-            },
-            access_list=[
-                {"subject": a.subject, "domain": a.domain, "subject_type": a.subject_type, "role": a.role}
-                for a in args.access
-            ],
-            vm_classes=list(args.vm_classes),
-            content_libraries=list(args.content_libraries),
-            opts=pulumi.ResourceOptions(parent=self),
+            NamespaceInstanceArgs(
+                connection=args.connection,
+                namespace=args.name,
+                cluster=args.cluster,
+                description=args.description,
+                storage_specs=[{"policy": args.storage_policy, "limit_mib": args.storage_limit_mib}],
+                # vCenter's ResourceQuotaOptionsV1 keys; cpu_limit is in MHz (docs/REFERENCE-VCF.md marks
+                # the unit UNCONFIRMED; MHz is what the vSphere Client shows for the same quota).
+                resource_spec={
+                    "cpu_limit": args.cpu_limit_mhz,
+                    "memory_limit": args.memory_limit_mib,
+                    "storage_request_limit": args.storage_limit_mib,
+                },
+                access_list=[
+                    {"subject": a.subject, "domain": a.domain, "subject_type": a.subject_type, "role": a.role}
+                    for a in args.access
+                ],
+                vm_classes=list(args.vm_classes),
+                content_libraries=list(args.content_libraries),
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
         self.namespace = namespace.namespace
         self.cluster_id = namespace.cluster_id

@@ -25,6 +25,7 @@ import pulumi
 from components.names import dns_label_problem, vgpu_profile_problem
 from components.vsphere import VcenterConnection
 from components.vsphere import VmClass as VmClassResource
+from components.vsphere import VmClassArgs as VmClassResourceArgs
 from components.vsphere.vm_class_provider import FULL_RESERVATION, MAX_CPUS
 
 OWNER = "VmClassArgs"
@@ -87,17 +88,19 @@ class VmClass(pulumi.ComponentResource):
         super().__init__("paif:vsphere:GpuVmClass" if gpu else "paif:vsphere:VmClass", name, None, opts)
         vm_class = VmClassResource(
             name,
-            connection=args.connection,
-            class_id=args.name,
-            cpu_count=args.cpu_count,
-            memory_mib=args.memory_mib,
-            cpu_reservation=args.cpu_reservation_percent,
-            memory_reservation=FULL_RESERVATION if gpu else args.memory_reservation_percent,
-            vgpu_profiles=[args.vgpu_profile] if args.vgpu_profile is not None else (),
-            api=args.api if gpu else "devices",
-            cluster=args.cluster if gpu else None,
-            description=args.description,
-            opts=pulumi.ResourceOptions(parent=self),
+            VmClassResourceArgs(
+                connection=args.connection,
+                class_id=args.name,
+                cpu_count=args.cpu_count,
+                memory_mib=args.memory_mib,
+                cpu_reservation=args.cpu_reservation_percent,
+                memory_reservation=FULL_RESERVATION if gpu else args.memory_reservation_percent,
+                vgpu_profiles=[args.vgpu_profile] if args.vgpu_profile is not None else (),
+                api=args.api if gpu else "devices",
+                cluster=args.cluster if gpu else None,
+                description=args.description,
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
         self.class_id = vm_class.class_id
         self.vgpu_profile = args.vgpu_profile

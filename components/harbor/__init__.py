@@ -7,10 +7,10 @@ retention policies and immutable tag rules are managed over Harbor's REST API v2
 
 from components.harbor.client import HarborClient, HarborConflict, HarborError, HarborNotFound, registry_host
 from components.harbor.connection import HarborConnection
-from components.harbor.immutable_tag_rule import ImmutableTagRule
-from components.harbor.project import Project
-from components.harbor.retention_policy import RetentionPolicy
-from components.harbor.robot_account import PULL, PUSH, RobotAccount
+from components.harbor.immutable_tag_rule import ImmutableTagRule, ImmutableTagRuleArgs
+from components.harbor.project import Project, ProjectArgs
+from components.harbor.retention_policy import RetentionPolicy, RetentionPolicyArgs
+from components.harbor.robot_account import PULL, PUSH, RobotAccount, RobotAccountArgs
 
 __all__ = [
     "PULL",
@@ -21,8 +21,12 @@ __all__ = [
     "HarborError",
     "HarborNotFound",
     "ImmutableTagRule",
+    "ImmutableTagRuleArgs",
     "Project",
+    "ProjectArgs",
     "RetentionPolicy",
+    "RetentionPolicyArgs",
     "RobotAccount",
+    "RobotAccountArgs",
     "registry_host",
 ]

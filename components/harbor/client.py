@@ -80,7 +80,9 @@ class HarborClient(RestClient):
             )
         self.url = url.rstrip("/")
         self.username = username
-        super().__init__(self.url + API_PREFIX, where=self.url, auth=httpx.BasicAuth(username, password), **options)
+        super().__init__(
+            self.url + API_PREFIX, where=self.url, auth=httpx.BasicAuth(username, password), **options
+        )
 
     def no_answer(self, method: str, path: str) -> str:
         return f"Harbor at {self.url} did not answer {method} {API_PREFIX}{path} within {self.timeout:g}s"

@@ -9,13 +9,15 @@ around each of these.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.harbor.client import HarborClient, HarborConflict, HarborNotFound, created_id
-from components.harbor.connection import HarborConnection, secret_options
+from components.harbor.connection import HarborConnection
 from components.harbor.provider import HarborObjectProvider, Props, known, numeric_id
 
 
@@ -111,28 +113,17 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
         client.delete(f"{_rules_path(props)}/{numeric_id(id_)}")
 
 
-class ImmutableTagRule(Resource, module="harbor", name="ImmutableTagRule"):
+@dataclass(frozen=True, kw_only=True)
+class ImmutableTagRuleArgs(ConnectedArgs[HarborConnection]):
+    outputs = ("rule_id",)
+    project_id: pulumi.Input[int]
+    tag_pattern: str
+    repo_pattern: str = "**"
+    disabled: bool = False
+
+
+class ImmutableTagRule(DynamicResource[ImmutableTagRuleArgs], module="harbor", name="ImmutableTagRule"):
     """Tags matching `tag_pattern` (in repositories matching `repo_pattern`) are immutable."""
 
+    provider_class = ImmutableTagRuleProvider
     rule_id: pulumi.Output[int]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: HarborConnection,
-        project_id: pulumi.Input[int],
-        tag_pattern: str,
-        repo_pattern: str = "**",
-        disabled: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props = {
-            **connection.props(),
-            "project_id": project_id,
-            "tag_pattern": tag_pattern,
-            "repo_pattern": repo_pattern,
-            "disabled": disabled,
-            "rule_id": None,
-        }
-        super().__init__(ImmutableTagRuleProvider(), resource_name, props, secret_options(opts))

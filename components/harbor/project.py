@@ -8,14 +8,16 @@ default so a `pulumi destroy` never silently deletes images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.harbor.client import HarborClient, HarborConflict, HarborError
-from components.harbor.connection import HarborConnection, secret_options
+from components.harbor.connection import HarborConnection
 from components.harbor.provider import (
     HarborObjectProvider,
     Props,
@@ -176,44 +178,30 @@ class ProjectProvider(HarborObjectProvider):
             raise
 
 
-class Project(Resource, module="harbor", name="Project"):
+@dataclass(frozen=True, kw_only=True)
+class ProjectArgs(ConnectedArgs[HarborConnection]):
+    """`deployment_security`: images with vulnerabilities of this severity or above cannot be
+    pulled (None allows all). `storage_quota`: GiB, -1 for unlimited. `force_destroy`: delete
+    the project's repositories when the project is deleted."""
+
+    outputs = ("project_id",)
+    name: pulumi.Input[str]
+    public: bool = False
+    vulnerability_scanning: bool = True
+    deployment_security: str | None = "high"
+    enable_content_trust_cosign: bool = False
+    auto_sbom_generation: bool = False
+    storage_quota: int = UNLIMITED
+    force_destroy: bool = False
+
+
+class Project(DynamicResource[ProjectArgs], module="harbor", name="Project"):
     """A Harbor project. Outputs `project_id`; the resource id is /projects/<project_id>."""
 
+    provider_class = ProjectProvider
     name: pulumi.Output[str]
     project_id: pulumi.Output[int]
     public: pulumi.Output[bool]
     vulnerability_scanning: pulumi.Output[bool]
     deployment_security: pulumi.Output[str | None]
     storage_quota: pulumi.Output[int]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: HarborConnection,
-        name: pulumi.Input[str],
-        public: bool = False,
-        vulnerability_scanning: bool = True,
-        deployment_security: str | None = "high",
-        enable_content_trust_cosign: bool = False,
-        auto_sbom_generation: bool = False,
-        storage_quota: int = UNLIMITED,
-        force_destroy: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`deployment_security`: images with vulnerabilities of this severity or above cannot be
-        pulled (None allows all). `storage_quota`: GiB, -1 for unlimited. `force_destroy`:
-        delete the project's repositories when the project is deleted."""
-        props = {
-            **connection.props(),
-            "name": name,
-            "public": public,
-            "vulnerability_scanning": vulnerability_scanning,
-            "deployment_security": deployment_security,
-            "enable_content_trust_cosign": enable_content_trust_cosign,
-            "auto_sbom_generation": auto_sbom_generation,
-            "storage_quota": storage_quota,
-            "force_destroy": force_destroy,
-            "project_id": None,
-        }
-        super().__init__(ProjectProvider(), resource_name, props, secret_options(opts))

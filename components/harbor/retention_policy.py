@@ -11,13 +11,15 @@ leaves that binding behind when a policy is deleted, so:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.harbor.client import HarborClient, HarborError, HarborNotFound, created_id
-from components.harbor.connection import HarborConnection, secret_options
+from components.harbor.connection import HarborConnection
 from components.harbor.provider import HarborObjectProvider, Props, integer, known, numeric_id
 from components.names import HARBOR_CRON
 
@@ -148,33 +150,22 @@ class RetentionPolicyProvider(HarborObjectProvider):
         client.delete(f"{project_path}/metadatas/retention_id")
 
 
-class RetentionPolicy(Resource, module="harbor", name="RetentionPolicy"):
+@dataclass(frozen=True, kw_only=True)
+class RetentionPolicyArgs(ConnectedArgs[HarborConnection]):
+    """`schedule`: Harbor cron, seconds first. `repositories`/`tags`: doublestar patterns."""
+
+    outputs = ("policy_id",)
+    project_id: pulumi.Input[int]
+    retain_last: int
+    schedule: str = "0 0 3 * * *"
+    repositories: str = "**"
+    tags: str = "**"
+
+
+class RetentionPolicy(DynamicResource[RetentionPolicyArgs], module="harbor", name="RetentionPolicy"):
     """Keep the last `retain_last` pushed artifacts per repository of one project."""
 
+    provider_class = RetentionPolicyProvider
     policy_id: pulumi.Output[int]
     retain_last: pulumi.Output[int]
     schedule: pulumi.Output[str]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: HarborConnection,
-        project_id: pulumi.Input[int],
-        retain_last: int,
-        schedule: str = "0 0 3 * * *",
-        repositories: str = "**",
-        tags: str = "**",
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`schedule`: Harbor cron, seconds first. `repositories`/`tags`: doublestar patterns."""
-        props = {
-            **connection.props(),
-            "project_id": project_id,
-            "retain_last": retain_last,
-            "schedule": schedule,
-            "repositories": repositories,
-            "tags": tags,
-            "policy_id": None,
-        }
-        super().__init__(RetentionPolicyProvider(), resource_name, props, secret_options(opts))

@@ -10,13 +10,15 @@ the robot, which issues a new secret and a new lifetime.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.harbor.client import HarborClient, HarborConflict, created_id
-from components.harbor.connection import HarborConnection, secret_options
+from components.harbor.connection import HarborConnection
 from components.harbor.provider import (
     HarborObjectProvider,
     Props,
@@ -169,41 +171,37 @@ class RobotAccountProvider(HarborObjectProvider):
         client.delete(f"/robots/{numeric_id(id_)}")
 
 
-class RobotAccount(Resource, module="harbor", name="RobotAccount"):
+@dataclass(frozen=True, kw_only=True)
+class RobotAccountArgs(ConnectedArgs[HarborConnection]):
+    """`access`: (resource, action) pairs, e.g. PULL or PUSH. `duration_days` >= 1."""
+
+    outputs = ("robot_id", "full_name", "secret", "expires_at")
+    secrets = ("secret",)
+    project: pulumi.Input[str]
+    name: str
+    access: Sequence[tuple[str, str]]
+    duration_days: int
+    description: str = ""
+    rotation: int = 0
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "project": self.project,
+            "level": LEVEL,
+            "permissions": robot_permissions(self.project, self.access),
+            "duration": self.duration_days,
+            "description": self.description,
+            "disable": False,
+            "rotation": self.rotation,
+        }
+
+
+class RobotAccount(DynamicResource[RobotAccountArgs], module="harbor", name="RobotAccount"):
     """A project-level robot account. `secret` is a secret output; `full_name` is the login."""
 
+    provider_class = RobotAccountProvider
     robot_id: pulumi.Output[int]
     full_name: pulumi.Output[str]
     secret: pulumi.Output[str]
     expires_at: pulumi.Output[int]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: HarborConnection,
-        project: pulumi.Input[str],
-        name: str,
-        access: Sequence[tuple[str, str]],
-        duration_days: int,
-        description: str = "",
-        rotation: int = 0,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`access`: (resource, action) pairs, e.g. PULL or PUSH. `duration_days` >= 1."""
-        props = {
-            **connection.props(),
-            "name": name,
-            "project": project,
-            "level": LEVEL,
-            "permissions": robot_permissions(project, access),
-            "duration": duration_days,
-            "description": description,
-            "disable": False,
-            "rotation": rotation,
-            "robot_id": None,
-            "full_name": None,
-            "secret": None,
-            "expires_at": None,
-        }
-        super().__init__(RobotAccountProvider(), resource_name, props, secret_options(opts, "secret"))

@@ -6,21 +6,27 @@ composed with `psycopg.sql` (Identifier/Literal), never by formatting names into
 """
 
 from components.postgres.connection import PgConnection, PostgresError, SslMode
-from components.postgres.database import Database
-from components.postgres.default_privileges import DefaultPrivileges
-from components.postgres.extension import Extension
-from components.postgres.grant import Grant
-from components.postgres.role import Role
-from components.postgres.schema import Schema
+from components.postgres.database import Database, DatabaseArgs
+from components.postgres.default_privileges import DefaultPrivileges, DefaultPrivilegesArgs
+from components.postgres.extension import Extension, ExtensionArgs
+from components.postgres.grant import Grant, GrantArgs
+from components.postgres.role import Role, RoleArgs
+from components.postgres.schema import Schema, SchemaArgs
 
 __all__ = [
     "Database",
+    "DatabaseArgs",
     "DefaultPrivileges",
+    "DefaultPrivilegesArgs",
     "Extension",
+    "ExtensionArgs",
     "Grant",
+    "GrantArgs",
     "PgConnection",
     "PostgresError",
     "Role",
+    "RoleArgs",
     "Schema",
+    "SchemaArgs",
     "SslMode",
 ]

@@ -68,7 +68,6 @@ class PgConnection(Connection):
 
 
 CONNECTION_KEYS = PgConnection.keys()
-SECRET_CONNECTION_KEYS = PgConnection.secret_keys
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -18,6 +18,7 @@ anything changes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -25,8 +26,9 @@ import pulumi
 from psycopg import sql
 
 from components.dynamic.provider import Props
-from components.postgres.connection import PgConnection, PostgresError, connect
+from components.postgres.connection import PostgresError, connect
 from components.postgres.provider import (
+    PostgresArgs,
     PostgresObjectProvider,
     PostgresResource,
     rename_needed,
@@ -136,31 +138,22 @@ class DatabaseProvider(PostgresObjectProvider):
             )
 
 
-class Database(PostgresResource, module="postgres", name="Database"):
+@dataclass(frozen=True, kw_only=True)
+class DatabaseArgs(PostgresArgs):
+    name: pulumi.Input[str]
+    owner: pulumi.Input[str]
+    encoding: str = "UTF8"
+
+    def values(self) -> dict[str, Any]:
+        # PUBLIC's privileges are a fixed input: refresh shows any granted out of band.
+        return {**super().values(), "public_privileges": []}
+
+
+class Database(PostgresResource[DatabaseArgs], module="postgres", name="Database"):
     """A database owned by `owner`, reachable only by roles granted CONNECT. Objects that
     refer to it take the resource itself (`database=<Database>`), so a rename is an update of
     theirs, never a replacement."""
 
+    provider_class = DatabaseProvider
     name: pulumi.Output[str]
     owner: pulumi.Output[str]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: PgConnection,
-        name: pulumi.Input[str],
-        owner: pulumi.Input[str],
-        encoding: str = "UTF8",
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            DatabaseProvider(),
-            resource_name,
-            connection,
-            opts,
-            name=name,
-            owner=owner,
-            encoding=encoding,
-            public_privileges=[],
-        )

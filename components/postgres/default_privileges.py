@@ -13,6 +13,7 @@ update restates it under the new names; nothing is revoked first or replaced.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
@@ -21,9 +22,10 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
-from components.postgres.connection import PgConnection, connect
+from components.postgres.connection import connect
 from components.postgres.provider import (
     Named,
+    PostgresArgs,
     PostgresObjectProvider,
     PostgresResource,
     held_privileges,
@@ -120,33 +122,21 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
         in_database(session, props["database"], revoke)
 
 
-class DefaultPrivileges(PostgresResource, module="postgres", name="DefaultPrivileges"):
+@dataclass(frozen=True, kw_only=True)
+class DefaultPrivilegesArgs(PostgresArgs):
+    database: pulumi.Input[str] | Named
+    owner: pulumi.Input[str] | Named
+    schema: pulumi.Input[str]
+    role: pulumi.Input[str] | Named
+    object_type: DefaultObject
+    privileges: Sequence[str]
+
+    def values(self) -> dict[str, Any]:
+        return {**super().values(), "privileges": list(self.privileges)}
+
+
+class DefaultPrivileges(PostgresResource[DefaultPrivilegesArgs], module="postgres", name="DefaultPrivileges"):
     """`privileges` for `role` on tables or sequences `owner` creates in `schema` later."""
 
+    provider_class = DefaultPrivilegesProvider
     privileges: pulumi.Output[list[str]]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: PgConnection,
-        database: pulumi.Input[str] | Named,
-        owner: pulumi.Input[str] | Named,
-        schema: pulumi.Input[str],
-        role: pulumi.Input[str] | Named,
-        object_type: DefaultObject,
-        privileges: Sequence[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            DefaultPrivilegesProvider(),
-            resource_name,
-            connection,
-            opts,
-            database=database,
-            owner=owner,
-            schema=schema,
-            role=role,
-            object_type=object_type,
-            privileges=list(privileges),
-        )

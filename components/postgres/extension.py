@@ -8,6 +8,7 @@ goes, declare the extension with `deleted_with=<database>`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -15,9 +16,10 @@ import pulumi
 from psycopg import sql
 
 from components.dynamic.provider import Props
-from components.postgres.connection import PgConnection, PostgresError, connect
+from components.postgres.connection import PostgresError, connect
 from components.postgres.provider import (
     Named,
+    PostgresArgs,
     PostgresObjectProvider,
     PostgresResource,
     drop_in_database,
@@ -86,29 +88,17 @@ class ExtensionProvider(PostgresObjectProvider):
         drop_in_database(session, props, "EXTENSION")
 
 
-class Extension(PostgresResource, module="postgres", name="Extension"):
+@dataclass(frozen=True, kw_only=True)
+class ExtensionArgs(PostgresArgs):
+    outputs = ("version",)
+    database: pulumi.Input[str] | Named
+    name: str
+    schema: pulumi.Input[str] | None = None
+
+
+class Extension(PostgresResource[ExtensionArgs], module="postgres", name="Extension"):
     """Extension `name` in `database` (objects in `schema`, or the server's default)."""
 
+    provider_class = ExtensionProvider
     name: pulumi.Output[str]
     version: pulumi.Output[str]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: PgConnection,
-        database: pulumi.Input[str] | Named,
-        name: str,
-        schema: pulumi.Input[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            ExtensionProvider(),
-            resource_name,
-            connection,
-            opts,
-            database=database,
-            name=name,
-            schema=schema,
-            version=None,
-        )

@@ -16,6 +16,7 @@ nothing is revoked first and nothing is replaced.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
@@ -24,9 +25,10 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
-from components.postgres.connection import PgConnection, connect
+from components.postgres.connection import connect
 from components.postgres.provider import (
     Named,
+    PostgresArgs,
     PostgresObjectProvider,
     PostgresResource,
     held_privileges,
@@ -175,31 +177,20 @@ def _privileges(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL(name) for name in names)
 
 
-class Grant(PostgresResource, module="postgres", name="Grant"):
+@dataclass(frozen=True, kw_only=True)
+class GrantArgs(PostgresArgs):
+    role: pulumi.Input[str] | Named
+    object_type: GrantObject
+    database: pulumi.Input[str] | Named
+    privileges: Sequence[str]
+    schema: pulumi.Input[str] | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {**super().values(), "privileges": list(self.privileges)}
+
+
+class Grant(PostgresResource[GrantArgs], module="postgres", name="Grant"):
     """`privileges` on a database, a schema, or the existing tables of a schema, to `role`."""
 
+    provider_class = GrantProvider
     privileges: pulumi.Output[list[str]]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: PgConnection,
-        role: pulumi.Input[str] | Named,
-        object_type: GrantObject,
-        database: pulumi.Input[str] | Named,
-        privileges: Sequence[str],
-        schema: pulumi.Input[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            GrantProvider(),
-            resource_name,
-            connection,
-            opts,
-            role=role,
-            object_type=object_type,
-            database=database,
-            schema=schema,
-            privileges=list(privileges),
-        )

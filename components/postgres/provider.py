@@ -8,20 +8,20 @@ in place, and implements the hooks over `connect(session)`. SQL names are valida
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure, DiffResult, ReadResult, Resource
+from pulumi.dynamic import CheckFailure, DiffResult, ReadResult
 
 from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown, props_session
-from components.dynamic.provider import secret_options as _secret_options
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.postgres.connection import (
     CONNECTION_KEYS,
-    SECRET_CONNECTION_KEYS,
     DatabaseMissing,
     PgConnection,
     PostgresError,
@@ -272,9 +272,9 @@ class PostgresObjectProvider(ObjectProvider[Props]):
         ]
 
 
-def resource_props(connection: PgConnection, **props: Any) -> dict[str, Any]:
-    """The resource's inputs: the connection's, `props`, and for a property given a `Named`
-    object (a Database, a Role) its name plus `<key>_ref`, the object's ownership marker."""
+def named_props(props: Props) -> dict[str, Any]:
+    """`props` with each property given a `Named` object (a Database, a Role) as its name plus
+    `<key>_ref`, the object's ownership marker."""
     named: dict[str, Any] = {}
     for key, value in props.items():
         # A Resource with a marker (an Output would lift any attribute, `marker` too).
@@ -283,7 +283,7 @@ def resource_props(connection: PgConnection, **props: Any) -> dict[str, Any]:
             named[key + REF_SUFFIX] = value.marker  # type: ignore[attr-defined]
         else:
             named[key] = value
-    return {**connection.props(), **named}
+    return named
 
 
 class Named(Protocol):
@@ -294,31 +294,24 @@ class Named(Protocol):
     marker: str
 
 
-def secret_options(opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
-    """`opts` plus the connection password (and `extra`) as secret outputs."""
-    return _secret_options(opts, *SECRET_CONNECTION_KEYS, *extra)
+@dataclass(frozen=True, kw_only=True)
+class PostgresArgs(ConnectedArgs[PgConnection]):
+    """The inputs of a PostgreSQL object: the admin connection, then the kind's own."""
 
 
-class PostgresResource(Resource):
-    """A PostgreSQL object as a dynamic resource: the connection's inputs plus the kind's
-    (`Named` values as name and reference), the admin password and `secrets` as secret
-    outputs, and for kinds that carry one, the ownership `marker` it is created with."""
+PA = TypeVar("PA", bound=PostgresArgs)
 
+
+class PostgresResource(DynamicResource[PA]):
+    """A PostgreSQL object as a dynamic resource: `Named` values as name and reference, and
+    for kinds that carry one, the ownership `marker` it is created with."""
+
+    provider_class: ClassVar[type[PostgresObjectProvider]]
     marker: str
 
-    def __init__(
-        self,
-        provider: PostgresObjectProvider,
-        resource_name: str,
-        connection: PgConnection,
-        opts: pulumi.ResourceOptions | None,
-        *,
-        secrets: Sequence[str] = (),
-        **props: Any,
-    ) -> None:
-        if provider.marked is not None:
+    def inputs(self, resource_name: str, args: PA) -> dict[str, Any]:
+        props = named_props(args.props())
+        if self.provider_class.marked is not None:
             self.marker = ownership_marker(resource_name)
             props[OWNERSHIP_KEY] = self.marker
-        super().__init__(
-            provider, resource_name, resource_props(connection, **props), secret_options(opts, *secrets)
-        )
+        return props

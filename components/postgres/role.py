@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -26,8 +27,9 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props, is_unknown
-from components.postgres.connection import PgConnection, PostgresError, connect, is_superuser
+from components.postgres.connection import PostgresError, connect, is_superuser
 from components.postgres.provider import (
+    PostgresArgs,
     PostgresObjectProvider,
     PostgresResource,
     rename_needed,
@@ -202,48 +204,39 @@ class RoleProvider(PostgresObjectProvider):
                 ) from None
 
 
-class Role(PostgresResource, module="postgres", name="Role"):
+@dataclass(frozen=True, kw_only=True)
+class RoleArgs(PostgresArgs):
+    """`valid_until`: ISO 8601 with zone, None for no expiry. `search_path`: schemas the role
+    resolves unqualified names in. `grant_to_admin`: make the connecting admin a member, which
+    a non-superuser admin (DSM's) needs to create objects owned by the role. Objects that
+    refer to the role take the resource itself (`role=<Role>`), so a rename is an update of
+    theirs, never a replacement."""
+
+    secrets = ("password",)
+    name: pulumi.Input[str]
+    login: bool = False
+    password: pulumi.Input[str] | None = None
+    connection_limit: int = -1
+    valid_until: str | None = None
+    inherit: bool = True
+    search_path: Sequence[str] | None = None
+    grant_to_admin: bool = False
+
+    def values(self) -> dict[str, Any]:
+        return {
+            **super().values(),
+            "password": None if self.password is None else pulumi.Output.secret(self.password),
+            "search_path": list(self.search_path) if self.search_path else None,
+            **LEAST_PRIVILEGE,
+        }
+
+
+class Role(PostgresResource[RoleArgs], module="postgres", name="Role"):
     """A role (user or group). `password` must be a Pulumi secret; it stays one in state."""
 
+    provider_class = RoleProvider
     name: pulumi.Output[str]
     login: pulumi.Output[bool]
     password: pulumi.Output[str | None]
     connection_limit: pulumi.Output[int]
     valid_until: pulumi.Output[str | None]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: PgConnection,
-        name: pulumi.Input[str],
-        login: bool = False,
-        password: pulumi.Input[str] | None = None,
-        connection_limit: int = -1,
-        valid_until: str | None = None,
-        inherit: bool = True,
-        search_path: Sequence[str] | None = None,
-        grant_to_admin: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`valid_until`: ISO 8601 with zone, None for no expiry. `search_path`: schemas the
-        role resolves unqualified names in. `grant_to_admin`: make the connecting admin a
-        member, which a non-superuser admin (DSM's) needs to create objects owned by the role.
-        Objects that refer to the role take the resource itself (`role=<Role>`), so a rename
-        is an update of theirs, never a replacement."""
-        super().__init__(
-            RoleProvider(),
-            resource_name,
-            connection,
-            opts,
-            secrets=("password",),
-            name=name,
-            login=login,
-            password=None if password is None else pulumi.Output.secret(password),
-            connection_limit=connection_limit,
-            valid_until=valid_until,
-            inherit=inherit,
-            search_path=list(search_path) if search_path else None,
-            grant_to_admin=grant_to_admin,
-            **LEAST_PRIVILEGE,
-        )

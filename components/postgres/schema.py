@@ -7,6 +7,7 @@ the engine skips the drop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -14,9 +15,10 @@ import pulumi
 from psycopg import sql
 
 from components.dynamic.provider import Props
-from components.postgres.connection import PgConnection, PostgresError, connect
+from components.postgres.connection import PostgresError, connect
 from components.postgres.provider import (
     Named,
+    PostgresArgs,
     PostgresObjectProvider,
     PostgresResource,
     drop_in_database,
@@ -71,22 +73,16 @@ class SchemaProvider(PostgresObjectProvider):
         drop_in_database(session, props, "SCHEMA")
 
 
-class Schema(PostgresResource, module="postgres", name="Schema"):
+@dataclass(frozen=True, kw_only=True)
+class SchemaArgs(PostgresArgs):
+    database: pulumi.Input[str] | Named
+    name: pulumi.Input[str]
+    owner: pulumi.Input[str]
+
+
+class Schema(PostgresResource[SchemaArgs], module="postgres", name="Schema"):
     """A schema in `database`, owned by `owner`."""
 
+    provider_class = SchemaProvider
     name: pulumi.Output[str]
     database: pulumi.Output[str]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: PgConnection,
-        database: pulumi.Input[str] | Named,
-        name: pulumi.Input[str],
-        owner: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            SchemaProvider(), resource_name, connection, opts, database=database, name=name, owner=owner
-        )

@@ -8,12 +8,13 @@ time (`components/vsphere/inventory.py`). Previews never contact vCenter.
 from components.vsphere.client import Endpoint, VcenterClient, VcenterError, VcenterNotFound
 from components.vsphere.connection import VcenterConnection
 from components.vsphere.inventory import UnknownName
-from components.vsphere.namespace_provider import NamespaceInstance
-from components.vsphere.vm_class_provider import VgpuProfileUnavailable, VmClass
+from components.vsphere.namespace_provider import NamespaceInstance, NamespaceInstanceArgs
+from components.vsphere.vm_class_provider import VgpuProfileUnavailable, VmClass, VmClassArgs
 
 __all__ = [
     "Endpoint",
     "NamespaceInstance",
+    "NamespaceInstanceArgs",
     "UnknownName",
     "VcenterClient",
     "VcenterConnection",
@@ -21,4 +22,5 @@ __all__ = [
     "VcenterNotFound",
     "VgpuProfileUnavailable",
     "VmClass",
+    "VmClassArgs",
 ]

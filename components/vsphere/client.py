@@ -173,7 +173,6 @@ class VcenterClient(RestClient):
             transport=transport,
         )
 
-
     def legacy_api(self) -> bool:
         """True when this vCenter has no /api/session (vcsim, vCenter before 7.0U2): its other
         /api paths are missing too, and the /rest ones answer instead. Logs in if needed."""

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.names import dns_label_problem
 from components.vsphere.client import VcenterClient, VcenterError
-from components.vsphere.connection import VcenterConnection, endpoint_from_props, secret_options
+from components.vsphere.connection import VcenterConnection, endpoint_from_props
 from components.vsphere.inventory import content_library_ids, soap_inventory
 from components.vsphere.provider import (
     IGNORED_KEY,
@@ -297,48 +299,40 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
             delay = min(delay * 2, 15.0)
 
 
-class NamespaceInstance(Resource, module="vsphere", name="SupervisorNamespace"):
+@dataclass(frozen=True, kw_only=True)
+class NamespaceInstanceArgs(ConnectedArgs[VcenterConnection]):
+    """`storage_specs`: [{"policy": <storage policy name>, "limit_mib": n}]; `resource_spec`:
+    vCenter quota keys (`cpu_limit` MHz, `memory_limit` MiB, `storage_request_limit` MiB,
+    `pod_count`, ...); `access_list`: [{"subject", "domain", "subject_type" USER|GROUP, "role"
+    OWNER|EDIT|VIEW}]; `vm_classes`: VM class ids to bind; `content_libraries`: content
+    library names to bind."""
+
+    outputs = ("cluster_id", "storage_policy_ids", "content_library_ids", "config_status", IGNORED_KEY)
+    namespace: pulumi.Input[str]
+    cluster: pulumi.Input[str]
+    description: pulumi.Input[str] = ""
+    storage_specs: Sequence[Mapping[str, Any]] = ()
+    resource_spec: Mapping[str, pulumi.Input[int]] | None = None
+    access_list: Sequence[Mapping[str, str]] = ()
+    vm_classes: Sequence[pulumi.Input[str]] = ()
+    content_libraries: Sequence[str] = ()
+
+    def values(self) -> dict[str, Any]:
+        return {
+            **super().values(),
+            "storage_specs": [dict(s) for s in self.storage_specs],
+            "resource_spec": dict(self.resource_spec or {}),
+            "access_list": [dict(a) for a in self.access_list],
+            "vm_classes": list(self.vm_classes),
+            "content_libraries": list(self.content_libraries),
+        }
+
+
+class NamespaceInstance(DynamicResource[NamespaceInstanceArgs], module="vsphere", name="SupervisorNamespace"):
     """A vSphere Namespace. The connection password must be a Pulumi secret; it stays one in state."""
 
+    provider_class = SupervisorNamespaceProvider
     namespace: pulumi.Output[str]
     cluster_id: pulumi.Output[str]
     config_status: pulumi.Output[str]
     ignored_by_server: pulumi.Output[list[str]]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: VcenterConnection,
-        namespace: pulumi.Input[str],
-        cluster: pulumi.Input[str],
-        description: pulumi.Input[str] = "",
-        storage_specs: Sequence[Mapping[str, Any]] = (),
-        resource_spec: Mapping[str, pulumi.Input[int]] | None = None,
-        access_list: Sequence[Mapping[str, str]] = (),
-        vm_classes: Sequence[pulumi.Input[str]] = (),
-        content_libraries: Sequence[str] = (),
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`storage_specs`: [{"policy": <storage policy name>, "limit_mib": n}];
-        `resource_spec`: vCenter quota keys (`cpu_limit` MHz, `memory_limit` MiB,
-        `storage_request_limit` MiB, `pod_count`, ...); `access_list`: [{"subject",
-        "domain", "subject_type" USER|GROUP, "role" OWNER|EDIT|VIEW}]; `vm_classes`: VM
-        class ids to bind; `content_libraries`: content library names to bind."""
-        props = {
-            **connection.props(),
-            "namespace": namespace,
-            "cluster": cluster,
-            "description": description,
-            "storage_specs": [dict(s) for s in storage_specs],
-            "resource_spec": dict(resource_spec or {}),
-            "access_list": [dict(a) for a in access_list],
-            "vm_classes": list(vm_classes),
-            "content_libraries": list(content_libraries),
-            "cluster_id": None,
-            "storage_policy_ids": None,
-            "content_library_ids": None,
-            "config_status": None,
-            IGNORED_KEY: None,
-        }
-        super().__init__(SupervisorNamespaceProvider(), resource_name, props, secret_options(opts))

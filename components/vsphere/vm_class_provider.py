@@ -24,14 +24,16 @@ create disagree on the spelling). A vGPU class needs `memory_reservation` 100.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, Resource
+from pulumi.dynamic import CheckFailure
 
+from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.names import dns_label_problem, vgpu_profile_problem
 from components.vsphere.client import VcenterClient, VcenterError
-from components.vsphere.connection import VcenterConnection, endpoint_from_props, secret_options
+from components.vsphere.connection import VcenterConnection, endpoint_from_props
 from components.vsphere.inventory import soap_inventory
 from components.vsphere.provider import (
     IGNORED_KEY,
@@ -245,43 +247,31 @@ class VmClassProvider(VsphereObjectProvider):
         client.delete(self.path(props))
 
 
-class VmClass(Resource, module="vsphere", name="VmClass"):
+@dataclass(frozen=True, kw_only=True)
+class VmClassArgs(ConnectedArgs[VcenterConnection]):
+    """`cpu_reservation`/`memory_reservation` are percentages; `cluster`, when given, is where
+    the vGPU profiles must be available (checked at apply time)."""
+
+    outputs = (IGNORED_KEY,)
+    class_id: pulumi.Input[str]
+    cpu_count: pulumi.Input[int]
+    memory_mib: pulumi.Input[int]
+    cpu_reservation: pulumi.Input[int] = 0
+    memory_reservation: pulumi.Input[int] = 0
+    vgpu_profiles: Sequence[pulumi.Input[str]] = ()
+    api: str = "devices"
+    cluster: pulumi.Input[str] | None = None
+    description: pulumi.Input[str] = ""
+
+    def values(self) -> dict[str, Any]:
+        return {**super().values(), "vgpu_profiles": list(self.vgpu_profiles)}
+
+
+class VmClass(DynamicResource[VmClassArgs], module="vsphere", name="VmClass"):
     """A VM class. The connection password must be a Pulumi secret; it stays one in state."""
 
+    provider_class = VmClassProvider
     class_id: pulumi.Output[str]
     vgpu_profiles: pulumi.Output[list[str]]
     memory_reservation: pulumi.Output[int]
     ignored_by_server: pulumi.Output[list[str]]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        connection: VcenterConnection,
-        class_id: pulumi.Input[str],
-        cpu_count: pulumi.Input[int],
-        memory_mib: pulumi.Input[int],
-        cpu_reservation: pulumi.Input[int] = 0,
-        memory_reservation: pulumi.Input[int] = 0,
-        vgpu_profiles: Sequence[pulumi.Input[str]] = (),
-        api: str = "devices",
-        cluster: pulumi.Input[str] | None = None,
-        description: pulumi.Input[str] = "",
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`cpu_reservation`/`memory_reservation` are percentages; `cluster`, when given, is
-        where the vGPU profiles must be available (checked at apply time)."""
-        props = {
-            **connection.props(),
-            "class_id": class_id,
-            "cpu_count": cpu_count,
-            "memory_mib": memory_mib,
-            "cpu_reservation": cpu_reservation,
-            "memory_reservation": memory_reservation,
-            "vgpu_profiles": list(vgpu_profiles),
-            "api": api,
-            "cluster": cluster,
-            "description": description,
-            IGNORED_KEY: None,
-        }
-        super().__init__(VmClassProvider(), resource_name, props, secret_options(opts))
