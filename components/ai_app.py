@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.certificate import SelfSignedCertificate
+from components.certificate import SelfSignedCertificate, SelfSignedCertificateArgs
 from components.crds import monitoring
 from components.crds.monitoring import Rule, RuleGroup
 from components.kube_secret import kube_secret
@@ -593,7 +593,9 @@ class AiApp(pulumi.ComponentResource):
             return a.tls.secret_name
         if a.tls.mode == "cert-manager":
             return secret_name  # cert-manager's ingress-shim writes it
-        cert = SelfSignedCertificate(f"{name}-tls-cert", [a.hostname], opts=self._child)
+        cert = SelfSignedCertificate(
+            f"{name}-tls-cert", SelfSignedCertificateArgs(hostnames=[a.hostname]), self._child
+        )
         kube_secret(
             f"{name}-tls",
             metadata=self._meta(secret_name, "frontend"),

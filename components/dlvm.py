@@ -89,7 +89,7 @@ import pulumi
 import yaml
 
 from components.ai_app import AppContainers, ResourceSpec
-from components.certificate import SelfSignedCertificate
+from components.certificate import SelfSignedCertificate, SelfSignedCertificateArgs
 from components.crds.custom_resource import await_annotations, require_dns_label
 from components.crds.virtual_machine import (
     USER_DATA_KEY,
@@ -711,7 +711,9 @@ class DlvmWorkstation(pulumi.ComponentResource):
         key: pulumi.Output[str] | None = args.tls_key
         if certificate is None or key is None:
             tls_source = "self-signed"
-            issued = SelfSignedCertificate(f"{name}-tls", hostnames=[args.hostname], opts=child)
+            issued = SelfSignedCertificate(
+                f"{name}-tls", SelfSignedCertificateArgs(hostnames=[args.hostname]), child
+            )
             certificate, key = issued.cert_pem, issued.key_pem
         tls_key: pulumi.Output[str] = pulumi.Output.secret(key)
 

@@ -2,7 +2,8 @@
 
 from components.certificate.self_signed_certificate import (
     SelfSignedCertificate,
+    SelfSignedCertificateArgs,
     SelfSignedCertificateProvider,
 )
 
-__all__ = ["SelfSignedCertificate", "SelfSignedCertificateProvider"]
+__all__ = ["SelfSignedCertificate", "SelfSignedCertificateArgs", "SelfSignedCertificateProvider"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -16,9 +17,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pulumi.dynamic import Resource
 
-from components.dynamic.provider import ObjectProvider, Props, secret_options
+from components.dynamic.provider import ObjectProvider, Props
+from components.dynamic.resource import DynamicResource, ResourceArgs
 
 
 def issue_self_signed(hostnames: list[str], validity_days: int) -> tuple[str, str]:
@@ -71,22 +72,19 @@ class SelfSignedCertificateProvider(ObjectProvider[None]):
         """Nothing outside state to delete."""
 
 
-class SelfSignedCertificate(Resource, module="tls", name="SelfSignedCertificate"):
+@dataclass(frozen=True, kw_only=True)
+class SelfSignedCertificateArgs(ResourceArgs):
+    outputs = ("cert_pem", "key_pem")
+    secrets = ("key_pem",)
+    hostnames: list[str]
+    validity_days: int = 365
+
+
+class SelfSignedCertificate(
+    DynamicResource[SelfSignedCertificateArgs], module="tls", name="SelfSignedCertificate"
+):
     """A certificate for the given host names; `key_pem` is a secret output."""
 
+    provider_class = SelfSignedCertificateProvider
     cert_pem: pulumi.Output[str]
     key_pem: pulumi.Output[str]
-
-    def __init__(
-        self,
-        name: str,
-        hostnames: list[str],
-        validity_days: int = 365,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            SelfSignedCertificateProvider(),
-            name,
-            {"hostnames": hostnames, "validity_days": validity_days, "cert_pem": None, "key_pem": None},
-            secret_options(opts, "key_pem"),
-        )

@@ -4,8 +4,9 @@ inputs: flat properties (one per field), the credentials among them as Pulumi se
 
 A family declares its fields in a frozen dataclass derived from `Connection` and names its
 secret fields; `keys()` is what its provider treats as connection settings (never a
-replacement, see components/dynamic/provider.py) and `secret_options` lists the secrets as
-secret outputs so state holds them encrypted.
+replacement, see components/dynamic/provider.py); a resource's args carry it
+(components/dynamic/resource.py), which lists the secrets as secret outputs so state holds
+them encrypted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 
 import pulumi
 
-from components.dynamic.provider import CONNECTION_CONFIG_KEY, connection_config, secret_options
+from components.dynamic.provider import CONNECTION_CONFIG_KEY, connection_config
 
 CONFIG_KEYS_FIELD = "config_keys"
 
@@ -49,11 +50,6 @@ class Connection:
             if values[key] is not None:
                 values[key] = pulumi.Output.secret(values[key])
         return {**values, CONNECTION_CONFIG_KEY: connection_config(self.config_keys)}
-
-    @classmethod
-    def secret_options(cls, opts: pulumi.ResourceOptions | None, *extra: str) -> pulumi.ResourceOptions:
-        """`opts` plus the credentials (and `extra`) as secret outputs."""
-        return secret_options(opts, *cls.secret_keys, *extra)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,4 +36,3 @@ class HarborConnection(HttpConnection):
 
 
 CONNECTION_KEYS = HarborConnection.keys()
-secret_options = HarborConnection.secret_options

@@ -73,25 +73,13 @@ class DatabaseProvider(PostgresObjectProvider):
     identifier_keys = ("name", "owner")
     marked = "DATABASE"
 
-    def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
-        return None, sql.SQL(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
-        )
-
-    def object_id(self, props: Props) -> str:
-        return str(props["name"])
-
-    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        with connect(session) as conn:
-            return self._observe(conn, str(props["name"]))
-
-    def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
+    def observe_in(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
         row = conn.execute(
             "SELECT pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), "
             "  ARRAY(SELECT a.privilege_type FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
             "        WHERE a.grantee = 0 ORDER BY 1) "
             "FROM pg_database d WHERE d.datname = %s",
-            (name,),
+            (props["name"],),
         ).fetchone()
         if row is None:
             return None
@@ -105,7 +93,7 @@ class DatabaseProvider(PostgresObjectProvider):
             old = None if olds is None else olds.get("name")
             if old is not None and old != name and rename_needed(conn, "DATABASE", str(old), props):
                 _rename(conn, str(old), name, props["admin_user"])
-            current = self._observe(conn, name)
+            current = self.observe_in(conn, props)
             if olds is None:
                 if current is not None:
                     raise PostgresError(
@@ -127,9 +115,7 @@ class DatabaseProvider(PostgresObjectProvider):
                 # A run killed inside `_rename` may have left new sessions kept out.
                 conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(database))
             conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
-            observed = self._observe(conn, name)
-        assert observed is not None
-        return observed
+            return self.observed_in(conn, props)
 
     def delete_object(self, session: Props, _id: str, props: Props) -> None:
         with connect(session) as conn:

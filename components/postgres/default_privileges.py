@@ -22,14 +22,11 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
-from components.postgres.connection import connect
 from components.postgres.provider import (
     Named,
     PostgresArgs,
-    PostgresObjectProvider,
     PostgresResource,
-    held_privileges,
-    in_database,
+    PrivilegesProvider,
     normalize_privileges,
     privileges_problem,
 )
@@ -42,7 +39,7 @@ OBJECT_TYPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
-class DefaultPrivilegesProvider(PostgresObjectProvider):
+class DefaultPrivilegesProvider(PrivilegesProvider):
     # The database and roles by identity (renamed ones are the same: an update here).
     replace_keys = ("database_ref", "owner_ref", "schema", "role_ref", "object_type")
     update_keys = ("privileges", "database", "owner", "role")
@@ -64,10 +61,10 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
         inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
         return []
 
-    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        return held_privileges(in_database(session, props["database"], lambda conn: self._held(conn, props)))
+    def database_of(self, props: Props) -> str | None:
+        return str(props["database"])
 
-    def _held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
+    def held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
         params = {
             "owner": props["owner"],
             "role": props["role"],
@@ -107,19 +104,11 @@ class DefaultPrivilegesProvider(PostgresObjectProvider):
             sql.Identifier(str(props["role"])),
         )
 
-    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
-        with connect(session, str(props["database"])) as conn, conn.transaction():
-            conn.execute(self._statement(props, "REVOKE"))
-            conn.execute(self._statement(props, "GRANT"))
-            held = self._held(conn, props)
-        return {"privileges": held if held is not None else list(props["privileges"])}
+    def apply_statements(self, conn: psycopg.Connection[Any], props: Props) -> list[sql.Composed]:
+        return [self._statement(props, "REVOKE"), self._statement(props, "GRANT")]
 
-    def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        def revoke(conn: psycopg.Connection[Any]) -> None:
-            if self._held(conn, props) is not None:
-                conn.execute(self._statement(props, "REVOKE"))
-
-        in_database(session, props["database"], revoke)
+    def revoke_statements(self, conn: psycopg.Connection[Any], props: Props) -> list[sql.Composed]:
+        return [self._statement(props, "REVOKE")]
 
 
 @dataclass(frozen=True, kw_only=True)

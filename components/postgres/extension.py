@@ -18,29 +18,19 @@ from psycopg import sql
 from components.dynamic.provider import Props
 from components.postgres.connection import PostgresError, connect
 from components.postgres.provider import (
+    InDatabaseProvider,
     Named,
     PostgresArgs,
-    PostgresObjectProvider,
     PostgresResource,
-    drop_in_database,
-    in_database,
 )
 
 
-class ExtensionProvider(PostgresObjectProvider):
-    # Its database by identity (a renamed database is the same one: an update here).
-    replace_keys = ("database_ref", "name")
+class ExtensionProvider(InDatabaseProvider):
     update_keys = ("schema", "database")
     identifier_keys = ("database", "name", "schema")
-    references = {"database": "DATABASE"}
+    keyword = "EXTENSION"
 
-    def object_id(self, props: Props) -> str:
-        return f"{props['database']}/{props['name']}"
-
-    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        return in_database(session, props["database"], lambda conn: self._observe(conn, props))
-
-    def _observe(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
+    def observe_in(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
         row = conn.execute(
             "SELECT n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
             "WHERE e.extname = %s",
@@ -58,7 +48,7 @@ class ExtensionProvider(PostgresObjectProvider):
         name = str(props["name"])
         extension = sql.Identifier(name)
         with connect(session, str(props["database"])) as conn:
-            current = self._observe(conn, props)
+            current = self.observe_in(conn, props)
             if current is None:
                 available = [
                     r[0] for r in conn.execute("SELECT name FROM pg_available_extensions ORDER BY 1")
@@ -80,12 +70,7 @@ class ExtensionProvider(PostgresObjectProvider):
                         extension, sql.Identifier(str(props["schema"]))
                     )
                 )
-            observed = self._observe(conn, props)
-        assert observed is not None
-        return observed
-
-    def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        drop_in_database(session, props, "EXTENSION")
+            return self.observed_in(conn, props)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,14 +25,11 @@ from psycopg import sql
 from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
-from components.postgres.connection import connect
 from components.postgres.provider import (
     Named,
     PostgresArgs,
-    PostgresObjectProvider,
     PostgresResource,
-    held_privileges,
-    in_database,
+    PrivilegesProvider,
     normalize_privileges,
     privileges_problem,
 )
@@ -78,7 +75,7 @@ _TABLE_NAMES = sql.SQL("SELECT o.relname FROM pg_class o WHERE {} ORDER BY 1").f
 )
 
 
-class GrantProvider(PostgresObjectProvider):
+class GrantProvider(PrivilegesProvider):
     # The role and the database by identity (renamed ones are the same: an update here).
     replace_keys = ("role_ref", "object_type", "database_ref", "schema")
     update_keys = ("privileges", "role", "database")
@@ -104,16 +101,10 @@ class GrantProvider(PostgresObjectProvider):
             inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
         return failures
 
-    def _connect_db(self, props: Props) -> str | None:
+    def database_of(self, props: Props) -> str | None:
         return None if props["object_type"] == "database" else str(props["database"])
 
-    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        return held_privileges(
-            in_database(session, self._connect_db(props), lambda conn: self._held(conn, props))
-        )
-
-    def _held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
-        """The role's privileges on the object; None when the role or the object is gone."""
+    def held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
         params = {"role": props["role"], "database": props["database"], "schema": props.get("schema")}
         exists = conn.execute(
             "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %(role)s), "
@@ -146,30 +137,21 @@ class GrantProvider(PostgresObjectProvider):
         names = sql.SQL(", ").join(sql.Identifier(str(props["schema"]), name) for (name,) in tables)
         return sql.SQL("TABLE {}").format(names)
 
-    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
-        declared = list(props["privileges"])
-        role = sql.Identifier(str(props["role"]))
-        with connect(session, self._connect_db(props)) as conn, conn.transaction():
-            target = self._targets(conn, props)
-            if target is not None:
-                # One transaction: the role never holds fewer privileges than before in between.
-                conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(target, role))
-                conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(_privileges(declared), target, role))
-            held = self._held(conn, props)
-        return {"privileges": held if held is not None else declared}
+    def apply_statements(self, conn: psycopg.Connection[Any], props: Props) -> list[sql.Composed]:
+        target, role = self._targets(conn, props), sql.Identifier(str(props["role"]))
+        if target is None:
+            return []
+        return [
+            sql.SQL("REVOKE ALL ON {} FROM {}").format(target, role),
+            sql.SQL("GRANT {} ON {} TO {}").format(_privileges(list(props["privileges"])), target, role),
+        ]
 
-    def delete_object(self, session: Props, _id: str, props: Props) -> None:
-        def revoke(conn: psycopg.Connection[Any]) -> None:
-            with conn.transaction():
-                target = self._targets(conn, props) if self._held(conn, props) is not None else None
-                if target is not None:
-                    conn.execute(
-                        sql.SQL("REVOKE {} ON {} FROM {}").format(
-                            _privileges(list(props["privileges"])), target, sql.Identifier(str(props["role"]))
-                        )
-                    )
-
-        in_database(session, self._connect_db(props), revoke)
+    def revoke_statements(self, conn: psycopg.Connection[Any], props: Props) -> list[sql.Composed]:
+        target = self._targets(conn, props)
+        if target is None:
+            return []
+        privileges, role = _privileges(list(props["privileges"])), sql.Identifier(str(props["role"]))
+        return [sql.SQL("REVOKE {} ON {} FROM {}").format(privileges, target, role)]
 
 
 def _privileges(names: Sequence[str]) -> sql.Composable:

@@ -18,7 +18,7 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import CheckFailure, DiffResult, ReadResult
 
-from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown, props_session
+from components.dynamic.provider import NotOwned, ObjectGone, ObjectProvider, Props, is_unknown, props_session
 from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.postgres.connection import (
     CONNECTION_KEYS,
@@ -74,6 +74,12 @@ _NAME_BY_MARKER = {
 _MARKED_NAMES = {
     "DATABASE": "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = ANY(%s)",
     "ROLE": "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY(%s)",
+}
+# COMMENT ON kind -> the query for the comment of the object with a name (no row: no object).
+_MARKER_BY_NAME = {
+    "DATABASE": "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+    "ROLE": "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+    "SCHEMA": "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
 }
 
 
@@ -208,9 +214,14 @@ class PostgresObjectProvider(ObjectProvider[Props]):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         super().delete(id_, self.current_names(self.effective_props(props), props))
 
+    def database_of(self, props: Props) -> str | None:
+        """The database the object lives in; None for server-wide ones (roles, databases),
+        reached over the maintenance database."""
+        return None
+
     def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
         """The database to ask in, and a query for the object's comment (no row: no object)."""
-        raise NotImplementedError
+        return self.database_of(props), sql.SQL(_MARKER_BY_NAME[str(self.marked)])
 
     def _marker_target(self, props: Props) -> sql.Composed:
         return sql.SQL("COMMENT ON {} {} IS {}").format(
@@ -253,8 +264,25 @@ class PostgresObjectProvider(ObjectProvider[Props]):
         return props_session(props)
 
     def object_id(self, props: Props) -> str:
-        """The id of the object `props` name."""
+        """The id of the object `props` name: its name, for a server-wide one."""
+        return str(props["name"])
+
+    def observe_in(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
+        """The object's live properties over a connection to its database; None when it is gone."""
         raise NotImplementedError
+
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
+        with connect(session) as conn:
+            return self.observe_in(conn, props)
+
+    def observed_in(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any]:
+        """The object's live properties right after `apply` wrote it."""
+        found = self.observe_in(conn, props)
+        if found is None:
+            raise ObjectGone(
+                f"{self.family} {self.kind} {props['name']!r} vanished right after it was written"
+            )
+        return found
 
     def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
         """Make the object match `props` (create it when `olds` is None); return observed
@@ -270,6 +298,68 @@ class PostgresObjectProvider(ObjectProvider[Props]):
             for key in self.identifier_keys
             if (problem := identifier_problem(inputs.get(key))) is not None
         ]
+
+
+class InDatabaseProvider(PostgresObjectProvider):
+    """A kind named `name` inside one database (a schema, an extension): it refers to its
+    database by identity (a renamed database is the same one: an update here), is gone with
+    it, and is dropped RESTRICT (see `drop_in_database`)."""
+
+    replace_keys = ("database_ref", "name")
+    references = {"database": "DATABASE"}
+    keyword: ClassVar[str] = ""
+    """The kind in SQL (SCHEMA, EXTENSION)."""
+
+    def database_of(self, props: Props) -> str | None:
+        return str(props["database"])
+
+    def object_id(self, props: Props) -> str:
+        return f"{props['database']}/{props['name']}"
+
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
+        return in_database(session, self.database_of(props), lambda conn: self.observe_in(conn, props))
+
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
+        drop_in_database(session, props, self.keyword)
+
+
+class PrivilegesProvider(PostgresObjectProvider):
+    """The exact privileges a role holds (a grant, default privileges): restated as a whole in
+    one transaction, so the role never holds fewer than before in between, and reported by
+    `read` as `privileges`."""
+
+    def held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
+        """The role's privileges; None when the role or the object is gone."""
+        raise NotImplementedError
+
+    def apply_statements(self, conn: psycopg.Connection[Any], props: Props) -> list[sql.Composed]:
+        """What makes the role hold exactly the declared privileges."""
+        raise NotImplementedError
+
+    def revoke_statements(self, conn: psycopg.Connection[Any], props: Props) -> list[sql.Composed]:
+        """What takes the declared privileges away again."""
+        raise NotImplementedError
+
+    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
+        return held_privileges(
+            in_database(session, self.database_of(props), lambda conn: self.held(conn, props))
+        )
+
+    def apply(self, session: Props, props: Props, olds: Props | None) -> dict[str, Any]:
+        with connect(session, self.database_of(props)) as conn, conn.transaction():
+            for statement in self.apply_statements(conn, props):
+                conn.execute(statement)
+            held = self.held(conn, props)
+        return {"privileges": held if held is not None else list(props["privileges"])}
+
+    def delete_object(self, session: Props, _id: str, props: Props) -> None:
+        def revoke(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                if self.held(conn, props) is not None:
+                    for statement in self.revoke_statements(conn, props):
+                        conn.execute(statement)
+
+        in_database(session, self.database_of(props), revoke)
 
 
 def named_props(props: Props) -> dict[str, Any]:

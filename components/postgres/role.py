@@ -105,12 +105,6 @@ class RoleProvider(PostgresObjectProvider):
     identifier_keys = ("name",)
     marked = "ROLE"
 
-    def marker_query(self, props: Props) -> tuple[str | None, sql.SQL]:
-        return None, sql.SQL("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s")
-
-    def object_id(self, props: Props) -> str:
-        return str(props["name"])
-
     def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         try:
@@ -124,18 +118,14 @@ class RoleProvider(PostgresObjectProvider):
             )
         return failures
 
-    def observe(self, session: Props, _id: str, props: Props) -> dict[str, Any] | None:
-        with connect(session) as conn:
-            return self._observe(conn, str(props["name"]))
-
-    def _observe(self, conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
+    def observe_in(self, conn: psycopg.Connection[Any], props: Props) -> dict[str, Any] | None:
         columns = sql.SQL(", ").join(sql.Identifier(column) for column, _, _ in _FLAGS.values())
         row = conn.execute(
             sql.SQL(
                 "SELECT {}, rolconnlimit, CASE WHEN isfinite(rolvaliduntil) THEN rolvaliduntil END, rolconfig "
                 "FROM pg_roles WHERE rolname = %s"
             ).format(columns),
-            (name,),
+            (props["name"],),
         ).fetchone()
         if row is None:
             return None
@@ -156,7 +146,7 @@ class RoleProvider(PostgresObjectProvider):
         with connect(session) as conn, conn.transaction():
             if renamed and rename_needed(conn, "ROLE", str(old), props):
                 conn.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(sql.Identifier(str(old)), role))
-            current = None if olds is None else self._observe(conn, name)
+            current = None if olds is None else self.observe_in(conn, props)
             if olds is not None and current is None:
                 raise PostgresError(f"role {name!r} no longer exists; run `pulumi refresh` to recreate it")
             options: list[sql.Composable] = []
@@ -189,9 +179,7 @@ class RoleProvider(PostgresObjectProvider):
                 member = conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (name,)).fetchone()
                 if not (member and member[0]):
                     conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
-            observed = self._observe(conn, name)
-        assert observed is not None
-        return observed
+            return self.observed_in(conn, props)
 
     def delete_object(self, session: Props, _id: str, props: Props) -> None:
         with connect(session) as conn:

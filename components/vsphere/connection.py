@@ -36,7 +36,6 @@ class VcenterConnection(HttpConnection):
 
 
 CONNECTION_KEYS = VcenterConnection.keys()
-SECRET_CONNECTION_KEYS = VcenterConnection.secret_keys
 
 
 def endpoint_from_props(props: Mapping[str, Any]) -> Endpoint:
@@ -51,6 +50,3 @@ def endpoint_from_props(props: Mapping[str, Any]) -> Endpoint:
         timeout=float(props.get("timeout") or 30.0),
         attempts=int(props.get("attempts") or 5),
     )
-
-
-secret_options = VcenterConnection.secret_options

@@ -89,6 +89,8 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
         "content_libraries",
     )
     tracked_keys = ("cluster", *update_keys)
+    collection = INSTANCES
+    id_key = "namespace"
 
     def normalize(self, inputs: dict[str, Any]) -> None:
         inputs["access_list"] = _sorted_access(inputs.get("access_list") or [])
@@ -145,9 +147,6 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
         return failures
 
     # -- vCenter ---------------------------------------------------------------------------
-    def path(self, props: Props) -> str:
-        return f"{INSTANCES}/{props['namespace']}"
-
     def live(self, body: Mapping[str, Any], props: Props) -> dict[str, Any]:
         seen: dict[str, Any] = {}
         if "cluster" in body:

@@ -44,16 +44,22 @@ class VsphereObjectProvider(ObjectProvider[VcenterClient]):
     tracked_keys: ClassVar[tuple[str, ...]] = ()
     """Declared properties whose live value `live` can report (drift detection)."""
 
+    collection: ClassVar[str] = ""
+    """The REST collection the kind's objects live in."""
+    id_key: ClassVar[str] = ""
+    """The property that names the object in its collection (and in vCenter)."""
+
     # -- kind hooks ----------------------------------------------------------------------
-    def path(self, props: Props) -> str:
-        """The object's REST path (its identifying properties are in `props`)."""
-        raise NotImplementedError
 
     def live(self, body: Mapping[str, Any], props: Props) -> dict[str, Any]:
         """The tracked properties `body` carries, in the shape of the inputs (absent ones left out)."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------
+    def path(self, props: Props) -> str:
+        """The object's REST path."""
+        return f"{self.collection}/{props[self.id_key]}"
+
     def session(self, props: Props) -> AbstractContextManager[VcenterClient]:
         return open_client(props)
 

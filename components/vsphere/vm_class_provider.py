@@ -92,15 +92,6 @@ def _profiles_in_config_spec(spec: Mapping[str, Any]) -> list[str]:
 
 class VmClassProvider(VsphereObjectProvider):
     replace_keys = ("class_id", "api")
-    update_keys = (
-        "cpu_count",
-        "memory_mib",
-        "cpu_reservation",
-        "memory_reservation",
-        "vgpu_profiles",
-        "description",
-        "cluster",
-    )
     tracked_keys = (
         "cpu_count",
         "memory_mib",
@@ -109,6 +100,10 @@ class VmClassProvider(VsphereObjectProvider):
         "vgpu_profiles",
         "description",
     )
+    # `cluster` is where the profiles are checked, never sent to vCenter.
+    update_keys = (*tracked_keys, "cluster")
+    collection = CLASSES
+    id_key = "class_id"
 
     def normalize(self, inputs: dict[str, Any]) -> None:
         profiles = inputs.get("vgpu_profiles") or []
@@ -162,9 +157,6 @@ class VmClassProvider(VsphereObjectProvider):
         return failures
 
     # -- vCenter ---------------------------------------------------------------------------
-    def path(self, props: Props) -> str:
-        return f"{CLASSES}/{props['class_id']}"
-
     def live(self, body: Mapping[str, Any], props: Props) -> dict[str, Any]:
         seen: dict[str, Any] = {}
         if "cpu_count" in body:

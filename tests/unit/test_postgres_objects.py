@@ -23,6 +23,7 @@ from psycopg.pq import abc
 from pulumi.dynamic import ResourceProvider
 from pulumi.runtime import rpc
 
+import components.postgres.provider as postgres_provider
 from components.dynamic.provider import ProviderError
 from components.password.password import DEFAULT_ALPHABET, PasswordProvider, generate
 from components.postgres import PgConnection
@@ -318,7 +319,10 @@ def fake_server(
     def connect(_props: Any, _dbname: str | None = None) -> Iterator[FakeConnection]:
         yield fake
 
-    monkeypatch.setattr(module, "connect", connect)
+    # The kind's own statements and the family's shared ones (components/postgres/provider.py).
+    for target in {module, postgres_provider}:
+        if hasattr(target, "connect"):
+            monkeypatch.setattr(target, "connect", connect)
     return fake
 
 
