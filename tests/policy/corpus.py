@@ -93,6 +93,19 @@ def base(*, workload: Res | None = None, extra: Sequence[Res] = (), drop_hpa: bo
     return [*stack, *extra]
 
 
+def rbac_object(kind: str, **props: Any) -> Res:
+    metadata = {"name": "r", "namespace": NAMESPACE} if kind in ("Role", "RoleBinding") else {"name": "r"}
+    return res(f"kubernetes:rbac.authorization.k8s.io/v1:{kind}", {"metadata": metadata, **props}, name="r")
+
+
+def cluster_admin_binding(service_account: str) -> Res:
+    return rbac_object(
+        "ClusterRoleBinding",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        subjects=[{"kind": "ServiceAccount", "name": service_account, "namespace": NAMESPACE}],
+    )
+
+
 def pod_setting(path: str, value: Any) -> Res:
     """The compliant Deployment with one setting of its pod template (`path` below spec.template)."""
     return res(
@@ -551,6 +564,25 @@ CASES: list[Case] = [
                 },
             )
         ),
+        None,
+    ),
+    # -- RBAC ---------------------------------------------------------------------------------------
+    Case(
+        "role-reads-every-secret",
+        "rbac",
+        lambda: base(extra=[rbac_object("Role", rules=[{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}])]),
+        "rbac-least-privilege",
+    ),
+    Case(
+        "app-service-account-is-cluster-admin",
+        "rbac",
+        lambda: base(extra=[cluster_admin_binding("chat-backend")]),
+        "rbac-least-privilege",
+    ),
+    Case(
+        "package-installer-is-cluster-admin",
+        "rbac",
+        lambda: base(extra=[cluster_admin_binding("paif-package-installer")]),
         None,
     ),
     # -- the in-cluster platform -------------------------------------------------------------------

@@ -47,6 +47,7 @@ K8S_EXPECTED = Counter(
         ("hpa-scaled-spread", "scaled"): 1,
         ("monitoring-required", "scaled"): 1,
         ("deployment-has-pdb", "worker"): 1,
+        ("rbac-least-privilege", "worker-role"): 1,
         ("hpa-min-replicas", "worker"): 1,
         # web asks for a GPU and does not tolerate the GPU taint.
         ("gpu-requests-only-tolerating", "web"): 1,

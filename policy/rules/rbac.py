@@ -1,0 +1,90 @@
+"""Access control: Roles and bindings grant what a workload needs, never the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policy.rules.common import Context, Res, ResourceRule, Rule, describe, get, k8s_kind
+
+ROLE_KINDS = frozenset({"Role", "ClusterRole"})
+BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
+# Built-in ClusterRoles that hand over (nearly) everything in their scope, Secrets included.
+BROAD_ROLES = frozenset({"cluster-admin", "admin", "edit"})
+# Verbs that let a subject grant itself more than it has.
+ESCALATING_VERBS = frozenset({"escalate", "bind", "impersonate"})
+READ_VERBS = frozenset({"get", "list", "watch", "*"})
+# Subjects that mean "anyone".
+EVERYONE = frozenset({"system:anonymous", "system:unauthenticated", "system:authenticated"})
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _role_problems(resource: Res) -> list[str]:
+    problems = []
+    rules = resource.props.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, Mapping):
+            continue
+        where = f"{describe(resource)} rule {index}"
+        verbs, resources = _strings(rule.get("verbs")), _strings(rule.get("resources"))
+        wildcards = [key for key in ("apiGroups", "resources", "verbs") if "*" in _strings(rule.get(key))]
+        if wildcards:
+            problems.append(f"{where} grants '*' in {', '.join(wildcards)}: list the groups, resources and verbs")
+        if escalating := sorted(ESCALATING_VERBS.intersection(verbs)):
+            problems.append(f"{where} grants {', '.join(escalating)}: a subject could grant itself more")
+        reads_secrets = {"secrets", "*"} & set(resources) and READ_VERBS & set(verbs)
+        if reads_secrets and not _strings(rule.get("resourceNames")):
+            scope = "in every namespace" if k8s_kind(resource.type) == "ClusterRole" else "in its namespace"
+            problems.append(f"{where} reads every Secret {scope}: name the Secrets (resourceNames)")
+    return problems
+
+
+def _binding_problems(resource: Res, allowed: set[str]) -> list[str]:
+    problems = []
+    subjects = [s for s in resource.props.get("subjects") or [] if isinstance(s, Mapping)]
+    for subject in subjects:
+        if subject.get("name") in EVERYONE:
+            problems.append(f"{describe(resource)} binds {subject.get('name')!r}: bind named subjects only")
+    role = get(resource.props, "roleRef", "name")
+    if get(resource.props, "roleRef", "kind") == "ClusterRole" and role in BROAD_ROLES:
+        others = [
+            f"{s.get('kind')}/{s.get('name')}" for s in subjects if f"{s.get('kind')}/{s.get('name')}" not in allowed
+        ]
+        if others:
+            problems.append(
+                f"{describe(resource)} binds the ClusterRole {role!r} to {', '.join(others)}: bind a Role with "
+                "what the workload needs (or list the subject in this rule's privilegedSubjects)"
+            )
+    return problems
+
+
+def check_rbac(resource: Res, ctx: Context) -> list[str]:
+    kind = k8s_kind(resource.type)
+    if kind in ROLE_KINDS:
+        return _role_problems(resource)
+    if kind in BINDING_KINDS:
+        return _binding_problems(resource, {str(s) for s in ctx.config["privilegedSubjects"]})
+    return []
+
+
+RBAC = ResourceRule(
+    name="rbac-least-privilege",
+    description="Roles list their groups, resources and verbs (no '*', no escalate/bind/impersonate, no "
+    "reading every Secret); bindings name their subjects and bind cluster-admin/admin/edit only to "
+    "the listed privileged subjects.",
+    check=check_rbac,
+    config={
+        "privilegedSubjects": {
+            "type": "array",
+            "items": {"type": "string"},
+            # The package installer kapp-controller runs as (components/cluster_platform.py).
+            "default": ["ServiceAccount/paif-package-installer"],
+            "description": "subjects (Kind/name) that may hold cluster-admin, admin or edit",
+        }
+    },
+)
+
+RULES: list[Rule] = [RBAC]
