@@ -29,7 +29,7 @@ integration:  ## real engine against vcsim, PostgreSQL and kube-apiserver
 	$(PY) -m pytest tests/integration tests/policy -m integration -q
 
 test: lint  ## the README's test command: lint, type-check, every test
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 preview:  ## real-engine preview of STACK (local|dev|prod) with the stack's policy config
 	$(PY) -m policy.gate $(STACK)
