@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import ClassVar, Self, TypedDict, Unpack
+from typing import Any, ClassVar, Self, TypedDict, Unpack
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from components.dynamic.provider import ProviderError
+from components.dynamic.provider import ObjectGone, ProviderError
 
 REPEATABLE = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 ALWAYS_RETRY_STATUS = frozenset({429, 503})
@@ -172,6 +172,40 @@ class RestClient:
 
     def label(self, method: str, path: str) -> str:
         return f"{self.service} {method} {path} at {self.where}"
+
+    # -- the family's API ------------------------------------------------------------------
+    def _error(self, method: str, path: str, response: httpx.Response) -> RestError:
+        """The family's error for an unsuccessful answer (an ObjectGone one for 404)."""
+        raise NotImplementedError
+
+    def request(self, method: str, path: str) -> Any:
+        """Send `method path`; the family's error unless the server accepts it."""
+        raise NotImplementedError
+
+    def get(self, path: str) -> Any:
+        """The decoded body of GET `path`."""
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------
+    def raise_if_transient(self, method: str, path: str, response: httpx.Response) -> None:
+        """Raise Transient (which `with_retries` repeats) when the server failed or is busy (5xx, 429)."""
+        if response.status_code >= 500 or response.status_code == 429:
+            raise Transient(self._error(method, path, response))
+
+    def find(self, path: str) -> Any | None:
+        """GET `path`, or None when the server answers 404 (the object does not exist)."""
+        try:
+            return self.get(path)
+        except ObjectGone:
+            return None
+
+    def delete(self, path: str) -> bool:
+        """DELETE `path`; False when it was already gone."""
+        try:
+            self.request("DELETE", path)
+        except ObjectGone:
+            return False
+        return True
 
     def no_answer(self, method: str, path: str) -> str:
         return f"{self.label(method, path)}: no answer within {self.timeout:g}s"

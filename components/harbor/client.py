@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from components.dynamic.provider import ObjectGone
-from components.dynamic.rest import ClientOptions, RestClient, RestError, Transient
+from components.dynamic.rest import ClientOptions, RestClient, RestError
 
 API_PREFIX = "/api/v2.0"
 PAGE_SIZE = 100
@@ -103,10 +103,8 @@ class HarborClient(RestClient):
         response = self._http.request(method, path, json=body, params=params, headers=headers)
         if response.status_code in expected:
             return response
-        error = self._error(method, path, response)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(error)
-        raise error
+        self.raise_if_transient(method, path, response)
+        raise self._error(method, path, response)
 
     def _error(self, method: str, path: str, response: httpx.Response) -> HarborError:
         status = response.status_code
@@ -148,26 +146,11 @@ class HarborClient(RestClient):
     def get(self, path: str, *, params: Mapping[str, Any] | None = None, by_name: bool = False) -> Any:
         return self.request("GET", path, params=params, by_name=by_name).json()
 
-    def find(self, path: str, *, by_name: bool = False) -> Any | None:
-        """GET `path`, or None when Harbor answers 404."""
-        try:
-            return self.get(path, by_name=by_name)
-        except HarborNotFound:
-            return None
-
     def create(self, path: str, body: Any, *, by_name: bool = False) -> httpx.Response:
         return self.request("POST", path, body=body, expected=(201,), by_name=by_name)
 
     def put(self, path: str, body: Any, *, by_name: bool = False) -> None:
         self.request("PUT", path, body=body, by_name=by_name)
-
-    def delete(self, path: str, *, by_name: bool = False) -> bool:
-        """DELETE `path`; False when it was already gone."""
-        try:
-            self.request("DELETE", path, by_name=by_name)
-        except HarborNotFound:
-            return False
-        return True
 
     def list_all(
         self, path: str, *, params: Mapping[str, Any] | None = None, by_name: bool = False

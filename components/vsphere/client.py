@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from components.dynamic.provider import ObjectGone
-from components.dynamic.rest import RestClient, RestError, Transient
+from components.dynamic.rest import RestClient, RestError
 
 SESSION_PATH = "/api/session"
 LEGACY_SESSION_PATH = "/rest/com/vmware/cis/session"
@@ -219,8 +219,7 @@ class VcenterClient(RestClient):
 
     def _post_login(self, path: str, auth: httpx.BasicAuth) -> httpx.Response:
         response = self._send_once("POST", path, auth=auth)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(self._error("POST", path, response))
+        self.raise_if_transient("POST", path, response)
         return response
 
     # -- requests ------------------------------------------------------------------------
@@ -270,34 +269,18 @@ class VcenterClient(RestClient):
     def get(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def find(self, path: str) -> Any | None:
-        """GET `path`, or None when vCenter answers 404 (the object does not exist)."""
-        try:
-            return self.get(path)
-        except VcenterNotFound:
-            return None
-
     def post(self, path: str, body: Any, *, params: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, body=body, params=params)
 
     def patch(self, path: str, body: Any) -> None:
         self.request("PATCH", path, body=body)
 
-    def delete(self, path: str) -> bool:
-        """DELETE `path`; False when it was already gone."""
-        try:
-            self.request("DELETE", path)
-        except VcenterNotFound:
-            return False
-        return True
-
     def _attempt(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> httpx.Response:
         assert self._token is not None
         response = self._send_once(
             method, path, body=body, params=params, headers={SESSION_HEADER: self._token}
         )
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(self._error(method, path, response))
+        self.raise_if_transient(method, path, response)
         return response
 
     def _send_once(
