@@ -23,7 +23,6 @@ from components.harbor.provider import (
     Props,
     integer,
     known,
-    name_problem,
     numeric_id,
 )
 
@@ -62,6 +61,7 @@ def _project_path(props: Props) -> str:
 
 class ProjectProvider(HarborObjectProvider):
     kind = "project"
+    named = "project"
     replace_keys = ("name",)
     update_keys = (
         "public",
@@ -75,8 +75,6 @@ class ProjectProvider(HarborObjectProvider):
 
     def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
-        if (problem := name_problem(inputs.get("name"), "project")) is not None:
-            failures.append(CheckFailure("name", problem))
         security = inputs.get("deployment_security")
         if known(security) and security not in SEVERITIES:
             failures.append(

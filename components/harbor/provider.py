@@ -8,7 +8,7 @@ properties, so previews never reach Harbor.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pulumi.dynamic import CheckFailure
@@ -55,6 +55,9 @@ class HarborObjectProvider(ObjectProvider[HarborClient]):
 
     family = "Harbor"
     connection_keys = CONNECTION_KEYS
+    named: ClassVar[str | None] = None
+    """What the kind's `name` is called in Harbor's naming rule ("project", "robot"); None for
+    kinds without a name of their own."""
 
     def session(self, props: Props) -> AbstractContextManager[HarborClient]:
         return connect(props)
@@ -64,7 +67,10 @@ class HarborObjectProvider(ObjectProvider[HarborClient]):
             inputs["url"] = str(inputs["url"]).rstrip("/")
 
     def family_problems(self, inputs: Props) -> list[CheckFailure]:
-        return connection_problems(inputs)
+        failures = connection_problems(inputs)
+        if self.named is not None and (problem := name_problem(inputs.get("name"), self.named)) is not None:
+            failures.append(CheckFailure("name", problem))
+        return failures
 
 
 def numeric_id(id_: str) -> int:

@@ -24,7 +24,6 @@ from components.harbor.provider import (
     Props,
     integer,
     known,
-    name_problem,
     numeric_id,
 )
 
@@ -96,13 +95,12 @@ def _permission_problems(inputs: dict[str, Any]) -> list[str]:
 
 class RobotAccountProvider(HarborObjectProvider):
     kind = "robot account"
+    named = "robot"
     replace_keys = ("name", "project", "level", "rotation")
     update_keys = ("permissions", "duration", "description", "disable")
 
     def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
-        if (problem := name_problem(inputs.get("name"), "robot")) is not None:
-            failures.append(CheckFailure("name", problem))
         if known(inputs.get("level")) and inputs.get("level") != LEVEL:
             failures.append(
                 CheckFailure("level", f"{inputs.get('level')!r}: robots here are project-level only")

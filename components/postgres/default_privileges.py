@@ -19,7 +19,6 @@ from typing import Any, Literal
 import psycopg
 import pulumi
 from psycopg import sql
-from pulumi.dynamic import CheckFailure
 
 from components.dynamic.provider import Props
 from components.postgres.provider import (
@@ -27,8 +26,6 @@ from components.postgres.provider import (
     PostgresArgs,
     PostgresResource,
     PrivilegesProvider,
-    normalize_privileges,
-    privileges_problem,
 )
 
 DefaultObject = Literal["table", "sequence"]
@@ -51,15 +48,7 @@ class DefaultPrivilegesProvider(PrivilegesProvider):
             f"{props['database']}/{props['schema']}/{props['owner']}/{props['object_type']}/{props['role']}"
         )
 
-    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
-        object_type = inputs.get("object_type")
-        if object_type not in OBJECT_TYPES:
-            return [CheckFailure("object_type", f"{object_type!r}: must be one of {', '.join(OBJECT_TYPES)}")]
-        problem = privileges_problem(inputs.get("privileges"), OBJECT_TYPES[object_type][2])
-        if problem:
-            return [CheckFailure("privileges", problem)]
-        inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
-        return []
+    allowed_privileges = {object_type: privileges for object_type, (_, _, privileges) in OBJECT_TYPES.items()}
 
     def database_of(self, props: Props) -> str | None:
         return str(props["database"])

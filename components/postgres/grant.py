@@ -30,8 +30,6 @@ from components.postgres.provider import (
     PostgresArgs,
     PostgresResource,
     PrivilegesProvider,
-    normalize_privileges,
-    privileges_problem,
 )
 
 GrantObject = Literal["database", "schema", "table"]
@@ -87,19 +85,13 @@ class GrantProvider(PrivilegesProvider):
             str(p) for p in (props["database"], props.get("schema"), props["object_type"], props["role"]) if p
         )
 
-    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
-        object_type = inputs.get("object_type")
-        if object_type not in PRIVILEGES:
-            return [CheckFailure("object_type", f"{object_type!r}: must be one of {', '.join(PRIVILEGES)}")]
-        failures = []
+    allowed_privileges = PRIVILEGES
+
+    def object_problems(self, inputs: Props) -> list[CheckFailure]:
+        object_type = inputs["object_type"]
         if object_type != "database" and not inputs.get("schema"):
-            failures.append(CheckFailure("schema", f"required for {object_type} grants"))
-        problem = privileges_problem(inputs.get("privileges"), PRIVILEGES[object_type])
-        if problem:
-            failures.append(CheckFailure("privileges", problem))
-        else:
-            inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
-        return failures
+            return [CheckFailure("schema", f"required for {object_type} grants")]
+        return []
 
     def database_of(self, props: Props) -> str | None:
         return None if props["object_type"] == "database" else str(props["database"])

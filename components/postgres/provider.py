@@ -328,6 +328,26 @@ class PrivilegesProvider(PostgresObjectProvider):
     one transaction, so the role never holds fewer than before in between, and reported by
     `read` as `privileges`."""
 
+    allowed_privileges: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Object type -> the privileges a role may hold on it."""
+
+    def object_problems(self, inputs: Props) -> list[CheckFailure]:
+        """Problems with the object the privileges are on (its type is a known one)."""
+        return []
+
+    def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        object_type = inputs.get("object_type")
+        if object_type not in self.allowed_privileges:
+            allowed = ", ".join(self.allowed_privileges)
+            return [CheckFailure("object_type", f"{object_type!r}: must be one of {allowed}")]
+        failures = self.object_problems(inputs)
+        problem = privileges_problem(inputs.get("privileges"), self.allowed_privileges[object_type])
+        if problem:
+            failures.append(CheckFailure("privileges", problem))
+        else:
+            inputs["privileges"] = normalize_privileges(inputs.get("privileges"))
+        return failures
+
     def held(self, conn: psycopg.Connection[Any], props: Props) -> list[str] | None:
         """The role's privileges; None when the role or the object is gone."""
         raise NotImplementedError
