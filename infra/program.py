@@ -11,9 +11,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.ai_app import AiApp, AiAppArgs, AutoscalingSpec, ResourceSpec, TlsSpec
-from infra.app_settings import CA_DIR, AppEnvironment, DatabaseEndpoint, app_environment
+from infra.app_settings import CA_DIR, AppEnvironment, app_environment
 from infra.config import Settings
-from infra.config.app import ContainerResources
 from infra.preflight import check_apply_secrets
 from infra.providers import supervisor_provider
 from infra.stack_data import declare_data
@@ -26,15 +25,6 @@ from infra.stack_platform import (
 from infra.stack_registry import RegistryOutputs, declare_registry
 from infra.stack_vsphere import declare_vsphere
 from infra.volume_check import check_uploads_volume
-
-
-def _resources(spec: ContainerResources) -> ResourceSpec:
-    return ResourceSpec(
-        cpu_request=spec.cpu_request,
-        memory_request=spec.memory_request,
-        memory_limit=spec.memory_limit,
-        cpu_limit=spec.cpu_limit,
-    )
 
 
 def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs | None) -> AiAppArgs:
@@ -54,8 +44,8 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         hostname=app.hostname,
         frontend_image=app.frontend_image,
         backend_image=app.backend_image,
-        frontend_resources=_resources(app.frontend_resources),
-        backend_resources=_resources(app.backend_resources),
+        frontend_resources=ResourceSpec(**app.frontend_resources.model_dump()),
+        backend_resources=ResourceSpec(**app.backend_resources.model_dump()),
         config=env.config,
         secrets=env.secrets,
         ca_bundles=env.ca_bundles,
@@ -67,9 +57,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         frontend_port=app.frontend_port,
         backend_port=app.backend_port,
         create_namespace=True,
-        tls=TlsSpec(
-            mode=app.tls.mode, secret_name=app.tls.secret_name, cluster_issuer=app.tls.cluster_issuer
-        ),
+        tls=TlsSpec(**app.tls.model_dump()),
         autoscaling=autoscaling,
         disruption_budget=profile.disruption_budget,
         anti_affinity=profile.anti_affinity,
@@ -102,17 +90,7 @@ def build(settings: Settings) -> None:
 
     registry = declare_registry(settings)
     data = declare_data(settings, supervisor, supervisor_ns)
-    env = app_environment(
-        settings,
-        DatabaseEndpoint(
-            host=data.host,
-            port=data.port,
-            database=data.database,
-            user=data.app_user,
-            password=data.app_password,
-            sslmode=data.sslmode,
-        ),
-    )
+    env = app_environment(settings, data)
 
     pulumi.export("environment", cfg.environment)
     pulumi.export("supervisorNamespace", vsphere.namespace)

@@ -15,21 +15,16 @@ import pulumi_kubernetes as k8s
 from components.crds.postgres_cluster import BackupConfig, BackupSchedule, MaintenanceWindow
 from components.dsm_postgres import DsmPostgres, DsmPostgresArgs
 from components.postgres import SslMode
+from infra.app_settings import DatabaseEndpoint
 from infra.config import Settings
 from infra.config.database import DatabaseConfig
 
 
 @dataclass(frozen=True)
-class DataOutputs:
-    """Where the app's database is and who the app connects as."""
+class DataOutputs(DatabaseEndpoint):
+    """Where the app's database is, who the app connects as (its login role; the password is a
+    Pulumi secret) and the cluster it lives in."""
 
-    host: pulumi.Output[str]
-    port: pulumi.Output[int]
-    database: pulumi.Output[str]
-    app_user: pulumi.Output[str]
-    app_password: pulumi.Output[str]
-    """A Pulumi secret."""
-    sslmode: str
     cluster_name: pulumi.Output[str]
 
 
@@ -42,11 +37,7 @@ def _backup(db: DatabaseConfig) -> BackupConfig | None:
 
 def _maintenance_window(db: DatabaseConfig) -> MaintenanceWindow | None:
     window = db.maintenance_window
-    if window is None:
-        return None
-    return MaintenanceWindow(
-        start_day=window.start_day, start_time=window.start_time, duration=window.duration
-    )
+    return None if window is None else MaintenanceWindow(**window.model_dump())
 
 
 def data_args(settings: Settings, namespace: pulumi.Input[str]) -> DsmPostgresArgs:
@@ -103,8 +94,8 @@ def declare_data(settings: Settings, supervisor: k8s.Provider, namespace: pulumi
         host=postgres.host,
         port=postgres.port,
         database=postgres.database,
-        app_user=postgres.app_user,
-        app_password=postgres.app_password,
+        user=postgres.app_user,
+        password=postgres.app_password,
         sslmode=postgres.sslmode,
         cluster_name=postgres.cluster_name,
     )

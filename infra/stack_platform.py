@@ -168,9 +168,7 @@ def vks_args(
         version=vks.version,
         storage_class=vks.storage_class,
         control_plane_vm_class=vks.cpu_pool.vm_class,
-        cpu_pool=NodePool(
-            name=vks.cpu_pool.name, replicas=vks.cpu_pool.replicas, vm_class=vks.cpu_pool.vm_class
-        ),
+        cpu_pool=NodePool(**vks.cpu_pool.model_dump()),
         gpu_pool=gpu_node_pool(vks.gpu_pool, gpu_class, vks.storage_class),
         control_plane_replicas=vks.control_plane_replicas,
         cluster_class=vks.cluster_class,
@@ -216,31 +214,23 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
     vks, platform = _vks_config(settings), _platform_config(settings)
     app = settings.config.app
     registry = platform.registry
-    cm, contour, mon = platform.cert_manager, platform.contour, platform.monitoring
+    cm, mon = platform.cert_manager, platform.monitoring
     logging = None
     if platform.logging is not None:
-        sink = platform.logging.sink
         logging = LoggingSpec(
-            package_version=platform.logging.package_version,
-            sink=LogSinkSpec(type=sink.type, host=sink.host, port=sink.port, tls=sink.tls, uri=sink.uri),
-            app_retention_days=platform.logging.app_retention_days,
-            audit_retention_days=platform.logging.audit_retention_days,
+            sink=LogSinkSpec(**platform.logging.sink.model_dump()),
+            **platform.logging.model_dump(exclude={"sink"}),
         )
     gpu = None
     if platform.gpu_operator is not None:
         g = platform.gpu_operator
         gpu = GpuOperatorSpec(
             chart=f"oci://{registry}/{g.chart}",
-            chart_version=g.chart_version,
-            driver_repository=g.driver_repository,
-            driver_image=g.driver_image,
-            driver_version=g.driver_version,
-            licensing_config_name=g.licensing_config_name,
-            gridd_conf=g.gridd_conf,
             license_token=credential("nvidiaLicenseToken", settings.secrets.nvidia_license_token),
             pool_taints=tuple(Taint(t.key, t.value, t.effect) for t in vks.gpu_pool.taints),
             image_registry=registry,
             pool_labels=dict(vks.gpu_pool.labels),
+            **g.model_dump(exclude={"chart"}),
         )
     autoscaler = None
     if platform.autoscaler is not None and vks.gpu_pool.min_replicas is not None:
@@ -253,29 +243,17 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
         package_repository_image=f"{registry}/{platform.package_repository}",
         package_namespace=platform.package_namespace,
         cert_manager=CertManagerSpec(
-            package_version=cm.package_version,
-            issuer_name=cm.issuer_name,
-            ca_secret_name=cm.ca_secret_name,
-            ca_certificate=cm.ca_certificate,
+            **cm.model_dump(),
             # The committed certificate says the program manages the CA Secret; the key is a
             # credential the deploy job supplies (a preview without it changes nothing).
             ca_key=credential("corporateCaKey", settings.secrets.corporate_ca_key) if cm.ca_certificate else None,
         ),
-        contour=ContourSpec(
-            package_version=contour.package_version,
-            ingress_class_name=contour.ingress_class_name,
-            load_balancer_ip=contour.load_balancer_ip,
-            envoy_replicas=contour.envoy_replicas,
-        ),
+        contour=ContourSpec(**platform.contour.model_dump()),
         monitoring=MonitoringSpec(
             chart=f"oci://{registry}/{mon.chart}",
-            chart_version=mon.chart_version,
             namespace=settings.monitoring_namespace,
             image_registry=registry,
-            retention=mon.retention,
-            storage_size=mon.storage_size,
-            storage_class=mon.storage_class,
-            grafana_hostname=mon.grafana_hostname,
+            **mon.model_dump(exclude={"chart"}),
         ),
         app_namespace=app.namespace,
         app_job=f"{app.name}-backend",
@@ -299,21 +277,13 @@ def gpu_workload_args(settings: Settings, pull_secret_name: str | None) -> GpuWo
     if workload is None:
         return None
     return GpuWorkloadArgs(
-        name=workload.name,
         namespace=app.namespace,
-        image=workload.image,
-        port=workload.port,
         tolerations=tuple(Toleration(t.key, t.value, t.effect) for t in vks.gpu_pool.taints),
         node_selector=dict(vks.gpu_pool.labels),
         clients={"app.kubernetes.io/name": app.name, "app.kubernetes.io/component": "backend"},
-        gpu_count=workload.gpu_count,
-        replicas=workload.replicas,
-        cpu_request=workload.cpu_request,
-        memory_request=workload.memory_request,
-        memory_limit=workload.memory_limit,
-        health_path=workload.health_path,
         pull_secret_name=pull_secret_name,
         disruption_budget=settings.profile.disruption_budget,
+        **workload.model_dump(),
     )
 
 

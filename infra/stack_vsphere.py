@@ -56,35 +56,17 @@ def declare_vsphere(settings: Settings) -> VsphereOutputs:
     for vm_class in cfg.vm_classes:
         classes[vm_class.name] = VmClass(
             vm_class.name,
-            VmClassArgs(
-                connection=connection,
-                name=vm_class.name,
-                cpu_count=vm_class.cpu_count,
-                memory_mib=vm_class.memory_mib,
-                cpu_reservation_percent=vm_class.cpu_reservation_percent,
-                vgpu_profile=vm_class.vgpu_profile,
-                cluster=cfg.cluster,
-                api=cfg.api,
-            ),
+            VmClassArgs(connection=connection, cluster=cfg.cluster, api=cfg.api, **vm_class.model_dump()),
         ).class_id
     ns = cfg.namespace
     namespace = SupervisorNamespace(
         ns.name,
         SupervisorNamespaceArgs(
             connection=connection,
-            name=ns.name,
             cluster=cfg.cluster,
-            storage_policy=ns.storage_policy,
-            storage_limit_mib=ns.storage_limit_mib,
-            cpu_limit_mhz=ns.cpu_limit_mhz,
-            memory_limit_mib=ns.memory_limit_mib,
-            description=ns.description,
             vm_classes=list(classes.values()),
-            content_libraries=ns.content_libraries,
-            access=[
-                NamespaceAccess(subject=a.subject, domain=a.domain, subject_type=a.subject_type, role=a.role)
-                for a in ns.access
-            ],
+            access=[NamespaceAccess(**a.model_dump()) for a in ns.access],
+            **ns.model_dump(exclude={"access"}),
         ),
         opts=pulumi.ResourceOptions(protect=settings.protect("supervisorNamespace")),
     )

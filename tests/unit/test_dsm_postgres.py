@@ -240,9 +240,9 @@ def test_outputs_keep_the_password_secret() -> None:
     assert resolve(data.host) == ("127.0.0.1", False)
     assert resolve(data.port) == (5432, False)
     assert resolve(data.database) == ("chat", False)
-    assert resolve(data.app_user) == ("chat_app", False)
+    assert resolve(data.user) == ("chat_app", False)
     assert resolve(data.cluster_name) == ("chat-pg", False)
-    assert resolve(data.app_password)[1] is True
+    assert resolve(data.password)[1] is True
 
 
 def test_connection_url_is_secret(dev: Declared) -> None:
