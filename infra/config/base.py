@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -46,16 +47,16 @@ class Model(BaseModel):
     )
 
 
-def _dns_label(value: str) -> str:
-    if not DNS_LABEL.match(value):
-        raise ValueError("must be a DNS label: lower-case letters, digits and '-', 1-63 characters")
-    return value
+def rule(test: Callable[[str], object], problem: str) -> AfterValidator:
+    """A string key's rule: the value passes `test` (a pattern's `match`, a predicate), else
+    the key's error says `problem` (what the key may be)."""
 
+    def check(value: str) -> str:
+        if not test(value):
+            raise ValueError(problem)
+        return value
 
-def _dns_name(value: str) -> str:
-    if not DNS_NAME.match(value):
-        raise ValueError("must be a DNS name such as chat.example.com (lower-case, dot-separated labels)")
-    return value
+    return AfterValidator(check)
 
 
 def field_problem(path: tuple[str | int, ...], given: Any, allowed: str) -> PydanticCustomError:
@@ -82,23 +83,11 @@ def _number_as_quantity(value: Any) -> Any:
     return value
 
 
-def _quantity(value: str) -> str:
-    if not K8S_QUANTITY.match(value):
-        raise ValueError("must be a Kubernetes quantity such as 500m, 2, 512Mi or 20Gi")
-    return value
-
-
 def quantity_value(quantity: str) -> Fraction:
     """The exact value of a validated quantity in base units (cores, bytes)."""
     match = K8S_QUANTITY.match(quantity)
     assert match is not None
     return Fraction(match["number"]) * QUANTITY_UNITS[match["unit"] or ""]
-
-
-def _positive_quantity(value: str) -> str:
-    if quantity_value(value) <= 0:
-        raise ValueError("must be a size above zero, such as 1Gi")
-    return value
 
 
 def _flag(value: Any) -> Any:
@@ -242,11 +231,19 @@ def _pem_certificates(value: str) -> str:
     return value.strip() + "\n"
 
 
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-DnsName = Annotated[str, AfterValidator(_dns_name)]
+DnsLabel = Annotated[
+    str, rule(DNS_LABEL.match, "must be a DNS label: lower-case letters, digits and '-', 1-63 characters")
+]
+DnsName = Annotated[
+    str, rule(DNS_NAME.match, "must be a DNS name such as chat.example.com (lower-case, dot-separated labels)")
+]
 Hostname = Annotated[DnsName, AfterValidator(_dns_name_not_ip)]
-Quantity = Annotated[str, BeforeValidator(_number_as_quantity), AfterValidator(_quantity)]
-Size = Annotated[Quantity, AfterValidator(_positive_quantity)]
+Quantity = Annotated[
+    str,
+    BeforeValidator(_number_as_quantity),
+    rule(K8S_QUANTITY.match, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 20Gi"),
+]
+Size = Annotated[Quantity, rule(lambda v: quantity_value(v) > 0, "must be a size above zero, such as 1Gi")]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 HostPort = Annotated[str, AfterValidator(lambda v: _host_port(v, port_allowed=True))]
 Host = Annotated[str, AfterValidator(lambda v: _host_port(v, port_allowed=False))]

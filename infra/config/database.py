@@ -20,6 +20,7 @@ from infra.config.base import (
     derived_name_prefix,
     field_problem,
     quantity_value,
+    rule,
 )
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -37,15 +38,6 @@ MAX_MAINTENANCE_MINUTES = 24 * 60
 LONGEST_CLUSTER_NAME_SUFFIX = "-admin-password"
 
 
-def _sql_identifier(value: str) -> str:
-    if not SQL_IDENTIFIER.match(value):
-        raise ValueError(
-            "must be a plain SQL identifier: lower-case letters, digits and '_', "
-            "starting with a letter or '_', at most 63 characters"
-        )
-    return value
-
-
 def _role_name(value: str) -> str:
     if value.startswith("pg_"):
         raise ValueError("must not start with 'pg_' (reserved for PostgreSQL's built-in roles)")
@@ -55,30 +47,11 @@ def _role_name(value: str) -> str:
 
 
 def _reserved(names: set[str], what: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if value in names or value.startswith("pg_"):
-            raise ValueError(
-                f"is reserved: PostgreSQL already has {what} of that name; choose a name other than "
-                f"{', '.join(sorted(names))} or pg_*"
-            )
-        return value
-
-    return AfterValidator(check)
-
-
-def _cluster_name(value: str) -> str:
-    if value.startswith("pg-"):
-        raise ValueError(
-            "must not start with 'pg-': the admin password Secret is named <clusterName>-admin-password "
-            "and DSM reserves Secret names starting with pg-"
-        )
-    return value
-
-
-def _storage_size(value: str) -> str:
-    if quantity_value(value) < MIN_STORAGE_BYTES:
-        raise ValueError("must be a disk size of at least 1Gi, such as 20Gi")
-    return value
+    return rule(
+        lambda value: value not in names and not value.startswith("pg_"),
+        f"is reserved: PostgreSQL already has {what} of that name; choose a name other than "
+        f"{', '.join(sorted(names))} or pg_*",
+    )
 
 
 def _cron(value: str) -> str:
@@ -127,9 +100,19 @@ def _unique(values: list[str]) -> list[str]:
     return values
 
 
-SqlIdentifier = Annotated[str, AfterValidator(_sql_identifier)]
+SqlIdentifier = Annotated[
+    str,
+    rule(
+        SQL_IDENTIFIER.match,
+        "must be a plain SQL identifier: lower-case letters, digits and '_', "
+        "starting with a letter or '_', at most 63 characters",
+    ),
+]
 RoleName = Annotated[SqlIdentifier, AfterValidator(_role_name)]
-StorageSize = Annotated[Quantity, AfterValidator(_storage_size)]
+StorageSize = Annotated[
+    Quantity,
+    rule(lambda v: quantity_value(v) >= MIN_STORAGE_BYTES, "must be a disk size of at least 1Gi, such as 20Gi"),
+]
 CreatedRoleName = Annotated[RoleName, _reserved(RESERVED_CREATED_ROLE_NAMES, "a role")]
 
 
@@ -154,7 +137,11 @@ class DatabaseConfig(Model):
 
     cluster_name: Annotated[
         DnsLabel,
-        AfterValidator(_cluster_name),
+        rule(
+            lambda v: not v.startswith("pg-"),
+            "must not start with 'pg-': the admin password Secret is named <clusterName>-admin-password "
+            "and DSM reserves Secret names starting with pg-",
+        ),
         derived_name_prefix(LONGEST_CLUSTER_NAME_SUFFIX, "the cluster's Secrets and Services"),
     ] = Field(
         "chat-pg", description="PostgresCluster name; must not start with pg-"

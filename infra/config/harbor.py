@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
 from components.names import HARBOR_CRON
-from infra.config.base import DnsLabel, Flag, Model, url_without_path
+from infra.config.base import DnsLabel, Flag, Model, rule, url_without_path
 
 # Harbor schedules with six-field cron expressions: seconds first.
 
@@ -37,7 +37,13 @@ class HarborConfig(Model):
     """Generate an SBOM for every pushed image."""
     retain_last: int = Field(10, ge=1, le=1000)
     """Tag retention (prod): keep the most recently pushed N artifacts per repository."""
-    retention_schedule: str = "0 0 3 * * *"
+    retention_schedule: Annotated[
+        str,
+        rule(
+            HARBOR_CRON.match,
+            "must be a six-field cron expression, seconds first, e.g. '0 0 3 * * *' (daily at 03:00)",
+        ),
+    ] = "0 0 3 * * *"
     """When tag retention runs: Harbor cron with seconds first (second minute hour day month weekday)."""
     immutable_tag_pattern: str = Field("v*", min_length=1)
     """Tags matching this pattern cannot be overwritten or deleted (prod)."""
@@ -45,12 +51,3 @@ class HarborConfig(Model):
     """Lifetime of the pull and push robot accounts in days; they never get unlimited lifetime."""
     robot_rotation: int = Field(0, ge=0)
     """Bump to replace both robot accounts, which issues new secrets and a new lifetime."""
-
-    @field_validator("retention_schedule")
-    @classmethod
-    def _harbor_cron(cls, value: str) -> str:
-        if not HARBOR_CRON.match(value):
-            raise ValueError(
-                "must be a six-field cron expression, seconds first, e.g. '0 0 3 * * *' (daily at 03:00)"
-            )
-        return value

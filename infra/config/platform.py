@@ -21,6 +21,7 @@ from infra.config.base import (
     Size,
     derived_name_prefix,
     field_problem,
+    rule,
 )
 
 # DlvmWorkstation names the cloud-init Secret <name>-cloud-init; Cluster API names the
@@ -50,15 +51,6 @@ _REGISTRY_PATH = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
-def _pinned(value: str) -> str:
-    if not _PINNED_VERSION.match(value):
-        raise ValueError(
-            "must be one exact version such as 1.20.2+vmware.1-vks.1 or v25.10.0 "
-            "(no range, wildcard or 'latest': the add-on must not change under a running cluster)"
-        )
-    return value
-
-
 def _registry_path(value: str) -> str:
     if "://" in value:
         raise ValueError("must be host[:port]/project[/path] without a scheme (the Harbor mirror)")
@@ -67,15 +59,18 @@ def _registry_path(value: str) -> str:
     return value
 
 
-def _label_key(value: str) -> str:
-    if not _LABEL_KEY.match(value):
-        raise ValueError("must be a Kubernetes label key such as nvidia.com/gpu or node-role.paif.dev/gpu")
-    return value
-
-
-PinnedVersion = Annotated[str, AfterValidator(_pinned)]
+PinnedVersion = Annotated[
+    str,
+    rule(
+        _PINNED_VERSION.match,
+        "must be one exact version such as 1.20.2+vmware.1-vks.1 or v25.10.0 "
+        "(no range, wildcard or 'latest': the add-on must not change under a running cluster)",
+    ),
+]
 RegistryPath = Annotated[str, AfterValidator(_registry_path)]
-LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelKey = Annotated[
+    str, rule(_LABEL_KEY.match, "must be a Kubernetes label key such as nvidia.com/gpu or node-role.paif.dev/gpu")
+]
 
 
 class TaintConfig(Model):

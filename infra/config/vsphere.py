@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.names import VGPU_PROFILE
-from infra.config.base import DnsLabel, Flag, HostPort, Model
+from infra.config.base import DnsLabel, Flag, HostPort, Model, rule
 
-
-def _vgpu_profile(value: str) -> str:
-    if not VGPU_PROFILE.match(value):
-        raise ValueError(
-            "must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, "
-            "lower case, e.g. grid_a100-40c or nvidia_h100xm-80c"
-        )
-    return value
-
-
-VgpuProfile = Annotated[str, AfterValidator(_vgpu_profile)]
+VgpuProfile = Annotated[
+    str,
+    rule(
+        VGPU_PROFILE.match,
+        "must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, "
+        "lower case, e.g. grid_a100-40c or nvidia_h100xm-80c",
+    ),
+]
 
 
 class AccessEntry(Model):
