@@ -29,13 +29,13 @@ from infra.volume_check import check_uploads_volume
 
 def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs | None) -> AiAppArgs:
     """AiApp's arguments from the config and the profile (the environment matrix lives there)."""
-    cfg, profile = settings.config, settings.profile
+    cfg, profile, eff = settings.config, settings.profile, settings.effective
     app = cfg.app
     autoscaling = None
     if profile.autoscaling:
         autoscaling = AutoscalingSpec(
-            min_replicas=max(app.autoscaling.min_replicas, settings.replicas),
-            max_replicas=max(app.autoscaling.max_replicas, settings.replicas),
+            min_replicas=max(app.autoscaling.min_replicas, eff.replicas),
+            max_replicas=max(app.autoscaling.max_replicas, eff.replicas),
             target_cpu_percent=app.autoscaling.target_cpu_percent,
         )
     return AiAppArgs(
@@ -53,7 +53,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         pais_egress_cidr=cfg.pais.egress_cidr,
         db_egress_cidr=cfg.database.egress_cidr,
         db_port=cfg.database.port,
-        replicas=settings.replicas,
+        replicas=eff.replicas,
         frontend_port=app.frontend_port,
         backend_port=app.backend_port,
         create_namespace=True,
@@ -61,11 +61,11 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         autoscaling=autoscaling,
         disruption_budget=profile.disruption_budget,
         anti_affinity=profile.anti_affinity,
-        monitoring=settings.monitoring,
-        monitoring_namespace=settings.monitoring_namespace,
-        ingress_class=settings.ingress_class_name,
+        monitoring=eff.monitoring,
+        monitoring_namespace=eff.monitoring_namespace,
+        ingress_class=eff.ingress_class_name,
         uploads_volume_size=app.uploads_volume_size,
-        uploads_access_mode=settings.uploads_access_mode,
+        uploads_access_mode=eff.uploads_access_mode,
         uploads_storage_class=app.uploads_storage_class,
         protect_uploads=settings.protect("uploadsVolume"),
         image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,

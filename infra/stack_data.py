@@ -47,7 +47,7 @@ def data_args(settings: Settings, namespace: pulumi.Input[str]) -> DsmPostgresAr
         cluster_name=db.cluster_name,
         namespace=namespace,
         version=db.version,
-        standbys=settings.db_standbys,
+        standbys=settings.effective.db_standbys,
         vm_class=db.vm_class,
         storage_policy_name=db.storage_policy_name,
         storage_space=db.storage_space,
@@ -68,7 +68,7 @@ def data_args(settings: Settings, namespace: pulumi.Input[str]) -> DsmPostgresAr
         maintenance_window=_maintenance_window(db),
         host=db.host,
         port=db.port,
-        sslmode=cast(SslMode, settings.db_sslmode),
+        sslmode=cast(SslMode, settings.effective.db_sslmode),
         ssl_root_cert=db.ssl_root_cert,
         connect_timeout=db.connect_timeout_seconds,
         connection_config={

@@ -251,7 +251,7 @@ def platform_args(settings: Settings) -> ClusterPlatformArgs:
         contour=ContourSpec(**platform.contour.model_dump()),
         monitoring=MonitoringSpec(
             chart=f"oci://{registry}/{mon.chart}",
-            namespace=settings.monitoring_namespace,
+            namespace=settings.effective.monitoring_namespace,
             image_registry=registry,
             **mon.model_dump(exclude={"chart"}),
         ),

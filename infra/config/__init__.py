@@ -12,6 +12,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,6 +100,42 @@ class Secrets:
     """Secret keys that are set to an empty value (refused by the pre-apply check)."""
 
 
+UploadsAccessMode = Literal["ReadWriteOnce", "ReadWriteMany"]
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The values a key may leave to the environment: the config's where it sets them, else the
+    profile's. Computed once per config, for the cross-checks and for the program alike."""
+
+    replicas: int
+    max_backend_replicas: int
+    """The most backend pods that run at once (the HPA's maximum where the profile autoscales)."""
+    uploads_access_mode: UploadsAccessMode
+    """ReadWriteOnce mounts on one node: right for one replica; several need ReadWriteMany."""
+    monitoring: bool
+    monitoring_namespace: str
+    ingress_class_name: str | None
+    db_standbys: int
+    db_sslmode: str
+
+    @classmethod
+    def of(cls, cfg: StackConfig, profile: EnvironmentProfile) -> Effective:
+        app, db = cfg.app, cfg.database
+        replicas = app.replicas or profile.default_replicas
+        writers = max(replicas, app.autoscaling.max_replicas) if profile.autoscaling else replicas
+        return cls(
+            replicas=replicas,
+            max_backend_replicas=writers,
+            uploads_access_mode=app.uploads_access_mode or ("ReadWriteMany" if writers > 1 else "ReadWriteOnce"),
+            monitoring=profile.monitoring if app.monitoring is None else app.monitoring,
+            monitoring_namespace=app.monitoring_namespace or profile.monitoring_namespace,
+            ingress_class_name=app.ingress_class_name or profile.ingress_class_name,
+            db_standbys=profile.db_standbys if db.replicas is None else db.replicas,
+            db_sslmode=db.sslmode or profile.db_sslmode,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the program composes from: validated config, its profile and the secrets."""
@@ -112,58 +149,12 @@ class Settings:
         unless paif:protection.release names it."""
         return self.profile.protect_stateful and stateful not in self.config.protection.release
 
-    @property
-    def replicas(self) -> int:
-        return self.config.app.replicas or self.profile.default_replicas
-
-    @property
-    def monitoring(self) -> bool:
-        app = self.config.app
-        return self.profile.monitoring if app.monitoring is None else app.monitoring
-
-    @property
-    def max_backend_replicas(self) -> int:
-        """The most backend pods that run at once (the HPA's maximum where the profile autoscales)."""
-        return max_backend_replicas(self.config, self.profile)
-
-    @property
-    def uploads_access_mode(self) -> UploadsAccessMode:
-        return uploads_access_mode(self.config, self.profile)
-
-    @property
-    def monitoring_namespace(self) -> str:
-        return self.config.app.monitoring_namespace or self.profile.monitoring_namespace
-
-    @property
-    def ingress_class_name(self) -> str | None:
-        return self.config.app.ingress_class_name or self.profile.ingress_class_name
-
-    @property
-    def db_standbys(self) -> int:
-        db = self.config.database
-        return self.profile.db_standbys if db.replicas is None else db.replicas
-
-    @property
-    def db_sslmode(self) -> str:
-        return self.config.database.sslmode or self.profile.db_sslmode
+    @cached_property
+    def effective(self) -> Effective:
+        return Effective.of(self.config, self.profile)
 
 
-UploadsAccessMode = Literal["ReadWriteOnce", "ReadWriteMany"]
-
-
-def max_backend_replicas(cfg: StackConfig, profile: EnvironmentProfile) -> int:
-    replicas = cfg.app.replicas or profile.default_replicas
-    return max(replicas, cfg.app.autoscaling.max_replicas) if profile.autoscaling else replicas
-
-
-def uploads_access_mode(cfg: StackConfig, profile: EnvironmentProfile) -> UploadsAccessMode:
-    """ReadWriteOnce mounts on one node: right for one replica; several need ReadWriteMany."""
-    if cfg.app.uploads_access_mode is not None:
-        return cfg.app.uploads_access_mode
-    return "ReadWriteMany" if max_backend_replicas(cfg, profile) > 1 else "ReadWriteOnce"
-
-
-def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -> list[str]:
     app = cfg.app
     if not app.uploads_volume_size:
         return [
@@ -175,16 +166,16 @@ def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
             )
             if value is not None
         ]
-    writers = max_backend_replicas(cfg, profile)
+    writers = eff.max_backend_replicas
     replica_keys = f"{NAMESPACE}:app.replicas, {NAMESPACE}:app.autoscaling.maxReplicas"
-    if writers > 1 and uploads_access_mode(cfg, profile) == "ReadWriteOnce":
+    if writers > 1 and eff.uploads_access_mode == "ReadWriteOnce":
         return [
             f"{NAMESPACE}:app.uploadsAccessMode: given 'ReadWriteOnce'; the backend runs up to {writers} replicas "
             f"({replica_keys}) on different nodes and a ReadWriteOnce volume mounts on one node only: use "
             f"ReadWriteMany with {NAMESPACE}:app.uploadsStorageClass, run 1 replica, or remove "
             f"{NAMESPACE}:app.uploadsVolumeSize"
         ]
-    if uploads_access_mode(cfg, profile) == "ReadWriteMany" and not app.uploads_storage_class:
+    if eff.uploads_access_mode == "ReadWriteMany" and not app.uploads_storage_class:
         why = (
             f"{NAMESPACE}:app.uploadsVolumeSize with up to {writers} backend replicas ({replica_keys})"
             if writers > 1
@@ -316,20 +307,20 @@ def _platform_checks(vks: VksConfig, profile: EnvironmentProfile) -> list[str]:
 
 def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
     """Rules that need the environment profile or several sections at once, by section."""
+    eff = Effective.of(cfg, profile)
     return [
-        *_app_checks(cfg, profile),
-        *_uploads_checks(cfg, profile),
+        *_app_checks(cfg, profile, eff),
+        *_uploads_checks(cfg, profile, eff),
         *_harbor_checks(cfg, profile),
         *_vsphere_checks(cfg, profile),
         *_placement_checks(cfg, profile),
-        *_database_checks(cfg, profile),
+        *_database_checks(cfg, profile, eff),
     ]
 
 
-def _app_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+def _app_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -> list[str]:
     problems: list[str] = []
-    env, app = profile.name, cfg.app
-    replicas = app.replicas or profile.default_replicas
+    env, app, replicas = profile.name, cfg.app, eff.replicas
     if replicas < profile.min_replicas:
         problems.append(
             f"{NAMESPACE}:app.replicas: given {replicas}; {env} requires at least {profile.min_replicas}"
@@ -419,10 +410,9 @@ def _placement_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str
     return problems + _platform_checks(cfg.vks, profile)
 
 
-def _database_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+def _database_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -> list[str]:
     problems: list[str] = []
-    env, db = profile.name, cfg.database
-    standbys = profile.db_standbys if db.replicas is None else db.replicas
+    env, db, standbys, sslmode = profile.name, cfg.database, eff.db_standbys, eff.db_sslmode
     if standbys not in profile.db_allowed_standbys:
         allowed = ", ".join(str(n) for n in profile.db_allowed_standbys)
         problems.append(f"{NAMESPACE}:database.replicas: given {standbys}; {env} allows {allowed}")
@@ -439,7 +429,6 @@ def _database_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]
         problems.append(
             f"{NAMESPACE}:database.sslmode: given {db.sslmode!r}; {env} requires {profile.db_sslmode_rule}"
         )
-    sslmode = db.sslmode or profile.db_sslmode
     if sslmode in ("verify-ca", "verify-full") and not db.ca_bundle:
         problems.append(
             f"{NAMESPACE}:database.caBundle: required key is missing: sslmode {sslmode!r} verifies the database's "
