@@ -6,10 +6,12 @@ these two maps, so the app sees the same keys whichever environment it runs in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from typing import Any
 
 import pulumi
 
+from components.ai_app import AppContainers
 from infra.config import Settings
 from infra.credentials import credential
 from infra.preflight import check_apply_secrets
@@ -33,16 +35,15 @@ DB_CA_FILE = "db.crt"
 PAIS_CA_FILE = "pais.crt"
 
 
-@dataclass(frozen=True)
-class AppEnvironment:
-    """Settings the app containers get as environment variables, and the CA files they name."""
+@dataclass(frozen=True, kw_only=True)
+class AppEnvironment(AppContainers):
+    """The app's two containers from `paif:app` and the settings they get as environment
+    variables (`config`: a ConfigMap on Kubernetes, an env file on the DLVM; `secrets`: a Secret,
+    a 0600 file), with the CA files they name in CA_DIR: the same wherever the app runs."""
 
-    config: dict[str, pulumi.Input[str]]
-    """Non-secret settings (a ConfigMap on Kubernetes, an env file on the DLVM)."""
-    secrets: dict[str, pulumi.Output[str]]
-    """Secret settings (a Secret on Kubernetes, a 0600 file on the DLVM); values are Pulumi secrets."""
-    ca_bundles: dict[str, str] = field(default_factory=dict)
-    """PEM CA bundles by file name in CA_DIR (public: a ConfigMap, plain cloud-config)."""
+    def args(self) -> dict[str, Any]:
+        """These fields as keyword arguments of AiAppArgs or DlvmWorkstationArgs."""
+        return {f.name: getattr(self, f.name) for f in fields(AppContainers)}
 
 
 def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
@@ -78,4 +79,13 @@ def app_environment(settings: Settings, db: DatabaseEndpoint) -> AppEnvironment:
         "DB_USER": pulumi.Output.secret(db.user),
         "DB_PASSWORD": pulumi.Output.secret(db.password),
     }
-    return AppEnvironment(config=config, secrets=secrets, ca_bundles=ca_bundles)
+    return AppEnvironment(
+        frontend_image=cfg.app.frontend_image,
+        backend_image=cfg.app.backend_image,
+        frontend_port=cfg.app.frontend_port,
+        backend_port=cfg.app.backend_port,
+        config=config,
+        secrets=secrets,
+        ca_bundles=ca_bundles,
+        ca_dir=CA_DIR,
+    )

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.ai_app import AiApp, AiAppArgs, AutoscalingSpec, ResourceSpec, TlsSpec
-from infra.app_settings import CA_DIR, AppEnvironment, app_environment
+from infra.app_settings import AppEnvironment, app_environment
 from infra.config import Settings
 from infra.preflight import check_apply_secrets
 from infra.providers import supervisor_provider
@@ -42,20 +42,12 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         name=app.name,
         namespace=app.namespace,
         hostname=app.hostname,
-        frontend_image=app.frontend_image,
-        backend_image=app.backend_image,
         frontend_resources=ResourceSpec(**app.frontend_resources.model_dump()),
         backend_resources=ResourceSpec(**app.backend_resources.model_dump()),
-        config=env.config,
-        secrets=env.secrets,
-        ca_bundles=env.ca_bundles,
-        ca_dir=CA_DIR,
         pais_egress_cidr=cfg.pais.egress_cidr,
         db_egress_cidr=cfg.database.egress_cidr,
         db_port=cfg.database.port,
         replicas=eff.replicas,
-        frontend_port=app.frontend_port,
-        backend_port=app.backend_port,
         create_namespace=True,
         tls=TlsSpec(**app.tls.model_dump()),
         autoscaling=autoscaling,
@@ -69,6 +61,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
         uploads_storage_class=app.uploads_storage_class,
         protect_uploads=settings.protect("uploadsVolume"),
         image_pull_dockerconfigjson=registry.dockerconfigjson if registry else None,
+        **env.args(),
     )
 
 

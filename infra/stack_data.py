@@ -23,8 +23,12 @@ from infra.config.database import DatabaseConfig
 @dataclass(frozen=True)
 class DataOutputs(DatabaseEndpoint):
     """Where the app's database is, who the app connects as (its login role; the password is a
-    Pulumi secret) and the cluster it lives in."""
+    Pulumi secret) and the cluster it lives in, all outputs of the cluster."""
 
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    database: pulumi.Output[str]
+    user: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
 
 

@@ -30,7 +30,7 @@ from components.crds.cluster import Taint as NodeTaint
 from components.dlvm import DlvmWorkstation, DlvmWorkstationArgs, Resources
 from components.gpu_workload import GpuWorkload, GpuWorkloadArgs, Toleration
 from components.vks_cluster import VksCluster, VksClusterArgs
-from infra.app_settings import CA_DIR, AppEnvironment
+from infra.app_settings import AppEnvironment
 from infra.config import NAMESPACE, ConfigError, Settings
 from infra.config.platform import DlvmConfig, GpuPoolConfig, PlatformConfig, VksConfig
 from infra.credentials import credential
@@ -95,21 +95,14 @@ def dlvm_args(
         storage_class=dlvm.storage_class,
         boot_disk_size=dlvm.boot_disk_size,
         app_name=app.name,
-        frontend_image=app.frontend_image,
-        backend_image=app.backend_image,
-        frontend_port=app.frontend_port,
-        backend_port=app.backend_port,
         frontend_resources=Resources(**app.frontend_resources.model_dump()),
         backend_resources=Resources(**app.backend_resources.model_dump()),
         hostname=app.hostname,
         tls_certificate=dlvm.tls_certificate,
         tls_key=credential("dlvmTlsKey", settings.secrets.dlvm_tls_key) if dlvm.tls_certificate else None,
-        config=app_env.config,
-        secrets=app_env.secrets,
         registry_auth=pull_secret,
-        ca_bundles=app_env.ca_bundles,
-        ca_dir=CA_DIR,
         await_ready=settings.profile.await_custom_resources,
+        **app_env.args(),
     )
 
 
