@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from resource import RUSAGE_CHILDREN, getrusage
 from typing import Any
 
 import yaml
@@ -93,10 +94,13 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Timing:
-    """Wall-clock seconds of repeated runs of one operation."""
+    """Wall-clock seconds of repeated runs of one operation, and the CPU seconds each took."""
 
     runs: list[float] = field(default_factory=list)
     resources: int = 0
+    cpu: list[float] = field(default_factory=list)
+    """User + system CPU seconds of the run's whole process tree (CLI, language host, program,
+    plugins, policy pack): what the machine's other load does not stretch, unlike the wall clock."""
 
     @property
     def best(self) -> float:
@@ -110,8 +114,13 @@ class Timing:
     def median(self) -> float:
         return statistics.median(self.runs)
 
+    @property
+    def best_cpu(self) -> float:
+        return min(self.cpu)
+
     def text(self) -> str:
-        return f"{self.best:7.2f} s (±{self.spread:.2f}, median {self.median:.2f})"
+        cpu = f", CPU {self.best_cpu:.1f} s" if self.cpu else ""
+        return f"{self.best:7.2f} s (±{self.spread:.2f}, median {self.median:.2f}{cpu})"
 
 
 @dataclass
@@ -130,9 +139,10 @@ class VariantResult:
         return {
             "name": self.name,
             "previews": {
-                f"{m}/{n}": {"runs": t.runs, "resources": t.resources} for (m, n), t in self.previews.items()
+                f"{m}/{n}": {"runs": t.runs, "cpu": t.cpu, "resources": t.resources}
+                for (m, n), t in self.previews.items()
             },
-            "refresh": {m: {"runs": t.runs, "resources": t.resources} for m, t in self.refresh.items()},
+            "refresh": {m: {"runs": t.runs, "cpu": t.cpu, "resources": t.resources} for m, t in self.refresh.items()},
             "refreshApps": self.refresh_apps,
         }
 
@@ -295,11 +305,21 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _children_cpu() -> float:
+    """CPU seconds of every descendant waited for so far: the CLI waits for its plugins and the
+    language host for the program, so a finished run's whole tree is in it."""
+    usage = getrusage(RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _measure(timing: Timing, run: Callable[[], tuple[float, int]], label: str) -> None:
+    cpu_before = _children_cpu()
     seconds, resources = run()
+    cpu = _children_cpu() - cpu_before
     timing.runs.append(seconds)
+    timing.cpu.append(cpu)
     timing.resources = resources
-    _log(f"  {label}: {seconds:.2f} s ({resources} resources)")
+    _log(f"  {label}: {seconds:.2f} s, CPU {cpu:.1f} s ({resources} resources)")
 
 
 def run_variants(
@@ -387,9 +407,10 @@ def report(result: VariantResult, counts: Sequence[int]) -> str:
     if "app+policy" in modes:
         for n in counts:
             overhead = result.best("app+policy", n) / result.best("app", n) - 1
+            cpu = result.previews["app+policy", n].best_cpu / result.previews["app", n].best_cpu - 1
             target = f" (target <= {MAX_POLICY_OVERHEAD:.0%})" if n == 20 else ""
             mark = _verdict(overhead <= MAX_POLICY_OVERHEAD) if n == 20 else "    "
-            lines.append(f"  [{mark}] N={n:<3} policy overhead {overhead:+.1%}{target}")
+            lines.append(f"  [{mark}] N={n:<3} policy overhead {overhead:+.1%}{target}; in CPU seconds {cpu:+.1%}")
     for mode, t in result.refresh.items():
         target = f" (target <= {MAX_REFRESH_SECONDS:.0f} s)" if mode == "app" else ""
         mark = (

@@ -69,7 +69,18 @@ def _per_request(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _message_to_dict(message: Any, **kwargs: Any) -> Any:
-    return once(f"dict{sorted(kwargs.items())}", message, lambda: json_format.MessageToDict(message, **kwargs))
+    step = f"dict{sorted(kwargs.items())}" if kwargs else "dict"
+    return once(step, message, lambda: json_format.MessageToDict(message, **kwargs))
+
+
+def _once_per_request(step: str, method: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+    """`method(self, request)` computed once per request message."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any) -> T:
+        return once(step, request, lambda: method(self, request))
+
+    return wrapper
 
 
 def install() -> None:
@@ -88,5 +99,9 @@ def install() -> None:
     sdk_policy.deserialize_properties = deserialize_once  # type: ignore[attr-defined]
     sdk_policy.unknown_checking_proxy = proxy_once  # type: ignore[attr-defined]
     servicer = sdk_policy._PolicyAnalyzerServicer
+    # The resource's options and its provider, which the SDK reads from the request per policy.
+    options, provider = servicer._get_resource_options, servicer._get_provider_resource
+    servicer._get_resource_options = _once_per_request("options", options)  # type: ignore[method-assign,assignment]
+    servicer._get_provider_resource = _once_per_request("provider", provider)  # type: ignore[method-assign,assignment]
     servicer.Analyze = _per_request(servicer.Analyze)  # type: ignore[method-assign]
     servicer.AnalyzeStack = _per_request(servicer.AnalyzeStack)  # type: ignore[method-assign]

@@ -23,6 +23,8 @@ from pulumi_policy.proxy import (
     UnknownValueError,
 )
 
+from policy.request_scope import once
+
 DYNAMIC = "pulumi-python:dynamic"
 SENTINELS: Final = frozenset(
     {
@@ -333,7 +335,11 @@ class PodTemplate:
 
 def pod_template(resource: Res) -> PodTemplate | None:
     """The pod template of a workload (Deployment, StatefulSet, ..., Pod); None for anything else
-    or when the template is unknown."""
+    or when the template is unknown. Read once per analyzer request (every rule asks)."""
+    return once("pod template", resource, lambda: _pod_template(resource))
+
+
+def _pod_template(resource: Res) -> PodTemplate | None:
     kind = k8s_kind(resource.type)
     if kind not in WORKLOAD_KINDS:
         return None
