@@ -10,6 +10,10 @@ object, which it changes in place, and implements the hooks:
     update_object / delete_object
     adopt                                create: an existing object this stack owns (crash window)
 
+The resource class a program declares is built from the kind's typed args
+(`Kind(name, KindArgs(...), opts)`, components/dynamic/resource.py) for every server family
+and the certificate; `Password` still takes keywords (components/password/password.py).
+
 One diff rule for every family:
 - a change of an identity key (`replace_keys`) replaces the object;
 - a change of an `update_keys` property updates it in place;
