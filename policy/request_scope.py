@@ -1,7 +1,7 @@
 """Each resource converted once per analyzer request, not once per policy.
 
 pulumi-policy 1.21.0 runs every policy of the pack on its own copy of the request: for each
-of our 28 resource rules `Analyze` converts the resource's protobuf properties to a dict
+of our 29 resource rules `Analyze` converts the resource's protobuf properties to a dict
 (`json_format.MessageToDict`, pure Python), deserializes them, wraps them in the
 unknown-checking proxy and converts the provider's properties the same way; `AnalyzeStack`
 does all of that for every resource of the stack once per stack rule (13). Our adapters
