@@ -434,6 +434,12 @@ def _database_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effecti
             f"{NAMESPACE}:database.caBundle: required key is missing: sslmode {sslmode!r} verifies the database's "
             "server certificate; give the PEM CA certificate(s) that signed it"
         )
+    if db.host is None and not profile.await_custom_resources:
+        problems.append(
+            f"{NAMESPACE}:database.host: required key is missing: {env} does not wait for DSM to report the "
+            "cluster (no DSM controller runs there), so its host is never known; give the database server's "
+            "host name or IP address"
+        )
     if len({db.owner_role, db.app_role, db.admin_username}) != 3:
         problems.append(
             f"{NAMESPACE}:database.appRole: given {db.app_role!r}; adminUsername, ownerRole and appRole "

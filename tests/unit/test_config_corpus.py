@@ -629,6 +629,11 @@ NEW_CASES = [
     Case("cpu-quantity-words", "dev", setter("app.backendResources", {"cpuRequest": "two"}),
          "paif:app.backendResources.cpuRequest: given 'two'; must be a Kubernetes quantity such as 500m, 2",
          category="messages"),
+    # Fuzz of the stack files (issue 15): was a traceback, accepted, or refused in unclear words.
+    Case("local-database-host-missing", "local", deleter("database.host"),
+         "paif:database.host: required key is missing: local does not wait for DSM to report the cluster "
+         "(no DSM controller runs there), so its host is never known; give the database server's host name "
+         "or IP address", category="traceback"),
 ]
 
 
