@@ -11,6 +11,7 @@ from infra.config.base import (
     DnsLabel,
     Flag,
     Hostname,
+    HttpsBaseUrl,
     HttpsUrl,
     ImageRef,
     Model,
@@ -147,7 +148,7 @@ class AppConfig(Model):
 class PaisConfig(Model):
     """PAIS (Private AI Services): Agent API and OIDC client-credentials endpoint."""
 
-    base_url: HttpsUrl
+    base_url: HttpsBaseUrl
     """PAIS base URL (https) of the Agent API."""
     agent_name: DnsLabel
     """PAIS agent the backend chats with (/v1/agents/{name}/chat)."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import types
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -45,6 +46,29 @@ class Model(BaseModel):
         str_strip_whitespace=True,
         use_attribute_docstrings=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML true/false is not a count: pydantic would read true as 1 for an integer key."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _takes_integer(field.annotation):
+            raise ValueError("must be a whole number, not true or false")
+        return value
+
+
+def _takes_integer(annotation: Any) -> bool:
+    """Whether a key of this type holds an integer (int, int | None, a Literal of integers)."""
+    if annotation is int:
+        return True
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_takes_integer(arg) for arg in get_args(annotation) if arg is not type(None))
+    if origin is Literal:
+        return all(isinstance(arg, int) and not isinstance(arg, bool) for arg in get_args(annotation))
+    if origin is Annotated:
+        return _takes_integer(get_args(annotation)[0])
+    return False
 
 
 def rule(test: Callable[[str], object], problem: str) -> AfterValidator:
@@ -166,7 +190,18 @@ def _image(value: str) -> str:
 
 
 def _https_url(value: str) -> str:
-    return _url(value, ("https",), "an https:// URL").rstrip("/")
+    _url(value, ("https",), "an https:// URL")
+    if urlsplit(value).fragment or value.endswith("#"):
+        raise ValueError("must be an https:// URL without a #fragment (a client never sends it to the server)")
+    return value.rstrip("/")
+
+
+def _base_url(value: str) -> str:
+    if urlsplit(value).query or "?" in value:
+        raise ValueError(
+            "must be an https:// base URL without a ?query: the API paths are appended to it"
+        )
+    return value
 
 
 def url_without_path(value: str) -> str:
@@ -243,12 +278,31 @@ Quantity = Annotated[
     BeforeValidator(_number_as_quantity),
     rule(K8S_QUANTITY.match, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 20Gi"),
 ]
-Size = Annotated[Quantity, rule(lambda v: quantity_value(v) > 0, "must be a size above zero, such as 1Gi")]
+MIN_SIZE_BYTES = 2**20
+
+
+def _at_least_a_mebibyte(value: str) -> str:
+    """A memory or disk size below 1Mi is a unit left out (`10` is ten bytes), never meant."""
+    if quantity_value(value) < MIN_SIZE_BYTES:
+        unit = K8S_QUANTITY.match(value)["unit"]  # type: ignore[index]  # a validated quantity
+        if unit == "m":
+            raise ValueError("must not use the suffix m (thousandths of a byte) for a size: write Mi, e.g. 512Mi")
+        hint = f": a plain number is bytes; did you mean {value}Gi?" if not unit else ""
+        raise ValueError(f"must be at least 1Mi, such as 512Mi or 10Gi{hint}")
+    return value
+
+
+Size = Annotated[
+    Quantity,
+    rule(lambda v: quantity_value(v) > 0, "must be a size above zero, such as 1Gi"),
+    AfterValidator(_at_least_a_mebibyte),
+]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 HostPort = Annotated[str, AfterValidator(lambda v: _host_port(v, port_allowed=True))]
 Host = Annotated[str, AfterValidator(lambda v: _host_port(v, port_allowed=False))]
 ImageRef = Annotated[str, AfterValidator(_image)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+HttpsBaseUrl = Annotated[HttpsUrl, AfterValidator(_base_url)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 PemCertificates = Annotated[str, AfterValidator(_pem_certificates)]
 """One or more PEM certificates (CA certificates are public: ConfigMaps and cloud-config may hold them)."""
