@@ -35,7 +35,14 @@ class DlvmConfig(Model):
 
     name: Annotated[DnsLabel, derived_name_prefix(LONGEST_DLVM_NAME_SUFFIX, "the VM's Secrets")] = "chat-dlvm"
     """VM name (a DNS label); also the prefix of the VM's Secrets."""
-    image_name: str = Field(min_length=1, description="DLVM image in a namespace content library")
+    image_name: Annotated[
+        str,
+        rule(
+            lambda v: v.isprintable(),
+            "must be a VM image name without line breaks or control characters: a VirtualMachineImage name "
+            "such as vmi-0a0044d7c690bcbea, or the image's name in the content library",
+        ),
+    ] = Field(min_length=1, description="DLVM image in a namespace content library")
     storage_class: DnsLabel
     """Storage class (a DNS label) of the VM's disks."""
     boot_disk_size: Size = "100Gi"
@@ -46,6 +53,12 @@ class DlvmConfig(Model):
 
 # An exact version: no range (>=, ~, ^, *, x), no `latest`; a leading v is allowed.
 _PINNED_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$")
+# Cluster API's KubeSemver (sigs.k8s.io/cluster-api util/version): the Cluster's topology version.
+_KUBE_SEMVER = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-0-9a-zA-Z_.+]*)?$")
+# Prometheus retention (a count of one unit), an image path under a registry, an HTTP probe path.
+_RETENTION = re.compile(r"^[0-9]+(h|d|w|y)$")
+_IMAGE_PATH = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
+_HTTP_PATH = re.compile(r"^/[A-Za-z0-9/._-]*$")
 # registry host[:port]/path (a Harbor project and optional sub-path), no scheme.
 _REGISTRY_PATH = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -177,7 +190,10 @@ class MonitoringConfig(Model):
     """Chart name under the platform registry (oci://<registry>/<chart>)."""
     chart_version: PinnedVersion = "77.14.0"
     """Chart version; its Prometheus Operator must serve the monitoring.coreos.com/v1 fields our objects use."""
-    retention: str = Field(default="15d", pattern=r"^[0-9]+(h|d|w|y)$")
+    retention: Annotated[
+        str,
+        rule(_RETENTION.match, "must be a whole number of hours, days, weeks or years, such as 12h, 15d, 2w or 1y"),
+    ] = "15d"
     """Prometheus TSDB retention (e.g. 15d)."""
     storage_size: Size = "100Gi"
     """Prometheus PVC size."""
@@ -224,7 +240,14 @@ class GpuOperatorConfig(Model):
     """Chart version."""
     driver_repository: RegistryPath
     """Harbor path of the vGPU guest-driver image (built per NVIDIA AI Enterprise instructions)."""
-    driver_image: str = Field(default="vgpu-guest-driver", pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
+    driver_image: Annotated[
+        str,
+        rule(
+            _IMAGE_PATH.match,
+            "must be an image name: lower-case letters and digits, words joined by '.', '_', '-' or '/', "
+            "e.g. vgpu-guest-driver",
+        ),
+    ] = "vgpu-guest-driver"
     """Driver image name under driverRepository."""
     driver_version: PinnedVersion
     """Driver image tag (vGPU guest driver version + OS, e.g. 580.95.05-ubuntu24.04)."""
@@ -253,7 +276,14 @@ class GpuWorkloadConfig(Model):
     """Memory request."""
     memory_limit: Size = "16Gi"
     """Memory limit."""
-    health_path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9/._-]*$")
+    health_path: Annotated[
+        str,
+        rule(
+            _HTTP_PATH.match,
+            "must be a URL path starting with '/' of letters, digits and '/', '.', '_', '-' (no query), "
+            "e.g. /health",
+        ),
+    ] = "/health"
     """HTTP path of its readiness and liveness probes."""
 
 
@@ -316,7 +346,14 @@ class VksConfig(Model):
     """ClusterClass the cluster is built from."""
     class_namespace: DnsLabel = "vmware-system-vks-public"
     """Namespace of the ClusterClass."""
-    version: str = Field(min_length=1, description="a VKr name, e.g. v1.33.3---vmware.1-fips-vkr.1")
+    version: Annotated[
+        str,
+        rule(
+            _KUBE_SEMVER.match,
+            "must be a Kubernetes release version v<major>.<minor>.<patch> with an optional suffix, "
+            "e.g. the VKr name v1.33.3---vmware.1-fips-vkr.1 (Cluster API refuses any other form)",
+        ),
+    ] = Field(min_length=1, description="a VKr name, e.g. v1.33.3---vmware.1-fips-vkr.1")
     control_plane_replicas: Literal[1, 3] = 3
     """Control-plane nodes: 1 or 3 (prod requires 3)."""
     storage_class: DnsLabel
@@ -356,6 +393,17 @@ class VksConfig(Model):
                     f"must be a {cluster_minor[1]}.x version: the autoscaler's Kubernetes minor must match the "
                     f"cluster's ({self.version})",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _cpu_nodes(self) -> VksConfig:
+        if self.cpu_pool.replicas < 1:
+            raise field_problem(
+                ("cpuPool", "replicas"),
+                self.cpu_pool.replicas,
+                "must be at least 1: the app and the cluster platform run on the CPU pool (the GPU pool is "
+                "tainted for GPU workloads)",
+            )
         return self
 
     @model_validator(mode="after")
