@@ -45,7 +45,7 @@ class NamespaceConfig(Model):
     """CPU quota of the namespace, MHz (at least 1000)."""
     memory_limit_mib: int = Field(ge=1024)
     """Memory quota of the namespace, MiB (at least 1024)."""
-    content_libraries: list[str] = []
+    content_libraries: list[Annotated[str, rule(bool, "must name a content library (not empty)")]] = []
     """Content libraries (by name) VM Service may deploy images from (the DLVM image)."""
     access: list[AccessEntry] = []
     """SSO users and groups with a role on the namespace."""
