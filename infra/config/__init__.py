@@ -195,6 +195,23 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# What a key of a scalar type takes, for a value of the wrong shape (an object or a list).
+_TYPE_PROBLEMS = {
+    "string_type": "must be a single value (text), not an object or a list",
+    "int_type": "must be a whole number, not an object or a list",
+    "bool_type": "must be true or false, not an object or a list",
+    "list_type": "must be a list",
+}
+
+
+def _shape(value: dict[Any, Any] | list[Any]) -> str:
+    """An object or list given where a single value belongs, described without its values."""
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    keys = ", ".join(str(k) for k in list(value)[:5]) + (", ..." if len(value) > 5 else "")
+    return f"an object (keys: {redact_credentials(keys)})" if value else "an empty object"
+
+
 def _allowed_keys(model: type[Model]) -> str:
     return ", ".join(sorted(f.alias or name for name, f in model.model_fields.items()))
 
@@ -280,6 +297,13 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
                 problems.append(
                     f"{_key(loc)}: the value given (not shown: {_key(loc[:1])} is a secret) {msg}"
                 )
+            elif kind == "model_type":
+                model = _model_at(loc)
+                keys = f" with the keys {_allowed_keys(model)}" if model is not None else ""
+                what = _shape(given) if isinstance(given, dict | list) else _describe(given)
+                problems.append(f"{_key(loc)}: given {what}; must be an object{keys}")
+            elif isinstance(given, dict | list) and kind != "value_error":
+                problems.append(f"{_key(loc)}: given {_shape(given)}; {_TYPE_PROBLEMS.get(kind, msg)}")
             elif isinstance(given, dict):
                 problems.append(f"{_key(loc)}: {msg}")
             else:
