@@ -634,6 +634,87 @@ NEW_CASES = [
          "paif:database.host: required key is missing: local does not wait for DSM to report the cluster "
          "(no DSM controller runs there), so its host is never known; give the database server's host name "
          "or IP address", category="traceback"),
+    Case("vm-class-cpu-count-bool", "dev", setter("vsphere.vmClasses.0.cpuCount", True),
+         "paif:vsphere.vmClasses[0].cpuCount: given true; must be a whole number, not true or false",
+         category="bool-for-number"),
+    Case("database-port-bool", "local", setter("database.port", True),
+         "paif:database.port: given true; must be a whole number, not true or false", category="bool-for-number"),
+    Case("app-replicas-bool", "prod", setter("app.replicas", True),
+         "paif:app.replicas: given true; must be a whole number, not true or false", category="bool-for-number"),
+    Case("control-plane-replicas-bool", "prod", setter("vks.controlPlaneReplicas", True),
+         "paif:vks.controlPlaneReplicas: given true; must be a whole number, not true or false",
+         category="bool-for-number"),
+    Case("uploads-volume-plain-number", "local", setter("app.uploadsVolumeSize", 5),
+         "paif:app.uploadsVolumeSize: given 5; must be at least 1Mi, such as 512Mi or 10Gi: a plain number is "
+         "bytes; did you mean 5Gi?", category="tiny-size"),
+    Case("dlvm-boot-disk-plain-string", "dev", setter("dlvm.bootDiskSize", "10"),
+         "paif:dlvm.bootDiskSize: given '10'; must be at least 1Mi, such as 512Mi or 10Gi: a plain number is "
+         "bytes; did you mean 10Gi?", category="tiny-size"),
+    Case("gpu-pool-volume-kibibytes", "prod", setter("vks.gpuPool.containerdVolumeSize", "500Ki"),
+         "paif:vks.gpuPool.containerdVolumeSize: given '500Ki'; must be at least 1Mi, such as 512Mi or 10Gi",
+         absent=("did you mean",), category="tiny-size"),
+    Case("monitoring-storage-milli", "prod", setter("vks.platform.monitoring.storageSize", "100m"),
+         "paif:vks.platform.monitoring.storageSize: given '100m'; must not use the suffix m (thousandths of a "
+         "byte) for a size: write Mi, e.g. 512Mi", category="tiny-size"),
+    Case("vks-version-no-v", "prod", setter("vks.version", "1.33.3"),
+         "paif:vks.version: given '1.33.3'; must be a Kubernetes release version v<major>.<minor>.<patch> with an "
+         "optional suffix, e.g. the VKr name v1.33.3---vmware.1-fips-vkr.1 (Cluster API refuses any other form)",
+         category="vks-version"),
+    Case("vks-version-path", "local", setter("vks.version", "a/b"),
+         "paif:vks.version: given 'a/b'; must be a Kubernetes release version", category="vks-version"),
+    Case("vks-version-upper-case-v", "prod", setter("vks.version", "V1.33.3---VMWARE.1-FIPS-VKR.1"),
+         "paif:vks.version: given 'V1.33.3---VMWARE.1-FIPS-VKR.1'; must be a Kubernetes release version",
+         category="vks-version"),
+    Case("vks-version-non-ascii", "prod", setter("vks.version", "v1.33.3---vmware.1-fips-vkr.1ü"),
+         "paif:vks.version: given 'v1.33.3---vmware.1-fips-vkr.1\u00fc'", category="vks-version"),
+    Case("dlvm-image-name-line-break", "dev", setter("dlvm.imageName", "vmi-dlvm\nubuntu"),
+         "paif:dlvm.imageName: given 'vmi-dlvm\\nubuntu'; must be a VM image name without line breaks or control "
+         "characters", category="dlvm-image"),
+    Case("content-library-blank", "dev", setter("vsphere.namespace.contentLibraries", [" "]),
+         "paif:vsphere.namespace.contentLibraries[0]: given ' '; must name a content library (not empty)",
+         category="content-library"),
+    Case("content-library-empty", "local", setter("vsphere.namespace.contentLibraries", ["dlvm-images", ""]),
+         "paif:vsphere.namespace.contentLibraries[1]: given ''; must name a content library (not empty)",
+         category="content-library"),
+    Case("pais-base-url-query", "dev", setter("pais.baseUrl", "https://pais.paif.example.internal/?tenant=1"),
+         "paif:pais.baseUrl: given 'https://pais.paif.example.internal/?tenant=1'; must be an https:// base URL "
+         "without a ?query: the API paths are appended to it", category="pais-url"),
+    Case("pais-base-url-fragment", "prod", setter("pais.baseUrl", "https://pais.paif.example.internal/#f"),
+         "paif:pais.baseUrl: given 'https://pais.paif.example.internal/#f'; must be an https:// URL without a "
+         "#fragment (a client never sends it to the server)", category="pais-url"),
+    Case("pais-token-url-fragment", "dev", setter("pais.tokenUrl", "https://pais.paif.example.internal/oauth/token#x"),
+         "paif:pais.tokenUrl: given 'https://pais.paif.example.internal/oauth/token#x'; must be an https:// URL "
+         "without a #fragment", category="pais-url"),
+    Case("vks-cpu-pool-no-nodes", "prod", setter("vks.cpuPool.replicas", 0),
+         "paif:vks.cpuPool.replicas: given 0; must be at least 1: the app and the cluster platform run on the CPU "
+         "pool (the GPU pool is tainted for GPU workloads)", category="cpu-pool"),
+    Case("vks-cpu-pool-no-nodes-local", "local", setter("vks.cpuPool.replicas", 0),
+         "paif:vks.cpuPool.replicas: given 0; must be at least 1", category="cpu-pool"),
+    Case("string-key-given-object", "dev", setter("app.name", {"value": "chat"}),
+         "paif:app.name: given an object (keys: value); must be a single value (text), not an object or a list",
+         category="messages"),
+    Case("string-key-given-list", "prod", setter("pais.agentName", ["rag-agent", "other"]),
+         "paif:pais.agentName: given a list of 2 items; must be a single value (text), not an object or a list",
+         absent=("rag-agent",), category="messages"),
+    Case("number-key-given-object", "dev", setter("database.port", {"port": 5432}),
+         "paif:database.port: given an object (keys: port); must be a whole number, not an object or a list",
+         category="messages"),
+    Case("section-given-list", "dev", setter("app.tls", ["self-signed"]),
+         "paif:app.tls: given a list of 1 item; must be an object with the keys clusterIssuer, mode, secretName",
+         absent=("TlsConfig",), category="messages"),
+    Case("list-key-given-object", "dev", setter("vsphere.namespace.contentLibraries", {"name": "dlvm-images"}),
+         "paif:vsphere.namespace.contentLibraries: given an object (keys: name); must be a list",
+         absent=("dlvm-images",), category="messages"),
+    Case("retention-words-not-regex", "prod", setter("vks.platform.monitoring.retention", "15 days"),
+         "paif:vks.platform.monitoring.retention: given '15 days'; must be a whole number of hours, days, weeks or "
+         "years, such as 12h, 15d, 2w or 1y", absent=("pattern", "^[0-9]"), category="messages"),
+    Case("driver-image-words-not-regex", "prod", setter("vks.platform.gpuOperator.driverImage", "Driver Image"),
+         "paif:vks.platform.gpuOperator.driverImage: given 'Driver Image'; must be an image name: lower-case letters "
+         "and digits, words joined by '.', '_', '-' or '/', e.g. vgpu-guest-driver",
+         absent=("pattern", "^[a-z"), category="messages"),
+    Case("health-path-words-not-regex", "prod", setter("vks.gpuWorkload", {"image": "harbor.paif.example.internal/paif-chat/embedder:1.0.0", "healthPath": "health"}),
+         "paif:vks.gpuWorkload.healthPath: given 'health'; must be a URL path starting with '/' of letters, digits "
+         "and '/', '.', '_', '-' (no query), e.g. /health", absent=("pattern", "^/"), category="messages"),
 ]
 
 
@@ -676,6 +757,21 @@ VALID_EDGE_CASES = [
               all_of(setter("database.databaseName", "postgres_app"), setter("database.schemaName", "public_data"))),
     ValidCase("vks-cidrs-apart", "prod", all_of(setter("vks.podCidr", "10.244.0.0/16"), setter("vks.serviceCidr", "10.96.0.0/12"))),
     ValidCase("valid-kubeconfig-secret", "dev", nothing, secrets={"supervisorKubeconfig": KUBECONFIG_OK}),
+    ValidCase("counts-as-numbers-and-strings", "prod",
+              all_of(setter("app.replicas", "3"), setter("vsphere.vmClasses.0.cpuCount", 4), setter("database.port", "5432"))),
+    ValidCase("sizes-at-the-1mi-floor-and-in-bytes", "prod",
+              all_of(setter("vks.gpuPool.kubeletVolumeSize", "1Mi"), setter("vks.platform.monitoring.storageSize", 1048576),
+                     setter("app.uploadsVolumeSize", "1.5Gi"))),
+    ValidCase("memory-limit-decimal-mega", "dev", setter("app.frontendResources", {"memoryRequest": "100M", "memoryLimit": "1G"})),
+    ValidCase("vks-version-semver-build", "prod", setter("vks.version", "v1.33.3+vmware.1-fips")),
+    ValidCase("vks-version-plain", "local", setter("vks.version", "v1.33.3")),
+    ValidCase("dlvm-image-display-name", "dev", setter("dlvm.imageName", "Ubuntu 22.04 DLVM (NVIDIA 550)")),
+    ValidCase("content-library-display-name", "dev", setter("vsphere.namespace.contentLibraries", ["DLVM Images", "dlvm-images"])),
+    ValidCase("pais-token-url-query", "dev", setter("pais.tokenUrl", "https://pais.paif.example.internal/oauth/token?realm=ai")),
+    ValidCase("pais-base-url-path", "prod", setter("pais.baseUrl", "https://pais.paif.example.com/agents-api/")),
+    ValidCase("vks-cpu-pool-one-node", "prod", setter("vks.cpuPool.replicas", 1)),
+    ValidCase("retention-weeks", "prod", setter("vks.platform.monitoring.retention", "2w")),
+    ValidCase("namespace-leading-digit", "dev", setter("app.namespace", "1paif-chat")),
 ]
 
 
