@@ -307,6 +307,8 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
             elif isinstance(given, dict):
                 problems.append(f"{_key(loc)}: {msg}")
             else:
+                if kind == "string_type":
+                    msg = "must be text; quote it in the stack file"
                 problems.append(f"{_key(loc)}: given {_describe(given)}; {msg}")
     return problems
 

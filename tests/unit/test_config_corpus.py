@@ -699,6 +699,8 @@ NEW_CASES = [
     Case("number-key-given-object", "dev", setter("database.port", {"port": 5432}),
          "paif:database.port: given an object (keys: port); must be a whole number, not an object or a list",
          category="messages"),
+    Case("string-key-given-number", "local", setter("pais.agentName", 5),
+         "paif:pais.agentName: given 5; must be text; quote it in the stack file", category="messages"),
     Case("section-given-list", "dev", setter("app.tls", ["self-signed"]),
          "paif:app.tls: given a list of 1 item; must be an object with the keys clusterIssuer, mode, secretName",
          absent=("TlsConfig",), category="messages"),
