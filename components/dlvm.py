@@ -48,10 +48,23 @@ BACKEND_URL; they share a docker network on which they are reached by container 
 TLS only. Neither app container publishes a port. The `<app>-tls` container (nginx from the
 frontend image, with our config) is the only one that does: 443 (TLS 1.2/1.3, HSTS) proxies to
 the frontend, `/readyz` to the backend's readiness endpoint; port 80 answers only with a
-redirect to https (and `/healthz` for its own health check). The certificate is the one given
-(`tls_certificate` + the secret `tls_key`), else a self-signed one for the host name, as the
-Ingress's self-signed mode. The TLS key is copied at start to a tmpfs file only uid 10001 can
-read; at rest it stays root-only.
+redirect to https (and `/healthz` for its own health check). The certificate comes from one
+source (`tls_source` in the workload annotation): the one given (`tls_certificate` + the
+secret `tls_key`, "given"), or the `tls.crt`/`tls.key` of an existing kubernetes.io/tls
+Secret in the VM's namespace (`tls_secret_name`, "secret": read with the kubernetes
+provider's `Secret.get` through the component's provider, its data a Pulumi secret; the
+certificate alone is unsecreted, it is public), else a self-signed one for the host name, as
+the Ingress's self-signed mode ("self-signed"). The TLS key is copied at start to a tmpfs file
+only uid 10001 can read; at rest it stays root-only.
+
+Readiness. The VirtualMachine has a VM Service readiness probe (`spec.readinessProbe.guestInfo`,
+see components/crds/virtual_machine.py for why guestInfo): VM Operator sets the VM's `Ready`
+condition while `guestinfo.paif.ready` matches `^true$`. The guest sets that key itself: the
+health timer (`paif-health-watch`, every minute) requests `https://<hostname>/readyz` on the VM
+(resolved to 127.0.0.1, verified against the certificate the VM serves) and runs
+`vmware-rpctool "info-set guestinfo.paif.ready true"` on a 200, `false` otherwise; without
+vmware-rpctool (open-vm-tools) it logs and publishes nothing (the boot does not fail, the VM
+just never becomes Ready). Where VM Service runs, the component waits for `Ready` and the IP.
 
 What the policy pack sees. What runs inside is otherwise only in the (secret) user data, so
 the VirtualMachine carries the workload's shape as a JSON annotation (`WORKLOAD_ANNOTATION`:
@@ -74,6 +87,7 @@ shows a possible replacement and `up` replaces only if the user data really diff
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -86,13 +100,17 @@ from fractions import Fraction
 from typing import Any, cast
 
 import pulumi
+import pulumi_kubernetes as k8s
 import yaml
 
 from components.ai_app import AppContainers, ResourceSpec
 from components.certificate import SelfSignedCertificate, SelfSignedCertificateArgs
 from components.crds.custom_resource import await_annotations, require_dns_label
 from components.crds.virtual_machine import (
+    READY_CONDITION,
     USER_DATA_KEY,
+    GuestInfoCheck,
+    ReadinessProbe,
     SecretKeyRef,
     VirtualMachine,
     VirtualMachineSpec,
@@ -111,6 +129,13 @@ TLS_RUNTIME_DIR = "/run/paif-tls"
 HEALTH_DIR = "/etc/paif/health"
 HEALTH_CHECK = f"{HEALTH_DIR}/http-check"
 HEALTH_WATCH = "/usr/local/sbin/paif-health-watch"
+# VM Service readiness: the guest sets guestinfo.<READINESS_KEY> (VM Operator adds the prefix).
+READINESS_KEY = "paif.ready"
+READY_VALUE = "^true$"
+RPCTOOL = "vmware-rpctool"
+TLS_SECRET_TYPE = "kubernetes.io/tls"  # noqa: S105 - a Secret type
+# Host names only (they go into the health script): lower-case DNS labels joined by dots.
+HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 DOCKER = "/usr/bin/docker"
 CONTAINER_UID = 10001
 CONTAINER_USER = f"{CONTAINER_UID}:{CONTAINER_UID}"
@@ -237,9 +262,13 @@ class ContainerPlan:
     """Port that only redirects to https; None publishes no plain-HTTP port at all."""
     backend_health_path: str = "/readyz"
     frontend_health_path: str = "/healthz"
+    hostname: str = "dlvm.invalid"
+    """Host name the certificate names; the readiness check requests https://<hostname>/readyz on the VM."""
 
     def __post_init__(self) -> None:
         require_dns_label(self.app_name, "app name")
+        if not HOSTNAME.match(self.hostname):
+            raise ValueError(f"host name {self.hostname!r}: must be a DNS name such as chat.example.com")
         for what, image in (("frontend image", self.frontend_image), ("backend image", self.backend_image)):
             if not IMAGE.match(image):
                 raise ValueError(f"{what} {image!r}: must be an image reference without spaces")
@@ -447,8 +476,11 @@ class ContainerPlan:
             "}\n"
         )
 
-    def workload(self, secret_name: str, secret_keys: list[str], tls_source: str) -> dict[str, Any]:
-        """The workload's shape for the policy pack (WORKLOAD_ANNOTATION): no values."""
+    def workload(
+        self, secret_name: str, secret_keys: list[str], tls_source: str, tls_secret: str | None = None
+    ) -> dict[str, Any]:
+        """The workload's shape for the policy pack (WORKLOAD_ANNOTATION): no values. `tls_source`
+        is "given", "self-signed" or "secret" (then `tls_secret` names the Secret)."""
         containers = [
             {
                 "name": self.container("backend"),
@@ -478,10 +510,13 @@ class ContainerPlan:
             published.append(
                 {"port": self.http_redirect_port, "protocol": "http-redirect", "container": self.container("tls")}
             )
+        tls: dict[str, Any] = {"port": self.https_port, "certificate": tls_source, "protocols": ["TLSv1.2", "TLSv1.3"]}
+        if tls_secret is not None:
+            tls["secret"] = f"Secret/{tls_secret}"
         return {
             "containers": containers,
             "published": published,
-            "tls": {"port": self.https_port, "certificate": tls_source, "protocols": ["TLSv1.2", "TLSv1.3"]},
+            "tls": tls,
             "secrets": {"from": f"Secret/{secret_name}", "keys": sorted(secret_keys)},
         }
 
@@ -498,11 +533,18 @@ read -r -t 8 _ status _ <&3 || exit 1
 
 
 def health_watch_script(plan: ContainerPlan) -> str:
-    """Restarts the unit of a container docker reports unhealthy (docker itself only reports)."""
+    """Restarts the unit of a container docker reports unhealthy (docker itself only reports),
+    then publishes the VM's readiness for VM Service's probe: `guestinfo.paif.ready` is `true`
+    while https://<hostname>/readyz on the VM (the TLS proxy, verified against the certificate
+    it serves, in front of the backend's readiness) answers 200, else `false`."""
     pairs = " ".join(f"{plan.container(t)}={plan.unit(t)}" for t in ("backend", "frontend", "tls"))
+    authority = f"{plan.hostname}:{plan.https_port}"
+    url = f"https://{authority}/readyz"
+    key = f"guestinfo.{READINESS_KEY}"
     return (
         "#!/bin/sh\n"
-        "# Run by paif-health-watch.timer: restart the systemd unit of an unhealthy container.\n"
+        "# Run by paif-health-watch.timer: restart the systemd unit of an unhealthy container, then\n"
+        f"# publish readiness to VM Service (the VM's readiness probe reads {key}).\n"
         "set -u\n"
         f"for pair in {pairs}; do\n"
         '    container=${pair%%=*} unit=${pair#*=}\n'
@@ -512,21 +554,42 @@ def health_watch_script(plan: ContainerPlan) -> str:
         '        systemctl restart "$unit"\n'
         "    fi\n"
         "done\n"
+        "ready=false\n"
+        "if command -v curl >/dev/null 2>&1; then\n"
+        # The host name resolved to this VM, the certificate verified against the one it serves.
+        f"    code=$(curl --silent --output /dev/null --write-out '%{{http_code}}' --max-time 10 \\\n"
+        f"        --cacert {TLS_DIR}/tls.crt --resolve {authority}:127.0.0.1 {url} 2>/dev/null)\n"
+        "    result=$?\n"
+        '    if [ "$code" = 200 ]; then\n'
+        "        ready=true\n"
+        "    else\n"
+        f'        echo "paif-health-watch: {url} answered ${{code:-nothing}} (curl exit $result): not ready"\n'
+        "    fi\n"
+        "else\n"
+        '    echo "paif-health-watch: curl not found: the VM reports not ready"\n'
+        "fi\n"
+        f"if command -v {RPCTOOL} >/dev/null 2>&1; then\n"
+        f'    {RPCTOOL} "info-set {key} $ready" >/dev/null 2>&1 \\\n'
+        f'        || echo "paif-health-watch: {RPCTOOL} could not set {key}"\n'
+        "else\n"
+        f'    echo "paif-health-watch: {RPCTOOL} not found (open-vm-tools): readiness not published to VM Service"\n'
+        "fi\n"
+        "exit 0\n"
     )
 
 
 HEALTH_WATCH_SERVICE = f"""[Unit]
-Description=Restart app containers docker reports unhealthy
+Description=Restart app containers docker reports unhealthy; publish readiness to VM Service
 
 [Service]
 Type=oneshot
 ExecStart={HEALTH_WATCH}
 """
 HEALTH_WATCH_TIMER = """[Unit]
-Description=Check the app containers' health every minute
+Description=Check the app containers' health and the VM's readiness every minute
 
 [Timer]
-OnBootSec=5min
+OnBootSec=2min
 OnUnitActiveSec=1min
 
 [Install]
@@ -622,6 +685,30 @@ def user_data(app_config: str, secrets_config: str) -> str:
     return message.as_string()
 
 
+def tls_pair(secret_type: str | None, data: Mapping[str, str] | None, where: str) -> tuple[str, str]:
+    """The PEM certificate and key of a kubernetes.io/tls Secret's `data` (base64), decoded.
+
+    Errors name the Secret (`where`) and the data key, never a value."""
+    if secret_type != TLS_SECRET_TYPE:
+        raise ValueError(f"{where}: type {secret_type!r}; must be a {TLS_SECRET_TYPE} Secret (tls.crt, tls.key)")
+    texts = []
+    for item, marker, what in (
+        ("tls.crt", "-----BEGIN CERTIFICATE-----", "a PEM certificate"),
+        ("tls.key", "PRIVATE KEY-----", "a PEM private key"),
+    ):
+        encoded = (data or {}).get(item)
+        if not encoded:
+            raise ValueError(f"{where}: {item} is missing or empty; it must hold {what}")
+        try:
+            text = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except ValueError:
+            raise ValueError(f"{where}: {item} is not base64-encoded text") from None
+        if marker not in text:
+            raise ValueError(f"{where}: {item} is not {what}")
+        texts.append(text)
+    return texts[0], texts[1]
+
+
 def trigger_digest(key: str, document: str) -> str:
     """The replacement trigger: HMAC-SHA256 of the user data under a key only state holds."""
     return TRIGGER_PREFIX + hmac.new(key.encode(), document.encode(), hashlib.sha256).hexdigest()
@@ -657,15 +744,19 @@ class DlvmWorkstationArgs(AppContainers):
     """PEM certificate (chain) the VM serves; None: a self-signed one for `hostname`."""
     tls_key: pulumi.Output[str] | None = None
     """Its private key, a Pulumi secret; required with tls_certificate."""
+    tls_secret_name: str | None = None
+    """An existing kubernetes.io/tls Secret in `namespace` whose tls.crt/tls.key the VM serves
+    (read through the component's kubernetes provider); None: tls_certificate, else self-signed."""
     https_port: int = 443
     http_redirect_port: int | None = 80
     """Port answering only with a redirect to https; None: no plain-HTTP port at all."""
     boot_disk_size: str | None = None
     """Boot disk size (Kubernetes quantity); None keeps the image's."""
     await_ready: bool = True
-    """Wait until VM Service reports the VM's IP; False where no VM Service runs (a plain API server)."""
+    """Wait until VM Service reports the VM `Ready` (its readiness probe) and its IP; False where
+    no VM Service runs (a plain API server)."""
     ready_timeout_seconds: int = 1800
-    """How long to wait for the IP."""
+    """How long to wait for both."""
 
 
 class DlvmWorkstation(pulumi.ComponentResource):
@@ -689,6 +780,10 @@ class DlvmWorkstation(pulumi.ComponentResource):
             raise ValueError(f"settings {', '.join(shared)}: a key is either a setting or a secret setting, not both")
         if (args.tls_certificate is None) != (args.tls_key is None):
             raise ValueError("tls_certificate and tls_key go together (None for both: a self-signed certificate)")
+        if args.tls_secret_name is not None:
+            if args.tls_certificate is not None:
+                raise ValueError("tls_certificate and tls_secret_name are two sources of the certificate: give one")
+            require_dns_label(args.tls_secret_name, "TLS Secret")
         plan = ContainerPlan(
             app_name=args.app_name,
             frontend_image=args.frontend_image,
@@ -701,6 +796,7 @@ class DlvmWorkstation(pulumi.ComponentResource):
             backend_resources=args.backend_resources,
             https_port=args.https_port,
             http_redirect_port=args.http_redirect_port,
+            hostname=args.hostname,
         )
         ca_bundles = dict(args.ca_bundles)
         labels = workload_labels(args.app_name, "dlvm")
@@ -709,7 +805,10 @@ class DlvmWorkstation(pulumi.ComponentResource):
         tls_source = "given"
         certificate: pulumi.Input[str] | None = args.tls_certificate
         key: pulumi.Output[str] | None = args.tls_key
-        if certificate is None or key is None:
+        if args.tls_secret_name is not None:
+            tls_source = "secret"
+            certificate, key = self._read_tls_secret(name, args.namespace, args.tls_secret_name)
+        elif certificate is None or key is None:
             tls_source = "self-signed"
             issued = SelfSignedCertificate(
                 f"{name}-tls", SelfSignedCertificateArgs(hostnames=[args.hostname]), child
@@ -745,8 +844,13 @@ class DlvmWorkstation(pulumi.ComponentResource):
 
         workload = plan.workload(secret_name, [*args.secrets, "TLS_KEY"] + (
             ["REGISTRY_AUTH"] if args.registry_auth is not None else []
-        ), tls_source)
-        wait_for = ["jsonpath={.status.network.primaryIP4}"] if args.await_ready else None
+        ), tls_source, args.tls_secret_name)
+        # `Ready`: VM Operator's readiness worker sets it from the probe below
+        # (vmware-tanzu/vm-operator pkg/prober/worker/readiness_worker.go, READY_CONDITION); the
+        # IP as well, so the url outputs are known when `up` returns.
+        wait_for = (
+            [f"condition={READY_CONDITION}", "jsonpath={.status.network.primaryIP4}"] if args.await_ready else None
+        )
         vm = VirtualMachine(
             f"{name}-vm",
             name=args.name,
@@ -758,6 +862,7 @@ class DlvmWorkstation(pulumi.ComponentResource):
                 cloud_config=SecretKeyRef(secret_name, USER_DATA_KEY),
                 power_state="PoweredOn",
                 boot_disk_capacity=args.boot_disk_size,
+                readiness_probe=ReadinessProbe((GuestInfoCheck(READINESS_KEY, READY_VALUE),)),
             ),
             labels=labels,
             annotations={
@@ -787,3 +892,20 @@ class DlvmWorkstation(pulumi.ComponentResource):
                 "cloudConfig": self.cloud_config,
             }
         )
+
+    def _read_tls_secret(
+        self, name: str, namespace: pulumi.Input[str], secret_name: str
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """tls.crt (public: unsecreted) and tls.key (a Pulumi secret) of an existing
+        kubernetes.io/tls Secret, read through this component's kubernetes provider."""
+        source = k8s.core.v1.Secret.get(
+            f"{name}-tls-source",
+            pulumi.Output.concat(namespace, "/", secret_name),
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["data", "stringData"]),
+        )
+        checked: pulumi.Output[tuple[str, str]] = pulumi.Output.all(namespace, source.type, source.data).apply(
+            lambda v: tls_pair(v[1], v[2], f"TLS Secret '{v[0]}/{secret_name}'")
+        )
+        certificate: pulumi.Output[str] = pulumi.Output.unsecret(checked.apply(lambda p: p[0]))
+        key: pulumi.Output[str] = pulumi.Output.secret(checked.apply(lambda p: p[1]))
+        return certificate, key

@@ -30,6 +30,8 @@ class EnvironmentProfile:
     disruption_budget: bool
     anti_affinity: bool
     allowed_tls_modes: tuple[str, ...]
+    tls_modes_reason: str
+    """Why paif:app.tls.mode is limited to allowed_tls_modes, said with a refused mode ("" for no more than the list)."""
     monitoring: bool
     db_standbys: int
     db_allowed_standbys: tuple[int, ...]
@@ -80,6 +82,7 @@ _LOCAL = EnvironmentProfile(
     disruption_budget=False,
     anti_affinity=False,
     allowed_tls_modes=("self-signed",),
+    tls_modes_reason="",
     monitoring=False,
     db_standbys=DSM_SINGLE_SERVER,
     db_allowed_standbys=(DSM_SINGLE_SERVER,),
@@ -105,7 +108,13 @@ _DEV = replace(
     _LOCAL,
     name="dev",
     app_platform="dlvm",
-    allowed_tls_modes=("self-signed", "cert-manager", "secret"),
+    # The app runs on the DLVM, which gets its certificate in the Supervisor namespace, where no
+    # cert-manager runs (it is a VKS package, prod's cluster platform).
+    allowed_tls_modes=("self-signed", "secret"),
+    tls_modes_reason=(
+        "the app runs on the DLVM, whose Supervisor namespace runs no cert-manager: use secret with a "
+        "certificate from the corporate CA, or paif:dlvm.tlsCertificate"
+    ),
     db_allowed_standbys=(DSM_SINGLE_SERVER, DSM_HA_STANDBYS),
     db_sslmode="require",
     harbor="project",
@@ -124,6 +133,7 @@ _PROD = replace(
     disruption_budget=True,
     anti_affinity=True,
     allowed_tls_modes=("cert-manager", "secret"),
+    tls_modes_reason="",
     monitoring=True,
     db_standbys=DSM_HA_STANDBYS,
     db_allowed_standbys=(DSM_HA_STANDBYS,),

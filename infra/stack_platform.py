@@ -85,7 +85,9 @@ def dlvm_args(
     pull_secret: pulumi.Output[str] | None,
 ) -> DlvmWorkstationArgs:
     """DlvmWorkstation's arguments: the VM from `paif:dlvm`, the app from `paif:app`, the
-    settings the Kubernetes deployment would get."""
+    settings the Kubernetes deployment would get. The certificate follows paif:app.tls.mode as
+    the Ingress's would: `secret` serves paif:app.tls.secretName's from the Supervisor namespace,
+    `self-signed` paif:dlvm.tlsCertificate when given, else a self-signed one."""
     dlvm, app = _dlvm_config(settings), settings.config.app
     return DlvmWorkstationArgs(
         name=dlvm.name,
@@ -100,6 +102,9 @@ def dlvm_args(
         hostname=app.hostname,
         tls_certificate=dlvm.tls_certificate,
         tls_key=credential("dlvmTlsKey", settings.secrets.dlvm_tls_key) if dlvm.tls_certificate else None,
+        # paif:app.tls.mode secret: the Secret's certificate (config validation refuses it
+        # together with paif:dlvm.tlsCertificate).
+        tls_secret_name=app.tls.secret_name if app.tls.mode == "secret" else None,
         registry_auth=pull_secret,
         await_ready=settings.profile.await_custom_resources,
         **app_env.args(),

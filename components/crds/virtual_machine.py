@@ -2,7 +2,9 @@
 
 The mapping from Python fields to the CR's camelCase keys lives only here
 (`VirtualMachineSpec.to_spec`). VM Service publishes the guest's address in
-`status.network.primaryIP4` once VMware Tools reports it (`primary_ip4`).
+`status.network.primaryIP4` once VMware Tools reports it (`primary_ip4`), and, for a VM with
+a readiness probe (`ReadinessProbe`), the condition `Ready` from the probe's result
+(`READY_CONDITION`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ TYPE = f"kubernetes:{API_VERSION}:{KIND}"
 # VM Operator reads user data from this key first (then `value`, the CAPI key).
 USER_DATA_KEY = "user-data"
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+# The condition VM Operator's readiness worker sets from the probe's result: True on success,
+# False (reason NotReady) on failure, Unknown otherwise. Source: vmware-tanzu/vm-operator
+# pkg/prober/worker/readiness_worker.go (getCondition) with api/v1alpha3/condition_consts.go
+# (ReadyConditionType = "Ready").
+READY_CONDITION = "Ready"
+GUESTINFO_PREFIX = "guestinfo."
+GUESTINFO_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 PowerState = Literal["PoweredOn", "PoweredOff", "Suspended"]
 
@@ -67,6 +76,60 @@ class PvcVolume:
 
 
 @dataclass(frozen=True)
+class GuestInfoCheck(CamelSpec):
+    """One guestinfo key VM Operator compares (`GuestInfoAction`, api/v1alpha3
+    virtualmachine_readiness_types.go)."""
+
+    key: str
+    """Key without the `guestinfo.` prefix: VM Operator reads `guestinfo.<key>` (a key given
+    with the prefix would be read as `guestinfo.guestinfo.<key>`)."""
+    value: str = ""
+    """RE2 regular expression the value must match (unanchored, as Go's MatchString); empty
+    matches anything. VM Operator treats an invalid expression as a wildcard, so keep it simple."""
+
+    def __post_init__(self) -> None:
+        if self.key.startswith(GUESTINFO_PREFIX):
+            raise ValueError(
+                f"guestinfo key {self.key!r}: give it without the {GUESTINFO_PREFIX!r} prefix (VM Operator adds it)"
+            )
+        if not GUESTINFO_KEY.match(self.key):
+            raise ValueError(f"guestinfo key {self.key!r}: letters, digits, '.', '_' and '-' only")
+
+
+@dataclass(frozen=True)
+class ReadinessProbe(CamelSpec):
+    """`spec.readinessProbe` with the guestInfo action: VM Service marks the VM `Ready` while
+    every listed guestinfo key matches, which the guest sets itself (`vmware-rpctool "info-set
+    guestinfo.<key> <value>"`, open-vm-tools).
+
+    Why guestInfo and not the other actions (only one may be given; VM Operator's webhook
+    refuses more, "only one action can be specified"): `tcpSocket` is deprecated and refused
+    under VPC networking ("VPC networking doesn't allow TCP readiness probe to be specified",
+    webhooks/virtualmachine/validation/virtualmachine_validator.go), and it would only prove a
+    port is open, not that the app answers; `guestHeartbeat` only says VMware Tools runs. With
+    guestInfo the guest reports what it checked itself (components/dlvm.py: an https request
+    to the app's /readyz through the TLS proxy)."""
+
+    guest_info: tuple[GuestInfoCheck, ...]
+    """Keys that must all match (VM Operator ANDs them)."""
+    period_seconds: int | None = None
+    """How often VM Operator probes; None: its default (10 s)."""
+    timeout_seconds: int | None = None
+    """Probe timeout, 1-60 s; None: its default (10 s)."""
+
+    def __post_init__(self) -> None:
+        if not self.guest_info:
+            raise ValueError("readiness probe: give at least one guestinfo key")
+        keys = [check.key for check in self.guest_info]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"readiness probe guestinfo keys must be unique, got {keys}")
+        if self.period_seconds is not None and self.period_seconds < 1:
+            raise ValueError(f"readiness probe period {self.period_seconds}: must be at least 1 second")
+        if self.timeout_seconds is not None and not 1 <= self.timeout_seconds <= 60:
+            raise ValueError(f"readiness probe timeout {self.timeout_seconds}: must be 1-60 seconds")
+
+
+@dataclass(frozen=True)
 class VirtualMachineSpec:
     """`spec` of a VirtualMachine bootstrapped by cloud-init from a Secret."""
 
@@ -85,6 +148,8 @@ class VirtualMachineSpec:
     """Guest network interfaces; empty for the namespace's default network."""
     volumes: tuple[PvcVolume, ...] = ()
     """Extra disks from PersistentVolumeClaims."""
+    readiness_probe: ReadinessProbe | None = None
+    """How VM Service decides the VM is `Ready`; None: no probe (no `Ready` condition from one)."""
 
     def __post_init__(self) -> None:
         if not self.image_name:
@@ -118,11 +183,14 @@ class VirtualMachineSpec:
             spec["network"] = {"interfaces": [i.to_spec() for i in self.interfaces]}
         if self.volumes:
             spec["volumes"] = [v.to_spec() for v in self.volumes]
+        if self.readiness_probe is not None:
+            spec["readinessProbe"] = self.readiness_probe.to_spec()
         return spec
 
 
 class VirtualMachine(SpecResource):
-    """A VM Service VirtualMachine; `status.network.primaryIP4` carries its address once up."""
+    """A VM Service VirtualMachine; `status.network.primaryIP4` carries its address once up,
+    the condition `Ready` its readiness probe's result."""
 
     api_version = API_VERSION
     kind = KIND
@@ -134,3 +202,4 @@ def primary_ip4(status: Mapping[str, Any] | None) -> str | None:
     network = (status or {}).get("network") or {}
     address = network.get("primaryIP4")
     return str(address) if address else None
+

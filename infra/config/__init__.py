@@ -352,8 +352,10 @@ def _app_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -
             f"{NAMESPACE}:app.replicas: given {replicas}; {env} requires at least {profile.min_replicas}"
         )
     if app.tls.mode not in profile.allowed_tls_modes:
+        reason = f": {profile.tls_modes_reason}" if profile.tls_modes_reason else ""
         problems.append(
-            f"{NAMESPACE}:app.tls.mode: given {app.tls.mode!r}; {env} allows {', '.join(profile.allowed_tls_modes)}"
+            f"{NAMESPACE}:app.tls.mode: given {app.tls.mode!r}; {env} allows "
+            f"{', '.join(profile.allowed_tls_modes)}{reason}"
         )
     if profile.autoscaling and app.autoscaling.min_replicas < profile.min_replicas:
         problems.append(
@@ -411,6 +413,13 @@ def _placement_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str
         problems.append(f"{NAMESPACE}:dlvm: required key is missing ({env} runs a DLVM)")
     if not profile.declare_dlvm and cfg.dlvm is not None:
         problems.append(f"{NAMESPACE}:dlvm: {env} does not run a DLVM; remove the key")
+    if cfg.dlvm is not None and cfg.dlvm.tls_certificate and cfg.app.tls.mode == "secret":
+        problems.append(
+            f"{NAMESPACE}:dlvm.tlsCertificate: given together with {NAMESPACE}:app.tls.mode 'secret' "
+            f"({NAMESPACE}:app.tls.secretName {cfg.app.tls.secret_name!r}): two sources of the DLVM's certificate; "
+            f"remove {NAMESPACE}:dlvm.tlsCertificate (and {NAMESPACE}:dlvmTlsKey), or set {NAMESPACE}:app.tls.mode "
+            "to self-signed to serve it"
+        )
     if profile.declare_vks_cluster and cfg.vks is None:
         problems.append(f"{NAMESPACE}:vks: required key is missing ({env} declares a VKS cluster)")
     if not profile.declare_vks_cluster and cfg.vks is not None:

@@ -64,9 +64,9 @@ class TlsConfig(Model):
     """How the Ingress gets its certificate."""
 
     mode: Literal["self-signed", "secret", "cert-manager"] = "self-signed"
-    """Where the Ingress certificate comes from; prod allows secret or cert-manager."""
+    """Where the app's certificate comes from (the Ingress's; in dev the DLVM's): local allows self-signed, dev self-signed or secret (no cert-manager runs in the Supervisor namespace), prod secret or cert-manager."""
     secret_name: DnsLabel | None = None
-    """Existing kubernetes.io/tls Secret (mode secret)."""
+    """Existing kubernetes.io/tls Secret (mode secret): in the app namespace (prod), in the Supervisor namespace (dev: the DLVM serves its tls.crt/tls.key)."""
     cluster_issuer: DnsLabel | None = None
     """cert-manager ClusterIssuer (mode cert-manager)."""
 
@@ -120,7 +120,7 @@ class AppConfig(Model):
     )
     """Requests/limits of the backend container."""
     tls: TlsConfig = TlsConfig()
-    """Ingress certificate."""
+    """The app's certificate (the Ingress's; in dev the DLVM's)."""
     autoscaling: AutoscalingConfig = AutoscalingConfig()
     """HPA bounds (used where the environment autoscales: prod)."""
     uploads_volume_size: Size | None = None

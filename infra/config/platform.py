@@ -48,7 +48,7 @@ class DlvmConfig(Model):
     boot_disk_size: Size = "100Gi"
     """Boot disk size (Kubernetes quantity, e.g. 100Gi)."""
     tls_certificate: PemCertificates | None = None
-    """PEM certificate (chain) the DLVM serves on 443 for paif:app.hostname, e.g. issued by the corporate CA; its key is the secret paif:dlvmTlsKey. Unset: a self-signed certificate."""
+    """PEM certificate (chain) the DLVM serves on 443 for paif:app.hostname, e.g. issued by the corporate CA; its key is the secret paif:dlvmTlsKey. Only with paif:app.tls.mode self-signed; unset: a self-signed certificate (or, with mode secret, paif:app.tls.secretName's)."""
 
 
 # An exact version: no range (>=, ~, ^, *, x), no `latest`; a leading v is allowed.

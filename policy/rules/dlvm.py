@@ -8,15 +8,17 @@ a JSON annotation, `paif.vmware.com/workload`, without any value:
     {"containers": [{"name", "image", "resources": {"requests", "limits"},
                      "healthCheck": {"port", "path"}, "env": {NAME: value}, "envFrom": [files]}],
      "published": [{"port", "protocol": "https" | "http-redirect" | "http", "container"}],
-     "tls": {"port", "certificate": "self-signed" | "given", "protocols": [...]},
+     "tls": {"port", "certificate": "self-signed" | "given" | "secret", "secret": "Secret/<name>",
+             "protocols": [...]},
      "secrets": {"from": "Secret/<name>", "keys": [NAME, ...]}}
 
 These rules read it. The container checks are the pod rules' own (container-resources,
 image-pinned, images-from-allowed-registry, no-secret-literal-env) run on the containers as
 if they were a pod's, so dev's workloads meet the same bar as the other stacks'; TLS, health
-checks and where the secrets come from are checked on the VM's own terms. A VM that
-bootstraps the app from cloud-init without the annotation is itself a violation: the pack
-would otherwise see nothing.
+checks and where the secrets come from are checked on the VM's own terms, and so is the VM's
+VM Service readiness probe (`spec.readinessProbe`: without one VM Service reports the VM
+without asking whether the app answers). A VM that bootstraps the app from cloud-init without
+the annotation is itself a violation: the pack would otherwise see nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from policy.rules.common import (
 VIRTUAL_MACHINE = "kubernetes:vmoperator.vmware.com/v1alpha3:VirtualMachine"
 WORKLOAD_ANNOTATION = "paif.vmware.com/workload"
 SAFE_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+# The actions of a VM Service readiness probe (vm-operator api/v1alpha3 virtualmachine_readiness_types.go).
+PROBE_ACTIONS = ("guestInfo", "guestHeartbeat", "tcpSocket")
 
 
 def _bootstraps_with_cloud_init(resource: Res) -> bool:
@@ -179,8 +183,8 @@ TLS_ONLY = ResourceRule(
         },
         "allowedCertificateSources": {
             "type": "array",
-            "items": {"type": "string", "enum": ["self-signed", "given", "issuer"]},
-            "default": ["self-signed", "given", "issuer"],
+            "items": {"type": "string", "enum": ["self-signed", "given", "secret", "issuer"]},
+            "default": ["self-signed", "given", "secret", "issuer"],
             "description": "where the VM's certificate may come from",
         },
     },
@@ -200,12 +204,20 @@ def check_limits_and_health(resource: Res, ctx: Context) -> list[str]:
                 f"container '{item.get('name')}' of {_vm(resource)} has no health check: give it healthCheck "
                 "{port, path} (a docker health check the VM restarts it on)"
             )
+    probe = get(resource.props, "spec", "readinessProbe")
+    if not is_unknown(probe) and not (
+        isinstance(probe, Mapping) and any(probe.get(action) or is_unknown(probe.get(action)) for action in PROBE_ACTIONS)
+    ):
+        problems.append(
+            f"{_vm(resource)} has no readiness probe: VM Service then cannot tell whether the app answers; give "
+            "spec.readinessProbe (guestInfo set by the guest's health check, as DlvmWorkstation does)"
+        )
     return problems
 
 
 LIMITS_AND_HEALTH = ResourceRule(
     name="dlvm-container-limits-health",
-    description="Every container on a DLVM has CPU and memory requests, a memory limit and a health check.",
+    description="Every container on a DLVM has CPU and memory requests, a memory limit and a health check; the VM a readiness probe.",
     check=check_limits_and_health,
     config=limits.CONTAINER_RESOURCES.config,
 )

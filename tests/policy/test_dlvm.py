@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from components.dlvm import WORKLOAD_ANNOTATION, ContainerPlan, Resources
+from components.crds.virtual_machine import GuestInfoCheck, ReadinessProbe
+from components.dlvm import READINESS_KEY, READY_VALUE, WORKLOAD_ANNOTATION, ContainerPlan, Resources
 from policy.rules.common import SECRET_UNKNOWN, UNKNOWN, NotApplicable, Res, SecretText
 from policy.rules.dlvm import (
     IMAGES,
@@ -29,7 +30,12 @@ HARBOR_PROJECT = res(
 )
 
 
-def rendered() -> dict[str, Any]:
+# The readiness probe as DlvmWorkstation renders it.
+PROBE = ReadinessProbe((GuestInfoCheck(READINESS_KEY, READY_VALUE),)).to_spec()
+ABSENT = object()
+
+
+def rendered(tls_source: str = "self-signed", tls_secret: str | None = None) -> dict[str, Any]:
     """The workload annotation as DlvmWorkstation renders it for dev."""
     plan = ContainerPlan(
         app_name="chat",
@@ -41,10 +47,12 @@ def rendered() -> dict[str, Any]:
         frontend_resources=Resources("250m", "256Mi", "512Mi", "1"),
         backend_resources=Resources("500m", "512Mi", "1Gi", "2"),
     )
-    return plan.workload("chat-dlvm-cloud-init", ["DB_PASSWORD", "PAIS_CLIENT_SECRET", "TLS_KEY"], "self-signed")
+    return plan.workload("chat-dlvm-cloud-init", ["DB_PASSWORD", "PAIS_CLIENT_SECRET", "TLS_KEY"], tls_source, tls_secret)
 
 
-def vm(workload: Any = None, *, annotations: dict[str, Any] | None = None, cloud_init: Any = None) -> Res:
+def vm(
+    workload: Any = None, *, annotations: dict[str, Any] | None = None, cloud_init: Any = None, probe: Any = PROBE
+) -> Res:
     spec = rendered() if workload is None else workload
     notes = {WORKLOAD_ANNOTATION: json.dumps(spec) if isinstance(spec, dict) else spec, **(annotations or {})}
     if workload == "absent":
@@ -58,6 +66,7 @@ def vm(workload: Any = None, *, annotations: dict[str, Any] | None = None, cloud
                 "bootstrap": {
                     "cloudInit": cloud_init or {"rawCloudConfig": {"name": "chat-dlvm-cloud-init", "key": "user-data"}}
                 },
+                **({} if probe is ABSENT else {"readinessProbe": probe}),
             },
         },
         name="dlvm-vm",
@@ -130,6 +139,11 @@ class TestTlsOnly:
         assert any("certificate from 'none'" in m for m in messages)
         assert any("allows TLSv1: allow only TLSv1.2 and TLSv1.3" in m for m in messages)
 
+    def test_each_source_the_component_renders_passes(self) -> None:
+        for source, secret in (("self-signed", None), ("given", None), ("secret", "chat-tls")):
+            assert TLS_ONLY.evaluate(vm(rendered(source, secret))) == [], source
+        assert rendered("secret", "chat-tls")["tls"]["secret"] == "Secret/chat-tls"
+
     def test_self_signed_refused_where_configured(self) -> None:
         [message] = TLS_ONLY.evaluate(vm(), {"allowedCertificateSources": ["given", "issuer"]})
         assert "certificate from 'self-signed'" in message
@@ -147,6 +161,16 @@ class TestLimitsAndHealth:
         assert LIMITS_AND_HEALTH.evaluate(vm(spec)) == []
         [message] = LIMITS_AND_HEALTH.evaluate(vm(spec), {"requireCpuLimit": True})
         assert "container 'chat-frontend'" in message and "limits.cpu" in message
+
+    def test_a_vm_without_a_readiness_probe_fails(self) -> None:
+        for probe in (ABSENT, {}, {"guestInfo": []}, {"periodSeconds": 10}):
+            [message] = LIMITS_AND_HEALTH.evaluate(vm(probe=probe))
+            assert message.startswith("VirtualMachine 'paif-chat-dev/chat-dlvm' has no readiness probe"), probe
+            assert "spec.readinessProbe" in message
+
+    def test_an_unknown_probe_in_a_preview_is_no_violation(self) -> None:
+        assert LIMITS_AND_HEALTH.evaluate(vm(probe=UNKNOWN)) == []
+        assert LIMITS_AND_HEALTH.evaluate(vm(probe={"guestInfo": UNKNOWN})) == []
 
     def test_a_container_without_health_check_fails(self) -> None:
         [message] = LIMITS_AND_HEALTH.evaluate(vm(changed(["containers", 2, "healthCheck"], None)))

@@ -84,8 +84,8 @@ DLVM_EXPECTED = Counter(
         ("dlvm-no-plaintext-secrets", "inline-vm"): 1,
         # Plain http published; TLS 1.0 allowed.
         ("dlvm-tls-only", "bad-vm"): 2,
-        # web has no memory limit; api no health check.
-        ("dlvm-container-limits-health", "bad-vm"): 2,
+        # web has no memory limit; api no health check; the VM no readiness probe.
+        ("dlvm-container-limits-health", "bad-vm"): 3,
         # web's image: not from the Harbor project, no tag.
         ("dlvm-images-pinned-allowed", "bad-vm"): 2,
         ("dlvm-no-plaintext-secrets", "bad-vm"): 1,

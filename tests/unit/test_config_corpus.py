@@ -777,7 +777,26 @@ VALID_EDGE_CASES = [
 ]
 
 
+# Issue 12: in dev the app's certificate is the DLVM's, which follows paif:app.tls.mode.
+DLVM_TLS_KEY = "-----BEGIN PRIVATE KEY-----\ndlvm-key-material-4e7a\n-----END PRIVATE KEY-----\n"
+DLVM_TLS_CASES = [
+    Case("dev-tls-cert-manager", "dev", setter("app.tls", {"mode": "cert-manager", "clusterIssuer": "corp-ca"}),
+         "paif:app.tls.mode: given 'cert-manager'; dev allows self-signed, secret: the app runs on the DLVM, whose "
+         "Supervisor namespace runs no cert-manager: use secret with a certificate from the corporate CA, or "
+         "paif:dlvm.tlsCertificate", category="dev-dlvm-tls"),
+    Case("dev-tls-secret-and-dlvm-certificate", "dev",
+         all_of(setter("app.tls", {"mode": "secret", "secretName": "chat-tls"}),
+                setter("dlvm.tlsCertificate", stack_config("prod")["database"]["caBundle"])),
+         "paif:dlvm.tlsCertificate: given together with paif:app.tls.mode 'secret' (paif:app.tls.secretName "
+         "'chat-tls'): two sources of the DLVM's certificate; remove paif:dlvm.tlsCertificate (and "
+         "paif:dlvmTlsKey), or set paif:app.tls.mode to self-signed to serve it",
+         secrets={"dlvmTlsKey": DLVM_TLS_KEY}, absent=("dlvm-key-material-4e7a", "BEGIN CERTIFICATE"),
+         category="dev-dlvm-tls"),
+]
+
+
 CASES += NEW_CASES
+CASES += DLVM_TLS_CASES
 
 
 @contextlib.contextmanager

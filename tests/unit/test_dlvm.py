@@ -9,10 +9,18 @@ is anywhere but inside Pulumi secrets.
 
 from __future__ import annotations
 
+import base64
 import email
 import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -21,18 +29,24 @@ import pytest
 import yaml
 from pulumi.runtime.sync_await import _sync_await
 
+from components.certificate.self_signed_certificate import issue_self_signed
 from components.crds.virtual_machine import TYPE as VIRTUAL_MACHINE
+from components.crds.virtual_machine import GuestInfoCheck, ReadinessProbe
 from components.dlvm import (
     APPEND_LISTS,
     WORKLOAD_ANNOTATION,
+    ContainerPlan,
     DlvmWorkstation,
     DlvmWorkstationArgs,
     Resources,
     env_file,
+    health_watch_script,
+    tls_pair,
     trigger_digest,
 )
 from infra.app_settings import AppEnvironment, DatabaseEndpoint, app_environment
 from infra.config import Secrets, Settings, parse_config
+from infra.config.app import TlsConfig
 from infra.profiles import PROFILES
 from infra.stack_platform import declare_dlvm, dlvm_args
 from tests.unit import harness
@@ -353,9 +367,11 @@ def test_anonymous_pulls_write_no_registry_config() -> None:
             assert "--config" not in f["content"]
 
 
-def test_dev_waits_for_the_ip_and_local_does_not() -> None:
+def test_dev_waits_for_the_ready_condition_and_the_ip_and_local_does_not() -> None:
+    """`Ready` is what VM Operator's readiness worker sets from the probe (vm-operator
+    pkg/prober/worker/readiness_worker.go); the IP too, so the URL outputs are known."""
     dev_vm = declare("dev").vm.props["metadata"]["annotations"]
-    assert dev_vm["pulumi.com/waitFor"] == "jsonpath={.status.network.primaryIP4}"
+    assert json.loads(dev_vm["pulumi.com/waitFor"]) == ["condition=Ready", "jsonpath={.status.network.primaryIP4}"]
     assert dev_vm["pulumi.com/timeoutSeconds"] == "1800"
     assert "pulumi.com/skipAwait" not in dev_vm
     local_vm = declare("local", pull_secret=None).vm.props
@@ -626,3 +642,271 @@ def test_through_the_program_a_configured_certificate_needs_its_key_at_up() -> N
     assert {"dlvmUrl", "dlvmReadyUrl"} <= set(rec.exports)
     for resource in rec.resources:
         assert not contains_plain(resource.inputs, "program-key-77b1"), (resource.type, resource.name)
+
+
+# paif:app.tls.mode secret: the DLVM serves an existing kubernetes.io/tls Secret of the
+# Supervisor namespace, read through the supervisor provider.
+TLS_SECRET = "chat-tls"
+SECRET_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nsecret-key-material-9c4d\n-----END PRIVATE KEY-----\n"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class TlsSecretMocks(harness.Recorder):
+    """Answers reads of Secrets like the Supervisor: a kubernetes.io/tls Secret (`data`
+    base64); records what was read (the id, "namespace/name")."""
+
+    reads: list[tuple[str, str, str]] = []
+    secret_type = "kubernetes.io/tls"
+    data: dict[str, str] = {"tls.crt": b64(EXAMPLE_CA), "tls.key": b64(SECRET_KEY_PEM)}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == SECRET and args.resource_id:
+            TlsSecretMocks.reads.append((args.name, args.resource_id, args.provider or ""))
+            outputs = {**outputs, "type": self.secret_type, "data": dict(self.data)}
+            return args.resource_id, outputs
+        return resource_id, outputs
+
+
+def with_tls_secret(s: Settings) -> Settings:
+    app = s.config.app.model_copy(update={"tls": TlsConfig(mode="secret", secret_name=TLS_SECRET)})
+    return replace(s, config=s.config.model_copy(update={"app": app}))
+
+
+@pytest.fixture
+def secret_mocks(monkeypatch: pytest.MonkeyPatch) -> type[TlsSecretMocks]:
+    TlsSecretMocks.reads = []
+    monkeypatch.setattr(harness, "Recorder", TlsSecretMocks)
+    return TlsSecretMocks
+
+
+def test_mode_secret_serves_the_supervisor_secret_and_its_key_stays_secret(secret_mocks: type[TlsSecretMocks]) -> None:
+    declared = declare("dev", change=with_tls_secret)
+    # Read (not created), by namespace/name, through the supervisor provider, under the component.
+    assert secret_mocks.reads == [("dlvm-tls-source", f"{NAMESPACE}/{TLS_SECRET}", secret_mocks.reads[0][2])]
+    assert "::supervisor::" in secret_mocks.reads[0][2]
+    assert set(declared.opts["dlvm-tls-source"].additional_secret_outputs or []) == {"data", "stringData"}
+    assert declared.recorded.of_type("pulumi-python:dynamic/tls:SelfSignedCertificate") == []
+    assert [r.name for r in declared.recorded.of_type(SECRET)] == ["dlvm-tls-source", "dlvm-cloud-init"]
+    # The certificate is public (reviewable app part); the key only in the secret part.
+    assert declared.files("app.cfg")["/etc/paif/tls/tls.crt"]["content"] == EXAMPLE_CA
+    assert declared.files("secrets.cfg")["/etc/paif/tls/tls.key"]["content"] == SECRET_KEY_PEM
+    assert not is_secret(declared.component.cloud_config)
+    assert "secret-key-material-9c4d" not in resolve(declared.component.cloud_config)
+    assert declared.secret.is_secret("stringData")
+    for resource in declared.recorded.resources:
+        assert not contains_plain(resource.inputs, "secret-key-material-9c4d"), (resource.type, resource.name)
+    workload = json.loads(declared.vm.props["metadata"]["annotations"][WORKLOAD_ANNOTATION])
+    assert workload["tls"] == {
+        "port": 443,
+        "certificate": "secret",
+        "secret": f"Secret/{TLS_SECRET}",
+        "protocols": ["TLSv1.2", "TLSv1.3"],
+    }
+
+
+def test_mode_secret_through_the_whole_dev_program(secret_mocks: type[TlsSecretMocks]) -> None:
+    """The committed dev stack with paif:app.tls.mode secret: the Secret is read from the
+    Supervisor namespace by the supervisor provider, no self-signed certificate is made."""
+    from tests.unit.harness import run_program
+    from tests.unit.test_program import SECRETS
+
+    config = stack_config("dev")
+    config["app"]["tls"] = {"mode": "secret", "secretName": TLS_SECRET}
+    rec = run_program(config, SECRETS, stack="dev")
+    namespace = config["vsphere"]["namespace"]["name"]
+    [(name, read_id, provider)] = secret_mocks.reads
+    assert (name, read_id) == ("dlvm-tls-source", f"{namespace}/{TLS_SECRET}")
+    supervisor = [r for r in rec.of_type("pulumi:providers:kubernetes") if r.name in provider]
+    assert supervisor, provider
+    assert rec.of_type("pulumi-python:dynamic/tls:SelfSignedCertificate") == []
+    vm = rec.one(VIRTUAL_MACHINE, "dlvm-vm").props
+    assert json.loads(vm["metadata"]["annotations"][WORKLOAD_ANNOTATION])["tls"]["certificate"] == "secret"
+    for resource in rec.resources:
+        assert not contains_plain(resource.inputs, "secret-key-material-9c4d"), (resource.type, resource.name)
+
+
+@pytest.mark.parametrize(
+    ("secret_type", "data", "problem"),
+    [
+        ("Opaque", {"tls.crt": b64(EXAMPLE_CA), "tls.key": b64(SECRET_KEY_PEM)}, "type 'Opaque'; must be a kubernetes.io/tls Secret (tls.crt, tls.key)"),
+        ("kubernetes.io/tls", {"tls.crt": b64(EXAMPLE_CA)}, "tls.key is missing or empty; it must hold a PEM private key"),
+        ("kubernetes.io/tls", {"tls.crt": b64(EXAMPLE_CA), "tls.key": "%%secret-key-material-9c4d"}, "tls.key is not base64-encoded text"),
+        ("kubernetes.io/tls", {"tls.crt": b64("secret-key-material-9c4d"), "tls.key": b64(SECRET_KEY_PEM)}, "tls.crt is not a PEM certificate"),
+    ],
+)
+def test_a_secret_that_is_no_tls_pair_fails_naming_it_never_a_value(
+    secret_type: str, data: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        tls_pair(secret_type, data, "TLS Secret 'ns/chat-tls'")
+    assert str(raised.value) == f"TLS Secret 'ns/chat-tls': {problem}"
+    assert "secret-key-material-9c4d" not in str(raised.value) and raised.value.__cause__ is None
+    assert tls_pair("kubernetes.io/tls", {"tls.crt": b64(EXAMPLE_CA), "tls.key": b64(SECRET_KEY_PEM)}, "x") == (
+        EXAMPLE_CA,
+        SECRET_KEY_PEM,
+    )
+
+
+def test_a_bad_secret_fails_the_run_without_its_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    class OpaqueSecret(TlsSecretMocks):
+        secret_type = "Opaque"
+
+    monkeypatch.setattr(harness, "Recorder", OpaqueSecret)
+
+    def program() -> None:
+        s = with_tls_secret(settings("dev"))
+        DlvmWorkstation("dlvm", dlvm_args(s, NAMESPACE, GPU_CLASS, environment(s), None))
+
+    rec = run(program, stack="dev", expect_error=True)
+    assert f"TLS Secret '{NAMESPACE}/{TLS_SECRET}': type 'Opaque'; must be a kubernetes.io/tls Secret" in str(rec.error)
+    assert "secret-key-material-9c4d" not in str(rec.error)
+
+
+def test_a_secret_and_a_given_certificate_are_two_sources() -> None:
+    def program() -> None:
+        s = settings("dev")
+        base = dlvm_args(s, NAMESPACE, GPU_CLASS, environment(s), None)
+        DlvmWorkstation(
+            "dlvm",
+            replace(base, tls_certificate=EXAMPLE_CA, tls_key=pulumi.Output.secret("k"), tls_secret_name=TLS_SECRET),
+        )
+
+    rec = run(program, stack="dev", expect_error=True)
+    assert "tls_certificate and tls_secret_name are two sources of the certificate: give one" in str(rec.error)
+    assert rec.of_type(SECRET) == [] and rec.of_type(VIRTUAL_MACHINE) == []
+
+
+def test_the_vm_has_a_guestinfo_readiness_probe(dev: Declared) -> None:
+    """guestInfo, not tcpSocket (deprecated, refused under VPC networking): VM Service is
+    Ready while the guest reports guestinfo.paif.ready = true."""
+    assert dev.vm.props["spec"]["readinessProbe"] == {"guestInfo": [{"key": "paif.ready", "value": "^true$"}]}
+    with pytest.raises(ValueError, match=r"without the 'guestinfo\.' prefix"):
+        GuestInfoCheck("guestinfo.paif.ready")
+    with pytest.raises(ValueError, match="at least one guestinfo key"):
+        ReadinessProbe(())
+    with pytest.raises(ValueError, match="timeout 61: must be 1-60 seconds"):
+        ReadinessProbe((GuestInfoCheck("a"),), timeout_seconds=61)
+
+
+def test_the_health_timer_publishes_readiness_over_https(dev: Declared) -> None:
+    files = dev.files("app.cfg")
+    watch = files["/usr/local/sbin/paif-health-watch"]["content"]
+    assert 'vmware-rpctool "info-set guestinfo.paif.ready $ready"' in watch
+    assert (
+        "--cacert /etc/paif/tls/tls.crt --resolve chat.dev.paif.example.internal:443:127.0.0.1 "
+        "https://chat.dev.paif.example.internal:443/readyz"
+    ) in watch
+    assert "OnBootSec=2min" in files["/etc/systemd/system/paif-health-watch.timer"]["content"]
+    # Still run by the timer the runcmd enables.
+    assert "paif-health-watch.timer" in dev.app_config()["runcmd"][1]
+
+
+class _Readyz(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/readyz" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@dataclass
+class Guest:
+    """The health script as the VM runs it, against a real TLS server on 127.0.0.1."""
+
+    script: Path
+    bin_dir: Path
+    calls: Path
+    handler: type[_Readyz]
+
+    def run(self, *, rpctool: bool = True) -> tuple[str, list[str]]:
+        tool = self.bin_dir / "vmware-rpctool"
+        if rpctool:
+            tool.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {self.calls}\n')
+            tool.chmod(0o755)
+        elif tool.exists():
+            tool.unlink()
+        self.calls.write_text("")
+        done = subprocess.run(
+            ["/bin/sh", str(self.script)],
+            env={"PATH": f"{self.bin_dir}:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout, self.calls.read_text().splitlines()
+
+
+@pytest.fixture
+def guest(tmp_path: Path) -> Any:
+    hostname = "chat.dev.paif.example.internal"
+    cert, key = issue_self_signed([hostname], 1)
+    (tmp_path / "tls.crt").write_text(cert)
+    (tmp_path / "tls.key").write_text(key)
+    os.chmod(tmp_path / "tls.key", 0o600)
+    handler = type("Readyz", (_Readyz,), {"status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    plan = ContainerPlan("chat", "h/p/f:1", "h/p/b:1", 8080, 8000, False, https_port=port, hostname=hostname)
+    script = tmp_path / "paif-health-watch"
+    # The script as rendered, with the certificate path of this test and no docker.
+    script.write_text(
+        health_watch_script(plan)
+        .replace("/etc/paif/tls/tls.crt", str(tmp_path / "tls.crt"))
+        .replace("/usr/bin/docker", "/bin/false")
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    try:
+        yield Guest(script, bin_dir, tmp_path / "calls", handler)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_guest_reports_ready_only_while_readyz_answers_200_over_verified_tls(guest: Guest) -> None:
+    out, calls = guest.run()
+    assert calls == ["info-set guestinfo.paif.ready true"], out
+
+    guest.handler.status = 503
+    out, calls = guest.run()
+    assert calls == ["info-set guestinfo.paif.ready false"]
+    assert "/readyz answered 503 (curl exit 0): not ready" in out
+
+
+def test_a_certificate_the_host_name_does_not_match_is_not_ready(guest: Guest) -> None:
+    guest.script.write_text(guest.script.read_text().replace("chat.dev.paif.example.internal", "other.example.internal"))
+    out, calls = guest.run()
+    assert calls == ["info-set guestinfo.paif.ready false"]
+    assert "answered 000 (curl exit 60): not ready" in out
+
+
+def test_without_vmware_rpctool_the_script_logs_and_succeeds(guest: Guest) -> None:
+    out, calls = guest.run(rpctool=False)
+    assert calls == []
+    assert "vmware-rpctool not found (open-vm-tools): readiness not published to VM Service" in out
+
+
+def test_nothing_answering_is_not_ready(guest: Guest) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    text = guest.script.read_text()
+    port = text.split("--resolve chat.dev.paif.example.internal:", 1)[1].split(":", 1)[0]
+    guest.script.write_text(text.replace(f":{port}", f":{free}"))
+    out, calls = guest.run()
+    assert calls == ["info-set guestinfo.paif.ready false"]
+    assert "answered 000 (curl exit 7): not ready" in out
