@@ -65,6 +65,9 @@ health timer (`paif-health-watch`, every minute) requests `https://<hostname>/re
 `vmware-rpctool "info-set guestinfo.paif.ready true"` on a 200, `false` otherwise; without
 vmware-rpctool (open-vm-tools) it logs and publishes nothing (the boot does not fail, the VM
 just never becomes Ready). Where VM Service runs, the component waits for `Ready` and the IP.
+UNCONFIRMED on a real Supervisor: that a key the guest sets with `info-set` is what the probe
+reads (VM Operator's API documentation says so; no run here has shown it) and that the DLVM
+image ships curl and open-vm-tools.
 
 What the policy pack sees. What runs inside is otherwise only in the (secret) user data, so
 the VirtualMachine carries the workload's shape as a JSON annotation (`WORKLOAD_ANNOTATION`:
@@ -118,7 +121,7 @@ from components.crds.virtual_machine import (
 )
 from components.kube_secret import kube_secret
 from components.labels import workload_labels
-from components.names import K8S_QUANTITY
+from components.names import DNS_NAME, K8S_QUANTITY
 from components.password import Password
 
 APP_ENV_PATH = "/etc/paif/app.env"
@@ -134,8 +137,6 @@ READINESS_KEY = "paif.ready"
 READY_VALUE = "^true$"
 RPCTOOL = "vmware-rpctool"
 TLS_SECRET_TYPE = "kubernetes.io/tls"  # noqa: S105 - a Secret type
-# Host names only (they go into the health script): lower-case DNS labels joined by dots.
-HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 DOCKER = "/usr/bin/docker"
 CONTAINER_UID = 10001
 CONTAINER_USER = f"{CONTAINER_UID}:{CONTAINER_UID}"
@@ -267,7 +268,8 @@ class ContainerPlan:
 
     def __post_init__(self) -> None:
         require_dns_label(self.app_name, "app name")
-        if not HOSTNAME.match(self.hostname):
+        # It goes into the health script: a DNS name only.
+        if not DNS_NAME.match(self.hostname):
             raise ValueError(f"host name {self.hostname!r}: must be a DNS name such as chat.example.com")
         for what, image in (("frontend image", self.frontend_image), ("backend image", self.backend_image)):
             if not IMAGE.match(image):
