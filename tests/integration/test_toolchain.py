@@ -96,7 +96,9 @@ def test_preview_leaves_no_kubeconfig_in_the_temp_directory(tmp_path: Path) -> N
     assert program.preview() == {"create": 4}
     left = new_files_containing(before, marker.encode())
     assert not left, f"credential files left in the temp directory: {left}"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("pulumi-")] == [], "a run's temp dir is left"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("pulumi-")] == [], (
+        "a run's temp dir is left"
+    )
 
 
 def test_a_missing_plugin_says_run_make_setup(tmp_path: Path) -> None:
@@ -187,3 +189,60 @@ def test_setup_asks_the_cli_where_plugins_are_whatever_home_says(tmp_path: Path)
         check=False,
     )
     assert result.stdout.strip() == "installed", result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found: list[int] = []
+    for task in tasks.iterdir() if tasks.exists() else []:
+        children = task / "children"
+        if children.exists():
+            found += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def test_language_host_about_reads_the_virtualenv_without_starting_python(tmp_path: Path) -> None:
+    """The CLI asks About on every run: answered from pyvenv.cfg, with no Python process (the
+    SDK's pip toolchain starts three), and the same answer the virtualenv's Python gives."""
+    from google.protobuf import struct_pb2
+    from pulumi.runtime.proto import language_pb2, language_pb2_grpc
+
+    parent, host = start_language_host(tmp_path)
+    try:
+        port = int((tmp_path / "port").read_text().split()[0])
+        options = struct_pb2.Struct()
+        options.update({"toolchain": "pip", "virtualenv": "../.venv"})
+        info = language_pb2.ProgramInfo(
+            root_directory=str(ROOT / "infra"),
+            program_directory=str(ROOT / "infra"),
+            entry_point=".",
+            options=options,
+        )
+        spawned: set[int] = set()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            about = language_pb2_grpc.LanguageRuntimeStub(channel).About.future(
+                language_pb2.AboutRequest(info=info), timeout=10
+            )
+            while not about.done():
+                spawned.update(_children(host))
+                time.sleep(0.001)
+            answer = about.result()
+        spawned.update(_children(host))
+        expected = subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "python"),
+                "-c",
+                "import platform; print(platform.python_version())",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert answer.version == expected
+        assert answer.executable == str(ROOT / ".venv" / "bin" / "python")
+        assert os.access(answer.executable, os.X_OK)
+        assert not spawned, f"About started processes: {spawned}"
+    finally:
+        processes.signal_pid(host, signal.SIGKILL)
+        parent.kill()
+        parent.wait()

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -144,19 +145,50 @@ func pythonToolchain(info *pulumirpc.ProgramInfo) (toolchain.Toolchain, error) {
 		Root:       info.GetRootDirectory(),
 		ProgramDir: info.GetProgramDirectory(),
 		Toolchain:  toolchain.Pip,
+		Virtualenv: virtualenvDir(info),
 	}
 	if o := info.GetOptions(); o != nil {
-		if v, ok := o.AsMap()["virtualenv"].(string); ok && v != "" {
-			opts.Virtualenv = v
-		}
 		if tc, ok := o.AsMap()["toolchain"].(string); ok && tc != "" && tc != "pip" {
 			return nil, fmt.Errorf("runtime option toolchain=%q is not supported by this host; use pip", tc)
 		}
 	}
-	if opts.Virtualenv != "" && !filepath.IsAbs(opts.Virtualenv) {
-		opts.Virtualenv = filepath.Join(opts.Root, opts.Virtualenv)
-	}
 	return toolchain.ResolveToolchain(opts)
+}
+
+// virtualenvDir is the program's `virtualenv` runtime option as an absolute path ("" without one).
+func virtualenvDir(info *pulumirpc.ProgramInfo) string {
+	o := info.GetOptions()
+	if o == nil {
+		return ""
+	}
+	v, ok := o.AsMap()["virtualenv"].(string)
+	if !ok || v == "" {
+		return ""
+	}
+	if !filepath.IsAbs(v) {
+		v = filepath.Join(info.GetRootDirectory(), v)
+	}
+	return v
+}
+
+// pyvenvVersion is the `version` (Python 3.11+: also `version_info`) line of a pyvenv.cfg,
+// "" when the file or the line is missing.
+func pyvenvVersion(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		key, value, found := strings.Cut(line, "=")
+		if !found {
+			continue
+		}
+		switch strings.TrimSpace(key) {
+		case "version", "version_info":
+			return strings.TrimSpace(value)
+		}
+	}
+	return ""
 }
 
 func (h *host) Handshake(
@@ -200,7 +232,19 @@ func (h *host) GetProgramDependencies(
 	return &pulumirpc.GetProgramDependenciesResponse{Dependencies: deps}, nil
 }
 
+// About answers from the virtualenv's pyvenv.cfg when there is one. The CLI asks About on
+// every preview, update and refresh (its update metadata: cmd/pulumi/metadata,
+// GetLanguageRuntimeMetadata), and the SDK's pip toolchain answers it with three Python
+// processes (`python --version`, `python -c 'import sys; print(sys.executable)'`,
+// `python -m pip --version`): 0.2-0.5 CPU s on every run, competing with the run itself
+// (bench/README.md). The file `python -m venv` writes holds the same version; the executable
+// is the virtualenv's own python. Without a readable pyvenv.cfg, the toolchain answers.
 func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
+	if venv := virtualenvDir(req.GetInfo()); venv != "" {
+		if version := pyvenvVersion(filepath.Join(venv, "pyvenv.cfg")); version != "" {
+			return &pulumirpc.AboutResponse{Executable: filepath.Join(venv, "bin", "python"), Version: version}, nil
+		}
+	}
 	tc, err := pythonToolchain(req.GetInfo())
 	if err != nil {
 		return nil, err
