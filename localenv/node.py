@@ -77,6 +77,14 @@ CNI_BIN = Path("/usr/lib/cni")
 NODE_SERVICES = ("kube-scheduler", "containerd", "kubelet", "kube-proxy", "kube-router")
 # Ports on 127.0.0.1 the node's components serve health on.
 NODE_PORTS = ("kube-scheduler", "kubelet-healthz", "kube-proxy", "kube-proxy-metrics")
+# Which of them each component listens on (the kubelet also on NODE_IP:KUBELET_PORT).
+COMPONENT_PORTS: dict[str, tuple[str, ...]] = {
+    "kube-scheduler": ("kube-scheduler",),
+    "containerd": (),
+    "kubelet": ("kubelet-healthz",),
+    "kube-proxy": ("kube-proxy", "kube-proxy-metrics"),
+    "kube-router": (),
+}
 # Kernel settings the kubelet sets (container_manager_linux.go setupKernelTunables) and the
 # ones kube-proxy or kube-router could touch: recorded at start, restored at stop.
 SYSCTLS = (
@@ -256,6 +264,12 @@ def _owns_machine_state(layout: Layout) -> bool:
     current = owner()
     return current is None or current == layout.home
 
+
+
+def holds_machine_state(layout: Layout) -> bool:
+    """Whether `layout`'s node holds the machine-wide state now: it is the recorded owner with
+    processes running, and the bridge is there (a reboot removes it)."""
+    return owner() == layout.home and _link_exists(BRIDGE)
 
 
 def ensure_bridge() -> None:
@@ -857,6 +871,77 @@ def _kubelet_port_taken() -> bool:
             return False
 
 
+def component_argv(name: str, layout: Layout, ports: Mapping[str, int]) -> list[str]:
+    """The command line of one of the node's components (NODE_SERVICES); its config files are
+    `write_configs`'."""
+    if name not in NODE_SERVICES:
+        raise ValueError(f"{name} is not a node component; one of {', '.join(NODE_SERVICES)}")
+    paths = NodePaths(layout.home)
+    if name == "containerd":
+        return [_program("containerd"), "--config", str(paths.containerd_config)]
+    binary = str(tool(name))
+    if name == "kube-scheduler":
+        return [
+            binary,
+            f"--kubeconfig={paths.kubeconfig('kube-scheduler')}",
+            f"--authentication-kubeconfig={paths.kubeconfig('kube-scheduler')}",
+            f"--authorization-kubeconfig={paths.kubeconfig('kube-scheduler')}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['kube-scheduler']}",
+            f"--cert-dir={paths.base / 'kube-scheduler'}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+    if name == "kubelet":
+        return [
+            binary,
+            f"--config={paths.kubelet_config}",
+            f"--kubeconfig={paths.kubeconfig('kubelet')}",
+            f"--root-dir={paths.kubelet_dir}",
+            f"--node-ip={NODE_IP}",
+            f"--hostname-override={NODE_NAME}",
+            "--v=1",
+        ]
+    if name == "kube-proxy":
+        return [
+            binary,
+            f"--kubeconfig={paths.kubeconfig('kube-proxy')}",
+            f"--hostname-override={NODE_NAME}",
+            "--proxy-mode=iptables",
+            f"--cluster-cidr={CLUSTER_CIDR}",
+            f"--nodeport-addresses={NODE_IP}/32",
+            # Leave the machine's conntrack and routing settings alone.
+            "--conntrack-max-per-core=0",
+            "--conntrack-tcp-timeout-established=0",
+            "--conntrack-tcp-timeout-close-wait=0",
+            "--iptables-localhost-nodeports=false",
+            f"--healthz-bind-address=127.0.0.1:{ports['kube-proxy']}",
+            f"--metrics-bind-address=127.0.0.1:{ports['kube-proxy-metrics']}",
+            "--profiling=false",
+        ]
+    return [  # kube-router
+        binary,
+        f"--kubeconfig={paths.kubeconfig('kube-router')}",
+        f"--hostname-override={NODE_NAME}",
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        "--enable-ipv4=true",
+        "--enable-ipv6=false",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--health-port=0",
+        "--metrics-port=0",
+        "--v=1",
+    ]
+
+
+def _spawn_component(
+    name: str, layout: Layout, spawn: Spawn, ports: Mapping[str, int]
+) -> tuple[subprocess.Popen[bytes], Path]:
+    env = None if name == "kube-scheduler" else {"PATH": SBIN_PATH}
+    return spawn(name, component_argv(name, layout, ports), env=env)
+
+
 def start_node(
     layout: Layout,
     spawn: Spawn,
@@ -876,7 +961,8 @@ def start_node(
             f"another kubelet already serves on {NODE_IP}:{KUBELET_PORT} (a local node of another "
             ".localenv?): stop it first with `make down` there"
         )
-    binaries = {name: tool(name) for name in ("kube-scheduler", "kubelet", "kube-proxy", "kube-router")}
+    for name in ("kube-scheduler", "kubelet", "kube-proxy", "kube-router"):
+        tool(name)
     for program in ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ipset", "conntrack"):
         _program(program)
     if not (CNI_BIN / "bridge").exists():
@@ -885,89 +971,25 @@ def start_node(
     write_configs(layout, pki, apiserver_url, ports)
     _ensure_cgroups()
     _record_sysctls(paths)
-    env = {"PATH": SBIN_PATH}
 
     api = Api(apiserver_url, pki)
     try:
         for manifest in rbac_manifests():
             api.apply(manifest)
 
-        scheduler, scheduler_log = spawn(
-            "kube-scheduler",
-            [
-                str(binaries["kube-scheduler"]),
-                f"--kubeconfig={paths.kubeconfig('kube-scheduler')}",
-                f"--authentication-kubeconfig={paths.kubeconfig('kube-scheduler')}",
-                f"--authorization-kubeconfig={paths.kubeconfig('kube-scheduler')}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports['kube-scheduler']}",
-                f"--cert-dir={paths.base / 'kube-scheduler'}",
-                "--leader-elect=false",
-                "--profiling=false",
-            ],
-        )
-        containerd, containerd_log = spawn(
-            "containerd", [_program("containerd"), "--config", str(paths.containerd_config)], env=env
-        )
+        scheduler, scheduler_log = _spawn_component("kube-scheduler", layout, spawn, ports)
+        containerd, containerd_log = _spawn_component("containerd", layout, spawn, ports)
         _wait("containerd", lambda: _containerd_up(layout), 30, containerd, containerd_log)
         _import_images(layout)
 
-        kubelet, kubelet_log = spawn(
-            "kubelet",
-            [
-                str(binaries["kubelet"]),
-                f"--config={paths.kubelet_config}",
-                f"--kubeconfig={paths.kubeconfig('kubelet')}",
-                f"--root-dir={paths.kubelet_dir}",
-                f"--node-ip={NODE_IP}",
-                f"--hostname-override={NODE_NAME}",
-                "--v=1",
-            ],
-            env=env,
-        )
-        proxy, proxy_log = spawn(
-            "kube-proxy",
-            [
-                str(binaries["kube-proxy"]),
-                f"--kubeconfig={paths.kubeconfig('kube-proxy')}",
-                f"--hostname-override={NODE_NAME}",
-                "--proxy-mode=iptables",
-                f"--cluster-cidr={CLUSTER_CIDR}",
-                f"--nodeport-addresses={NODE_IP}/32",
-                # Leave the machine's conntrack and routing settings alone.
-                "--conntrack-max-per-core=0",
-                "--conntrack-tcp-timeout-established=0",
-                "--conntrack-tcp-timeout-close-wait=0",
-                "--iptables-localhost-nodeports=false",
-                f"--healthz-bind-address=127.0.0.1:{ports['kube-proxy']}",
-                f"--metrics-bind-address=127.0.0.1:{ports['kube-proxy-metrics']}",
-                "--profiling=false",
-            ],
-            env=env,
-        )
+        kubelet, kubelet_log = _spawn_component("kubelet", layout, spawn, ports)
+        proxy, proxy_log = _spawn_component("kube-proxy", layout, spawn, ports)
         _wait("kube-scheduler", lambda: _healthz(ports["kube-scheduler"], tls=True), 60, scheduler, scheduler_log)
         _wait("kubelet", lambda: _healthz(ports["kubelet-healthz"], tls=False), 60, kubelet, kubelet_log)
         _wait("kube-proxy", lambda: _healthz(ports["kube-proxy"], tls=False), 60, proxy, proxy_log)
         _wait(f"Node {NODE_NAME} Ready", lambda: _node_ready(api), timeout, kubelet, kubelet_log)
         # kube-router reads its own Node object at start: after the kubelet registered it.
-        router, router_log = spawn(
-            "kube-router",
-            [
-                str(binaries["kube-router"]),
-                f"--kubeconfig={paths.kubeconfig('kube-router')}",
-                f"--hostname-override={NODE_NAME}",
-                "--run-firewall=true",
-                "--run-router=false",
-                "--run-service-proxy=false",
-                "--enable-ipv4=true",
-                "--enable-ipv6=false",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--health-port=0",
-                "--metrics-port=0",
-                "--v=1",
-            ],
-            env=env,
-        )
+        router, router_log = _spawn_component("kube-router", layout, spawn, ports)
         _wait("kube-router", _kube_router_ready, 60, router, router_log)
 
         apply_addons(api)
@@ -975,6 +997,35 @@ def start_node(
     finally:
         api.close()
     log(f"node {NODE_NAME} Ready with cluster DNS in {time.monotonic() - started:.1f} s")
+
+
+def restart_component(
+    name: str,
+    layout: Layout,
+    spawn: Spawn,
+    ports: Mapping[str, int],
+    pki: Pki,
+    *,
+    apiserver_url: str,
+    timeout: float = READY_TIMEOUT,
+) -> None:
+    """Start one node component again after it died, the rest of the node running (what a
+    node's service manager does): its config files, data and the pods stay. A new containerd
+    reconnects to the running shims (containers keep running); a new kubelet adopts the
+    running pods. Waits until it serves (the kubelet: and the Node is Ready)."""
+    process, process_log = _spawn_component(name, layout, spawn, ports)
+    api = Api(apiserver_url, pki)
+    try:
+        checks: dict[str, Callable[[], bool]] = {
+            "kube-scheduler": lambda: _healthz(ports["kube-scheduler"], tls=True),
+            "containerd": lambda: _containerd_up(layout),
+            "kubelet": lambda: _healthz(ports["kubelet-healthz"], tls=False) and _node_ready(api),
+            "kube-proxy": lambda: _healthz(ports["kube-proxy"], tls=False),
+            "kube-router": _kube_router_ready,
+        }
+        _wait(name, checks[name], timeout, process, process_log)
+    finally:
+        api.close()
 
 
 def node_health(apiserver_url: str, pki: Pki) -> bool:

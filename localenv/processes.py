@@ -92,6 +92,35 @@ def marked(home: Path) -> list[int]:
     return found
 
 
+def session(pid: int) -> int | None:
+    """The session id of `pid` (a process `spawn` started leads its own), None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[3])
+
+
+def executable(pid: int) -> Path | None:
+    """The program `pid` runs, None if it is gone, a zombie or not ours to read."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return None
+
+
+def left_behind(home: Path, leader: int, program: Path | None = None) -> list[int]:
+    """Our processes that outlived a killed service: those still in the session `leader`
+    led (containerd's shims), and with `program`, every one running it (PostgreSQL's
+    children start sessions of their own)."""
+    wanted = program.resolve() if program is not None else None
+    return [
+        pid
+        for pid in marked(home)
+        if pid != leader and (session(pid) == leader or (wanted is not None and executable(pid) == wanted))
+    ]
+
+
 def _reap(pid: int) -> None:
     """Collect the exit status if `pid` is our child (tests start services in-process)."""
     with contextlib.suppress(ChildProcessError):

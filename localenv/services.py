@@ -1,9 +1,12 @@
 """The local targets: vcsim, PostgreSQL, etcd + kube-apiserver (with our CRDs), on 127.0.0.1.
 
 `start_services` reuses a healthy set started earlier (so a second `make up` sees the same
-endpoints and changes nothing); otherwise it cleans up what a crashed run left behind
-(marked processes, taken ports, data directories) and starts a fresh set, preferring the
-ports used last time so the stack's config stays the same. `stop_services` stops them all.
+endpoints and changes nothing). When some of its services died while the others kept running
+(a crash), it starts those again alone, on their ports, with their data (`_restart_crashed`:
+what a service manager would do; the pods, containers and every other service keep running).
+Otherwise, or when that fails, it cleans up what a crashed run left behind (marked processes,
+taken ports; the data directories stay) and starts a fresh set, preferring the ports used
+last time so the stack's config stays the same. `stop_services` stops them all.
 """
 
 from __future__ import annotations
@@ -71,6 +74,19 @@ PORTS = (
     *ingress.PORTS,
     "pais",
 )
+# The ports (names in PORTS) each service listens on; the node's: localenv/node.py COMPONENT_PORTS.
+SERVICE_PORTS: dict[str, tuple[str, ...]] = {
+    "etcd": ("etcd", "etcd-peer"),
+    "kube-apiserver": ("kube-apiserver",),
+    "kube-controller-manager": ("kube-controller-manager",),
+    "vcsim": ("vcsim",),
+    "postgres": ("postgres",),
+    "registry": ("registry",),
+    "traefik": ingress.PORTS,
+    "pais": ("pais",),
+}
+RESTART_TIMEOUT = 120.0
+"""How long the set may take to be healthy again after crashed services were started alone."""
 # No statement text in the server log: a client may send a password in one (ours send SCRAM
 # verifiers, as psql's \password does; a hand-typed ALTER ROLE does not). Not even a piece of
 # one: a client's syntax error quotes the token it stopped at, so client errors (which the
@@ -356,6 +372,7 @@ class _Starter:
         else:
             self._initdb(account, base, data, superuser, password)
             owner_file.write_text(superuser + "\n")
+        _remove_stale_lock(data)
         hba = base / "pg_hba.conf"
         # Password logins over TCP only: from this machine and from the local node's pods.
         write_private(
@@ -434,6 +451,23 @@ class _Starter:
                 "" if account is None else f" (as {account.pw_name}: every parent of {base} must be traversable)"
             )
             raise LocalEnvError(f"initdb failed{reachable}: {result.stderr.strip() or result.stdout.strip()}")
+
+
+def _remove_stale_lock(data: Path) -> None:
+    """Remove `postmaster.pid` when the postmaster it names is dead, a zombie included.
+
+    A SIGKILLed postmaster whose parent is gone stays a zombie until the machine's init
+    reaps it, and PostgreSQL takes the zombie's pid for a running server ("lock file
+    postmaster.pid already exists"). Its shared memory is still checked by the new server
+    (it refuses while a process is attached), so this never lets two servers share a
+    data directory."""
+    lock = data / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    if processes.start_time(pid) is None:
+        lock.unlink(missing_ok=True)
 
 
 def _choose_ports(previous: dict[str, int]) -> dict[str, int]:
@@ -555,6 +589,11 @@ def start_services(
     state = layout.load_state()
     settings = _settings(vcenter_username, db_superuser, vgpu_profiles, pais_client_id)
     healthy = bool(state.get("services")) and all(health(layout, state).values())
+    if not healthy:
+        try:
+            healthy = _restart_crashed(layout, state, settings, log)
+        except Exception as error:  # any failure: the fresh set below
+            log(f"starting the crashed service(s) alone failed, restarting every service: {error}")
     if healthy and _only_vgpu_profiles_differ(state.get("settings") or {}, settings):
         # vcsim alone advertises the profiles: restart it, keep everything else (and its data).
         _restart_vcsim(layout, state, vcenter_username, vgpu_profiles, log)
@@ -631,6 +670,107 @@ def start_services(
         + json.dumps({name: port for name, port in starter.ports.items() if name != "etcd-peer"})
     )
     return services
+
+
+def _restart_crashed(
+    layout: Layout, state: dict[str, Any], settings: dict[str, Any], log: Callable[[str], None]
+) -> bool:
+    """Start again, alone, the recorded services that died while the others kept running (a
+    crash of one service), on their ports with their config and data, and wait until the
+    whole set is healthy. True when it did; False when this does not apply (nothing started):
+    the settings changed, nothing or everything died (a reboot), the node's bridge is gone, or
+    a dead service's port is taken (it must move: the caller starts a fresh set). Raises when
+    a restart fails (the caller then restarts everything).
+
+    What outlived the dead process is ended first (PostgreSQL's backends keep its shared
+    memory, a new postmaster would refuse to start), except containerd's: its shims keep the
+    pods' containers running, and the new containerd reconnects to them."""
+    from localenv import node  # here: node imports this module
+
+    recorded: dict[str, Any] = state.get("services") or {}
+    if state.get("settings") != settings or set(recorded) != set(SERVICES):
+        return False
+    dead = [name for name in SERVICES if not processes.alive(recorded[name]["pid"], recorded[name].get("started"))]
+    if not dead or len(dead) == len(SERVICES) or not node.holds_machine_state(layout):
+        return False
+    for name in dead:
+        if name != "containerd":
+            program = tool("postgres") if name == "postgres" else None
+            left = processes.left_behind(layout.home, recorded[name]["pid"], program)
+            for pid in left:
+                processes.signal_pid(pid, signal.SIGKILL)
+            if processes.wait_gone(left, 10):
+                raise LocalEnvError(f"what {name} left running survived SIGKILL: {left}")
+        processes.wait_gone([recorded[name]["pid"]], 0)  # reap it if it was our child
+    ports = state["ports"]
+    wanted = [ports[port] for name in dead for port in {**SERVICE_PORTS, **node.COMPONENT_PORTS}[name]]
+    taken = processes.wait_ports_free(wanted, timeout=3)
+    if taken:
+        log(f"{', '.join(dead)} died and port(s) {taken} are taken now: starting a fresh set")
+        return False
+    started = time.monotonic()
+    log(
+        "crashed: "
+        + ", ".join(f"{name} (pid {recorded[name]['pid']})" for name in dead)
+        + "; starting it alone, every other service keeps running"
+    )
+    starter = _Starter(layout, state, ports, fresh=False)
+    pki = Pki(layout.pki_dir)
+    services = _services_from(layout, state)
+    for name in dead:  # in start order: what a later one needs comes first
+        _start_alone(name, starter, pki, services, settings)
+    deadline = time.monotonic() + RESTART_TIMEOUT
+    while not all((now := health(layout, state)).values()):
+        gone = [name for name in SERVICES if not processes.alive(recorded[name]["pid"], recorded[name].get("started"))]
+        if gone:
+            raise LocalEnvError(f"{', '.join(gone)} exited after {', '.join(dead)} started again")
+        if time.monotonic() > deadline:
+            unhealthy = [name for name, ok in now.items() if not ok]
+            raise LocalEnvError(
+                f"after starting {', '.join(dead)} again: {', '.join(unhealthy)} not healthy "
+                f"within {RESTART_TIMEOUT:.0f} s"
+            )
+        time.sleep(0.5)
+    log(f"{', '.join(dead)} started again in {time.monotonic() - started:.1f} s, with the data")
+    return True
+
+
+def _start_alone(name: str, starter: _Starter, pki: Pki, services: Services, settings: dict[str, Any]) -> None:
+    """Start service `name` on its recorded port while the rest of the set runs."""
+    from localenv import node  # here: node imports this module
+
+    layout, ports = starter.layout, starter.ports
+    if name in node.NODE_SERVICES:
+        node.restart_component(name, layout, starter.spawn, ports, pki, apiserver_url=services.apiserver_url)
+    elif name == "etcd":
+        process, log = starter.etcd(pki)
+        _wait("etcd", lambda: etcd_healthy(ports["etcd"], pki), 30, process, log)
+    elif name == "kube-apiserver":
+        process, log = starter.apiserver(pki)
+        _wait("kube-apiserver", lambda: _apiserver_ready(services.apiserver_port, pki), 90, process, log)
+    elif name == "kube-controller-manager":
+        process, log = starter.controller_manager(pki, layout.kubeconfig)
+        port = ports["kube-controller-manager"]
+        _wait("kube-controller-manager", lambda: _controller_manager_healthy(port), 60, process, log)
+    elif name == "vcsim":
+        password = layout.secret("vcenter_password")
+        process, log = starter.vcsim(settings["vcenter_username"], password, settings["vgpu_profiles"])
+        _wait("vcsim", lambda: _vcsim_ready(services.vcsim_port, log), 30, process, log)
+    elif name == "postgres":
+        process, log = starter.postgres(settings["db_superuser"], layout.secret("db_superuser_password"))
+        _wait("PostgreSQL", lambda: _postgres_ready(services.db_dsn()), 60, process, log)
+    elif name == "registry":
+        process, log = starter.registry()
+        _wait("registry", lambda: local_registry.registry_healthy(layout, services.registry_port), 30, process, log)
+    elif name == "traefik":
+        ingress.start_ingress(
+            layout, ports, pki, services.apiserver_url, spawn=starter.spawn, record_in=starter.state
+        )
+    elif name == "pais":
+        process, log = starter.pais(pki, settings["pais_client_id"])
+        _wait("PAIS stand-in", lambda: pais.healthy(pki, services.pais_port), 30, process, log)
+    else:
+        raise ValueError(f"unknown local service {name}; one of {', '.join(SERVICES)}")
 
 
 def _only_vgpu_profiles_differ(previous: dict[str, Any], settings: dict[str, Any]) -> bool:

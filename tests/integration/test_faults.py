@@ -18,14 +18,22 @@ temp file while the suite decides; the kill then lands during that checkpoint wr
 
 Scenarios: `up` killed (a) during its refresh, (a) mid-update after some creates, while the
 checkpoint recording a finished create is being written, (a) during the final checkpoint
-write; (c) a crash of one local service (PostgreSQL, the registry, etcd); (c)+(d) vcsim and
+write; (c) a crash of one local service: each long-running process of ours the stack depends
+on (PostgreSQL, the registry, etcd, kube-apiserver, kube-controller-manager, containerd, the
+kubelet, kube-router, Traefik, the PAIS stand-in) SIGKILLed, then `make up` starts it again
+alone on its port with its data while everything else keeps running (the pods too: not
+recreated, no container restarted; containerd's shims outlive it and the new one reconnects
+to them), and a chat request works again; (c)+(d) vcsim and
 PostgreSQL crashing and coming back on another port (the backend's pod template carries a
 digest of its settings, so its pods roll onto the new DB_PORT); (e) an
 out-of-band replicas change (the end-to-end suite's test, run here on the shared deployment
 with the rows checked); (b) `make down` with its `pulumi destroy` killed after some deletes,
 then `make down` again, then `make up`: `make down` destroys the app's database by design
 (README, Data protection), so the app's rows are checked up to the kill and the PostgreSQL
-data directory afterwards (its system identifier and a database the stack does not manage).
+data directory afterwards (its system identifier and a database the stack does not manage);
+(b) `make down` killed after its destroy, once it has stopped the kubelet (containerd, the
+pods and the control plane still running), then `make down` again must leave no process,
+mount, network namespace, veth, bridge, iptables chain or ipset of ours, then `make up`.
 """
 
 from __future__ import annotations
@@ -294,15 +302,85 @@ def test_up_killed_during_the_final_checkpoint_write_converges(suite: Suite) -> 
     suite.check_rows("(a) up SIGKILLed during the final checkpoint write", seconds)
 
 
-@pytest.mark.parametrize("service", ["postgres", "registry", "etcd"])
+CRASHED_SERVICES = (
+    "postgres",
+    "registry",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "containerd",
+    "kubelet",
+    "kube-router",
+    "traefik",
+    "pais",
+)
+"""The long-running processes of ours the stack depends on (localenv/services.py SERVICES;
+vcsim's crash is the another-port case below)."""
+
+
+@dataclass(frozen=True)
+class PodView:
+    uid: str
+    restarts: int
+
+
+def _pods(suite: Suite) -> dict[str, PodView]:
+    """The app's and the cluster DNS's pods: name -> uid and container restarts."""
+    core: Any = k8s_client.CoreV1Api(_kube(suite.layout))
+    found = {}
+    for namespace, selector in ((APP_NAMESPACE, None), ("kube-system", "k8s-app=kube-dns")):
+        for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
+            statuses = pod.status.container_statuses or []
+            found[f"{namespace}/{pod.metadata.name}"] = PodView(
+                pod.metadata.uid, sum(status.restart_count for status in statuses)
+            )
+    return found
+
+
+def _shims(suite: Suite) -> list[int]:
+    """containerd's shims (one per pod sandbox): our processes running containerd-shim-runc-v2."""
+    found = []
+    for pid in processes.marked(suite.layout.home):
+        try:
+            if Path(f"/proc/{pid}/exe").resolve().name == "containerd-shim-runc-v2":
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("service", CRASHED_SERVICES)
 def test_a_crashed_local_service_comes_back_with_the_data(suite: Suite, service: str) -> None:
+    """SIGKILL one service, then `make up`: it starts again alone, on its port, with its data
+    (localenv/services.py _restart_crashed); every other service keeps running, as do the
+    pods: their containers are not restarted by the recovery and the pods are not recreated.
+    containerd's shims outlive it (they hold the containers), the new containerd reconnects
+    to them: the same shims are running afterwards. PostgreSQL's backends outlive their
+    postmaster and are ended before it starts again (they hold its shared memory). The app
+    answers a chat request afterwards and every row is still there."""
     suite.write_row(f"{service} crash")
-    entry = suite.layout.load_state()["services"][service]
+    state = suite.layout.load_state()
+    entry = state["services"][service]
+    others = {name: other["pid"] for name, other in state["services"].items() if name != service}
+    pods = _pods(suite)
+    shims = _shims(suite)
+    assert shims, "no containerd shim runs: the node has no pod"
     processes.signal_pid(entry["pid"], signal.SIGKILL)
     assert processes.wait_gone([entry["pid"]], 10) == []
     seconds = suite.recover("up")
-    assert suite.layout.load_state()["services"][service]["pid"] != entry["pid"]
-    suite.check_rows(f"(c) {service} SIGKILLed, then make up", seconds)
+    after = suite.layout.load_state()
+    assert after["services"][service]["pid"] != entry["pid"]
+    assert {name: after["services"][name]["pid"] for name in others} == others, (
+        f"more than {service} was restarted"
+    )
+    assert after["ports"] == state["ports"], "a service moved although its port was free"
+    assert _pods(suite) == pods, "pods were recreated or their containers restarted"
+    assert [pid for pid in shims if processes.start_time(pid) is not None] == shims, (
+        "containerd's shims (and with them the pods' containers) did not survive"
+    )
+    # A real round trip through the Ingress, the backend and the PAIS stand-in works again.
+    suite.write_row(f"after the {service} crash")
+    suite.check_rows(f"(c) {service} SIGKILLed, then make up", seconds, "restarted alone, pods kept")
 
 
 def _squat(port: int) -> socket.socket:
@@ -389,6 +467,19 @@ def test_down_killed_mid_destroy_then_down_then_up(suite: Suite) -> None:
     deleted = run.count("destroy", r"\bdeleted\b")
     assert before == {row: prompt for row, prompt in suite.rows.items() if row in before}
 
+    _down_then_up(
+        suite,
+        identifier,
+        notes,
+        "(b) down SIGKILLed mid-destroy, then make down, then make up",
+        f"{deleted} delete(s) before the kill",
+    )
+
+
+def _down_then_up(suite: Suite, identifier: int, notes: list[str], scenario: str, detail: str) -> None:
+    """After a killed `make down`: `make down` again leaves nothing of ours running or on the
+    host and no resource in the stack; `make up` brings the app back on the kept PostgreSQL
+    data directory (same system identifier, the unmanaged database's rows)."""
     down_seconds = suite.recover("down")
     entry = stack.stack_entry(suite.layout)
     assert entry is None or not int(entry.get("resourceCount") or 0), entry
@@ -402,10 +493,47 @@ def test_down_killed_mid_destroy_then_down_then_up(suite: Suite) -> None:
     # written before it are gone, the `make up` that follows starts a new one.
     assert suite.stored() == {}, "make down kept the app's database, which the README says it destroys"
     suite.rows.clear()
-    suite.write_row("after down and up")
+    suite.write_row(f"after: {scenario}")
     suite.check_rows(
-        "(b) down SIGKILLed mid-destroy, then make down, then make up",
+        scenario,
         down_seconds + up_seconds,
-        f"{deleted} delete(s) before the kill; down {down_seconds:.1f} s + up {up_seconds:.1f} s",
+        f"{detail}; down {down_seconds:.1f} s + up {up_seconds:.1f} s",
         kept="data directory kept (app DB dropped by design)",
+    )
+
+
+def _running_services(recorded: dict[str, Any]) -> list[str]:
+    return [name for name, entry in recorded.items() if processes.alive(entry["pid"], entry.get("started"))]
+
+
+def test_down_killed_while_stopping_the_node_then_down_then_up(suite: Suite) -> None:
+    """`make down` SIGKILLed after its destroy finished, once it has stopped the kubelet (the
+    first thing it stops): containerd, its pods and the control plane are still running, the
+    mounts, network namespaces, veths, bridge and chains are still there. The next `make
+    down` removes all of it; `make up` brings everything back on the kept data directories."""
+    suite.write_row("down killed while stopping the node")
+    identifier = _system_identifier(suite)
+    notes = _sentinel(suite, ["kept by make down", "kept by make up"])
+    recorded = suite.layout.load_state()["services"]
+    kubelet = recorded["kubelet"]
+
+    run = Run.start("down")
+    deadline = time.monotonic() + RECOVERY_TIMEOUT
+    while processes.alive(kubelet["pid"], kubelet.get("started")):
+        assert time.monotonic() < deadline and run.process.poll() is None, (
+            f"make down did not stop the kubelet:\n{run.text()[-4000:]}"
+        )
+        time.sleep(0.01)
+    run.crash(None)
+    running = _running_services(recorded)
+    assert run.count("destroy", r"^Duration:") == 1, f"the destroy had not finished:\n{run.text()[-4000:]}"
+    assert "containerd" in running, f"the kill came after the node was stopped (running: {running})"
+    assert node.leftovers(suite.layout) != [], "nothing of the node was left to clean up"
+
+    _down_then_up(
+        suite,
+        identifier,
+        notes,
+        "(b) down SIGKILLed while stopping the node (after its destroy), then make down, then make up",
+        f"{len(running)} service(s) still running at the kill",
     )
