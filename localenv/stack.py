@@ -35,7 +35,7 @@ from localenv.services import (
     LocalEnvError,
     Services,
 )
-from localenv.state_guard import StateGuardError, guarded_checkpoints
+from localenv.state_guard import StateGuardError, guarded_checkpoints, remove_torn_sidecars
 from ops.automation import AutomationError, PrivateCommand, Settings
 from policy.gate import missing_plugin
 
@@ -214,8 +214,15 @@ def pulumi(
     def log(message: str) -> None:
         print(f"localenv: {message}", file=output or sys.stderr, flush=True)
 
+    files = file_backend_dir()
+    if files is not None:
+        for torn in remove_torn_sidecars(files):
+            log(
+                f"removed {torn}: an attributes file an interrupted pulumi run left half-written "
+                "(Pulumi reads the state without it)"
+            )
     # A run that writes state keeps the last good checkpoint (localenv/state_guard.py).
-    backend_dir = file_backend_dir() if args[:1] and args[0] in STATE_WRITERS else None
+    backend_dir = files if args[:1] and args[0] in STATE_WRITERS else None
     try:
         with guarded_checkpoints(backend_dir, log):
             return _run_pulumi(

@@ -15,6 +15,15 @@ longer valid JSON is put back from its copy by a rename (which needs no free spa
 user is told what happened. The next
 `make up` then converges from the last good state (pending operations are cleared as after a
 kill). Teams sharing state use the PostgreSQL backend, which writes in transactions.
+
+A kill can tear something else: fileblob keeps each blob's attributes (content type, MD5) in
+a `<blob>.attrs` sidecar, which it writes in place (`os.Create`, then the JSON encoding:
+gocloud.dev blob/fileblob attrs.go `setAttrs`) before it renames the new blob over the old
+one. A kill between the two leaves an empty sidecar next to the intact old blob, and every
+later read of that blob fails with "error: EOF" (`pulumi stack ls` included), so the stack
+could only be repaired by hand. `remove_torn_sidecars` runs before every Pulumi command of
+ours: a sidecar that is not valid JSON is removed (fileblob reads a blob without one, with
+default attributes; the next write of the blob writes a new one).
 """
 
 from __future__ import annotations
@@ -67,12 +76,28 @@ def _atomic_copy(source: Path, target: Path) -> None:
 
 
 def _pairs(path: Path) -> list[tuple[Path, Path]]:
-    """The stack file and its attributes sidecar, each with where its good copy lives."""
+    """The stack file and its attributes sidecar (when it is whole), each with where its
+    good copy lives."""
     pairs = [(path, path.with_name(path.name + GOOD_SUFFIX))]
     attrs = path.with_name(path.name + ATTRS_SUFFIX)
-    if attrs.exists():
+    if is_valid(attrs):
         pairs.append((attrs, attrs.with_name(attrs.name + GOOD_SUFFIX)))
     return pairs
+
+
+def remove_torn_sidecars(backend_dir: Path) -> list[Path]:
+    """Remove every attributes sidecar (and good copy of one) under the backend's `.pulumi`
+    that is not valid JSON: what a kill inside fileblob's in-place sidecar write leaves.
+    Returns what was removed."""
+    root = backend_dir / ".pulumi"
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in sorted(root.rglob(f"*{ATTRS_SUFFIX}*")):
+        if path.name.endswith((ATTRS_SUFFIX, ATTRS_SUFFIX + GOOD_SUFFIX)) and path.is_file() and not is_valid(path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def keep_good_copies(backend_dir: Path) -> list[Path]:
