@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,13 +255,6 @@ def _serves_tls(port: int) -> bool:
     return response.status_code < 500
 
 
-def _log_tail(path: Path, limit: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
-
-
 def _record(layout: Layout, ports: Mapping[str, int]) -> Spawn:
     """The default `spawn`: start marked (crash recovery sweeps it) and record the process in
     state.json as localenv/services.py records its own."""
@@ -320,14 +312,15 @@ def start_ingress(
     state = layout.load_state() if record_in is None else record_in
     state["ingress"] = {"token_expires": expires.isoformat()}
     layout.save_state(state)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise IngressError(f"traefik exited with {process.returncode}; its log ({log}):\n{_log_tail(log)}")
-        if _ping(ports[PING_PORT]) and _serves_tls(ports[PORT]):
-            return process, log
-        time.sleep(0.2)
-    raise IngressError(f"traefik not ready after {timeout:.0f} s; its log ({log}):\n{_log_tail(log)}")
+    processes.wait_ready(
+        "traefik",
+        lambda: _ping(ports[PING_PORT]) and _serves_tls(ports[PORT]),
+        timeout,
+        process,
+        log,
+        error=IngressError,
+    )
+    return process, log
 
 
 def ingress_healthy(state: Mapping[str, Any], now: datetime.datetime | None = None) -> bool:

@@ -205,13 +205,6 @@ def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60, stdin:
     return result.stdout
 
 
-def _log_tail(path: Path, limit: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
-
-
 def _program(name: str) -> str:
     found = shutil.which(name, path=SBIN_PATH)
     if found is None:
@@ -773,14 +766,7 @@ def _record_sysctls(paths: NodePaths) -> None:
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, process: subprocess.Popen[bytes] | None, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise LocalEnvError(f"{what} exited with {process.returncode}; its log ({log}):\n{_log_tail(log)}")
-        if check():
-            return
-        time.sleep(0.5)
-    raise LocalEnvError(f"{what} not ready after {timeout:.0f} s; log ({log}):\n{_log_tail(log)}")
+    processes.wait_ready(what, check, timeout, process, log, error=LocalEnvError, interval=0.5)
 
 
 def _healthz(port: int, *, tls: bool) -> bool:

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 MARKER = "PAIF_LOCALENV"
@@ -138,6 +138,36 @@ def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
         if not remaining or time.monotonic() >= deadline:
             return remaining
         time.sleep(0.05)
+
+
+def log_tail(path: Path, limit: int = 3000) -> str:
+    """The end of a service's log (for an error message); empty when it cannot be read."""
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+def wait_ready(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    process: subprocess.Popen[bytes] | None,
+    log: Path,
+    *,
+    error: type[Exception],
+    interval: float = 0.2,
+) -> None:
+    """Wait until `check()` holds; raise `error` with the end of `log` when `process` exits
+    first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise error(f"{what} exited with {process.returncode}; its log ({log}):\n{log_tail(log)}")
+        if check():
+            return
+        time.sleep(interval)
+    raise error(f"{what} not ready after {timeout:.0f} s; its log ({log}):\n{log_tail(log)}")
 
 
 def signal_pid(pid: int, sig: signal.Signals) -> None:

@@ -166,22 +166,8 @@ def _server_account() -> pwd.struct_passwd | None:
     raise LocalEnvError("running as root and neither a 'postgres' nor a 'nobody' account exists")
 
 
-def _log_tail(path: Path, limit: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
-
-
 def _wait(what: str, check: Callable[[], bool], timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LocalEnvError(f"{what} exited with {process.returncode}; its log ({log}):\n{_log_tail(log)}")
-        if check():
-            return
-        time.sleep(0.1)
-    raise LocalEnvError(f"{what} not ready after {timeout:.0f} s; its log ({log}):\n{_log_tail(log)}")
+    processes.wait_ready(what, check, timeout, process, log, error=LocalEnvError, interval=0.1)
 
 
 def _apiserver_ready(port: int, pki: Pki) -> bool:
@@ -203,7 +189,7 @@ def _controller_manager_healthy(port: int) -> bool:
 
 def _vcsim_ready(port: int, log: Path) -> bool:
     # Our launcher prints the GOVC_URL line once it serves.
-    return "GOVC_URL=" in _log_tail(log, 100_000) and processes.port_open(port)
+    return "GOVC_URL=" in processes.log_tail(log, 100_000) and processes.port_open(port)
 
 
 def _postgres_ready(dsn: str) -> bool:
@@ -596,8 +582,8 @@ def start_services(
             log(f"starting the crashed service(s) alone failed, restarting every service: {error}")
     if healthy and _only_vgpu_profiles_differ(state.get("settings") or {}, settings):
         # vcsim alone advertises the profiles: restart it, keep everything else (and its data).
-        _restart_vcsim(layout, state, vcenter_username, vgpu_profiles, log)
         state["settings"] = settings
+        _restart_vcsim(layout, state, log)
         layout.save_state(state)
     if healthy and state.get("settings") == settings:
         services = _services_from(layout, state)
@@ -614,8 +600,7 @@ def start_services(
     started = time.monotonic()
     state["settings"] = settings
     starter = _Starter(layout, state, _choose_ports(state.get("ports") or {}))
-    vcenter_password = layout.secret("vcenter_password")
-    db_password = layout.secret("db_superuser_password")
+    services = _services_from(layout, state)
     pki = ensure_pki(layout.pki_dir)
     from localenv import node  # here: node imports this module
 
@@ -625,41 +610,19 @@ def start_services(
         node.claim(layout)
         node.ensure_bridge()
         node.guard_apiserver(starter.ports["kube-apiserver"])
-        etcd, etcd_log = starter.etcd(pki)
-        _wait("etcd", lambda: etcd_healthy(starter.ports["etcd"], pki), 30, etcd, etcd_log)
-        apiserver, apiserver_log = starter.apiserver(pki)
-        vcsim, vcsim_log = starter.vcsim(vcenter_username, vcenter_password, vgpu_profiles)
-        postgres, postgres_log = starter.postgres(db_superuser, db_password)
-        registry, registry_log = starter.registry()
-        pais_standin, pais_log = starter.pais(pki, pais_client_id)
-        services = _services_from(layout, state)
-        _wait("vcsim", lambda: _vcsim_ready(services.vcsim_port, vcsim_log), 30, vcsim, vcsim_log)
-        _wait("PostgreSQL", lambda: _postgres_ready(services.db_dsn()), 60, postgres, postgres_log)
-        _wait(
-            "registry",
-            lambda: local_registry.registry_healthy(layout, services.registry_port),
-            30,
-            registry,
-            registry_log,
-        )
-        _wait("PAIS stand-in", lambda: pais.healthy(pki, services.pais_port), 30, pais_standin, pais_log)
-        _wait(
-            "kube-apiserver",
-            lambda: _apiserver_ready(services.apiserver_port, pki),
-            90,
-            apiserver,
-            apiserver_log,
-        )
+        _launch("etcd", starter, pki, services).wait()
+        # The API server and the targets start together; the API server is awaited last
+        # (it takes longest), then the controller manager, which needs its kubeconfig.
+        apiserver, *targets = [
+            _launch(name, starter, pki, services)
+            for name in ("kube-apiserver", "vcsim", "postgres", "registry", "pais")
+        ]
+        for pending in (*targets, apiserver):
+            pending.wait()
         write_private(layout.kubeconfig, kubeconfig(pki, services.apiserver_url))
-        manager, manager_log = starter.controller_manager(pki, layout.kubeconfig)
+        manager = _launch("kube-controller-manager", starter, pki, services)
         crds.apply(services.kubeconfig_path)
-        _wait(
-            "kube-controller-manager",
-            lambda: _controller_manager_healthy(starter.ports["kube-controller-manager"]),
-            60,
-            manager,
-            manager_log,
-        )
+        manager.wait()
         ingress.start_ingress(layout, starter.ports, pki, services.apiserver_url, spawn=starter.spawn, record_in=state)
         node.start_node(layout, starter.spawn, starter.ports, pki, services.apiserver_url, log=log)
     except BaseException:
@@ -718,7 +681,7 @@ def _restart_crashed(
     pki = Pki(layout.pki_dir)
     services = _services_from(layout, state)
     for name in dead:  # in start order: what a later one needs comes first
-        _start_alone(name, starter, pki, services, settings)
+        _start_alone(name, starter, pki, services)
     deadline = time.monotonic() + RESTART_TIMEOUT
     while not all((now := health(layout, state)).values()):
         gone = [name for name in SERVICES if not processes.alive(recorded[name]["pid"], recorded[name].get("started"))]
@@ -735,42 +698,68 @@ def _restart_crashed(
     return True
 
 
-def _start_alone(name: str, starter: _Starter, pki: Pki, services: Services, settings: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class _Pending:
+    """A service just started: what waiting for it needs."""
+
+    what: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    ready: Callable[[], bool]
+    timeout: float
+
+    def wait(self) -> None:
+        _wait(self.what, self.ready, self.timeout, self.process, self.log)
+
+
+def _launch(name: str, starter: _Starter, pki: Pki, services: Services) -> _Pending:
+    """Start `name` (a control-plane service or a target; Traefik and the node's components
+    are started by localenv/ingress.py and localenv/node.py) on its port with its data: the
+    same start and ready check for a fresh set and for a crashed service started alone."""
+    ports, layout = starter.ports, starter.layout
+    start: dict[str, Callable[[], tuple[subprocess.Popen[bytes], Path]]] = {
+        "etcd": lambda: starter.etcd(pki),
+        "kube-apiserver": lambda: starter.apiserver(pki),
+        "kube-controller-manager": lambda: starter.controller_manager(pki, layout.kubeconfig),
+        "vcsim": lambda: starter.vcsim(services.vcenter_username, services.vcenter_password, services.vgpu_profiles),
+        "postgres": lambda: starter.postgres(services.db_superuser, services.db_password),
+        "registry": starter.registry,
+        "pais": lambda: starter.pais(pki, services.pais_client_id),
+    }
+    if name not in start:
+        raise ValueError(f"{name} is not started by _launch; one of {', '.join(start)}")
+    process, log = start[name]()
+    ready: dict[str, tuple[str, Callable[[], bool], float]] = {
+        "etcd": ("etcd", lambda: etcd_healthy(ports["etcd"], pki), 30),
+        "kube-apiserver": ("kube-apiserver", lambda: _apiserver_ready(services.apiserver_port, pki), 90),
+        "kube-controller-manager": (
+            "kube-controller-manager",
+            lambda: _controller_manager_healthy(ports["kube-controller-manager"]),
+            60,
+        ),
+        "vcsim": ("vcsim", lambda: _vcsim_ready(services.vcsim_port, log), 30),
+        "postgres": ("PostgreSQL", lambda: _postgres_ready(services.db_dsn()), 60),
+        "registry": ("registry", lambda: local_registry.registry_healthy(layout, services.registry_port), 30),
+        "pais": ("PAIS stand-in", lambda: pais.healthy(pki, services.pais_port), 30),
+    }
+    what, check, timeout = ready[name]
+    return _Pending(what, process, log, check, timeout)
+
+
+def _start_alone(name: str, starter: _Starter, pki: Pki, services: Services) -> None:
     """Start service `name` on its recorded port while the rest of the set runs."""
     from localenv import node  # here: node imports this module
 
-    layout, ports = starter.layout, starter.ports
     if name in node.NODE_SERVICES:
-        node.restart_component(name, layout, starter.spawn, ports, pki, apiserver_url=services.apiserver_url)
-    elif name == "etcd":
-        process, log = starter.etcd(pki)
-        _wait("etcd", lambda: etcd_healthy(ports["etcd"], pki), 30, process, log)
-    elif name == "kube-apiserver":
-        process, log = starter.apiserver(pki)
-        _wait("kube-apiserver", lambda: _apiserver_ready(services.apiserver_port, pki), 90, process, log)
-    elif name == "kube-controller-manager":
-        process, log = starter.controller_manager(pki, layout.kubeconfig)
-        port = ports["kube-controller-manager"]
-        _wait("kube-controller-manager", lambda: _controller_manager_healthy(port), 60, process, log)
-    elif name == "vcsim":
-        password = layout.secret("vcenter_password")
-        process, log = starter.vcsim(settings["vcenter_username"], password, settings["vgpu_profiles"])
-        _wait("vcsim", lambda: _vcsim_ready(services.vcsim_port, log), 30, process, log)
-    elif name == "postgres":
-        process, log = starter.postgres(settings["db_superuser"], layout.secret("db_superuser_password"))
-        _wait("PostgreSQL", lambda: _postgres_ready(services.db_dsn()), 60, process, log)
-    elif name == "registry":
-        process, log = starter.registry()
-        _wait("registry", lambda: local_registry.registry_healthy(layout, services.registry_port), 30, process, log)
-    elif name == "traefik":
-        ingress.start_ingress(
-            layout, ports, pki, services.apiserver_url, spawn=starter.spawn, record_in=starter.state
+        node.restart_component(
+            name, starter.layout, starter.spawn, starter.ports, pki, apiserver_url=services.apiserver_url
         )
-    elif name == "pais":
-        process, log = starter.pais(pki, settings["pais_client_id"])
-        _wait("PAIS stand-in", lambda: pais.healthy(pki, services.pais_port), 30, process, log)
+    elif name == ingress.NAME:
+        ingress.start_ingress(
+            starter.layout, starter.ports, pki, services.apiserver_url, spawn=starter.spawn, record_in=starter.state
+        )
     else:
-        raise ValueError(f"unknown local service {name}; one of {', '.join(SERVICES)}")
+        _launch(name, starter, pki, services).wait()
 
 
 def _only_vgpu_profiles_differ(previous: dict[str, Any], settings: dict[str, Any]) -> bool:
@@ -780,23 +769,22 @@ def _only_vgpu_profiles_differ(previous: dict[str, Any], settings: dict[str, Any
     return previous != settings and rest(previous) == rest(settings)
 
 
-def _restart_vcsim(
-    layout: Layout, state: dict[str, Any], username: str, vgpu_profiles: Sequence[str], log: Callable[[str], None]
-) -> None:
-    """Restart vcsim on its port with other vGPU profiles. Its inventory is in memory: the
-    next `pulumi up --refresh` finds the namespace and VM classes gone and creates them again."""
+def _restart_vcsim(layout: Layout, state: dict[str, Any], log: Callable[[str], None]) -> None:
+    """Restart vcsim on its port with the vGPU profiles of state's settings. Its inventory is
+    in memory: the next `pulumi up --refresh` finds the namespace and VM classes gone and
+    creates them again."""
     entry = state["services"]["vcsim"]
     processes.stop(entry["pid"], entry.get("started"), signal.SIGTERM)
     processes.wait_ports_free([entry["port"]], timeout=10)
-    starter = _Starter(layout, state, state["ports"], fresh=False)
-    vcsim, vcsim_log = starter.vcsim(username, layout.secret("vcenter_password"), vgpu_profiles)
-    _wait("vcsim", lambda: _vcsim_ready(starter.ports["vcsim"], vcsim_log), 30, vcsim, vcsim_log)
-    log(f"vcsim restarted to advertise vGPU profiles {', '.join(vgpu_profiles) or 'none'}; nothing else restarted")
+    services = _services_from(layout, state)
+    _launch("vcsim", _Starter(layout, state, state["ports"], fresh=False), Pki(layout.pki_dir), services).wait()
+    profiles = ", ".join(services.vgpu_profiles) or "none"
+    log(f"vcsim restarted to advertise vGPU profiles {profiles}; nothing else restarted")
 
 
 def stop_services(layout: Layout | None = None, *, log: Callable[[str], None] = print) -> None:
-    """Stop every local service and remove their data; nothing of ours keeps running.
-    Ports and credentials are remembered for the next start."""
+    """Stop every local service; nothing of ours keeps running. The data directories stay
+    (only `make clean` deletes them); ports and credentials are remembered for the next start."""
     layout = layout or Layout()
     if not layout.home.exists():
         return

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from localenv import node, processes, services
+from localenv import ingress, node, processes, services
 from localenv.layout import Layout
+from localenv.pki import Pki
 
 
 def test_what_a_killed_leader_left_running_is_found_by_its_session(tmp_path: Path) -> None:
@@ -75,3 +76,32 @@ def test_every_service_has_its_ports_and_a_way_to_start_alone() -> None:
     assert sorted(named) == sorted(services.PORTS)
     with pytest.raises(ValueError, match="kube-apiserver is not a node component"):
         node.component_argv("kube-apiserver", Layout(Path("/nonexistent")), {})
+
+
+def test_every_service_starts_one_way_for_a_fresh_set_and_alone(tmp_path: Path) -> None:
+    """A fresh set and a crashed service started alone go through the same start and ready
+    check: the node's components through localenv/node.py, Traefik through localenv/ingress.py,
+    every other one through services._launch (which names what it starts when refused)."""
+    layout = Layout(tmp_path / "home")
+    starter = services._Starter(layout, {}, {})
+    endpoints = services.Services(
+        vcsim_port=1,
+        vcenter_username="u",
+        vcenter_password="p",
+        postgres_port=2,
+        db_superuser="u",
+        db_password="p",
+        apiserver_port=3,
+        kubeconfig_path="/nonexistent",
+        vgpu_profiles=(),
+        registry_port=4,
+        ingress_port=5,
+        pais_port=6,
+        pais_client_id="c",
+    )
+    with pytest.raises(ValueError, match=r"one of (.*)$") as refused:
+        services._launch("kube-scheduler", starter, Pki(tmp_path / "pki"), endpoints)
+    launched = set(refused.value.args[0].rsplit("one of ", 1)[1].split(", "))
+    assert launched | set(node.NODE_SERVICES) | {ingress.NAME} == set(services.SERVICES)
+    assert not launched & (set(node.NODE_SERVICES) | {ingress.NAME})
+    assert not list(tmp_path.glob("home/logs/*")), "a refused name must start nothing"
