@@ -18,30 +18,33 @@ temp file while the suite decides; the kill then lands during that checkpoint wr
 
 Scenarios: `up` killed (a) during its refresh, (a) mid-update after some creates, while the
 checkpoint recording a finished create is being written, (a) during the final checkpoint
-write; (c) a crash of one local service: each long-running process of ours the stack depends
-on (PostgreSQL, the registry, etcd, kube-apiserver, kube-controller-manager, containerd, the
-kubelet, kube-router, Traefik, the PAIS stand-in) SIGKILLed, then `make up` starts it again
-alone on its port with its data while everything else keeps running (the pods too: not
-recreated, no container restarted; containerd's shims outlive it and the new one reconnects
-to them), and a chat request works again; (c)+(d) vcsim and
-PostgreSQL crashing and coming back on another port (the backend's pod template carries a
-digest of its settings, so its pods roll onto the new DB_PORT); (e) an
-out-of-band replicas change (the end-to-end suite's test, run here on the shared deployment
-with the rows checked); (b) `make down` with its `pulumi destroy` killed after some deletes,
-then `make down` again, then `make up`: `make down` destroys the app's database by design
+write, (a) with a state sidecar torn by a kill (fileblob's in-place `.attrs` write), (a)
+while it starts the local services again after all of them stopped (two points: the targets
+starting, the node starting); (c) a crash of one local service: each long-running process of
+ours the stack depends on (PostgreSQL, the registry, etcd, kube-apiserver,
+kube-controller-manager, containerd, the kubelet, kube-router, Traefik, the PAIS stand-in)
+SIGKILLed, then `make up` starts it again alone on its port with its data while everything
+else keeps running (the pods too: not recreated, no container restarted; containerd's shims
+outlive it and the new one reconnects to them), and a chat request works again; (c)+(d)
+vcsim and PostgreSQL crashing and coming back on another port (the backend's pod template
+carries a digest of its settings, so its pods roll onto the new DB_PORT); (e) an out-of-band
+replicas change (the end-to-end suite's test, run here on the shared deployment with the
+rows checked); (b) `make down` with its `pulumi destroy` killed after some deletes, then
+`make down` again, then `make up`: `make down` destroys the app's database by design
 (README, Data protection), so the app's rows are checked up to the kill and the PostgreSQL
 data directory afterwards (its system identifier and a database the stack does not manage);
 (b) `make down` killed after its destroy, once it has stopped the kubelet (containerd, the
 pods and the control plane still running), then `make down` again must leave no process,
-mount, network namespace, veth, bridge, iptables chain or ipset of ours, then `make up`.
-"""
+mount, network namespace, veth, bridge, iptables chain or ipset of ours, then `make up`."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,8 +59,8 @@ from kubernetes import config as k8s_config
 from psycopg import sql
 
 from localenv import node, processes, roundtrip, stack
-from localenv.layout import Layout
-from localenv.services import Services, _services_from
+from localenv.layout import ROOT, Layout
+from localenv.services import Services, _services_from, health, stop_services, tool
 from tests.integration import test_localenv as end_to_end
 from tests.integration.fault_run import Engine, Run, run_to_end
 from tests.integration.open_gate import OpenGate
@@ -302,6 +305,45 @@ def test_up_killed_during_the_final_checkpoint_write_converges(suite: Suite) -> 
     suite.check_rows("(a) up SIGKILLed during the final checkpoint write", seconds)
 
 
+def test_a_state_sidecar_torn_by_a_kill_is_removed_and_up_converges(suite: Suite) -> None:
+    """gocloud's fileblob (the file backend) writes each blob's `.attrs` sidecar in place,
+    `os.Create` then the JSON encoding, before it renames the new blob over the old one
+    (blob/fileblob attrs.go setAttrs). A SIGKILL between the create and the write leaves an
+    empty sidecar beside the intact old checkpoint; every later read of the stack then fails
+    with "error: EOF", `pulumi stack ls` included (the end-to-end suite's killed first `up`
+    hit that window in CI, and the next `up` failed that way). The window is a few microseconds wide, too narrow to
+    place a kill in, so the state it leaves is made directly: the stack's sidecar and the
+    newest history entry's emptied. The pinned CLI must fail on it (the defect is real), and
+    the next `make up` must remove the torn sidecars (localenv/state_guard.py) and converge."""
+    suite.write_row("torn state sidecar")
+    backend = stack.file_backend_dir()
+    assert backend is not None
+    sidecar = _stacks_dir() / f"{stack.STACK}.json.attrs"
+    history = sorted(
+        (backend / ".pulumi" / "history" / stack._project_name() / stack.STACK).glob("*.history.json.attrs"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    assert sidecar.is_file() and history, "the file backend wrote no attributes sidecar"
+    for torn in (sidecar, history[-1]):
+        torn.write_bytes(b"")
+    listed = subprocess.run(
+        [str(tool("pulumi")), "stack", "ls", "--json", "--non-interactive"],
+        cwd=ROOT,
+        env={**os.environ, "PULUMI_BACKEND_URL": stack.backend_url(), "PULUMI_SKIP_UPDATE_CHECKS": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode != 0 and "EOF" in listed.stderr, (
+        f"the pinned CLI reads a stack with an empty sidecar ({listed.returncode}): {listed.stderr[-2000:]}"
+    )
+    seconds = suite.recover("up")
+    suite.no_pending_operations()
+    assert json.loads(sidecar.read_text())["md5"], "the next checkpoint write wrote no new sidecar"
+    suite.check_rows("(a) a state sidecar torn by a kill (empty .attrs), then make up", seconds)
+
+
 CRASHED_SERVICES = (
     "postgres",
     "registry",
@@ -381,6 +423,64 @@ def test_a_crashed_local_service_comes_back_with_the_data(suite: Suite, service:
     # A real round trip through the Ingress, the backend and the PAIS stand-in works again.
     suite.write_row(f"after the {service} crash")
     suite.check_rows(f"(c) {service} SIGKILLed, then make up", seconds, "restarted alone, pods kept")
+
+
+START_KILL_POINTS = {
+    "targets": ("postgres", "kubelet"),
+    "node": ("containerd", "kube-router"),
+}
+"""Where `make up` is killed while it starts the local services: once the first service is
+recorded in state.json and before the second is (the targets are starting; the node's
+containerd runs, its kubelet and pods are coming up)."""
+
+SINGLE_INSTANCE = ("etcd", "kube-apiserver", "kube-controller-manager", "vcsim", "kubelet", "kube-router")
+"""Services of which exactly one process of ours must run: a second one would be an orphan
+of the killed start (spawned, never recorded, not stopped)."""
+
+
+def _instances(suite: Suite, name: str) -> list[int]:
+    program = tool(name).resolve()
+    return [pid for pid in processes.marked(suite.layout.home) if processes.executable(pid) == program]
+
+
+@pytest.mark.parametrize("point", list(START_KILL_POINTS))
+def test_up_killed_while_the_local_services_start_converges(suite: Suite, point: str) -> None:
+    """Every service stopped, data kept (what a reboot leaves, `make down` aside), then
+    `make up` SIGKILLed while it starts them again, with some services running and others
+    not started yet; the next `make up` must stop what the killed one started (recorded or
+    not), start one set on the same data and converge, with no second instance of anything."""
+    suite.write_row(f"up killed while the services start ({point})")
+    stop_services(suite.layout, log=lambda _message: None)
+    assert not processes.marked(suite.layout.home), "stop_services left a process of ours running"
+    first, second = START_KILL_POINTS[point]
+
+    def midway() -> bool:
+        recorded = suite.layout.load_state().get("services") or {}
+        return first in recorded and second not in recorded
+
+    run = Run.start("up")
+    deadline = time.monotonic() + PHASE_TIMEOUT
+    while not midway() and run.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert midway(), f"never saw {first} started before {second}:\n{run.text()[-4000:]}"
+    run.crash(None)
+    running = sorted(
+        name
+        for name, entry in (suite.layout.load_state().get("services") or {}).items()
+        if processes.alive(entry["pid"], entry.get("started"))
+    )
+    assert running, "the kill came before any service started"
+    seconds = suite.recover("up")
+    suite.no_pending_operations()
+    assert all(health(suite.layout).values()), health(suite.layout)
+    for name in SINGLE_INSTANCE:
+        assert len(_instances(suite, name)) == 1, f"{name}: {_instances(suite, name)} (an orphan of the killed start?)"
+    suite.write_row(f"after up was killed while the services start ({point})")
+    suite.check_rows(
+        f"(a) up SIGKILLed while the local services start ({point})",
+        seconds,
+        f"{len(running)} service(s) running at the kill",
+    )
 
 
 def _squat(port: int) -> socket.socket:
