@@ -56,6 +56,47 @@ class Model(BaseModel):
             raise ValueError("must be a whole number, not true or false")
         return value
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _one_line(cls, value: Any, info: ValidationInfo) -> Any:
+        """A line break or another control character in a one-line key is a paste mistake,
+        and would travel on into HTTP headers, environment variables and YAML: refused in
+        every key but the PEM ones."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or MULTI_LINE in field.metadata or _allows_lines(field.annotation):
+            return value
+        if any(_CONTROL.search(text) for text in _strings(value)):
+            raise ValueError("must be one line, without control characters such as line breaks or tabs")
+        return value
+
+
+class _MultiLine:
+    """Marks a key whose value spans lines (PEM): the one-line rule does not apply."""
+
+
+MULTI_LINE = _MultiLine()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _allows_lines(annotation: Any) -> bool:
+    """Whether a key of this type (or an optional one) is marked MULTI_LINE."""
+    if get_origin(annotation) is Annotated:
+        return any(meta is MULTI_LINE for meta in get_args(annotation)[1:]) or _allows_lines(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_allows_lines(arg) for arg in get_args(annotation))
+    return False
+
+
+def _strings(value: Any) -> list[str]:
+    """The text of a key's value: itself, or the strings in its list or mapping."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [item for item in value if isinstance(item, str)]
+    if isinstance(value, dict):
+        return [item for pair in value.items() for item in pair if isinstance(item, str)]
+    return []
+
 
 def _takes_integer(annotation: Any) -> bool:
     """Whether a key of this type holds an integer (int, int | None, a Literal of integers)."""
@@ -304,7 +345,7 @@ ImageRef = Annotated[str, AfterValidator(_image)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HttpsBaseUrl = Annotated[HttpsUrl, AfterValidator(_base_url)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
-PemCertificates = Annotated[str, AfterValidator(_pem_certificates)]
+PemCertificates = Annotated[str, AfterValidator(_pem_certificates), MULTI_LINE]
 """One or more PEM certificates (CA certificates are public: ConfigMaps and cloud-config may hold them)."""
 
 

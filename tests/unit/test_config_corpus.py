@@ -459,6 +459,17 @@ NEW_CASES = [
     Case("db-host-credentials", "local", setter("database.host", "app:DbPass9@db.example.com"),
          "paif:database.host: given 'app:***@db.example.com'; must be a host name or an IP address, without credentials",
          absent=("DbPass9",), category="url-credentials"),
+    # Line breaks and other control characters in one-line keys (they would travel into
+    # HTTP headers, environment variables and YAML); PEM keys keep their lines.
+    Case("client-id-line-break", "prod", setter("pais.clientId", "chat\nbackend"),
+         "paif:pais.clientId: given 'chat\\nbackend'; must be one line, without control characters such as "
+         "line breaks or tabs", category="control-characters"),
+    Case("vcenter-username-tab", "dev", setter("vsphere.username", "svc\tpaif@vsphere.local"),
+         "paif:vsphere.username: given 'svc\\tpaif@vsphere.local'; must be one line, without control characters "
+         "such as line breaks or tabs", category="control-characters"),
+    Case("access-subject-nul", "prod", setter("vsphere.namespace.access.0.subject", "paif\x00admins"),
+         "paif:vsphere.namespace.access[0].subject: given 'paif\\x00admins'; must be one line, without control "
+         "characters such as line breaks or tabs", category="control-characters"),
     # Cron expressions that are not 5-field crons.
     Case("cron-four-fields", "prod", setter("database.backupSchedules.0.schedule", "0 2 * *"),
          "paif:database.backupSchedules[0].schedule: given '0 2 * *'; must be a cron expression of 5 fields",
