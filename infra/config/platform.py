@@ -407,6 +407,17 @@ class VksConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _gpu_nodes_for_the_workload(self) -> VksConfig:
+        if self.gpu_workload is not None and self.gpu_pool.max_replicas is None and self.gpu_pool.replicas < 1:
+            raise field_problem(
+                ("gpuPool", "replicas"),
+                self.gpu_pool.replicas,
+                "must be at least 1 while gpuWorkload is set: its pods run only on the GPU pool (or autoscale the "
+                "pool with minReplicas/maxReplicas)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _cidrs_apart(self) -> VksConfig:
         pods, services = ipaddress.ip_network(self.pod_cidr), ipaddress.ip_network(self.service_cidr)
         if pods.version == services.version and pods.overlaps(services):

@@ -728,6 +728,10 @@ NEW_CASES = [
     Case("health-path-words-not-regex", "prod", setter("vks.gpuWorkload", {"image": "harbor.paif.example.internal/paif-chat/embedder:1.0.0", "healthPath": "health"}),
          "paif:vks.gpuWorkload.healthPath: given 'health'; must be a URL path starting with '/' of letters, digits "
          "and '/', '.', '_', '-' (no query), e.g. /health", absent=("pattern", "^/"), category="messages"),
+    Case("gpu-workload-on-an-empty-gpu-pool", "prod",
+         lambda cfg: (setter("vks.gpuPool.replicas", 0)(cfg),
+                      setter("vks.gpuWorkload", {"image": "harbor.paif.example.internal/paif-chat/embedder:1.0.0"})(cfg)),
+         "paif:vks.gpuPool.replicas: given 0; must be at least 1 while gpuWorkload is set", category="cross-section"),
 ]
 
 
