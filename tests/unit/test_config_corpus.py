@@ -65,6 +65,14 @@ def deleter(path: str) -> Mutation:
     return mutate
 
 
+def together(*mutations: Mutation) -> Mutation:
+    def mutate(cfg: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(cfg)
+
+    return mutate
+
+
 def nothing(_cfg: dict[str, Any]) -> None:
     return None
 
@@ -729,8 +737,8 @@ NEW_CASES = [
          "paif:vks.gpuWorkload.healthPath: given 'health'; must be a URL path starting with '/' of letters, digits "
          "and '/', '.', '_', '-' (no query), e.g. /health", absent=("pattern", "^/"), category="messages"),
     Case("gpu-workload-on-an-empty-gpu-pool", "prod",
-         lambda cfg: (setter("vks.gpuPool.replicas", 0)(cfg),
-                      setter("vks.gpuWorkload", {"image": "harbor.paif.example.internal/paif-chat/embedder:1.0.0"})(cfg)),
+         together(setter("vks.gpuPool.replicas", 0),
+                  setter("vks.gpuWorkload", {"image": "harbor.paif.example.internal/paif-chat/embedder:1.0.0"})),
          "paif:vks.gpuPool.replicas: given 0; must be at least 1 while gpuWorkload is set", category="cross-section"),
 ]
 
