@@ -58,8 +58,8 @@ class VmClassConfig(Model):
     """VM class id (a DNS label); namespaces and VM specs refer to it."""
     cpu_count: int = Field(ge=1, le=768)
     """vCPUs, 1 to 768."""
-    memory_mib: int = Field(ge=512)
-    """Memory, MiB (at least 512)."""
+    memory_mib: int = Field(ge=512, le=24 * 1024 * 1024)
+    """Memory, MiB: 512 to 25165824 (24 TiB, vSphere 8's per-VM maximum, as cpuCount's 768 vCPUs)."""
     cpu_reservation_percent: int = Field(0, ge=0, le=100)
     """Share of the vCPUs reserved, 0-100."""
     vgpu_profile: VgpuProfile | None = None

@@ -467,6 +467,9 @@ NEW_CASES = [
     Case("db-host-credentials", "local", setter("database.host", "app:DbPass9@db.example.com"),
          "paif:database.host: given 'app:***@db.example.com'; must be a host name or an IP address, without credentials",
          absent=("DbPass9",), category="url-credentials"),
+    Case("vm-class-memory-over-the-vm-maximum", "prod", setter("vsphere.vmClasses.0.memoryMib", 10**12),
+         "paif:vsphere.vmClasses[0].memoryMib: given 1000000000000; Input should be less than or equal to 25165824",
+         category="bounds"),
     # Line breaks and other control characters in one-line keys (they would travel into
     # HTTP headers, environment variables and YAML); PEM keys keep their lines.
     Case("client-id-line-break", "prod", setter("pais.clientId", "chat\nbackend"),
