@@ -90,6 +90,7 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
     )
     tracked_keys = ("cluster", *update_keys)
     collection = INSTANCES
+    what = "Supervisor namespace"
     id_key = "namespace"
 
     def normalize(self, inputs: dict[str, Any]) -> None:
@@ -238,8 +239,9 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
 
     def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
         resolved = self._resolve(client, props, None)
-        client.post(
-            INSTANCES,
+        self.post_new(
+            client,
+            props,
             {
                 "cluster": resolved["cluster_id"],
                 "namespace": props["namespace"],

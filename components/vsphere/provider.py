@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-from components.dynamic.provider import ObjectProvider, Props, is_unknown
-from components.vsphere.client import VcenterClient
+from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown
+from components.vsphere.client import VcenterClient, VcenterError
 from components.vsphere.connection import CONNECTION_KEYS, endpoint_from_props
 
 IGNORED_KEY = "ignored_by_server"
@@ -46,6 +46,8 @@ class VsphereObjectProvider(ObjectProvider[VcenterClient]):
 
     collection: ClassVar[str] = ""
     """The REST collection the kind's objects live in."""
+    what: ClassVar[str] = "vSphere object"
+    """What the kind is called in messages."""
     id_key: ClassVar[str] = ""
     """The property that names the object in its collection (and in vCenter)."""
 
@@ -62,6 +64,23 @@ class VsphereObjectProvider(ObjectProvider[VcenterClient]):
 
     def session(self, props: Props) -> AbstractContextManager[VcenterClient]:
         return open_client(props)
+
+    def post_new(self, client: VcenterClient, props: Props, body: Any) -> None:
+        """POST a new object to the kind's collection. vCenter's ALREADY_EXISTS becomes a
+        message naming the object and the ways out: the state does not record it (another
+        owner's, or a create of this stack confirmed by vCenter and killed before the engine
+        recorded it; vCenter keeps no marker of ours to tell the two apart)."""
+        try:
+            client.post(self.collection, body)
+        except VcenterError as exc:
+            if exc.error_type != "ALREADY_EXISTS":
+                raise
+            raise NotOwned(
+                f"{self.what} {props[self.id_key]!r} already exists on vCenter {client.endpoint.host} but this "
+                "stack's state does not record it (another owner's, or a create of this stack interrupted "
+                "before it was recorded): if it is this stack's and nothing uses it, delete it in vCenter and "
+                "run again; otherwise choose another name"
+            ) from None
 
     def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
         """The object as vCenter reports it, or None when it does not exist."""

@@ -103,6 +103,7 @@ class VmClassProvider(VsphereObjectProvider):
     # `cluster` is where the profiles are checked, never sent to vCenter.
     update_keys = (*tracked_keys, "cluster")
     collection = CLASSES
+    what = "VM class"
     id_key = "class_id"
 
     def normalize(self, inputs: dict[str, Any]) -> None:
@@ -215,7 +216,7 @@ class VmClassProvider(VsphereObjectProvider):
 
     def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
         self._check_profiles(props)
-        client.post(CLASSES, {"id": props["class_id"], **self._spec(props)})
+        self.post_new(client, props, {"id": props["class_id"], **self._spec(props)})
         body = self.fetch(client, props)
         if body is None:
             raise VcenterError(f"VM class {props['class_id']!r} vanished right after it was created")

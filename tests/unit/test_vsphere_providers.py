@@ -14,7 +14,8 @@ from pulumi.runtime import rpc
 import components.vsphere.namespace_provider as namespace_module
 import components.vsphere.provider as provider_module
 import components.vsphere.vm_class_provider as class_module
-from components.vsphere.client import Endpoint, VcenterClient
+from components.dynamic.provider import NotOwned
+from components.vsphere.client import Endpoint, VcenterClient, VcenterError
 from components.vsphere.namespace_provider import INSTANCES, SupervisorNamespaceProvider
 from components.vsphere.vm_class_provider import CLASSES, VmClassProvider, config_spec
 
@@ -369,3 +370,38 @@ def test_config_spec_matches_the_rest_fields() -> None:
     assert [d["key"] for d in devices] == [-200, -201]
     assert [d["backing"]["vgpu"] for d in devices] == ["grid_a100-40c", "grid_a100-20c"]
     assert "memoryReservationLockedToMax" not in config_spec(4, 8192, [], 0)
+
+
+def test_a_vm_class_vcenter_already_has_is_refused_naming_it_and_the_ways_out(
+    vcenter_answers: Callable[[str, httpx.Response], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create whose result was never recorded (a kill after vCenter confirmed it) or
+    another owner's object: vCenter answers ALREADY_EXISTS, the user gets what to do."""
+    monkeypatch.setattr(VmClassProvider, "_check_profiles", lambda _self, _props: None)
+    vcenter_answers(
+        CLASSES,
+        httpx.Response(
+            400,
+            json={"error_type": "ALREADY_EXISTS", "messages": [{"default_message": "Entity already exists"}]},
+        ),
+    )
+    with pytest.raises(NotOwned) as refused:
+        VmClassProvider().create(vm_class())
+    message = str(refused.value)
+    assert "VM class 'paif-gpu' already exists on vCenter vc.test" in message
+    assert "if it is this stack's and nothing uses it, delete it in vCenter and run again" in message
+    assert str(CONNECTION["password"]) not in message
+
+
+def test_another_vcenter_error_on_create_is_not_taken_for_a_name_taken(
+    vcenter_answers: Callable[[str, httpx.Response], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(VmClassProvider, "_check_profiles", lambda _self, _props: None)
+    vcenter_answers(
+        CLASSES,
+        httpx.Response(400, json={"error_type": "INVALID_ARGUMENT", "messages": [{"default_message": "bad"}]}),
+    )
+    with pytest.raises(VcenterError) as failed:
+        VmClassProvider().create(vm_class())
+    assert not isinstance(failed.value, NotOwned)
+    assert failed.value.error_type == "INVALID_ARGUMENT"
