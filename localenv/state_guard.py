@@ -75,14 +75,14 @@ def _atomic_copy(source: Path, target: Path) -> None:
         os.close(directory)
 
 
-def _pairs(path: Path) -> list[tuple[Path, Path]]:
-    """The stack file and its attributes sidecar (when it is whole), each with where its
-    good copy lives."""
-    pairs = [(path, path.with_name(path.name + GOOD_SUFFIX))]
-    attrs = path.with_name(path.name + ATTRS_SUFFIX)
-    if is_valid(attrs):
-        pairs.append((attrs, attrs.with_name(attrs.name + GOOD_SUFFIX)))
-    return pairs
+def _good(path: Path) -> Path:
+    """Where the good copy of a state file lives."""
+    return path.with_name(path.name + GOOD_SUFFIX)
+
+
+def _sidecar(path: Path) -> Path:
+    """The attributes sidecar fileblob keeps beside a blob."""
+    return path.with_name(path.name + ATTRS_SUFFIX)
 
 
 def remove_torn_sidecars(backend_dir: Path) -> list[Path]:
@@ -106,9 +106,14 @@ def keep_good_copies(backend_dir: Path) -> list[Path]:
     for path in stack_files(backend_dir):
         if not is_valid(path):
             continue
+        sidecar = _sidecar(path)
         try:
-            for source, target in _pairs(path):
-                _atomic_copy(source, target)
+            _atomic_copy(path, _good(path))
+            if is_valid(sidecar):
+                _atomic_copy(sidecar, _good(sidecar))
+            else:
+                # None, or torn: no copy, rather than a stale one beside the new good checkpoint.
+                _good(sidecar).unlink(missing_ok=True)
         except OSError as exc:
             raise StateGuardError(
                 f"cannot keep a copy of the last good state of {path.name} in {path.parent} ({exc.strerror}); "
@@ -122,13 +127,12 @@ def restore_broken(backend_dir: Path) -> list[Path]:
     """Put back every stack file that is no longer valid JSON from its good copy."""
     restored = []
     for path in stack_files(backend_dir):
-        good = path.with_name(path.name + GOOD_SUFFIX)
-        if is_valid(path) or not is_valid(good):
+        if is_valid(path) or not is_valid(_good(path)):
             continue
         # A rename: it needs no free space, and the disk may still be full.
-        for target, source in _pairs(path):
-            if source.exists():
-                os.replace(source, target)
+        for target in (path, _sidecar(path)):
+            if _good(target).exists():
+                os.replace(_good(target), target)
         restored.append(path)
     return restored
 

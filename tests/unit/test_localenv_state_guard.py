@@ -44,9 +44,10 @@ def test_empty_and_half_written_sidecars_are_removed_and_nothing_else(tmp_path: 
     assert state_guard.remove_torn_sidecars(backend) == []
 
 
-def test_a_torn_sidecar_is_never_kept_as_the_good_copy(tmp_path: Path) -> None:
+def test_a_torn_sidecar_is_never_kept_as_the_good_copy_nor_a_stale_one_left(tmp_path: Path) -> None:
     backend, checkpoint = _backend(tmp_path)
     checkpoint.with_name("local.json.attrs").write_text("")
+    checkpoint.with_name("local.json.attrs.good").write_text(WHOLE)  # an earlier run's, now stale
     assert state_guard.keep_good_copies(backend) == [checkpoint]
     assert checkpoint.with_name("local.json.good").read_text() == '{"version": 3}'
     assert not checkpoint.with_name("local.json.attrs.good").exists()
