@@ -35,8 +35,9 @@ from localenv.services import (
     LocalEnvError,
     Services,
 )
-from localenv.state_guard import StateGuardError, guarded_checkpoints, remove_torn_sidecars
+from ops import state_guard
 from ops.automation import AutomationError, PrivateCommand, Settings
+from ops.state_guard import StateGuardError, guarded_checkpoints, repair_torn_sidecars
 from policy.gate import missing_plugin
 
 STACK = "local"
@@ -133,10 +134,7 @@ def backend_url() -> str:
 
 def file_backend_dir() -> Path | None:
     """The directory of a `file://` state backend; None for any other backend."""
-    url = backend_url()
-    if not url.startswith("file://"):
-        return None
-    return Path(url.removeprefix("file://").split("?")[0]).expanduser()
+    return state_guard.file_backend_dir(backend_url())
 
 
 def engine_marker(layout: Layout) -> Path:
@@ -214,15 +212,9 @@ def pulumi(
     def log(message: str) -> None:
         print(f"localenv: {message}", file=output or sys.stderr, flush=True)
 
-    files = file_backend_dir()
-    if files is not None:
-        for torn in remove_torn_sidecars(files):
-            log(
-                f"removed {torn}: an attributes file an interrupted pulumi run left half-written "
-                "(Pulumi reads the state without it)"
-            )
-    # A run that writes state keeps the last good checkpoint (localenv/state_guard.py).
-    backend_dir = files if args[:1] and args[0] in STATE_WRITERS else None
+    repair_torn_sidecars(backend_url(), log)
+    # A run that writes state keeps the last good checkpoint (ops/state_guard.py).
+    backend_dir = file_backend_dir() if args[:1] and args[0] in STATE_WRITERS else None
     try:
         with guarded_checkpoints(backend_dir, log):
             return _run_pulumi(

@@ -64,6 +64,8 @@ from pulumi.automation._cmd import CommandResult, PulumiCommand
 from pulumi.automation.errors import CommandError, StackNotFoundError, create_command_error
 from semver import VersionInfo
 
+from ops.state_guard import repair_torn_sidecars
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".tools" / "bin"
 DEFAULT_BACKEND = f"file://{ROOT / '.pulumi-state'}"
@@ -247,6 +249,8 @@ class PrivateCommand(PulumiCommand):
         parent = self.settings.temp_parent
         if parent is not None:
             parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # What a kill inside the file backend's sidecar write leaves (ops/state_guard.py).
+        repair_torn_sidecars(self.settings.backend_url, on_error or (lambda line: print(line, file=sys.stderr)))
         temp_dir = Path(tempfile.mkdtemp(prefix=f"pulumi-{os.getpid()}-", dir=parent))
         try:
             env = self.settings.environment(os.environ, temp_dir)

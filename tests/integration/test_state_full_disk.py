@@ -1,4 +1,4 @@
-"""A full state disk never destroys the last good state (localenv/state_guard.py).
+"""A full state disk never destroys the last good state (ops/state_guard.py).
 
 The file backend lives on a small tmpfs we mount. Without the guard, an update that runs
 out of space can leave the stack file and its `.bak` truncated (reproduced with the pinned
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from localenv.state_guard import StateGuardError, guarded_checkpoints, is_valid, stack_files
+from ops.state_guard import StateGuardError, guarded_checkpoints, is_valid, stack_files
 from tests.integration.engine import PulumiProgram
 
 pytestmark = pytest.mark.integration

@@ -65,3 +65,21 @@ class _FakeStack:
 
     def destroy(self, **kwargs: Any) -> None:
         self._run("destroy", **kwargs)
+
+
+def test_every_command_on_a_file_backend_first_removes_a_torn_sidecar(
+    recorded: tuple[Project, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    """What a kill inside fileblob's in-place `.attrs` write leaves would fail every later
+    command with EOF (ops/state_guard.py): the runner removes it before the CLI starts."""
+    project, seen = recorded
+    stacks = tmp_path / "state" / ".pulumi" / "stacks" / "fake"
+    stacks.mkdir(parents=True)
+    (stacks / "it.json").write_text("{}")
+    torn = stacks / "it.json.attrs"
+    torn.write_text("")
+    told: list[str] = []
+    project.command.run(["stack", "ls"], str(tmp_path), {}, on_error=told.append)
+    assert seen, "the CLI was never started"
+    assert not torn.exists() and (stacks / "it.json").read_text() == "{}"
+    assert told and str(torn) in told[0]

@@ -1,4 +1,4 @@
-"""Torn attributes sidecars of the file state backend (localenv/state_guard.py
+"""Torn attributes sidecars of the file state backend (ops/state_guard.py
 remove_torn_sidecars): what a kill inside gocloud fileblob's in-place sidecar write leaves,
 removed before any Pulumi command; whole sidecars, blobs and good copies stay."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from localenv import state_guard
+from ops import state_guard
 
 WHOLE = json.dumps({"user.content_type": "text/plain; charset=utf-8", "md5": "6VVPyOWBazglD+DhnqRaKw=="}) + "\n"
 

@@ -21,8 +21,8 @@ a `<blob>.attrs` sidecar, which it writes in place (`os.Create`, then the JSON e
 gocloud.dev blob/fileblob attrs.go `setAttrs`) before it renames the new blob over the old
 one. A kill between the two leaves an empty sidecar next to the intact old blob, and every
 later read of that blob fails with "error: EOF" (`pulumi stack ls` included), so the stack
-could only be repaired by hand. `remove_torn_sidecars` runs before every Pulumi command of
-ours: a sidecar that is not valid JSON is removed (fileblob reads a blob without one, with
+could only be repaired by hand. `repair_torn_sidecars` runs before every Pulumi command of
+ours (localenv's and ops.automation's): a sidecar that is not valid JSON is removed (fileblob reads a blob without one, with
 default attributes; the next write of the blob writes a new one).
 """
 
@@ -83,6 +83,26 @@ def _good(path: Path) -> Path:
 def _sidecar(path: Path) -> Path:
     """The attributes sidecar fileblob keeps beside a blob."""
     return path.with_name(path.name + ATTRS_SUFFIX)
+
+
+def file_backend_dir(url: str) -> Path | None:
+    """The directory of a `file://` state backend URL; None for any other backend."""
+    if not url.startswith("file://"):
+        return None
+    return Path(url.removeprefix("file://").split("?")[0]).expanduser()
+
+
+def repair_torn_sidecars(url: str, log: Callable[[str], None]) -> None:
+    """`remove_torn_sidecars` for a `file://` backend URL (nothing for any other), each
+    removal told through `log`."""
+    backend_dir = file_backend_dir(url)
+    if backend_dir is None:
+        return
+    for torn in remove_torn_sidecars(backend_dir):
+        log(
+            f"removed {torn}: an attributes file an interrupted pulumi run left half-written "
+            "(Pulumi reads the state without it)"
+        )
 
 
 def remove_torn_sidecars(backend_dir: Path) -> list[Path]:
