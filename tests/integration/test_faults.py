@@ -18,24 +18,25 @@ temp file while the suite decides; the kill then lands during that checkpoint wr
 
 Scenarios: `up` killed (a) during its refresh, (a) mid-update after some creates, while the
 checkpoint recording a finished create is being written, (a) during the final checkpoint
-write, (a) with a state sidecar torn by a kill (fileblob's in-place `.attrs` write), (a)
-while it starts the local services again after all of them stopped (two points: the targets
-starting, the node starting); (c) a crash of one local service: each long-running process of
-ours the stack depends on (PostgreSQL, the registry, etcd, kube-apiserver,
-kube-controller-manager, containerd, the kubelet, kube-router, Traefik, the PAIS stand-in)
-SIGKILLed, then `make up` starts it again alone on its port with its data while everything
-else keeps running (the pods too: not recreated, no container restarted; containerd's shims
-outlive it and the new one reconnects to them), and a chat request works again; (c)+(d)
-vcsim and PostgreSQL crashing and coming back on another port (the backend's pod template
-carries a digest of its settings, so its pods roll onto the new DB_PORT); (e) an out-of-band
-replicas change (the end-to-end suite's test, run here on the shared deployment with the
-rows checked); (b) `make down` with its `pulumi destroy` killed after some deletes, then
-`make down` again, then `make up`: `make down` destroys the app's database by design
-(README, Data protection), so the app's rows are checked up to the kill and the PostgreSQL
-data directory afterwards (its system identifier and a database the stack does not manage);
-(b) `make down` killed after its destroy, once it has stopped the kubelet (containerd, the
-pods and the control plane still running), then `make down` again must leave no process,
-mount, network namespace, veth, bridge, iptables chain or ipset of ours, then `make up`."""
+write, (a) as its final round trip starts, (a) with a state sidecar torn by a kill
+(fileblob's in-place `.attrs` write), (a) while it starts the local services again after all
+of them stopped (two points: the targets starting, the node starting); (c) a crash of one
+local service: each long-running process of ours the stack depends on (PostgreSQL, the
+registry, etcd, kube-apiserver, kube-controller-manager, containerd, the kubelet,
+kube-router, Traefik, the PAIS stand-in) SIGKILLed, then `make up` starts it again alone on
+its port with its data while everything else keeps running (the pods too: not recreated, no
+container restarted; containerd's shims outlive it and the new one reconnects to them), and
+a chat request works again; (c)+(d) vcsim and PostgreSQL crashing and coming back on another
+port (the backend's pod template carries a digest of its settings, so its pods roll onto the
+new DB_PORT); (e) an out-of-band replicas change (the end-to-end suite's test, run here on
+the shared deployment with the rows checked); (b) `make down` with its `pulumi destroy`
+killed after some deletes, then `make down` again, then `make up`: `make down` destroys the
+app's database by design (README, Data protection), so the app's rows are checked up to the
+kill and the PostgreSQL data directory afterwards (its system identifier and a database the
+stack does not manage); (b) `make down` killed after its destroy, once it has stopped the
+kubelet (containerd, the pods and the control plane still running), then `make down` again
+must leave no process, mount, network namespace, veth, bridge, iptables chain or ipset of
+ours, then `make up`."""
 
 from __future__ import annotations
 
@@ -305,6 +306,26 @@ def test_up_killed_during_the_final_checkpoint_write_converges(suite: Suite) -> 
     suite.check_rows("(a) up SIGKILLed during the final checkpoint write", seconds)
 
 
+def test_up_killed_as_its_round_trip_starts_converges(suite: Suite) -> None:
+    """`make up` SIGKILLed at the start of its final chat request, after `pulumi up` ended:
+    placed by holding the runner inside the open of the file it writes the app's CA to
+    (localenv/roundtrip.py), before the request is sent. The next `make up` changes nothing
+    on the stack and makes the round trip."""
+    suite.write_row("up killed as its round trip starts")
+    history = _history_count()
+    run = Run.start("up")
+    with OpenGate(suite.layout.home, run.process.pid, lambda name: name == ".app-ca.crt.tmp") as gate:
+        run.wait_for(lambda: gate.killed is not None, PHASE_TIMEOUT)
+    run.crash(None)
+    output = run.text()
+    assert gate.killed is not None, f"the round trip never started:\n{output[-4000:]}"
+    assert _history_count() == history + 1, "the kill came before pulumi up recorded its update"
+    assert "chat reply:" not in output, "the kill came after the round trip"
+    seconds = suite.recover("up")
+    suite.no_pending_operations()
+    suite.check_rows("(a) up SIGKILLed as its final round trip starts", seconds)
+
+
 def test_a_state_sidecar_torn_by_a_kill_is_removed_and_up_converges(suite: Suite) -> None:
     """gocloud's fileblob (the file backend) writes each blob's `.attrs` sidecar in place,
     `os.Create` then the JSON encoding, before it renames the new blob over the old one
@@ -314,7 +335,7 @@ def test_a_state_sidecar_torn_by_a_kill_is_removed_and_up_converges(suite: Suite
     hit that window in CI, and the next `up` failed that way). The window is a few microseconds wide, too narrow to
     place a kill in, so the state it leaves is made directly: the stack's sidecar and the
     newest history entry's emptied. The pinned CLI must fail on it (the defect is real), and
-    the next `make up` must remove the torn sidecars (localenv/state_guard.py) and converge."""
+    the next `make up` must remove the torn sidecars (ops/state_guard.py) and converge."""
     suite.write_row("torn state sidecar")
     backend = stack.file_backend_dir()
     assert backend is not None
