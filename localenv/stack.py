@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +37,7 @@ from localenv.services import (
 )
 from ops import state_guard
 from ops.automation import AutomationError, PrivateCommand, Settings
-from ops.state_guard import StateGuardError, guarded_checkpoints, repair_torn_sidecars
+from ops.state_guard import StateGuardError, guarded_checkpoints
 from policy.gate import missing_plugin
 
 STACK = "local"
@@ -212,13 +212,12 @@ def pulumi(
     def log(message: str) -> None:
         print(f"localenv: {message}", file=output or sys.stderr, flush=True)
 
-    repair_torn_sidecars(backend_url(), log)
     # A run that writes state keeps the last good checkpoint (ops/state_guard.py).
     backend_dir = file_backend_dir() if args[:1] and args[0] in STATE_WRITERS else None
     try:
         with guarded_checkpoints(backend_dir, log):
             return _run_pulumi(
-                layout, pulumi_bin, args, temp_dir, stdin=stdin, output=output, cwd=cwd, check=check
+                layout, pulumi_bin, args, temp_dir, stdin=stdin, output=output, cwd=cwd, check=check, log=log
             )
     except StateGuardError as exc:
         raise LocalEnvError(str(exc)) from None
@@ -249,6 +248,7 @@ def _run_pulumi(
     output: IO[str] | None,
     cwd: Path,
     check: bool,
+    log: Callable[[str], None],
 ) -> subprocess.CompletedProcess[str]:
     # The project's one runner (ops.automation, the Automation API's command runner): the
     # environment below, the passphrase file, stdin for secrets, SIGINT on Ctrl-C so the
@@ -271,7 +271,7 @@ def _run_pulumi(
     command.on_start = record
     try:
         # Spawned with the exact environment `pulumi_env` gives this run (its temp directory).
-        code = command._spawn(argv, str(cwd), pulumi_env(layout, temp_dir), (line_out, line_out), stdin).code
+        code = command.spawn(argv, str(cwd), pulumi_env(layout, temp_dir), (line_out, line_out), stdin, notice=log).code
     except AutomationError as exc:
         raise LocalEnvError(str(exc)) from None
     finally:

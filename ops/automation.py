@@ -249,14 +249,12 @@ class PrivateCommand(PulumiCommand):
         parent = self.settings.temp_parent
         if parent is not None:
             parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # What a kill inside the file backend's sidecar write leaves (ops/state_guard.py).
-        repair_torn_sidecars(self.settings.backend_url, on_error or (lambda line: print(line, file=sys.stderr)))
         temp_dir = Path(tempfile.mkdtemp(prefix=f"pulumi-{os.getpid()}-", dir=parent))
         try:
             env = self.settings.environment(os.environ, temp_dir)
             env.update({k: v for k, v in additional_env.items() if k not in TEMP_VARS})
             env["PULUMI_AUTOMATION_API"] = "true"
-            result = self._spawn([self.command, *args], cwd, env, (on_output, on_error), stdin)
+            result = self.spawn([self.command, *args], cwd, env, (on_output, on_error), stdin)
         finally:
             shutil.rmtree(temp_dir, ignore_errors=True)
         self.last = result
@@ -264,7 +262,27 @@ class PrivateCommand(PulumiCommand):
             raise create_command_error(result)
         return result
 
-    def _spawn(
+    def spawn(
+        self,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        sinks: tuple[Callable[[str], Any] | None, Callable[[str], Any] | None],
+        stdin: str | None,
+        *,
+        notice: Callable[[str], Any] | None = None,
+    ) -> CommandResult:
+        """Run `argv` (the CLI and its arguments, exactly as given) with `env`, each line of its
+        output and error streams given to `sinks` as it is printed; every CLI start of the
+        project (the gate, deploys, drift, localenv) goes through here. What this runner does
+        itself is told to `notice` (default: the error sink, else stderr), never mixed into
+        output a caller parses."""
+        # What a kill inside the file backend's sidecar write leaves (ops/state_guard.py).
+        tell = notice or sinks[1] or (lambda line: print(line, file=sys.stderr))
+        repair_torn_sidecars(env.get("PULUMI_BACKEND_URL", self.settings.backend_url), tell)
+        return self._execute(argv, cwd, env, sinks, stdin)
+
+    def _execute(
         self,
         argv: list[str],
         cwd: str,

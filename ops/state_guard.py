@@ -21,9 +21,10 @@ a `<blob>.attrs` sidecar, which it writes in place (`os.Create`, then the JSON e
 gocloud.dev blob/fileblob attrs.go `setAttrs`) before it renames the new blob over the old
 one. A kill between the two leaves an empty sidecar next to the intact old blob, and every
 later read of that blob fails with "error: EOF" (`pulumi stack ls` included), so the stack
-could only be repaired by hand. `repair_torn_sidecars` runs before every Pulumi command of
-ours (localenv's and ops.automation's): a sidecar that is not valid JSON is removed (fileblob reads a blob without one, with
-default attributes; the next write of the blob writes a new one).
+could only be repaired by hand. `repair_torn_sidecars` runs before every Pulumi CLI start of
+ours (ops.automation's `PrivateCommand.spawn`, which localenv uses too): a sidecar that is
+not valid JSON is removed (fileblob reads a blob without one, with default attributes; the
+next write of the blob writes a new one).
 """
 
 from __future__ import annotations
@@ -106,18 +107,44 @@ def repair_torn_sidecars(url: str, log: Callable[[str], None]) -> None:
 
 
 def remove_torn_sidecars(backend_dir: Path) -> list[Path]:
-    """Remove every attributes sidecar (and good copy of one) under the backend's `.pulumi`
-    that is not valid JSON: what a kill inside fileblob's in-place sidecar write leaves.
-    Returns what was removed."""
-    root = backend_dir / ".pulumi"
-    if not root.is_dir():
-        return []
+    """Remove every attributes sidecar (and good copy of one) that is not valid JSON among
+    those a killed run can have torn (`_sidecars_at_risk`): what a kill inside fileblob's
+    in-place sidecar write leaves. Returns what was removed."""
     removed = []
-    for path in sorted(root.rglob(f"*{ATTRS_SUFFIX}*")):
-        if path.name.endswith((ATTRS_SUFFIX, ATTRS_SUFFIX + GOOD_SUFFIX)) and path.is_file() and not is_valid(path):
+    for path in _sidecars_at_risk(backend_dir / ".pulumi"):
+        if path.is_file() and not is_valid(path):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def _is_sidecar(name: str) -> bool:
+    return name.endswith((ATTRS_SUFFIX, ATTRS_SUFFIX + GOOD_SUFFIX))
+
+
+def _sidecars_at_risk(root: Path) -> list[Path]:
+    """The sidecars a kill of the last Pulumi run can have torn, read without walking the
+    whole history (it grows by four files per update; every CLI start comes through here):
+    every one outside `history/` (stacks, locks, backups, meta.yaml), and in each stack's
+    history directory those of the newest entry only. Every CLI start of ours repairs
+    first, so a torn history entry is the newest one when the next start looks."""
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for directory, subdirectories, files in os.walk(root):
+        here = Path(directory)
+        if here == root / "history":
+            subdirectories.clear()
+            continue
+        found.extend(here / name for name in files if _is_sidecar(name))
+    for entries in sorted((root / "history").glob("*/*")):
+        # Entry names are `<stack>-<unix nanoseconds>.<kind>.json[.attrs]`: the same width
+        # until 2286, so the newest sorts last.
+        names = sorted(name for name in os.listdir(entries) if _is_sidecar(name)) if entries.is_dir() else []
+        if names:
+            newest = names[-1].split(".", 1)[0]
+            found.extend(entries / name for name in names if name.split(".", 1)[0] == newest)
+    return sorted(found)
 
 
 def keep_good_copies(backend_dir: Path) -> list[Path]:

@@ -21,7 +21,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Project, 
         seen.append(args[3])  # (self, argv, cwd, env, sinks, stdin)
         return CommandResult(stdout="", stderr="", code=0)
 
-    monkeypatch.setattr(automation.PrivateCommand, "_spawn", spawn)
+    monkeypatch.setattr(automation.PrivateCommand, "_execute", spawn)
     (tmp_path / "Pulumi.yaml").write_text("name: fake\nruntime: python\n")
     project = Project(tmp_path, Settings(backend_url=f"file://{tmp_path / 'state'}"))
     return project, seen

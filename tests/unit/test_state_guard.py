@@ -26,10 +26,10 @@ def test_empty_and_half_written_sidecars_are_removed_and_nothing_else(tmp_path: 
     torn.write_text("")
     history = backend / ".pulumi" / "history" / "paif-app" / "local"
     history.mkdir(parents=True)
-    half = history / "local-1.history.json.attrs"
-    half.write_text(WHOLE[: len(WHOLE) // 2])
-    whole = history / "local-2.history.json.attrs"
+    whole = history / "local-1795844379241404006.history.json.attrs"
     whole.write_text(WHOLE)
+    half = history / "local-1795848039329067268.history.json.attrs"
+    half.write_text(WHOLE[: len(WHOLE) // 2])
     torn_good = checkpoint.with_name("local.json.attrs.good")
     torn_good.write_text("")
     meta = backend / ".pulumi" / "meta.yaml.attrs"
@@ -55,3 +55,24 @@ def test_a_torn_sidecar_is_never_kept_as_the_good_copy_nor_a_stale_one_left(tmp_
 
 def test_a_backend_without_state_yet_has_nothing_to_repair(tmp_path: Path) -> None:
     assert state_guard.remove_torn_sidecars(tmp_path / "missing") == []
+
+
+def test_only_the_newest_history_entry_is_read_not_the_whole_history(tmp_path: Path) -> None:
+    """Every CLI start repairs first, so a kill can only have torn the newest history entry
+    by the time the next start looks: older entries are never opened (the history grows by
+    four files per update)."""
+    backend, _ = _backend(tmp_path)
+    history = backend / ".pulumi" / "history" / "paif-app" / "local"
+    history.mkdir(parents=True)
+    older = history / "local-1795844379241404006.checkpoint.json.attrs"
+    older.write_text("")  # not reachable by a kill of the last run: left to the CLI
+    newest = [
+        history / "local-1795848039329067268.checkpoint.json.attrs",
+        history / "local-1795848039329067268.history.json.attrs",
+    ]
+    for path in newest:
+        path.write_text("")
+    (history / "local-1795848039329067268.history.json").write_text("{}")
+
+    assert state_guard.remove_torn_sidecars(backend) == sorted(newest)
+    assert older.exists()
