@@ -57,15 +57,21 @@ def spawn(
         )
 
 
-def start_time(pid: int) -> int | None:
-    """The process's start time (clock ticks after boot), None if it is gone or a zombie."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3, the state, first), None
+    if the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after its end.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks after boot), None if it is gone or a zombie."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] == "Z":
         return None
     return int(fields[19])
 
@@ -94,11 +100,8 @@ def marked(home: Path) -> list[int]:
 
 def session(pid: int) -> int | None:
     """The session id of `pid` (a process `spawn` started leads its own), None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2 :].split()[3])
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[3])
 
 
 def executable(pid: int) -> Path | None:
