@@ -3,7 +3,8 @@
 `start_services` reuses a healthy set started earlier (so a second `make up` sees the same
 endpoints and changes nothing). When some of its services died while the others kept running
 (a crash), it starts those again alone, on their ports, with their data (`_restart_crashed`:
-what a service manager would do; the pods, containers and every other service keep running).
+what a service manager would do; the pods, containers and every other service keep running);
+one that runs but has stopped answering (hung) is killed and started again the same way.
 Otherwise, or when that fails, it cleans up what a crashed run left behind (marked processes,
 taken ports; the data directories stay) and starts a fresh set, preferring the ports used
 last time so the stack's config stays the same. `stop_services` stops them all.
@@ -87,6 +88,9 @@ SERVICE_PORTS: dict[str, tuple[str, ...]] = {
 }
 RESTART_TIMEOUT = 120.0
 """How long the set may take to be healthy again after crashed services were started alone."""
+HUNG_GRACE = 15.0
+"""How long a running service may go without answering before it counts as hung (stopped and
+started again alone): a service that is only slow answers within it."""
 # No statement text in the server log: a client may send a password in one (ours send SCRAM
 # verifiers, as psql's \password does; a hand-typed ALTER ROLE does not). Not even a piece of
 # one: a client's syntax error quotes the token it stopped at, so client errors (which the
@@ -640,10 +644,14 @@ def _restart_crashed(
 ) -> bool:
     """Start again, alone, the recorded services that died while the others kept running (a
     crash of one service), on their ports with their config and data, and wait until the
-    whole set is healthy. True when it did; False when this does not apply (nothing started):
-    the settings changed, nothing or everything died (a reboot), the node's bridge is gone, or
-    a dead service's port is taken (it must move: the caller starts a fresh set). Raises when
-    a restart fails (the caller then restarts everything).
+    whole set is healthy. When every process runs but some do not answer, the first of those
+    in start order (the others may only wait on it) counts as hung once it has not answered
+    for HUNG_GRACE: it is SIGKILLed (it answers no graceful stop; PostgreSQL and etcd recover
+    from their logs) and started again alone like a crashed one. True when the set is healthy
+    again; False when this does not apply (nothing started): the settings changed, everything
+    died (a reboot), the node's bridge is gone, or a dead service's port is taken (it must
+    move: the caller starts a fresh set). Raises when a restart fails (the caller then
+    restarts everything).
 
     What outlived the dead process is ended first (PostgreSQL's backends keep its shared
     memory, a new postmaster would refuse to start), except containerd's: its shims keep the
@@ -654,8 +662,21 @@ def _restart_crashed(
     if state.get("settings") != settings or set(recorded) != set(SERVICES):
         return False
     dead = [name for name in SERVICES if not processes.alive(recorded[name]["pid"], recorded[name].get("started"))]
-    if not dead or len(dead) == len(SERVICES) or not node.holds_machine_state(layout):
+    if len(dead) == len(SERVICES) or not node.holds_machine_state(layout):
         return False
+    if not dead:
+        hung = _hung(layout, state)
+        if hung is None:
+            return True
+        entry = recorded[hung]
+        log(
+            f"{hung} (pid {entry['pid']}) runs but has not answered for {HUNG_GRACE:.0f} s: "
+            "stopping it to start it again alone"
+        )
+        processes.signal_pid(entry["pid"], signal.SIGKILL)
+        if processes.wait_gone([entry["pid"]], 10):
+            raise LocalEnvError(f"{hung} (pid {entry['pid']}) survived SIGKILL")
+        dead = [hung]
     for name in dead:
         if name != "containerd":
             program = tool("postgres") if name == "postgres" else None
@@ -696,6 +717,23 @@ def _restart_crashed(
         time.sleep(0.5)
     log(f"{', '.join(dead)} started again in {time.monotonic() - started:.1f} s, with the data")
     return True
+
+
+def _hung(layout: Layout, state: dict[str, Any]) -> str | None:
+    """The first service in start order that has not answered once in HUNG_GRACE while its
+    process runs (when each answered at some check but never all at once: the first that did
+    not answer the last check); None when the whole set answered at some check in that time."""
+    silent = set(SERVICES)
+    deadline = time.monotonic() + HUNG_GRACE
+    while True:
+        now = health(layout, state)
+        failing = {name for name, ok in now.items() if not ok}
+        if not failing:
+            return None
+        silent &= failing
+        if time.monotonic() > deadline:
+            return next(name for name in SERVICES if name in (silent or failing))
+        time.sleep(1)
 
 
 @dataclass(frozen=True)

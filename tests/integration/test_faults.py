@@ -26,7 +26,9 @@ registry, etcd, kube-apiserver, kube-controller-manager, containerd, the kubelet
 kube-router, Traefik, the PAIS stand-in) SIGKILLed, then `make up` starts it again alone on
 its port with its data while everything else keeps running (the pods too: not recreated, no
 container restarted; containerd's shims outlive it and the new one reconnects to them), and
-a chat request works again; (c)+(d) vcsim and PostgreSQL crashing and coming back on another
+a chat request works again; (c) a hang of PostgreSQL and of kube-apiserver (SIGSTOP: the
+process runs, nothing answers), killed by `make up` after its grace and started again alone;
+(c)+(d) vcsim and PostgreSQL crashing and coming back on another
 port (the backend's pod template carries a digest of its settings, so its pods roll onto the
 new DB_PORT); (e) an out-of-band replicas change (the end-to-end suite's test, run here on
 the shared deployment with the rows checked); (b) `make down` with its `pulumi destroy`
@@ -444,6 +446,43 @@ def test_a_crashed_local_service_comes_back_with_the_data(suite: Suite, service:
     # A real round trip through the Ingress, the backend and the PAIS stand-in works again.
     suite.write_row(f"after the {service} crash")
     suite.check_rows(f"(c) {service} SIGKILLed, then make up", seconds, "restarted alone, pods kept")
+
+
+HUNG_SERVICES = ("postgres", "kube-apiserver")
+"""Services made to hang (SIGSTOP: the process runs, its port accepts connections, nothing
+answers): the database the app writes to, and the API server every node component and the
+kubelet's health check wait on (they do not answer either while it hangs)."""
+
+
+@pytest.mark.parametrize("service", HUNG_SERVICES)
+def test_a_hung_local_service_is_started_again_alone(suite: Suite, service: str) -> None:
+    """SIGSTOP one service, then `make up`: after HUNG_GRACE without an answer it counts as
+    hung (localenv/services.py _hung), is SIGKILLed and started again alone on its port with
+    its data, like a crashed one; the services that only wait on it (the kubelet's health
+    check goes through the API server) are not restarted, nor are the pods."""
+    suite.write_row(f"{service} hung")
+    state = suite.layout.load_state()
+    entry = state["services"][service]
+    others = {name: other["pid"] for name, other in state["services"].items() if name != service}
+    pods = _pods(suite)
+    processes.signal_pid(entry["pid"], signal.SIGSTOP)
+    try:
+        code, seconds, output = run_to_end("up", RECOVERY_TIMEOUT)
+    finally:
+        processes.signal_pid(entry["pid"], signal.SIGCONT)  # whatever happened: nothing stays stopped
+    assert code == 0, f"make up with {service} hung failed ({code}) after {seconds:.1f} s:\n{output[-6000:]}"
+    assert f"{service} (pid {entry['pid']}) runs but has not answered" in output, output[-4000:]
+    suite.outputs = stack.stack_outputs(suite.layout)
+    after = suite.layout.load_state()
+    assert after["services"][service]["pid"] != entry["pid"]
+    assert not processes.alive(entry["pid"], entry.get("started")), "the hung process still runs"
+    assert {name: after["services"][name]["pid"] for name in others} == others, (
+        f"more than {service} was restarted"
+    )
+    assert after["ports"] == state["ports"]
+    assert _pods(suite) == pods, "pods were recreated or their containers restarted"
+    suite.write_row(f"after {service} hung")
+    suite.check_rows(f"(c) {service} hung (SIGSTOP), then make up", seconds, "killed, restarted alone, pods kept")
 
 
 START_KILL_POINTS = {
