@@ -40,7 +40,7 @@ class EnvironmentProfile:
     db_allowed_sslmodes: tuple[str, ...]
     """sslmodes paif:database.sslmode may be set to."""
     db_sslmode_rule: str
-    """How a refused paif:database.sslmode is explained ("require or verify-full")."""
+    """How a refused paif:database.sslmode is explained ("require, verify-ca or verify-full")."""
     vks_control_plane_replicas: int | None
     """The control-plane size paif:vks.controlPlaneReplicas must have; None: any."""
     harbor: Literal["off", "project", "full"]
@@ -140,7 +140,7 @@ _PROD = replace(
     db_backups_required=True,
     db_sslmode="verify-full",
     db_allowed_sslmodes=("require", "verify-ca", "verify-full"),
-    db_sslmode_rule="require or verify-full",
+    db_sslmode_rule="require, verify-ca or verify-full",
     vks_control_plane_replicas=3,
     harbor="full",
     verify_tls=True,

@@ -204,6 +204,34 @@ _TYPE_PROBLEMS = {
 }
 
 
+# What pydantic's own checks allow, in the voice of our rules ("must be ..."): its message type
+# -> a template filled from the error's context.
+_ALLOWED = {
+    "literal_error": "must be {expected}",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be above {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be below {lt}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_short": "must list at least {min_length}",
+    "too_long": "must list at most {max_length}",
+}
+
+
+def _allowed(kind: str, ctx: dict[str, Any], msg: str) -> str:
+    """What is allowed for a failed pydantic check; its own message when we have no words for it."""
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx['min_length']} characters"
+    template = _ALLOWED.get(kind)
+    try:
+        return template.format(**ctx) if template else msg
+    except KeyError:
+        return msg
+
+
 def _shape(value: dict[Any, Any] | list[Any]) -> str:
     """An object or list given where a single value belongs, described without its values."""
     if isinstance(value, list):
@@ -292,7 +320,7 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
         elif kind == PRIVATE_KEY_ERROR:
             problems.append(f"{_key(loc)}: {err['msg']}")
         else:
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = _allowed(kind, dict(err.get("ctx") or {}), err["msg"].removeprefix("Value error, "))
             if loc and loc[0] in secret_roots:
                 problems.append(
                     f"{_key(loc)}: the value given (not shown: {_key(loc[:1])} is a secret) {msg}"

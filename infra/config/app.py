@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from infra.config.base import (
-    Cidr,
     DnsLabel,
+    EgressCidr,
     Flag,
     Hostname,
     HttpsBaseUrl,
@@ -160,7 +160,7 @@ class PaisConfig(Model):
     """OpenAI-compatible model endpoint path."""
     request_timeout_seconds: int = Field(60, ge=1, le=600)
     """Timeout of PAIS calls."""
-    egress_cidr: Cidr
+    egress_cidr: EgressCidr
     """Network of the PAIS endpoints; the backend may reach it on 443 only."""
     ca_bundle: PemCertificates | None = None
     """PEM CA certificate(s) the backend trusts for PAIS (mounted at /etc/paif/ca/pais.crt,

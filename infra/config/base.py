@@ -289,6 +289,48 @@ def _cidr(value: str) -> str:
         raise ValueError("must be a network in CIDR notation such as 10.20.0.0/24") from exc
 
 
+def _egress_cidr(value: str) -> str:
+    if ipaddress.ip_network(value).prefixlen == 0:
+        raise ValueError(
+            "must be the network of the endpoints, not every address: the app's NetworkPolicy allows "
+            "egress to this network only"
+        )
+    return value
+
+
+def reject_duplicates(keys: list[str]) -> None:
+    """A ValueError naming every key listed more than once."""
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"lists {', '.join(duplicates)} more than once")
+
+
+def _tag_pattern(value: str) -> str:
+    """A Harbor tag pattern (doublestar: `*`, `**`, `?`, `[...]`, `{a,b}`) that Harbor can parse."""
+    depth, in_class, escaped = 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                break
+    if escaped or in_class or depth != 0 or not value.isprintable() or " " in value:
+        raise ValueError(
+            "must be a tag pattern such as v*, release-** or {v*,stable}: every [ and { closed, "
+            "no spaces or control characters"
+        )
+    return value
+
+
 PRIVATE_KEY_ERROR = "private_key_in_certificates"
 """Error type whose input (a key) is never shown in a config error."""
 
@@ -345,6 +387,8 @@ ImageRef = Annotated[str, AfterValidator(_image)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HttpsBaseUrl = Annotated[HttpsUrl, AfterValidator(_base_url)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+EgressCidr = Annotated[Cidr, AfterValidator(_egress_cidr)]
+TagPattern = Annotated[str, AfterValidator(_tag_pattern)]
 PemCertificates = Annotated[str, AfterValidator(_pem_certificates), MULTI_LINE]
 """One or more PEM certificates (CA certificates are public: ConfigMaps and cloud-config may hold them)."""
 

@@ -10,8 +10,8 @@ from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from infra.config.base import (
-    Cidr,
     DnsLabel,
+    EgressCidr,
     Flag,
     Host,
     Model,
@@ -20,6 +20,7 @@ from infra.config.base import (
     derived_name_prefix,
     field_problem,
     quantity_value,
+    reject_duplicates,
     rule,
 )
 
@@ -94,9 +95,7 @@ def _duration(value: str) -> str:
 
 
 def _unique(values: list[str]) -> list[str]:
-    duplicates = sorted({v for v in values if values.count(v) > 1})
-    if duplicates:
-        raise ValueError(f"lists {', '.join(duplicates)} more than once")
+    reject_duplicates(values)
     return values
 
 
@@ -202,7 +201,7 @@ class DatabaseConfig(Model):
     connect_timeout_seconds: int = Field(
         10, ge=1, le=300, description="per connection attempt to the database"
     )
-    egress_cidr: Cidr = Field(description="network of the database endpoint (app egress NetworkPolicy)")
+    egress_cidr: EgressCidr = Field(description="network of the database endpoint (app egress NetworkPolicy)")
 
     @field_validator("backup_schedules")
     @classmethod

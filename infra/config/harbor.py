@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from components.names import HARBOR_CRON
-from infra.config.base import DnsLabel, Flag, Model, rule, url_without_path
+from infra.config.base import DnsLabel, Flag, Model, TagPattern, rule, url_without_path
 
 # Harbor schedules with six-field cron expressions: seconds first.
 
@@ -45,7 +45,7 @@ class HarborConfig(Model):
         ),
     ] = "0 0 3 * * *"
     """When tag retention runs: Harbor cron with seconds first (second minute hour day month weekday)."""
-    immutable_tag_pattern: str = Field("v*", min_length=1)
+    immutable_tag_pattern: TagPattern = Field("v*", min_length=1)
     """Tags matching this pattern cannot be overwritten or deleted (prod)."""
     robot_expiry_days: int = Field(90, ge=1, le=3650)
     """Lifetime of the pull and push robot accounts in days; they never get unlimited lifetime."""

@@ -13,6 +13,7 @@ from infra.config.base import (
     DnsLabel,
     DnsName,
     Flag,
+    Hostname,
     HostPort,
     ImageRef,
     Model,
@@ -56,7 +57,7 @@ _PINNED_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$"
 # Cluster API's KubeSemver (sigs.k8s.io/cluster-api util/version): the Cluster's topology version.
 _KUBE_SEMVER = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-0-9a-zA-Z_.+]*)?$")
 # Prometheus retention (a count of one unit), an image path under a registry, an HTTP probe path.
-_RETENTION = re.compile(r"^[0-9]+(h|d|w|y)$")
+_RETENTION = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
 _IMAGE_PATH = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
 _HTTP_PATH = re.compile(r"^/[A-Za-z0-9/._-]*$")
 # registry host[:port]/path (a Harbor project and optional sub-path), no scheme.
@@ -192,14 +193,14 @@ class MonitoringConfig(Model):
     """Chart version; its Prometheus Operator must serve the monitoring.coreos.com/v1 fields our objects use."""
     retention: Annotated[
         str,
-        rule(_RETENTION.match, "must be a whole number of hours, days, weeks or years, such as 12h, 15d, 2w or 1y"),
+        rule(_RETENTION.match, "must be a whole number (above zero) of hours, days, weeks or years, such as 12h, 15d, 2w or 1y"),
     ] = "15d"
     """Prometheus TSDB retention (e.g. 15d)."""
     storage_size: Size = "100Gi"
     """Prometheus PVC size."""
     storage_class: DnsLabel | None = None
     """StorageClass of the Prometheus/Grafana PVCs; unset uses the cluster default."""
-    grafana_hostname: DnsName | None = None
+    grafana_hostname: Hostname | None = None
     """Host name of a TLS Ingress for Grafana (ClusterIssuer certificate); unset: no Ingress."""
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.names import VGPU_PROFILE
-from infra.config.base import DnsLabel, Flag, HostPort, Model, rule
+from infra.config.base import DnsLabel, Flag, HostPort, Model, reject_duplicates, rule
 
 VgpuProfile = Annotated[
     str,
@@ -50,6 +50,19 @@ class NamespaceConfig(Model):
     access: list[AccessEntry] = []
     """SSO users and groups with a role on the namespace."""
 
+    @field_validator("content_libraries")
+    @classmethod
+    def _libraries_once(cls, libraries: list[str]) -> list[str]:
+        reject_duplicates(libraries)
+        return libraries
+
+    @field_validator("access")
+    @classmethod
+    def _one_role_per_subject(cls, access: list[AccessEntry]) -> list[AccessEntry]:
+        # vCenter keeps one role per subject and domain: a second entry would fight the first.
+        reject_duplicates([f"{entry.subject}@{entry.domain}" for entry in access])
+        return access
+
 
 class VmClassConfig(Model):
     """A VM class; with `vgpuProfile` set it is a GPU class with full memory reservation."""
@@ -90,9 +103,7 @@ class VsphereConfig(Model):
     @field_validator("vm_classes")
     @classmethod
     def _unique_names(cls, classes: list[VmClassConfig]) -> list[VmClassConfig]:
-        names = [c.name for c in classes]
-        if len(set(names)) != len(names):
-            raise ValueError("vmClasses names must be unique")
+        reject_duplicates([c.name for c in classes])
         return classes
 
     @field_validator("gpu_class")

@@ -73,6 +73,19 @@ def together(*mutations: Mutation) -> Mutation:
     return mutate
 
 
+def appended(path: str, index: int, **changes: Any) -> Mutation:
+    """Append a copy of the list item at `index` (with `changes`) to the list at `path`."""
+
+    def mutate(cfg: dict[str, Any]) -> None:
+        node: Any = cfg
+        for key in path.split("."):
+            node = node[key]
+        item = copy.deepcopy(node[index])
+        node.append({**item, **changes} if isinstance(item, dict) else item)
+
+    return mutate
+
+
 def nothing(_cfg: dict[str, Any]) -> None:
     return None
 
@@ -83,13 +96,13 @@ CASES = [
         "unknown-environment",
         "dev",
         setter("environment", "staging"),
-        "paif:environment: given 'staging'; Input should be 'local', 'dev' or 'prod'",
+        "paif:environment: given 'staging'; must be 'local', 'dev' or 'prod'",
     ),
     Case(
         "replicas-zero",
         "dev",
         setter("app.replicas", 0),
-        "paif:app.replicas: given 0; Input should be greater than or equal to 1",
+        "paif:app.replicas: given 0; must be at least 1",
     ),
     Case(
         "prod-single-replica",
@@ -101,7 +114,7 @@ CASES = [
         "replicas-wrong-type",
         "dev",
         setter("app.replicas", "three"),
-        "paif:app.replicas: given 'three'; Input should be a valid integer, unable to parse string as an integer",
+        "paif:app.replicas: given 'three'; must be a whole number",
     ),
     Case(
         "bad-hostname",
@@ -202,7 +215,7 @@ CASES = [
         "uploads-access-mode-unknown",
         "local",
         setter("app.uploadsAccessMode", "ReadWriteOncePod"),
-        "paif:app.uploadsAccessMode: given 'ReadWriteOncePod'; Input should be 'ReadWriteOnce' or 'ReadWriteMany'",
+        "paif:app.uploadsAccessMode: given 'ReadWriteOncePod'; must be 'ReadWriteOnce' or 'ReadWriteMany'",
     ),
     Case(
         "prod-verify-full-without-ca",
@@ -268,7 +281,7 @@ CASES = [
         "cpu-count-zero",
         "dev",
         setter("vsphere.vmClasses.0.cpuCount", 0),
-        "paif:vsphere.vmClasses[0].cpuCount: given 0; Input should be greater than or equal to 1",
+        "paif:vsphere.vmClasses[0].cpuCount: given 0; must be at least 1",
     ),
     Case(
         "storage-not-quantity",
@@ -468,7 +481,7 @@ NEW_CASES = [
          "paif:database.host: given 'app:***@db.example.com'; must be a host name or an IP address, without credentials",
          absent=("DbPass9",), category="url-credentials"),
     Case("vm-class-memory-over-the-vm-maximum", "prod", setter("vsphere.vmClasses.0.memoryMib", 10**12),
-         "paif:vsphere.vmClasses[0].memoryMib: given 1000000000000; Input should be less than or equal to 25165824",
+         "paif:vsphere.vmClasses[0].memoryMib: given 1000000000000; must be at most 25165824",
          category="bounds"),
     # Line breaks and other control characters in one-line keys (they would travel into
     # HTTP headers, environment variables and YAML); PEM keys keep their lines.
@@ -640,7 +653,7 @@ NEW_CASES = [
          absent=("gpu-class-secret-9",), category="secrets"),
     # No follow-on line about a key that already failed; no raw regex.
     Case("no-follow-on-gpu-class", "dev", setter("vsphere.vmClasses.0.cpuCount", 0),
-         "paif:vsphere.vmClasses[0].cpuCount: given 0; Input should be greater than or equal to 1",
+         "paif:vsphere.vmClasses[0].cpuCount: given 0; must be at least 1",
          absent=("paif:vsphere.gpuClass",), category="messages"),
     Case("no-follow-on-backup-location", "prod", setter("database.backupLocation", "Bad_Location"),
          "paif:database.backupLocation: given 'Bad_Location'; must be a DNS label",
@@ -730,8 +743,8 @@ NEW_CASES = [
          "paif:vsphere.namespace.contentLibraries: given an object (keys: name); must be a list",
          absent=("dlvm-images",), category="messages"),
     Case("retention-words-not-regex", "prod", setter("vks.platform.monitoring.retention", "15 days"),
-         "paif:vks.platform.monitoring.retention: given '15 days'; must be a whole number of hours, days, weeks or "
-         "years, such as 12h, 15d, 2w or 1y", absent=("pattern", "^[0-9]"), category="messages"),
+         "paif:vks.platform.monitoring.retention: given '15 days'; must be a whole number (above zero) of hours, "
+         "days, weeks or years, such as 12h, 15d, 2w or 1y", absent=("pattern", "^[0-9]"), category="messages"),
     Case("driver-image-words-not-regex", "prod", setter("vks.platform.gpuOperator.driverImage", "Driver Image"),
          "paif:vks.platform.gpuOperator.driverImage: given 'Driver Image'; must be an image name: lower-case letters "
          "and digits, words joined by '.', '_', '-' or '/', e.g. vgpu-guest-driver",
@@ -743,6 +756,45 @@ NEW_CASES = [
          together(setter("vks.gpuPool.replicas", 0),
                   setter("vks.gpuWorkload", {"image": "harbor.paif.example.internal/paif-chat/embedder:1.0.0"})),
          "paif:vks.gpuPool.replicas: given 0; must be at least 1 while gpuWorkload is set", category="cross-section"),
+    # A sweep of structural and semantic mutations of the committed stacks (1,263 for prod).
+    Case("namespace-access-subject-twice", "prod", appended("vsphere.namespace.access", 0, role="VIEW"),
+         'paif:vsphere.namespace.access: given [{"subject": "paif-platform-admins", "domain": "vsphere.local", '
+         '"subjectType"...; lists paif-platform-admins@vsphere.local more than once', category="duplicates"),
+    Case("content-library-twice", "dev", appended("vsphere.namespace.contentLibraries", 0),
+         'paif:vsphere.namespace.contentLibraries: given ["dlvm-images", "dlvm-images"]; lists dlvm-images more '
+         "than once", category="duplicates"),
+    Case("vm-class-twice", "prod", appended("vsphere.vmClasses", 0),
+         'paif:vsphere.vmClasses: given [{"name": "paif-cpu-large", "cpuCount": 8, "memoryMib": 32768}, {"name": '
+         '"pai...; lists paif-cpu-large more than once', category="duplicates"),
+    Case("pais-egress-every-address", "prod", setter("pais.egressCidr", "0.0.0.0/0"),
+         "paif:pais.egressCidr: given '0.0.0.0/0'; must be the network of the endpoints, not every address: the "
+         "app's NetworkPolicy allows egress to this network only", category="cidrs"),
+    Case("database-egress-every-v6-address", "dev", setter("database.egressCidr", "::/0"),
+         "paif:database.egressCidr: given '::/0'; must be the network of the endpoints, not every address",
+         category="cidrs"),
+    Case("tag-pattern-open-class", "prod", setter("harbor.immutableTagPattern", "v[0-9"),
+         "paif:harbor.immutableTagPattern: given 'v[0-9'; must be a tag pattern such as v*, release-** or "
+         "{v*,stable}: every [ and { closed, no spaces or control characters", category="patterns"),
+    Case("tag-pattern-open-brace", "prod", setter("harbor.immutableTagPattern", "{v*,stable"),
+         "paif:harbor.immutableTagPattern: given '{v*,stable'; must be a tag pattern", category="patterns"),
+    Case("tag-pattern-stray-brace", "prod", setter("harbor.immutableTagPattern", "v*}"),
+         "paif:harbor.immutableTagPattern: given 'v*}'; must be a tag pattern", category="patterns"),
+    Case("tag-pattern-space", "dev", setter("harbor.immutableTagPattern", "v* rc*"),
+         "paif:harbor.immutableTagPattern: given 'v* rc*'; must be a tag pattern", category="patterns"),
+    Case("retention-zero", "prod", setter("vks.platform.monitoring.retention", "0d"),
+         "paif:vks.platform.monitoring.retention: given '0d'; must be a whole number (above zero)", category="ranges"),
+    Case("grafana-hostname-ip", "prod", setter("vks.platform.monitoring.grafanaHostname", "10.1.2.3"),
+         "paif:vks.platform.monitoring.grafanaHostname: given '10.1.2.3'; must be a DNS name, not an IP address",
+         category="hostnames"),
+    Case("sslmode-prefer-says-what-is-allowed", "prod", setter("database.sslmode", "prefer"),
+         "paif:database.sslmode: given 'prefer'; must be 'disable', 'require', 'verify-ca' or 'verify-full'",
+         absent=("Input should",), category="messages"),
+    Case("replicas-words-in-our-voice", "dev", setter("app.replicas", "two"),
+         "paif:app.replicas: given 'two'; must be a whole number", absent=("Input should", "unable to parse"),
+         category="messages"),
+    Case("cpu-count-bound-in-our-voice", "prod", setter("vsphere.vmClasses.0.cpuCount", 769),
+         "paif:vsphere.vmClasses[0].cpuCount: given 769; must be at most 768", absent=("Input should",),
+         category="messages"),
 ]
 
 
@@ -800,6 +852,11 @@ VALID_EDGE_CASES = [
     ValidCase("vks-cpu-pool-one-node", "prod", setter("vks.cpuPool.replicas", 1)),
     ValidCase("retention-weeks", "prod", setter("vks.platform.monitoring.retention", "2w")),
     ValidCase("namespace-leading-digit", "dev", setter("app.namespace", "1paif-chat")),
+    ValidCase("tag-pattern-alternatives", "prod", setter("harbor.immutableTagPattern", "{v*,stable}")),
+    ValidCase("tag-pattern-class", "prod", setter("harbor.immutableTagPattern", "release-[0-9]*")),
+    ValidCase("tag-pattern-escaped-brace", "prod", setter("harbor.immutableTagPattern", "v\\{1*")),
+    ValidCase("egress-wide-private-network", "prod", setter("pais.egressCidr", "10.0.0.0/8")),
+    ValidCase("sslmode-verify-ca-in-prod", "prod", setter("database.sslmode", "verify-ca")),
 ]
 
 

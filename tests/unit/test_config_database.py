@@ -36,7 +36,7 @@ def problems(env: str, **database: Any) -> list[str]:
             "paif:database.storageSpace: given '500Mi'; must be a disk size of at least 1Gi, such as 20Gi",
         ),
         ("dev", {"replicas": 2}, "paif:database.replicas: given 2; dev allows 0, 1"),
-        ("dev", {"replicas": 5}, "paif:database.replicas: given 5; Input should be less than or equal to 2"),
+        ("dev", {"replicas": 5}, "paif:database.replicas: given 5; must be at most 2"),
         ("prod", {"replicas": 0}, "paif:database.replicas: given 0; prod allows 1"),
         (
             "dev",
@@ -78,12 +78,12 @@ def problems(env: str, **database: Any) -> list[str]:
         (
             "dev",
             {"appPasswordRotation": -1},
-            "paif:database.appPasswordRotation: given -1; Input should be greater",
+            "paif:database.appPasswordRotation: given -1; must be at least",
         ),
         (
             "prod",
             {"sslmode": "disable"},
-            "paif:database.sslmode: given 'disable'; prod requires require or verify-full",
+            "paif:database.sslmode: given 'disable'; prod requires require, verify-ca or verify-full",
         ),
     ],
 )

@@ -67,7 +67,7 @@ CASES: list[tuple[str, tuple[str, ...], Any, str]] = [
         "taint-effect",
         ("gpuPool", "taints"),
         [{"key": "nvidia.com/gpu", "value": "present", "effect": "Never"}],
-        "paif:vks.gpuPool.taints[0].effect: given 'Never'; Input should be 'NoSchedule', 'PreferNoSchedule' or 'NoExecute'",
+        "paif:vks.gpuPool.taints[0].effect: given 'Never'; must be 'NoSchedule', 'PreferNoSchedule' or 'NoExecute'",
     ),
     (
         "label-key",
@@ -85,7 +85,7 @@ CASES: list[tuple[str, tuple[str, ...], Any, str]] = [
         "gpu-workload-privileged-port",
         ("gpuWorkload",),
         {"image": "harbor.paif.example.internal/paif-chat/embedder:2.0.1", "port": 80},
-        "paif:vks.gpuWorkload.port: given 80; Input should be greater than or equal to 1024",
+        "paif:vks.gpuWorkload.port: given 80; must be at least 1024",
     ),
 ]
 
