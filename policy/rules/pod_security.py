@@ -29,6 +29,26 @@ from policy.rules.common import (
 
 # Capabilities the restricted standard lets a container add back.
 RESTRICTED_ADDABLE = frozenset({"NET_BIND_SERVICE"})
+# Capabilities the baseline standard lets a container add (the runtime's defaults); adding any
+# other is a baseline violation, reported by the baseline rule (each control of the standard is
+# reported by the level that introduces it, as privileged and host namespaces are).
+BASELINE_ADDABLE = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
 SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
 # Kinds that are not namespaced (so "not in default" does not apply).
 CLUSTER_SCOPED = frozenset(
@@ -101,11 +121,13 @@ def _restricted_problems(container: Container, template: PodTemplate) -> list[st
     if not is_unknown(drop) and "ALL" not in (drop or []):
         problems.append("securityContext.capabilities.drop: [ALL]")
     add = get(container.spec, "securityContext", "capabilities", "add")
-    if isinstance(add, list) and (extra := sorted(str(c) for c in add if c not in RESTRICTED_ADDABLE)):
+    extra = sorted(str(c) for c in _added(add) if c not in RESTRICTED_ADDABLE and c in BASELINE_ADDABLE)
+    if extra:
         problems.append(f"no added capabilities besides NET_BIND_SERVICE (remove {', '.join(extra)})")
     seccomp = _effective(container, template, "seccompProfile")
     seccomp_type = get(seccomp, "type")
-    if not is_unknown(seccomp_type) and seccomp_type not in SECCOMP_TYPES:
+    # Unconfined is the baseline rule's (check_baseline).
+    if not is_unknown(seccomp_type) and seccomp_type not in (*SECCOMP_TYPES, "Unconfined"):
         problems.append("securityContext.seccompProfile.type: RuntimeDefault")
     read_only = get(container.spec, "securityContext", "readOnlyRootFilesystem")
     if not is_unknown(read_only) and read_only is not True:
@@ -135,11 +157,24 @@ RESTRICTED = ResourceRule(
 )
 
 
+def _added(add: Any) -> list[str]:
+    """The capabilities a securityContext adds (none when unknown or not a list)."""
+    return [str(c) for c in add] if isinstance(add, list) else []
+
+
 def _context_problems(where: str, context: Any) -> list[str]:
     """What the baseline standard forbids in a pod's or a container's securityContext."""
     if not isinstance(context, Mapping):
         return []
     problems = []
+    if get(context, "seccompProfile", "type") == "Unconfined":
+        problems.append(f"{where} sets seccompProfile.type 'Unconfined': use RuntimeDefault or Localhost")
+    beyond = sorted(c for c in _added(get(context, "capabilities", "add")) if c not in BASELINE_ADDABLE)
+    if beyond:
+        problems.append(
+            f"{where} adds the capabilities {', '.join(beyond)}: the baseline standard allows only the "
+            "runtime's defaults (remove them)"
+        )
     if truthy(get(context, "windowsOptions", "hostProcess")):
         problems.append(f"{where} runs as a Windows HostProcess: remove windowsOptions.hostProcess")
     apparmor = get(context, "appArmorProfile", "type")

@@ -159,6 +159,19 @@ def password() -> Res:
     )
 
 
+def batch_job() -> Res:
+    """A one-off Job of the compliant backend's pod, without probes (a Job runs to completion)."""
+    template = deployment_props()["spec"]["template"]
+    spec = template["spec"]
+    spec["containers"] = [
+        {k: v for k, v in c.items() if k not in ("readinessProbe", "livenessProbe", "startupProbe")}
+        for c in spec["containers"]
+    ]
+    spec["restartPolicy"] = "Never"
+    props = {"metadata": {"name": "chat-migrate", "namespace": NAMESPACE}, "spec": {"template": template}}
+    return res("kubernetes:batch/v1:Job", props, name="chat-migrate")
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -564,6 +577,34 @@ CASES: list[Case] = [
                 },
             )
         ),
+        None,
+    ),
+    Case(
+        "added-sys-admin",
+        "pod-security",
+        lambda: base(
+            workload=pod_setting("spec.containers.0.securityContext.capabilities", {"add": ["SYS_ADMIN"], "drop": ["ALL"]})
+        ),
+        "pod-security-baseline",
+    ),
+    Case(
+        "seccomp-unconfined",
+        "pod-security",
+        lambda: base(workload=pod_setting("spec.containers.0.securityContext.seccompProfile", {"type": "Unconfined"})),
+        "pod-security-baseline",
+    ),
+    Case(
+        "added-chown-restricted-only",
+        "pod-security",
+        lambda: base(
+            workload=pod_setting("spec.containers.0.securityContext.capabilities", {"add": ["CHOWN"], "drop": ["ALL"]})
+        ),
+        "pod-security-restricted",
+    ),
+    Case(
+        "job-without-probes",
+        "pod-security",
+        lambda: base(extra=[batch_job()]),
         None,
     ),
     # -- RBAC ---------------------------------------------------------------------------------------

@@ -42,10 +42,10 @@ class TestRestricted:
             ("securityContext.allowPrivilegeEscalation", None, "allowPrivilegeEscalation: false"),
             ("securityContext.readOnlyRootFilesystem", False, "readOnlyRootFilesystem: true"),
             ("securityContext.capabilities.drop", ["NET_RAW"], "capabilities.drop: [ALL]"),
-            ("securityContext.capabilities.add", ["SYS_ADMIN"], "remove SYS_ADMIN"),
+            ("securityContext.capabilities.add", ["CHOWN"], "remove CHOWN"),
             ("securityContext.runAsNonRoot", False, "runAsNonRoot: true"),
             ("securityContext.runAsUser", 0, "non-zero runAsUser"),
-            ("securityContext.seccompProfile", {"type": "Unconfined"}, "seccompProfile.type: RuntimeDefault"),
+            ("securityContext.seccompProfile", {"type": "Localhos"}, "seccompProfile.type: RuntimeDefault"),
         ],
     )
     def test_each_missing_setting_fails(self, path: str, value: Any, fix: str) -> None:
@@ -101,6 +101,8 @@ class TestBaseline:
             ("seLinuxOptions", {"type": "spc_t"}, "use container_t"),
             ("seLinuxOptions", {"user": "system_u"}, "remove them"),
             ("procMount", "Unmasked", "Default masks /proc"),
+            ("seccompProfile", {"type": "Unconfined"}, "use RuntimeDefault or Localhost"),
+            ("capabilities", {"add": ["SYS_ADMIN", "CHOWN"], "drop": ["ALL"]}, "adds the capabilities SYS_ADMIN:"),
         ],
     )
     def test_forbidden_security_context_settings_fail_in_pod_and_container(
