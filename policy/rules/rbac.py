@@ -14,6 +14,23 @@ BROAD_ROLES = frozenset({"cluster-admin", "admin", "edit"})
 # Verbs that let a subject grant itself more than it has.
 ESCALATING_VERBS = frozenset({"escalate", "bind", "impersonate"})
 READ_VERBS = frozenset({"get", "list", "watch", "*"})
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection", "*"})
+# The privilege escalation risks of the Kubernetes RBAC good practices
+# (kubernetes.io/docs/concepts/security/rbac-good-practices, "Kubernetes RBAC - privilege
+# escalation risks") beyond the verbs above and reading Secrets: resource (as RBAC names it)
+# -> the verbs that carry the risk, and what it gives.
+ESCALATING_RESOURCES: dict[str, tuple[frozenset[str], str]] = {
+    "nodes/proxy": (frozenset({"get", "create", "*"}), "the kubelet's API on every node (run commands in any pod)"),
+    "serviceaccounts/token": (frozenset({"create", "*"}), "tokens of any service account in its scope"),
+    "certificatesigningrequests/approval": (
+        frozenset({"update", "patch", "*"}),
+        "approving certificates, e.g. a client certificate as any user",
+    ),
+    "signers": (frozenset({"approve", "sign", "*"}), "issuing certificates as a cluster signer"),
+    "mutatingwebhookconfigurations": (WRITE_VERBS, "rewriting every object admitted to the cluster"),
+    "validatingwebhookconfigurations": (WRITE_VERBS, "reading every object admitted to the cluster"),
+    "persistentvolumes": (frozenset({"create", "*"}), "a hostPath volume onto a node's filesystem"),
+}
 # Subjects that mean "anyone".
 EVERYONE = frozenset({"system:anonymous", "system:unauthenticated", "system:authenticated"})
 
@@ -35,6 +52,10 @@ def _role_problems(resource: Res) -> list[str]:
             problems.append(f"{where} grants '*' in {', '.join(wildcards)}: list the groups, resources and verbs")
         if escalating := sorted(ESCALATING_VERBS.intersection(verbs)):
             problems.append(f"{where} grants {', '.join(escalating)}: a subject could grant itself more")
+        for name in sorted(set(resources) & ESCALATING_RESOURCES.keys()):
+            risky, gives = ESCALATING_RESOURCES[name]
+            if granted := sorted(risky.intersection(verbs)):
+                problems.append(f"{where} grants {', '.join(granted)} on {name}: that gives {gives}")
         reads_secrets = {"secrets", "*"} & set(resources) and READ_VERBS & set(verbs)
         if reads_secrets and not _strings(rule.get("resourceNames")):
             scope = "in every namespace" if k8s_kind(resource.type) == "ClusterRole" else "in its namespace"
@@ -73,7 +94,8 @@ def check_rbac(resource: Res, ctx: Context) -> list[str]:
 RBAC = ResourceRule(
     name="rbac-least-privilege",
     description="Roles list their groups, resources and verbs (no '*', no escalate/bind/impersonate, no "
-    "reading every Secret); bindings name their subjects and bind cluster-admin/admin/edit only to "
+    "reading every Secret, none of the escalation risks of the RBAC good practices: nodes/proxy, "
+    "token requests, CSR approval, webhooks, PersistentVolumes); bindings name their subjects and bind cluster-admin/admin/edit only to "
     "the listed privileged subjects.",
     check=check_rbac,
     config={

@@ -50,16 +50,24 @@ def check_ingress_tls(resource: Res, _ctx: Context) -> list[str]:
         return []
     spec = resource.props.get("spec")
     rules, tls = get(spec, "rules"), get(spec, "tls")
-    if is_unknown(rules) or is_unknown(tls) or not isinstance(rules, list):
+    if is_unknown(rules) or is_unknown(tls):
         return []
+    # An Ingress with only a defaultBackend has no rules: it still serves, so it still needs TLS.
+    rules = rules if isinstance(rules, list) else []
     tls_entries = tls if isinstance(tls, list) else []
     tls_hosts: list[str] = []
-    for entry in tls_entries:
+    problems = []
+    for index, entry in enumerate(tls_entries):
         hosts = get(entry, "hosts")
         if is_unknown(hosts):
             return []
         tls_hosts += [h for h in hosts or [] if isinstance(h, str)]
-    problems = []
+        secret_name = get(entry, "secretName")
+        if not is_unknown(secret_name) and not secret_name:
+            problems.append(
+                f"{describe(resource)} spec.tls[{index}] names no secretName: the controller would serve its "
+                "default certificate (cert-manager, too, needs the Secret's name)"
+            )
     if not tls_entries:
         problems.append(
             f"{describe(resource)} has no spec.tls: add a tls entry with a certificate Secret for its hosts"

@@ -172,6 +172,23 @@ def batch_job() -> Res:
     return res("kubernetes:batch/v1:Job", props, name="chat-migrate")
 
 
+APP_HOST = "chat.paif.example.com"
+
+
+def ingress_backend() -> dict[str, Any]:
+    return {"service": {"name": "chat-frontend", "port": {"number": 8080}}}
+
+
+def ingress_rule() -> dict[str, Any]:
+    path = {"path": "/", "pathType": "Prefix", "backend": ingress_backend()}
+    return {"host": APP_HOST, "http": {"paths": [path]}}
+
+
+def ingress(spec: dict[str, Any]) -> Res:
+    props = {"metadata": {"name": "chat", "namespace": NAMESPACE}, "spec": {"ingressClassName": "contour", **spec}}
+    return res("kubernetes:networking.k8s.io/v1:Ingress", props, name="chat-ingress")
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -624,6 +641,75 @@ CASES: list[Case] = [
         "package-installer-is-cluster-admin",
         "rbac",
         lambda: base(extra=[cluster_admin_binding("paif-package-installer")]),
+        None,
+    ),
+    Case(
+        "clusterrole-proxies-to-kubelets",
+        "rbac",
+        lambda: base(
+            extra=[rbac_object("ClusterRole", rules=[{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}])]
+        ),
+        "rbac-least-privilege",
+    ),
+    Case(
+        "clusterrole-writes-mutating-webhooks",
+        "rbac",
+        lambda: base(
+            extra=[
+                rbac_object(
+                    "ClusterRole",
+                    rules=[
+                        {
+                            "apiGroups": ["admissionregistration.k8s.io"],
+                            "resources": ["mutatingwebhookconfigurations"],
+                            "verbs": ["create", "update"],
+                        }
+                    ],
+                )
+            ]
+        ),
+        "rbac-least-privilege",
+    ),
+    Case(
+        "role-mints-service-account-tokens",
+        "rbac",
+        lambda: base(
+            extra=[rbac_object("Role", rules=[{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}])]
+        ),
+        "rbac-least-privilege",
+    ),
+    Case(
+        "clusterrole-reads-volumes-and-nodes",
+        "rbac",
+        lambda: base(
+            extra=[
+                rbac_object(
+                    "ClusterRole",
+                    rules=[{"apiGroups": [""], "resources": ["persistentvolumes", "nodes"], "verbs": ["get", "list"]}],
+                )
+            ]
+        ),
+        None,
+    ),
+    # -- Ingress TLS edges -----------------------------------------------------------------------------
+    Case(
+        "ingress-tls-without-secret",
+        "ingress-tls",
+        lambda: base(extra=[ingress({"tls": [{"hosts": [APP_HOST]}], "rules": [ingress_rule()]})]),
+        "ingress-tls-covers-hosts",
+    ),
+    Case(
+        "ingress-default-backend-plain-http",
+        "ingress-tls",
+        lambda: base(extra=[ingress({"defaultBackend": ingress_backend()})]),
+        "ingress-tls-covers-hosts",
+    ),
+    Case(
+        "ingress-wildcard-certificate",
+        "ingress-tls",
+        lambda: base(
+            extra=[ingress({"tls": [{"hosts": ["*.paif.example.com"], "secretName": "wildcard-tls"}], "rules": [ingress_rule()]})]
+        ),
         None,
     ),
     # -- the in-cluster platform -------------------------------------------------------------------

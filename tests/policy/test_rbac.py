@@ -54,6 +54,39 @@ def test_escalating_verbs_fail(verb: str) -> None:
     assert verb in message and "grant itself more" in message
 
 
+@pytest.mark.parametrize(
+    ("group", "resource", "verbs", "gives"),
+    [
+        ("", "nodes/proxy", ["get"], "the kubelet's API"),
+        ("", "serviceaccounts/token", ["create"], "tokens of any service account"),
+        ("certificates.k8s.io", "certificatesigningrequests/approval", ["update"], "approving certificates"),
+        ("certificates.k8s.io", "signers", ["approve"], "as a cluster signer"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ["create", "patch"], "rewriting every"),
+        ("admissionregistration.k8s.io", "validatingwebhookconfigurations", ["update"], "reading every object"),
+        ("", "persistentvolumes", ["create"], "hostPath volume"),
+    ],
+)
+def test_the_escalation_risks_of_the_rbac_good_practices_fail(
+    group: str, resource: str, verbs: list[str], gives: str
+) -> None:
+    """kubernetes.io/docs/concepts/security/rbac-good-practices: each grants more than it names."""
+    [message] = RBAC.evaluate(role({"apiGroups": [group], "resources": [resource], "verbs": verbs}, type_=CLUSTER_ROLE))
+    assert f"grants {', '.join(sorted(verbs))} on {resource}: that gives" in message and gives in message
+
+
+@pytest.mark.parametrize(
+    ("group", "resource", "verbs"),
+    [
+        ("", "persistentvolumes", ["get", "list", "watch"]),
+        ("admissionregistration.k8s.io", "validatingwebhookconfigurations", ["get", "list"]),
+        ("certificates.k8s.io", "certificatesigningrequests", ["create", "get"]),
+        ("", "serviceaccounts", ["get"]),
+    ],
+)
+def test_reading_or_requesting_is_not_an_escalation_risk(group: str, resource: str, verbs: list[str]) -> None:
+    assert RBAC.evaluate(role({"apiGroups": [group], "resources": [resource], "verbs": verbs}, type_=CLUSTER_ROLE)) == []
+
+
 @pytest.mark.parametrize(("type_", "scope"), [(ROLE, "in its namespace"), (CLUSTER_ROLE, "in every namespace")])
 def test_reading_every_secret_fails_unless_named(type_: str, scope: str) -> None:
     secrets = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}

@@ -38,7 +38,8 @@ class TestIngressTls:
 
     def test_wildcard_certificate_covers_one_label(self) -> None:
         props = ingress(
-            [{"hosts": ["*.paif.example.com"]}], hosts=("chat.paif.example.com", "a.b.paif.example.com")
+            [{"hosts": ["*.paif.example.com"], "secretName": "wildcard-tls"}],
+            hosts=("chat.paif.example.com", "a.b.paif.example.com"),
         )
         messages = INGRESS_TLS.evaluate(res(INGRESS, props))
         assert messages == [
@@ -54,9 +55,27 @@ class TestIngressTls:
 
     def test_host_outside_tls_fails(self) -> None:
         props = ingress(
-            [{"hosts": ["chat.paif.example.com"]}], hosts=("chat.paif.example.com", "admin.example.com")
+            [{"hosts": ["chat.paif.example.com"], "secretName": "chat-tls"}],
+            hosts=("chat.paif.example.com", "admin.example.com"),
         )
         assert len(INGRESS_TLS.evaluate(res(INGRESS, props))) == 1
+
+    def test_tls_entry_without_a_secret_fails(self) -> None:
+        """Without secretName the controller serves its default certificate for the host."""
+        messages = INGRESS_TLS.evaluate(res(INGRESS, ingress([{"hosts": ["chat.paif.example.com"]}])))
+        assert messages == [
+            "Ingress 'paif-chat/chat' spec.tls[0] names no secretName: the controller would serve its default "
+            "certificate (cert-manager, too, needs the Secret's name)"
+        ]
+
+    def test_default_backend_only_still_needs_tls(self) -> None:
+        props = {
+            "metadata": {"name": "chat", "namespace": "paif-chat"},
+            "spec": {"defaultBackend": {"service": {"name": "chat-frontend", "port": {"number": 8080}}}},
+        }
+        assert INGRESS_TLS.evaluate(res(INGRESS, props)) == [
+            "Ingress 'paif-chat/chat' has no spec.tls: add a tls entry with a certificate Secret for its hosts"
+        ]
 
     def test_unknown_hosts_are_not_a_violation(self) -> None:
         assert INGRESS_TLS.evaluate(res(INGRESS, ingress([{"hosts": UNKNOWN}]))) == []
