@@ -1,7 +1,8 @@
 """The resource types that hold data: replacing or deleting one loses it.
 
-One list, used by the pull-request gate's data-loss guard (`policy/gate.py`) and meant for
-protect-by-default in the components. Each entry is a Pulumi type token (as it appears in a
+One list, used by the pull-request gate's data-loss guard (`policy/gate.py`) and the policy
+pack's `protect-stateful-resources` (which accepts an object unprotected only when the
+stack's `paif:protection.release` names it). Each entry is a Pulumi type token (as it appears in a
 URN and in engine events) and the name a person knows it by; a PostgreSQL role counts only
 when it owns data (the NOLOGIN owner role of `PostgresAppDatabase`, which owns the database
 and the schema; the app's login role owns nothing and can be recreated).
@@ -22,6 +23,9 @@ class StatefulType:
     """The Pulumi type token, e.g. `pulumi-python:dynamic/postgres:Database`."""
     human: str
     """What it is called in messages, e.g. `PostgreSQL database`."""
+    release: str
+    """The name that lifts its protection for one run (`paif:protection.release`,
+    infra/config/protection.py)."""
 
 
 def _k8s(api_version: str, kind: str) -> str:
@@ -31,16 +35,18 @@ def _k8s(api_version: str, kind: str) -> str:
 POSTGRES_ROLE = "pulumi-python:dynamic/postgres:Role"
 
 STATEFUL_TYPES: tuple[StatefulType, ...] = (
-    StatefulType("pulumi-python:dynamic/postgres:Database", "PostgreSQL database"),
-    StatefulType("pulumi-python:dynamic/postgres:Schema", "PostgreSQL schema"),
-    StatefulType(POSTGRES_ROLE, "PostgreSQL role that owns data"),
+    StatefulType("pulumi-python:dynamic/postgres:Database", "PostgreSQL database", "database"),
+    StatefulType("pulumi-python:dynamic/postgres:Schema", "PostgreSQL schema", "database"),
+    StatefulType(POSTGRES_ROLE, "PostgreSQL role that owns data", "database"),
     StatefulType(
-        _k8s(postgres_cluster.API_VERSION, postgres_cluster.KIND), "DSM PostgresCluster (database server)"
+        _k8s(postgres_cluster.API_VERSION, postgres_cluster.KIND),
+        "DSM PostgresCluster (database server)",
+        "postgresCluster",
     ),
-    StatefulType(_k8s("core/v1", "PersistentVolumeClaim"), "PersistentVolumeClaim (volume)"),
-    StatefulType("pulumi-python:dynamic/vsphere:SupervisorNamespace", "Supervisor namespace"),
-    StatefulType(_k8s(cluster.API_VERSION, cluster.KIND), "VKS cluster"),
-    StatefulType("pulumi-python:dynamic/harbor:Project", "Harbor project (its images)"),
+    StatefulType(_k8s("core/v1", "PersistentVolumeClaim"), "PersistentVolumeClaim (volume)", "uploadsVolume"),
+    StatefulType("pulumi-python:dynamic/vsphere:SupervisorNamespace", "Supervisor namespace", "supervisorNamespace"),
+    StatefulType(_k8s(cluster.API_VERSION, cluster.KIND), "VKS cluster", "vksCluster"),
+    StatefulType("pulumi-python:dynamic/harbor:Project", "Harbor project (its images)", "harborProject"),
 )
 
 BY_TOKEN: Mapping[str, StatefulType] = {t.token: t for t in STATEFUL_TYPES}

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from components.stateful import stateful_type
 from policy.rules.common import (
+    STACK_CONFIG,
     WORKLOAD_KINDS,
     Context,
     Res,
     ResourceRule,
     Rule,
     describe,
-    dynamic,
     first,
     k8s_kind,
     truthy,
 )
 
-STATEFUL_TYPES = frozenset(
-    {
-        "kubernetes:databases.dataservices.vmware.com/v1alpha1:PostgresCluster",
-        dynamic("postgres", "Database"),
-        "postgresql:index/database:Database",
-        dynamic("harbor", "Project"),
-        "harbor:index/project:Project",
-    }
-)
+# The program's config key that lifts protections for one run (infra/config/protection.py).
+RELEASE_KEY = "paif:protection"
+# The same resources declared through the Terraform-bridged providers (other programs).
+BRIDGED_STATEFUL_TYPES = frozenset({"postgresql:index/database:Database", "harbor:index/project:Project"})
 # Property names whose drift must never be ignored: they carry security settings.
 SECURITY_FIELDS = [
     "securityContext",
@@ -75,11 +72,24 @@ SECURITY_FIELDS = [
 ]
 
 
+def released() -> set[str]:
+    """The stateful objects the stack's `paif:protection.release` lifts the protection of for
+    this run (the engine hands the pack the stack's config; empty without it)."""
+    text = STACK_CONFIG.plain.get(RELEASE_KEY)
+    try:
+        names = json.loads(text)["release"] if text else []
+    except (ValueError, KeyError, TypeError):
+        return set()
+    return {str(name) for name in names} if isinstance(names, list) else set()
+
+
 def check_protect(resource: Res, _ctx: Context) -> list[str]:
-    if resource.type not in STATEFUL_TYPES:
+    entry = stateful_type(resource.type, resource.props)
+    if entry is None and resource.type not in BRIDGED_STATEFUL_TYPES:
         return []
     problems = []
-    if not resource.protect:
+    # Unprotected on purpose for this run: paif:protection.release names it (README: Data protection).
+    if not resource.protect and (entry is None or entry.release not in released()):
         problems.append(
             f"{describe(resource)} holds data but is not protected: set protect=True in its resource options"
         )
@@ -92,7 +102,9 @@ def check_protect(resource: Res, _ctx: Context) -> list[str]:
 
 PROTECT_STATEFUL = ResourceRule(
     name="protect-stateful-resources",
-    description="DSM clusters, databases and Harbor projects are protected and never force-destroyed.",
+    description="What holds data (components/stateful.py: databases, schemas, data-owning roles, DSM "
+    "clusters, PVCs, Supervisor namespaces, VKS clusters, Harbor projects) is protected, unless the stack's "
+    "paif:protection.release names it for this run, and never force-destroyed.",
     check=check_protect,
     prod_only=True,
 )

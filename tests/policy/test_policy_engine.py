@@ -4,6 +4,7 @@ which resources, at which level, and that a compliant stack with preview unknown
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -158,6 +159,18 @@ def test_dlvm_workload_violations_are_reported_in_dev(tmp_path: Path) -> None:
 
 def test_compliant_stack_with_preview_unknowns_passes_prod(tmp_path: Path) -> None:
     program = PulumiProgram(FIXTURES / "compliant", tmp_path)
+    returncode, violations = preview(program, "prod")
+    assert violations == []
+    assert returncode == 0
+
+
+def test_objects_released_on_purpose_pass_prod_and_only_those(tmp_path: Path) -> None:
+    """The documented way to replace or delete a stateful object (README: Data protection):
+    `paif:protection.release` names it, the program lifts its protection for the run, and the
+    prod gate's mandatory protect-stateful-resources lets exactly that object through; the
+    engine hands the pack the stack's config (policy/secretness.py)."""
+    program = PulumiProgram(FIXTURES / "compliant", tmp_path)
+    program.set_config("paif:protection", json.dumps({"release": ["supervisorNamespace", "database"]}))
     returncode, violations = preview(program, "prod")
     assert violations == []
     assert returncode == 0

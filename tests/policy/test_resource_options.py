@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from typing import get_args
+
 import pytest
 
-from policy.rules.common import UNKNOWN
-from policy.rules.resource_options import NO_IGNORED_SECURITY_FIELDS, PROTECT_STATEFUL
+from components.stateful import STATEFUL_TYPES, StatefulType
+from infra.config import NAMESPACE
+from infra.config.protection import StatefulObject
+from policy.rules.common import STACK_CONFIG, UNKNOWN
+from policy.rules.resource_options import NO_IGNORED_SECURITY_FIELDS, PROTECT_STATEFUL, RELEASE_KEY
 from tests.policy.builders import deployment, harbor_connection, pg_connection, res
 
 CLUSTER = "kubernetes:databases.dataservices.vmware.com/v1alpha1:PostgresCluster"
 PROJECT = "pulumi-python:dynamic/harbor:Project"
+ROLE = "pulumi-python:dynamic/postgres:Role"
 
 
 class TestProtect:
@@ -37,6 +44,34 @@ class TestProtect:
     def test_stateless_resources_need_no_protection(self) -> None:
         assert PROTECT_STATEFUL.evaluate(deployment()) == []
         assert PROTECT_STATEFUL.evaluate(res("pulumi-python:dynamic/postgres:Grant", pg_connection())) == []
+        # The app's login role owns nothing (components/stateful.py).
+        assert PROTECT_STATEFUL.evaluate(res(ROLE, {**pg_connection(), "name": "chat_app", "login": True})) == []
+
+    @pytest.mark.parametrize("entry", STATEFUL_TYPES, ids=[t.token.rsplit(":", 1)[-1] for t in STATEFUL_TYPES])
+    def test_every_type_that_holds_data_must_be_protected(self, entry: StatefulType) -> None:
+        [message] = PROTECT_STATEFUL.evaluate(res(entry.token, {"name": "x"}, name="x"))
+        assert message.endswith("holds data but is not protected: set protect=True in its resource options")
+
+    def test_a_release_lets_exactly_the_named_objects_through(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """paif:protection.release, as the engine hands the pack the stack's config."""
+        monkeypatch.setattr(STACK_CONFIG, "plain", {"paif:protection": json.dumps({"release": ["database"]})})
+        for token in ("Database", "Schema", "Role"):
+            assert PROTECT_STATEFUL.evaluate(res(f"pulumi-python:dynamic/postgres:{token}", {"name": "x"})) == []
+        [message] = PROTECT_STATEFUL.evaluate(res(CLUSTER, {}, name="chat-pg"))
+        assert "not protected" in message
+        # force_destroy is never released.
+        project = res(PROJECT, {"force_destroy": True}, name="p", protect=True)
+        monkeypatch.setattr(STACK_CONFIG, "plain", {"paif:protection": json.dumps({"release": ["harborProject"]})})
+        assert len(PROTECT_STATEFUL.evaluate(project)) == 1
+
+    @pytest.mark.parametrize("value", ["not json", "[]", '{"release": "database"}', '{"other": 1}'])
+    def test_a_release_the_pack_cannot_read_releases_nothing(self, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+        monkeypatch.setattr(STACK_CONFIG, "plain", {"paif:protection": value})
+        assert len(PROTECT_STATEFUL.evaluate(res("pulumi-python:dynamic/postgres:Database", {"name": "x"}))) == 1
+
+    def test_release_names_are_the_programs(self) -> None:
+        assert {t.release for t in STATEFUL_TYPES} == set(get_args(StatefulObject))
+        assert f"{NAMESPACE}:protection" == RELEASE_KEY
 
 
 class TestIgnoreChanges:
