@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import pulumi_policy.policy as sdk_policy
 from google.protobuf import json_format
+from pulumi.runtime.proto import analyzer_pb2
 
 T = TypeVar("T")
 
@@ -83,6 +84,22 @@ def _once_per_request(step: str, method: Callable[[Any, Any], T]) -> Callable[[A
     return wrapper
 
 
+def _remediating(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`Remediate` that answers at once when no policy is at the remediate level. The engine
+    calls it for every resource before `Analyze` (resource/deploy/step_generator.go); the SDK
+    converts the resource's properties, options and provider first, then skips every policy
+    that does not remediate and answers an empty response: the same answer, without the
+    conversions."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: Any) -> Any:
+        policies = self._PolicyAnalyzerServicer__policies  # the SDK's name-mangled list
+        remediates = any(self._get_enforcement_level(p) == sdk_policy.EnforcementLevel.REMEDIATE for p in policies)
+        return method(self, request, context) if remediates else analyzer_pb2.RemediateResponse()
+
+    return wrapper
+
+
 def install() -> None:
     """Memoize the SDK's per-policy conversions within each Analyze/AnalyzeStack request.
     Call after `policy.secretness.install()`, whose deserializer this wraps."""
@@ -105,3 +122,4 @@ def install() -> None:
     servicer._get_provider_resource = _once_per_request("provider", provider)  # type: ignore[method-assign,assignment]
     servicer.Analyze = _per_request(servicer.Analyze)  # type: ignore[method-assign]
     servicer.AnalyzeStack = _per_request(servicer.AnalyzeStack)  # type: ignore[method-assign]
+    servicer.Remediate = _remediating(servicer.Remediate)  # type: ignore[method-assign]

@@ -76,7 +76,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     for name in ("json_format", "deserialize_properties", "unknown_checking_proxy"):
         monkeypatch.setattr(sdk_policy, name, vars(sdk_policy)[name])
-    for name in ("Analyze", "AnalyzeStack"):
+    for name in ("Analyze", "AnalyzeStack", "Remediate"):
         monkeypatch.setattr(sdk_policy._PolicyAnalyzerServicer, name, vars(sdk_policy._PolicyAnalyzerServicer)[name])
     monkeypatch.setattr(json_format, "MessageToDict", message_to_dict)
     secretness.install()
@@ -112,3 +112,25 @@ def test_outside_a_request_every_call_computes() -> None:
     source = object()
     results = [request_scope.once("step", source, object) for _ in range(2)]
     assert results[0] is not results[1]
+
+
+def test_remediate_answers_the_same_without_converting_when_no_policy_remediates(counted: list[int]) -> None:
+    """The engine calls Remediate for every resource before Analyze; no rule of ours remediates."""
+    before = [str(_servicer().Remediate(request, None)) for request in _requests()]
+    assert counted[0] >= 3, "the SDK converts each resource before it finds nothing to run"
+    request_scope.install()
+    counted[0] = 0
+    after = [str(_servicer().Remediate(request, None)) for request in _requests()]
+    assert after == before == ["", "", ""]
+    assert counted[0] == 0
+
+
+def test_a_policy_at_the_remediate_level_still_gets_the_sdks_remediate(counted: list[int]) -> None:
+    request_scope.install()
+    servicer = _servicer()
+    configure = analyzer_pb2.ConfigureAnalyzerRequest()
+    configure.policyConfig["container-resources"].enforcementLevel = analyzer_pb2.REMEDIATE
+    servicer.Configure(configure, None)
+    answer = servicer.Remediate(_requests()[0], None)
+    assert counted[0] > 0
+    assert [n.policy_name for n in answer.not_applicable] == ["container-resources"]
