@@ -459,11 +459,18 @@ def test_traefik_listens_on_loopback_only_and_keeps_its_token_private(cluster: C
     assert ingress.ingress_healthy(state)
 
 
+# The API server's optimistic-concurrency answer to a write from a stale copy: Traefik wrote
+# the Ingress status from its cache while an earlier write of its own was landing (seen once in
+# CI run 28), and writes it again on its next event. Not a permission problem; the status it
+# ends with is checked by the `_until` below and by test_ingress_status_publishes_loopback.
+CONFLICT = "the object has been modified; please apply your changes to the latest version"
+
+
 def test_traefik_is_allowed_everything_it_reads(cluster: Cluster, app: App) -> None:
     _until("the served Ingress", lambda: _ingress_status(cluster, "served"), cluster.traefik_log)
     log = cluster.traefik_log.read_text(errors="replace")
     assert "forbidden" not in log.lower(), log[-3000:]
-    errors = [line for line in log.splitlines() if " ERR " in line]
+    errors = [line for line in log.splitlines() if " ERR " in line and CONFLICT not in line]
     assert errors == [], log[-3000:]
 
 
