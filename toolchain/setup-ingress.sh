@@ -24,22 +24,33 @@
 setup_ingress() {
     local module="$ROOT/toolchain/go/traefik"
     local hash out
-    hash="$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)"
+    hash="$(cat "$module/go.mod" "$module/go.sum" "$module"/_lego/*.go | sha256sum | cut -c1-12)"
     out="$CACHE/traefik-$TRAEFIK_VERSION-$hash/traefik"
-    echo "    traefik $TRAEFIK_VERSION (cold build: ~17 min of CPU, ~10 min on 2 idle cores)"
+    echo "    traefik $TRAEFIK_VERSION (cold build: ~4 min on 2 idle cores)"
     if [ -x "$out" ]; then
         echo "    cached: $out"
     else
         mkdir -p "$(dirname "$out")"
         local start=$SECONDS
+        # lego's registry of ACME DNS-01 providers is replaced by ours (see that file): the
+        # build runs in a copy of the wrapper module whose go.mod points lego at a copy of
+        # the pinned module with that file swapped in.
+        local work="$CACHE/build/traefik-$hash"
+        rm -rf "$work" && mkdir -p "$work"
+        cp "$module/go.mod" "$module/go.sum" "$work/"
         (
-            cd "$module"
-            local date pkg=github.com/traefik/traefik/v3/pkg/version
+            cd "$work"
+            local date lego pkg=github.com/traefik/traefik/v3/pkg/version
+            lego="$(module_dir github.com/go-acme/lego/v4)"
+            cp -r "$lego" lego && chmod -R u+w lego
+            cp "$module/_lego/zz_gen_dns_providers.go" lego/providers/dns/
+            go mod edit -replace github.com/go-acme/lego/v4=./lego
             date="$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' github.com/traefik/traefik/v3)"
-            CGO_ENABLED=0 go build -trimpath -o "$out.tmp" -ldflags "-s -w \
+            go build -o "$out.tmp" -ldflags "-s -w \
                 -X $pkg.Version=${TRAEFIK_VERSION#v} -X $pkg.Codename=$TRAEFIK_CODENAME -X $pkg.BuildDate=$date" \
                 github.com/traefik/traefik/v3/cmd/traefik
         )
+        rm -rf "$work"
         mv "$out.tmp" "$out"
         echo "    built traefik in $((SECONDS - start)) s"
     fi

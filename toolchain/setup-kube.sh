@@ -24,7 +24,7 @@ _kube_build() {
     local start=$SECONDS
     (
         cd "$module"
-        CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$package"
+        go build -ldflags "-s -w $ldflags" -o "$out.tmp" "$package"
     )
     mv "$out.tmp" "$out"
     echo "    built $(basename "$out") in $((SECONDS - start)) s"

@@ -33,7 +33,7 @@ setup_promtool() {
             local release
             # module_dir downloads it first: `go list -m` only names a module already in the cache.
             release="$(cat "$(module_dir github.com/prometheus/prometheus)/VERSION")"
-            CGO_ENABLED=0 go build -trimpath -tags remove_all_sd -o "$out.tmp" \
+            go build -tags remove_all_sd -o "$out.tmp" \
                 -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
                 github.com/prometheus/prometheus/cmd/promtool
         )

@@ -17,7 +17,12 @@ CACHE="${PAIF_CACHE:-$HOME/.cache/paif}"
 TOOLS="$ROOT/.tools/bin"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3.11}"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+# Every Go build of the setup shares these settings, so that a package two programs need at
+# the same version is compiled once (the build cache keys on them): static binaries, as the
+# Kubernetes releases are built; paths trimmed; no DWARF from the compiler (the linker drops
+# it anyway with -s -w). Measured on a cold CoreDNS build: 83 s with DWARF, 73 s without.
+export CGO_ENABLED=0
+export GOFLAGS="-buildvcs=false -trimpath -gcflags=all=-dwarf=false${GOFLAGS:+ $GOFLAGS}"
 export PULUMI_SKIP_UPDATE_CHECK=true
 mkdir -p "$CACHE" "$TOOLS"
 
@@ -81,15 +86,15 @@ setup_pulumi() {
             ln -sf "$existing" "$out/pulumi"
         elif [ ! -x "$out/pulumi" ]; then
             echo "    building the CLI from the Go module proxy (cold: ~10 min on 2 cores)"
-            go build -trimpath -o "$out/pulumi.tmp" \
-                -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+            go build -o "$out/pulumi.tmp" \
+                -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
                 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
             mv "$out/pulumi.tmp" "$out/pulumi"
         fi
         if [ ! -x "$out/pulumi-language-python-$langhost_hash" ]; then
             echo "    building the python language host"
-            go build -trimpath -o "$out/pulumi-language-python-$langhost_hash" \
-                -ldflags "-X main.version=$PULUMI_VERSION" ./langhost
+            go build -o "$out/pulumi-language-python-$langhost_hash" \
+                -ldflags "-s -w -X main.version=$PULUMI_VERSION" ./langhost
         fi
         ln -sf "$out/pulumi-language-python-$langhost_hash" "$out/pulumi-language-python"
         # The launcher and the dynamic-provider shim that the official release ships beside
@@ -139,8 +144,8 @@ setup_kubernetes_provider() {
             VERSION="$PULUMI_KUBERNETES_VERSION" go run generate.go
             rm generate.go schema.json terraform-mapping.json
             mkdir -p "$(dirname "$bin")"
-            go build -trimpath -o "$bin.tmp" -ldflags \
-                "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
+            go build -o "$bin.tmp" -ldflags \
+                "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
             mv "$bin.tmp" "$bin"
         )
     fi
@@ -155,7 +160,7 @@ setup_vcsim() {
     out="$CACHE/vcsim-$GOVMOMI_VERSION-$hash"
     if [ ! -x "$out/vcsim" ]; then
         mkdir -p "$out"
-        (cd "$ROOT/toolchain/go/vcsim" && go build -trimpath -o "$out/vcsim.tmp" . && mv "$out/vcsim.tmp" "$out/vcsim")
+        (cd "$ROOT/toolchain/go/vcsim" && go build -ldflags "-s -w" -o "$out/vcsim.tmp" . && mv "$out/vcsim.tmp" "$out/vcsim")
     fi
     link_tool "$out/vcsim"
 }
