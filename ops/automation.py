@@ -280,16 +280,6 @@ class PrivateCommand(PulumiCommand):
         # What a kill inside the file backend's sidecar write leaves (ops/state_guard.py).
         tell = notice or sinks[1] or (lambda line: print(line, file=sys.stderr))
         repair_torn_sidecars(env.get("PULUMI_BACKEND_URL", self.settings.backend_url), tell)
-        return self._execute(argv, cwd, env, sinks, stdin)
-
-    def _execute(
-        self,
-        argv: list[str],
-        cwd: str,
-        env: dict[str, str],
-        sinks: tuple[Callable[[str], Any] | None, Callable[[str], Any] | None],
-        stdin: str | None,
-    ) -> CommandResult:
         on_output, on_error = sinks
         out: list[str] = []
         err: list[str] = []

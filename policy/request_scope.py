@@ -89,13 +89,19 @@ def _remediating(method: Callable[..., Any]) -> Callable[..., Any]:
     calls it for every resource before `Analyze` (resource/deploy/step_generator.go); the SDK
     converts the resource's properties, options and provider first, then skips every policy
     that does not remediate and answers an empty response: the same answer, without the
-    conversions."""
+    conversions. Whether any policy remediates is worked out once per configuration: the
+    SDK's `Configure` replaces its table of configured levels, which is the cache's key."""
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: Any) -> Any:
-        policies = self._PolicyAnalyzerServicer__policies  # the SDK's name-mangled list
-        remediates = any(self._get_enforcement_level(p) == sdk_policy.EnforcementLevel.REMEDIATE for p in policies)
-        return method(self, request, context) if remediates else analyzer_pb2.RemediateResponse()
+        levels = self._PolicyAnalyzerServicer__policy_pack_config_enforcement_level  # the SDK's name-mangled table
+        known: tuple[object, bool] | None = getattr(self, "_paif_remediates", None)
+        if known is None or known[0] is not levels:
+            policies = self._PolicyAnalyzerServicer__policies
+            remediate = sdk_policy.EnforcementLevel.REMEDIATE
+            known = (levels, any(self._get_enforcement_level(p) == remediate for p in policies))
+            self._paif_remediates = known
+        return method(self, request, context) if known[1] else analyzer_pb2.RemediateResponse()
 
     return wrapper
 

@@ -128,6 +128,8 @@ def test_remediate_answers_the_same_without_converting_when_no_policy_remediates
 def test_a_policy_at_the_remediate_level_still_gets_the_sdks_remediate(counted: list[int]) -> None:
     request_scope.install()
     servicer = _servicer()
+    assert str(servicer.Remediate(_requests()[0], None)) == "" and counted[0] == 0
+    # A configuration that makes a policy remediate is seen by the next call.
     configure = analyzer_pb2.ConfigureAnalyzerRequest()
     configure.policyConfig["container-resources"].enforcementLevel = analyzer_pb2.REMEDIATE
     servicer.Configure(configure, None)

@@ -3,11 +3,11 @@ records its environment; the real runs are in tests/integration)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi.automation._cmd import CommandResult
 
 from ops import automation
 from ops.automation import CHECKPOINT_FREE, Project, Settings
@@ -17,13 +17,29 @@ from ops.automation import CHECKPOINT_FREE, Project, Settings
 def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Project, list[dict[str, str]]]:
     seen: list[dict[str, str]] = []
 
-    def spawn(*args: Any) -> CommandResult:
-        seen.append(args[3])  # (self, argv, cwd, env, sinks, stdin)
-        return CommandResult(stdout="", stderr="", code=0)
+    class Process:
+        """A CLI process that prints nothing and exits 0, recording the environment it got."""
 
-    monkeypatch.setattr(automation.PrivateCommand, "_execute", spawn)
+        pid = 0
+        stdin = None
+
+        def __init__(self, _argv: list[str], *, env: dict[str, str], **_: Any) -> None:
+            seen.append(env)
+            self.stdout, self.stderr = io.StringIO(), io.StringIO()
+
+        def __enter__(self) -> Process:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
     (tmp_path / "Pulumi.yaml").write_text("name: fake\nruntime: python\n")
     project = Project(tmp_path, Settings(backend_url=f"file://{tmp_path / 'state'}"))
+    # Only the CLI starts after this point go to the fake (the project asked the real CLI its version).
+    monkeypatch.setattr("ops.automation.subprocess.Popen", Process)
     return project, seen
 
 
