@@ -30,6 +30,25 @@ _kube_build() {
     echo "    built $(basename "$out") in $((SECONDS - start)) s"
 }
 
+# Build the commands $4... of k8s.io/kubernetes (wrapper module $1) into directory $2 with
+# ldflags $3, in one `go build`; the ones already there are left alone.
+_kube_build_all() {
+    local module="$1" dir="$2" ldflags="$3" missing=() component
+    shift 3
+    for component in "$@"; do
+        [ -x "$dir/$component" ] || missing+=("k8s.io/kubernetes/cmd/$component")
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
+    local start=$SECONDS tmp="$dir.tmp"
+    rm -rf "$tmp" && mkdir -p "$tmp" "$dir"
+    (cd "$module" && go build -ldflags "-s -w $ldflags" -o "$tmp/" "${missing[@]}")
+    for component in "${missing[@]}"; do
+        mv "$tmp/${component##*/}" "$dir/"
+    done
+    rmdir "$tmp"
+    echo "    built ${missing[*]##*/} in $((SECONDS - start)) s"
+}
+
 setup_kube() {
     local module out hash
     module="$ROOT/toolchain/go/etcd"
@@ -51,9 +70,11 @@ setup_kube() {
         ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
         ldflags+=" -X $pkg.gitTreeState=clean"
     done
+    # One `go build` for these two and the node's three (toolchain/setup-node.sh then finds them
+    # built): the go command links one program while it still compiles for the next.
+    _kube_build_all "$module" "$dir" "$ldflags" kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
     local component
     for component in kube-apiserver kube-controller-manager; do
-        _kube_build "$module" "k8s.io/kubernetes/cmd/$component" "$dir/$component" "$ldflags"
         link_tool "$dir/$component"
     done
 

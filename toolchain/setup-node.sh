@@ -87,9 +87,9 @@ setup_node() {
         ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
         ldflags+=" -X $pkg.gitTreeState=clean"
     done
-    # Measured cold: kubelet 40 min while four other Go builds shared the 2 cores (not measured
-    # on idle cores); kube-proxy and kube-scheduler then 32 s and 15 s (shared packages cached).
-    echo "    kube-scheduler, kubelet and kube-proxy $KUBERNETES_VERSION (cold build: the longest step)"
+    # `make setup` builds them with the control plane (toolchain/setup-kube.sh); built here
+    # only when this step runs alone.
+    echo "    kube-scheduler, kubelet and kube-proxy $KUBERNETES_VERSION"
     for component in kube-scheduler kubelet kube-proxy; do
         _kube_build "$module" "k8s.io/kubernetes/cmd/$component" "$dir/$component" "$ldflags"
         link_tool "$dir/$component"

@@ -63,6 +63,23 @@ def test_vcsim_runs() -> None:
     assert "-vgpu-profiles" in result.stderr
 
 
+def test_traefik_is_built_without_legos_dns_providers() -> None:
+    """lego's registry of ACME DNS-01 providers is ours in the Traefik build (toolchain/go/traefik/
+    _lego): the binary's module list shows lego replaced and none of the providers' cloud SDKs."""
+    info = subprocess.run(
+        ["go", "version", "-m", str(TOOLS / "traefik")], capture_output=True, text=True, timeout=60, check=True
+    )
+    deps = [line.split("\t") for line in info.stdout.splitlines()]
+    lego = next(i for i, fields in enumerate(deps) if fields[2:3] == ["github.com/go-acme/lego/v4"])
+    assert deps[lego + 1][1:3] == ["=>", "./lego"], deps[lego : lego + 2]
+    modules = {fields[2] for fields in deps if fields[1:2] == ["dep"]}
+    providers = {"github.com/aws/aws-sdk-go-v2/service/route53", "github.com/go-acme/alidns-20150109/v4"}
+    assert not modules & providers, modules & providers
+    # The setup's shared Go settings (toolchain/setup.sh), which every build since then has.
+    settings = {fields[2] for fields in deps if fields[1:2] == ["build"]}
+    assert {"CGO_ENABLED=0", "-trimpath=true", "-gcflags=all=-dwarf=false"} <= settings, settings
+
+
 def test_preview_loads_every_plugin_without_network(tmp_path: Path) -> None:
     program = PulumiProgram(PROGRAM, tmp_path)
     program.set_config("token", "smoke-secret-7731", secret=True)
