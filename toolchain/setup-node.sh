@@ -97,7 +97,7 @@ setup_node() {
 
     module="$ROOT/toolchain/go/kube-router"
     hash="$(_kube_module_hash "$module")"
-    echo "    kube-router $KUBE_ROUTER_VERSION (cold build: ~3 min on 2 cores)"
+    echo "    kube-router $KUBE_ROUTER_VERSION (cold build: ~1.5 min on 2 cores)"
     _kube_build "$module" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
         "$CACHE/kube-router-$KUBE_ROUTER_VERSION-$hash/kube-router" \
         "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
@@ -106,7 +106,7 @@ setup_node() {
     module="$ROOT/toolchain/go/coredns"
     hash="$(cat "$module"/go.mod "$module"/go.sum "$module"/main.go | sha256sum | cut -c1-12)"
     local coredns="$CACHE/coredns-$COREDNS_VERSION-$hash/coredns"
-    echo "    CoreDNS $COREDNS_VERSION (cold build: ~4 min on 2 cores)"
+    echo "    CoreDNS $COREDNS_VERSION (cold build: ~1 min on 2 cores)"
     _kube_build "$module" . "$coredns" "-X github.com/coredns/coredns/coremain.gitTag=$COREDNS_VERSION"
 
     # The pause image: pause.c of the pinned kubernetes module, its tag from build/pause/Makefile.

@@ -21,7 +21,7 @@ setup_promtool() {
     local flags="-tags remove_all_sd; stamped"
     hash="$( (cat "$module/go.mod" "$module/go.sum"; echo "$flags") | sha256sum | cut -c1-12)"
     out="$CACHE/promtool-$PROMETHEUS_VERSION-$hash/promtool"
-    echo "    promtool $PROMETHEUS_VERSION (cold build: ~3.5 min on 2 cores)"
+    echo "    promtool $PROMETHEUS_VERSION (cold build: ~1.5 min on 2 cores)"
     if [ -x "$out" ]; then
         echo "    cached: $out"
     else

@@ -85,7 +85,7 @@ setup_pulumi() {
             echo "    using $existing (pinned version already installed)"
             ln -sf "$existing" "$out/pulumi"
         elif [ ! -x "$out/pulumi" ]; then
-            echo "    building the CLI from the Go module proxy (cold: ~10 min on 2 cores)"
+            echo "    building the CLI from the Go module proxy (cold: ~4 min on 2 cores)"
             go build -o "$out/pulumi.tmp" \
                 -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
                 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
@@ -129,7 +129,7 @@ setup_kubernetes_provider() {
         return
     fi
     if [ ! -x "$bin" ]; then
-        echo "    building from the Go module proxy (cold: ~10 min on 2 cores)"
+        echo "    building from the Go module proxy (cold: ~6.5 min on 2 cores)"
         local work="$CACHE/build/kubernetes-provider-$PULUMI_KUBERNETES_PROVIDER_MODULE"
         rm -rf "$work" && mkdir -p "$work"
         cp "$ROOT/toolchain/go/kubernetes-provider/go.mod" "$ROOT/toolchain/go/kubernetes-provider/go.sum" "$work/"
