@@ -73,6 +73,17 @@ class NotOwned(ProviderError):
     """An object with the declared name exists but this stack did not create it."""
 
 
+OWNERSHIP_KEY = "ownership"
+"""The property holding this stack's ownership marker, for kinds that write it onto the object
+they create (a PostgreSQL comment, a vCenter description): a create whose result the engine
+never recorded is then told apart from another owner's object, and adopted by the next `up`."""
+
+
+def ownership_marker(resource_name: str) -> str:
+    """The marker a created object carries: which stack and resource created it."""
+    return f"managed by Pulumi: {pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
+
+
 def is_unknown(value: Any) -> bool:
     """True for a value not known yet (a preview of an output of a resource not created yet)."""
     return isinstance(value, str) and value == rpc.UNKNOWN
@@ -140,6 +151,9 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
     """Properties only the provider reads (e.g. force_destroy): a change is written to state."""
     delete_before_replace: ClassVar[bool] = True
     """Names are unique on the server: the old object goes before the new one comes."""
+    marks_ownership: ClassVar[bool] = False
+    """The kind writes this stack's ownership marker (`OWNERSHIP_KEY`, added to the inputs by
+    `DynamicResource`) onto the objects it creates, and `adopt` looks for it."""
 
     # A class default, not set in __init__: providers pickled into older state are restored
     # without running __init__.

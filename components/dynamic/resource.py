@@ -22,7 +22,7 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from components.dynamic.connection import Connection
-from components.dynamic.provider import ObjectProvider, secret_options
+from components.dynamic.provider import OWNERSHIP_KEY, ObjectProvider, ownership_marker, secret_options
 
 C = TypeVar("C", bound=Connection)
 A = TypeVar("A", bound="ResourceArgs")
@@ -68,6 +68,8 @@ class DynamicResource(Resource, Generic[A]):
     """A dynamic resource built from its args: `provider_class` implements the life cycle."""
 
     provider_class: ClassVar[type[ObjectProvider[Any]]]
+    marker: str
+    """This stack's ownership marker on the object, for kinds that write one."""
 
     def __init__(self, resource_name: str, args: A, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
@@ -78,5 +80,10 @@ class DynamicResource(Resource, Generic[A]):
         )
 
     def inputs(self, resource_name: str, args: A) -> dict[str, Any]:
-        """The properties the resource is created with (a family may add its own, e.g. a marker)."""
-        return args.props()
+        """The properties the resource is created with: the args', and this stack's ownership
+        marker for kinds that write one (`ObjectProvider.marks_ownership`)."""
+        props = args.props()
+        if self.provider_class.marks_ownership:
+            self.marker = ownership_marker(resource_name)
+            props[OWNERSHIP_KEY] = self.marker
+        return props

@@ -18,7 +18,15 @@ import pulumi
 from psycopg import sql
 from pulumi.dynamic import CheckFailure, DiffResult, ReadResult
 
-from components.dynamic.provider import NotOwned, ObjectGone, ObjectProvider, Props, is_unknown, props_session
+from components.dynamic.provider import (
+    OWNERSHIP_KEY,
+    NotOwned,
+    ObjectGone,
+    ObjectProvider,
+    Props,
+    is_unknown,
+    props_session,
+)
 from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.postgres.connection import (
     CONNECTION_KEYS,
@@ -64,7 +72,6 @@ def normalize_privileges(value: Any) -> Any:
     return sorted({str(p).upper() for p in value})
 
 
-OWNERSHIP_KEY = "ownership"
 REF_SUFFIX = "_ref"
 # COMMENT ON kind -> the query for the current name of the object carrying a marker.
 _NAME_BY_MARKER = {
@@ -81,11 +88,6 @@ _MARKER_BY_NAME = {
     "ROLE": "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
     "SCHEMA": "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
 }
-
-
-def ownership_marker(resource_name: str) -> str:
-    """The comment a created object carries: which stack and resource created it."""
-    return f"managed by Pulumi: {pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
 
 
 def in_database(session: Props, database: Any, action: Callable[[psycopg.Connection[Any]], T]) -> T | None:
@@ -153,6 +155,10 @@ class PostgresObjectProvider(ObjectProvider[Props]):
     marked: ClassVar[str | None] = None
     """The COMMENT ON object kind (DATABASE, ROLE, SCHEMA) of kinds that carry an ownership
     marker; None for grants and privileges, which are idempotent to create again."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.marks_ownership = cls.marked is not None
     references: ClassVar[dict[str, str]] = {}
     """Name property -> COMMENT ON kind (DATABASE, ROLE) of an object this one refers to and
     that is renamed in place. `<key>_ref` holds that object's ownership marker (or, for a
@@ -417,11 +423,6 @@ class PostgresResource(DynamicResource[PA]):
     for kinds that carry one, the ownership `marker` it is created with."""
 
     provider_class: ClassVar[type[PostgresObjectProvider]]
-    marker: str
 
     def inputs(self, resource_name: str, args: PA) -> dict[str, Any]:
-        props = named_props(args.props())
-        if self.provider_class.marked is not None:
-            self.marker = ownership_marker(resource_name)
-            props[OWNERSHIP_KEY] = self.marker
-        return props
+        return named_props(super().inputs(resource_name, args))

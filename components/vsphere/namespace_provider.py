@@ -26,6 +26,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure
 
+from components.dynamic.provider import NotOwned
 from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.names import dns_label_problem
 from components.vsphere.client import VcenterClient, VcenterError
@@ -37,6 +38,8 @@ from components.vsphere.provider import (
     VsphereObjectProvider,
     as_int,
     is_unknown,
+    marked,
+    unmarked,
 )
 
 INSTANCES = "/api/vcenter/namespaces/instances"
@@ -155,7 +158,7 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
             same = body["cluster"] == props.get("cluster_id")
             seen["cluster"] = props.get("cluster") if same else body["cluster"]
         if "description" in body:
-            seen["description"] = body.get("description") or ""
+            seen["description"] = unmarked(body.get("description") or "")[0]
         vm_service = body.get("vm_service_spec")
         if isinstance(vm_service, dict):
             seen["vm_classes"] = sorted(vm_service.get("vm_classes") or [])
@@ -239,19 +242,25 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
 
     def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
         resolved = self._resolve(client, props, None)
-        self.post_new(
-            client,
-            props,
-            {
-                "cluster": resolved["cluster_id"],
-                "namespace": props["namespace"],
-                "description": props.get("description") or "",
-                "access_list": props.get("access_list") or [],
-                "storage_specs": self._storage_specs(props, resolved),
-                "resource_spec": self._resource_spec(props),
-                "vm_service_spec": self._vm_service_spec(props, resolved),
-            },
+        spec = {
+            "description": marked(props.get("description") or "", props),
+            "access_list": props.get("access_list") or [],
+            "storage_specs": self._storage_specs(props, resolved),
+            "resource_spec": self._resource_spec(props),
+            "vm_service_spec": self._vm_service_spec(props, resolved),
+        }
+        adopted = self.post_new(
+            client, props, {"cluster": resolved["cluster_id"], "namespace": props["namespace"], **spec}
         )
+        if adopted is not None:
+            # This stack's own create, never recorded: made to match the declaration.
+            if adopted.get("cluster") not in (None, resolved["cluster_id"]):
+                raise NotOwned(
+                    f"Supervisor namespace {props['namespace']!r} carries this stack's marker but runs on "
+                    f"cluster {adopted['cluster']!r}, not {props['cluster']!r} ({resolved['cluster_id']}): "
+                    "delete it in vCenter and run again, or declare its cluster"
+                )
+            client.patch(self.path(props), spec)
         try:
             body = self._settle(client, props)
         except VcenterError:
@@ -272,7 +281,7 @@ class SupervisorNamespaceProvider(VsphereObjectProvider):
         # for a real vCenter it is the declared value anyway.
         spec: dict[str, Any] = {"vm_service_spec": self._vm_service_spec(news, resolved)}
         if "description" in changed:
-            spec["description"] = news.get("description") or ""
+            spec["description"] = marked(news.get("description") or "", news)
         if "storage_specs" in changed:
             spec["storage_specs"] = self._storage_specs(news, resolved)
         if "resource_spec" in changed:

@@ -11,20 +11,51 @@ limits and access list; a real vCenter may omit fields too). `read` (refresh) th
 the declared value for exactly those fields, so they never show as a perpetual diff, and
 reports the live value for every field the server does return, so real drift there is
 detected and the next `up` puts it back.
+
+Ownership: the description written to vCenter ends with this stack's marker
+(`marked`), so a create vCenter confirmed but the engine never recorded is adopted by the
+next `up` (`post_new`), and anyone else's object of the same name is refused untouched.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-from components.dynamic.provider import NotOwned, ObjectProvider, Props, is_unknown
+from components.dynamic.provider import OWNERSHIP_KEY, NotOwned, ObjectProvider, Props, is_unknown
 from components.vsphere.client import VcenterClient, VcenterError
 from components.vsphere.connection import CONNECTION_KEYS, endpoint_from_props
 
 IGNORED_KEY = "ignored_by_server"
-__all__ = ["IGNORED_KEY", "Props", "VsphereObjectProvider", "as_int", "is_unknown", "open_client"]
+__all__ = [
+    "IGNORED_KEY",
+    "Props",
+    "VsphereObjectProvider",
+    "as_int",
+    "is_unknown",
+    "marked",
+    "open_client",
+    "unmarked",
+]
+# A description vCenter reports: the declared one, then this stack's marker in brackets.
+_MARKED = re.compile(r"(?P<description>.*?) ?\[(?P<marker>managed by Pulumi: [^\n]*)\]", re.DOTALL)
+
+
+def marked(description: str, props: Props) -> str:
+    """The description written to vCenter: the declared one with this stack's ownership
+    marker appended (vCenter keeps no other field of ours on a namespace or a VM class)."""
+    marker = props.get(OWNERSHIP_KEY)
+    if not isinstance(marker, str) or not marker:
+        return description
+    return f"{description} [{marker}]" if description else f"[{marker}]"
+
+
+def unmarked(description: str) -> tuple[str, str | None]:
+    """The declared description and the ownership marker in a description vCenter reports."""
+    match = _MARKED.fullmatch(description)
+    return (match["description"], match["marker"]) if match else (description, None)
 
 
 def as_int(value: Any) -> int:
@@ -41,6 +72,7 @@ class VsphereObjectProvider(ObjectProvider[VcenterClient]):
 
     family = "vCenter"
     connection_keys = CONNECTION_KEYS
+    marks_ownership = True
     tracked_keys: ClassVar[tuple[str, ...]] = ()
     """Declared properties whose live value `live` can report (drift detection)."""
 
@@ -65,22 +97,33 @@ class VsphereObjectProvider(ObjectProvider[VcenterClient]):
     def session(self, props: Props) -> AbstractContextManager[VcenterClient]:
         return open_client(props)
 
-    def post_new(self, client: VcenterClient, props: Props, body: Any) -> None:
-        """POST a new object to the kind's collection. vCenter's ALREADY_EXISTS becomes a
-        message naming the object and the ways out: the state does not record it (another
-        owner's, or a create of this stack confirmed by vCenter and killed before the engine
-        recorded it; vCenter keeps no marker of ours to tell the two apart)."""
+    def post_new(self, client: VcenterClient, props: Props, body: Any) -> dict[str, Any] | None:
+        """POST a new object to the kind's collection: None when vCenter created it. When
+        vCenter answers ALREADY_EXISTS, the object as vCenter reports it if its description
+        carries this stack's marker for this resource (a create of this stack confirmed by
+        vCenter and killed before the engine recorded it: the caller adopts it, making it match
+        the declaration); otherwise NotOwned, naming the object and the ways out."""
         try:
             client.post(self.collection, body)
+            return None
         except VcenterError as exc:
             if exc.error_type != "ALREADY_EXISTS":
                 raise
-            raise NotOwned(
-                f"{self.what} {props[self.id_key]!r} already exists on vCenter {client.endpoint.host} but this "
-                "stack's state does not record it (another owner's, or a create of this stack interrupted "
-                "before it was recorded): if it is this stack's and nothing uses it, delete it in vCenter and "
-                "run again; otherwise choose another name"
-            ) from None
+        existing = self.fetch(client, props)
+        found = unmarked(str(existing.get("description") or ""))[1] if existing is not None else None
+        if existing is not None and found is not None and found == props.get(OWNERSHIP_KEY):
+            return existing
+        owner = (
+            f"its description carries another owner's marker, {found!r}"
+            if found is not None
+            else "its description carries no marker of this stack: another owner's, or created before "
+            "this stack marked what it creates"
+        )
+        raise NotOwned(
+            f"{self.what} {props[self.id_key]!r} already exists on vCenter {client.endpoint.host} but this "
+            f"stack's state does not record it ({owner}): if it is this stack's and nothing uses it, delete "
+            "it in vCenter and run again; otherwise choose another name"
+        ) from None
 
     def fetch(self, client: VcenterClient, props: Props) -> dict[str, Any] | None:
         """The object as vCenter reports it, or None when it does not exist."""

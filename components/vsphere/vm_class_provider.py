@@ -41,6 +41,8 @@ from components.vsphere.provider import (
     VsphereObjectProvider,
     as_int,
     is_unknown,
+    marked,
+    unmarked,
 )
 
 CLASSES = "/api/vcenter/namespace-management/virtual-machine-classes"
@@ -169,7 +171,7 @@ class VmClassProvider(VsphereObjectProvider):
         seen["cpu_reservation"] = body.get("cpu_reservation") or 0
         seen["memory_reservation"] = body.get("memory_reservation") or 0
         if "description" in body:
-            seen["description"] = body.get("description") or ""
+            seen["description"] = unmarked(body.get("description") or "")[0]
         if props.get("api") == "config-spec":
             if isinstance(body.get("config_spec"), dict):
                 seen["vgpu_profiles"] = _profiles_in_config_spec(body["config_spec"])
@@ -188,8 +190,8 @@ class VmClassProvider(VsphereObjectProvider):
             "cpu_reservation": as_int(props.get("cpu_reservation") or 0),
             "memory_reservation": memory_reservation,
         }
-        if props.get("description"):
-            spec["description"] = props["description"]
+        if description := marked(props.get("description") or "", props):
+            spec["description"] = description
         if props.get("api") == "config-spec":
             spec["config_spec"] = config_spec(cpu_count, memory_mib, profiles, memory_reservation)
         else:
@@ -216,7 +218,9 @@ class VmClassProvider(VsphereObjectProvider):
 
     def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
         self._check_profiles(props)
-        self.post_new(client, props, {"id": props["class_id"], **self._spec(props)})
+        if self.post_new(client, props, {"id": props["class_id"], **self._spec(props)}) is not None:
+            # This stack's own create, never recorded: made to match the declaration.
+            client.patch(self.path(props), self._spec(props))
         body = self.fetch(client, props)
         if body is None:
             raise VcenterError(f"VM class {props['class_id']!r} vanished right after it was created")

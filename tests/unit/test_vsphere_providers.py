@@ -4,6 +4,7 @@ vCenter is an httpx.MockTransport answering the object's GET."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +15,10 @@ from pulumi.runtime import rpc
 import components.vsphere.namespace_provider as namespace_module
 import components.vsphere.provider as provider_module
 import components.vsphere.vm_class_provider as class_module
-from components.dynamic.provider import NotOwned
+from components.dynamic.provider import OWNERSHIP_KEY, NotOwned
 from components.vsphere.client import Endpoint, VcenterClient, VcenterError
 from components.vsphere.namespace_provider import INSTANCES, SupervisorNamespaceProvider
+from components.vsphere.provider import marked, unmarked
 from components.vsphere.vm_class_provider import CLASSES, VmClassProvider, config_spec
 
 CONNECTION = {
@@ -405,3 +407,132 @@ def test_another_vcenter_error_on_create_is_not_taken_for_a_name_taken(
         VmClassProvider().create(vm_class())
     assert not isinstance(failed.value, NotOwned)
     assert failed.value.error_type == "INVALID_ARGUMENT"
+
+
+# -- a create the engine never recorded: adopted by its marker, others refused ------------------
+MARKER = "managed by Pulumi: paif/local/gpu-class"
+
+
+class FakeVcenter:
+    """A vCenter collection that keeps what it is sent: POST of a taken id is ALREADY_EXISTS,
+    PATCH sets the given fields; every request is recorded."""
+
+    def __init__(self, collection: str, id_key: str) -> None:
+        self.collection, self.id_key = collection, id_key
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/session":
+            return httpx.Response(201, json="token")
+        self.requests.append((request.method, path))
+        body: dict[str, Any] = json.loads(request.content) if request.content else {}
+        if request.method == "POST" and path == self.collection:
+            name = body[self.id_key]
+            if name in self.objects:
+                return httpx.Response(400, json={"error_type": "ALREADY_EXISTS", "messages": []})
+            self.objects[name] = {**body, "config_status": "RUNNING"}
+            return httpx.Response(204)
+        name = path.removeprefix(self.collection + "/")
+        if name not in self.objects:
+            return httpx.Response(404, json={"error_type": "NOT_FOUND", "messages": []})
+        if request.method == "PATCH":
+            self.objects[name].update(body)
+            return httpx.Response(204)
+        return httpx.Response(200, json=self.objects[name])
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def client(_props: Any) -> VcenterClient:
+            return VcenterClient(
+                Endpoint(host="vc.test", username="admin", password="x"),
+                transport=httpx.MockTransport(self.handler),
+            )
+
+        monkeypatch.setattr(provider_module, "open_client", client)
+
+
+@pytest.fixture
+def fake_classes(monkeypatch: pytest.MonkeyPatch) -> FakeVcenter:
+    monkeypatch.setattr(VmClassProvider, "_check_profiles", lambda _self, _props: None)
+    fake = FakeVcenter(CLASSES, "id")
+    fake.install(monkeypatch)
+    return fake
+
+
+def test_marked_and_unmarked_descriptions_round_trip() -> None:
+    for description in ("", "GPU class", "a [bracketed] note", "two\nlines"):
+        written = marked(description, {OWNERSHIP_KEY: MARKER})
+        assert unmarked(written) == (description, MARKER)
+    assert marked("GPU class", {}) == "GPU class"
+    assert unmarked("GPU class [not ours]") == ("GPU class [not ours]", None)
+
+
+def test_a_vm_class_created_but_never_recorded_is_adopted_and_made_to_match(fake_classes: FakeVcenter) -> None:
+    """A kill after vCenter confirmed the create and before the engine recorded it: the next
+    `up` creates again, finds its own marker and adopts the class with the declared values."""
+    first = VmClassProvider().create(vm_class(ownership=MARKER, description="GPU class"))
+    assert fake_classes.objects["paif-gpu"]["description"] == f"GPU class [{MARKER}]"
+    assert first.outs is not None and first.outs["description"] == "GPU class"
+    # The engine never recorded `first`; the program meanwhile asks for more CPUs.
+    fake_classes.requests.clear()
+    again = VmClassProvider().create(vm_class(ownership=MARKER, description="GPU class", cpu_count=16))
+    assert again.id == "paif-gpu"
+    assert ("PATCH", f"{CLASSES}/paif-gpu") in fake_classes.requests
+    assert fake_classes.objects["paif-gpu"]["cpu_count"] == 16
+    assert again.outs is not None and again.outs["ignored_by_server"] == []
+    # Refresh reports the declared description: the marker is never drift.
+    read = VmClassProvider().read("paif-gpu", again.outs)
+    assert read.outs is not None and read.outs["description"] == "GPU class"
+
+
+@pytest.mark.parametrize(
+    ("description", "owner"),
+    [
+        ("made by hand", "carries no marker of this stack"),
+        ("[managed by Pulumi: paif/prod/gpu-class]", "another owner's marker, 'managed by Pulumi: paif/prod/gpu-class'"),
+    ],
+)
+def test_a_vm_class_without_this_stacks_marker_is_refused_and_left_untouched(
+    fake_classes: FakeVcenter, description: str, owner: str
+) -> None:
+    fake_classes.objects["paif-gpu"] = {"id": "paif-gpu", "cpu_count": 2, "memory_MB": 4096, "description": description}
+    with pytest.raises(NotOwned) as refused:
+        VmClassProvider().create(vm_class(ownership=MARKER))
+    assert "VM class 'paif-gpu' already exists on vCenter vc.test" in str(refused.value)
+    assert owner in str(refused.value)
+    assert not [r for r in fake_classes.requests if r[0] == "PATCH"]
+    assert fake_classes.objects["paif-gpu"]["cpu_count"] == 2
+
+
+@pytest.fixture
+def fake_namespaces(monkeypatch: pytest.MonkeyPatch) -> FakeVcenter:
+    resolved = {"cluster_id": "domain-c8", "storage_policy_ids": {"vSAN Default Storage Policy": "policy-1"}}
+    resolved["content_library_ids"] = {"dlvm-images": "lib-1"}
+    monkeypatch.setattr(SupervisorNamespaceProvider, "_resolve", lambda _self, _client, _props, _olds: dict(resolved))
+    fake = FakeVcenter(INSTANCES, "namespace")
+    fake.install(monkeypatch)
+    return fake
+
+
+def test_a_namespace_created_but_never_recorded_is_adopted_and_made_to_match(fake_namespaces: FakeVcenter) -> None:
+    SupervisorNamespaceProvider().create(namespace(ownership=MARKER))
+    fake_namespaces.requests.clear()
+    again = SupervisorNamespaceProvider().create(
+        namespace(ownership=MARKER, resource_spec={"cpu_limit": 20000, "memory_limit": 65536})
+    )
+    assert again.id == "paif-chat"
+    assert ("PATCH", f"{INSTANCES}/paif-chat") in fake_namespaces.requests
+    stored = fake_namespaces.objects["paif-chat"]
+    assert stored["resource_spec"]["cpu_limit"] == 20000
+    assert stored["description"] == f"chat [{MARKER}]"
+    assert again.outs is not None
+    assert again.outs["description"] == "chat" and "description" not in again.outs["ignored_by_server"]
+
+
+def test_a_marked_namespace_on_another_cluster_is_refused(fake_namespaces: FakeVcenter) -> None:
+    fake_namespaces.objects["paif-chat"] = {"cluster": "domain-c99", "description": f"[{MARKER}]"}
+    with pytest.raises(NotOwned) as refused:
+        SupervisorNamespaceProvider().create(namespace(ownership=MARKER))
+    assert "runs on cluster 'domain-c99', not 'wld01-cl01'" in str(refused.value)
+    assert not [r for r in fake_namespaces.requests if r[0] in ("PATCH", "DELETE")]
