@@ -9,6 +9,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from components.names import VGPU_PROFILE
 from infra.config.base import DnsLabel, Flag, HostPort, Model, reject_duplicates, rule
 
+INT64_MAX = 2**63 - 1
+"""The largest quota vCenter takes: the vSphere Automation API types the namespace quotas
+(`Vcenter Namespaces ResourceQuotaOptionsV1`: cpu_limit, memory_limit, storage_request_limit)
+and a storage spec's `limit` (`Vcenter Namespaces Instances StorageSpec`) as int64
+(developer.broadcom.com, vSphere Automation API reference)."""
+
 VgpuProfile = Annotated[
     str,
     rule(
@@ -39,11 +45,11 @@ class NamespaceConfig(Model):
     """Shown in vCenter."""
     storage_policy: str = Field(min_length=1)
     """vSphere storage policy (by name) whose storage class the namespace gets."""
-    storage_limit_mib: int = Field(ge=1024)
+    storage_limit_mib: int = Field(ge=1024, le=INT64_MAX)
     """Storage quota of the namespace, MiB (at least 1024)."""
-    cpu_limit_mhz: int = Field(ge=1000)
+    cpu_limit_mhz: int = Field(ge=1000, le=INT64_MAX)
     """CPU quota of the namespace, MHz (at least 1000)."""
-    memory_limit_mib: int = Field(ge=1024)
+    memory_limit_mib: int = Field(ge=1024, le=INT64_MAX)
     """Memory quota of the namespace, MiB (at least 1024)."""
     content_libraries: list[Annotated[str, rule(bool, "must name a content library (not empty)")]] = []
     """Content libraries (by name) VM Service may deploy images from (the DLVM image)."""

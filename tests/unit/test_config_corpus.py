@@ -795,6 +795,10 @@ NEW_CASES = [
     Case("cpu-count-bound-in-our-voice", "prod", setter("vsphere.vmClasses.0.cpuCount", 769),
          "paif:vsphere.vmClasses[0].cpuCount: given 769; must be at most 768", absent=("Input should",),
          category="messages"),
+    # vCenter types the namespace quotas as int64 (infra/config/vsphere.py INT64_MAX).
+    Case("namespace-memory-quota-above-int64", "prod", setter("vsphere.namespace.memoryLimitMib", 2**63),
+         f"paif:vsphere.namespace.memoryLimitMib: given {2**63}; must be at most {2**63 - 1}",
+         absent=("Input should",), category="ranges"),
 ]
 
 
