@@ -92,6 +92,12 @@ the end instead of serializing the whole snapshot after every step (O(resourcesÂ
 for a 1,150-resource preview, bench/README.md). A preview persists nothing anyway; a refresh
 only reads, and one that is interrupted leaves the previous state, which the next refresh
 redoes. Never for `up`/`destroy`: their per-step checkpoint is what a killed run resumes from."""
+GO_GC_PERCENT = "400"
+"""`GOGC` for the CLI and its Go plugins (the engine, the kubernetes provider) unless the caller
+sets one: Go's default (100) spent about a fifth of the engine's CPU in the garbage collector on
+a no-op refresh of 1,203 resources; at 400 the CLI's process tree used 15% less CPU (user
+12.4 â†’ 10.5 s, median of 5 interleaved runs) for a largest resident set of 0.8 GB instead of
+0.6 GB (bench/README.md, "Garbage collection")."""
 OutputSink = Callable[[str], None]
 
 
@@ -174,6 +180,7 @@ class Settings:
     def environment(self, base: Mapping[str, str], temp_dir: Path) -> dict[str, str]:
         """The full environment of one CLI invocation."""
         env = dict(base)
+        env.setdefault("GOGC", GO_GC_PERCENT)
         if self.passphrase_file is not None:
             for name in PASSPHRASE_VARS:
                 env.pop(name, None)

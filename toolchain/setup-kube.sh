@@ -49,6 +49,23 @@ _kube_build_all() {
     echo "    built ${missing[*]##*/} in $((SECONDS - start)) s"
 }
 
+# The directory the k8s.io/kubernetes commands are built into (keyed by their wrapper module).
+_kube_dir() {
+    echo "$CACHE/kubernetes-$KUBERNETES_VERSION-$(_kube_module_hash "$ROOT/toolchain/go/kube-control-plane")"
+}
+
+# Build the k8s.io/kubernetes commands $@ into `_kube_dir` in one `go build`, stamped as the
+# release build stamps them (hack/lib/version.sh: /version and client checks read it).
+_kube_build_commands() {
+    local minor="${KUBERNETES_VERSION#v1.}" ldflags="" pkg
+    minor="${minor%%.*}"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        ldflags+=" -X $pkg.gitTreeState=clean"
+    done
+    _kube_build_all "$ROOT/toolchain/go/kube-control-plane" "$(_kube_dir)" "$ldflags" "$@"
+}
+
 setup_kube() {
     local module out hash
     module="$ROOT/toolchain/go/etcd"
@@ -58,21 +75,12 @@ setup_kube() {
     _kube_build "$module" go.etcd.io/etcd/server/v3 "$out" ""
     link_tool "$out"
 
-    module="$ROOT/toolchain/go/kube-control-plane"
-    hash="$(_kube_module_hash "$module")"
-    local dir="$CACHE/kubernetes-$KUBERNETES_VERSION-$hash"
     echo "    kube-apiserver, kube-controller-manager and the node's kube-scheduler, kubelet, kube-proxy $KUBERNETES_VERSION (cold build: ~4.5 min on 2 cores)"
-    # What the release build stamps (hack/lib/version.sh): /version and client checks read it.
-    local minor="${KUBERNETES_VERSION#v1.}"
-    minor="${minor%%.*}"
-    local ldflags="" pkg
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-        ldflags+=" -X $pkg.gitTreeState=clean"
-    done
     # One `go build` for these two and the node's three (toolchain/setup-node.sh then finds them
     # built): the go command links one program while it still compiles for the next.
-    _kube_build_all "$module" "$dir" "$ldflags" kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
+    _kube_build_commands kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
+    local dir
+    dir="$(_kube_dir)"
     local component
     for component in kube-apiserver kube-controller-manager; do
         link_tool "$dir/$component"

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by toolchain/setup.sh after setup-kube.sh (it uses step, link_tool, module_dir,
-# _kube_build, _kube_module_hash, $ROOT, $CACHE, $TOOLS and the pins from versions.env): the
-# node of the local cluster (localenv/node.py runs it).
+# _kube_build, _kube_build_commands, _kube_dir, _kube_module_hash, $ROOT, $CACHE, $TOOLS and
+# the pins from versions.env): the node of the local cluster (localenv/node.py runs it).
 #
 # - Debian packages: containerd, runc, the CNI plugins, iptables, ipset, conntrack, umoci
 #   (installed only when missing).
@@ -77,22 +77,13 @@ setup_node() {
 
     # kubelet, kube-proxy and kube-scheduler: the same module, ldflags and cache directory as
     # setup-kube.sh's kube-apiserver.
-    local module hash dir minor ldflags="" pkg component
-    module="$ROOT/toolchain/go/kube-control-plane"
-    hash="$(_kube_module_hash "$module")"
-    dir="$CACHE/kubernetes-$KUBERNETES_VERSION-$hash"
-    minor="${KUBERNETES_VERSION#v1.}"
-    minor="${minor%%.*}"
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-        ldflags+=" -X $pkg.gitTreeState=clean"
-    done
+    local module hash component
     # `make setup` builds them with the control plane (toolchain/setup-kube.sh); built here
     # only when this step runs alone.
     echo "    kube-scheduler, kubelet and kube-proxy $KUBERNETES_VERSION"
+    _kube_build_commands kube-scheduler kubelet kube-proxy
     for component in kube-scheduler kubelet kube-proxy; do
-        _kube_build "$module" "k8s.io/kubernetes/cmd/$component" "$dir/$component" "$ldflags"
-        link_tool "$dir/$component"
+        link_tool "$(_kube_dir)/$component"
     done
 
     module="$ROOT/toolchain/go/kube-router"

@@ -99,3 +99,9 @@ def test_every_command_on_a_file_backend_first_removes_a_torn_sidecar(
     assert seen, "the CLI was never started"
     assert not torn.exists() and (stacks / "it.json").read_text() == "{}"
     assert told and str(torn) in told[0]
+
+
+def test_the_cli_runs_with_a_lighter_garbage_collector_unless_the_caller_sets_one(tmp_path: Path) -> None:
+    settings = Settings(backend_url=f"file://{tmp_path / 'state'}")
+    assert settings.environment({"PATH": "/bin"}, tmp_path)["GOGC"] == automation.GO_GC_PERCENT
+    assert settings.environment({"PATH": "/bin", "GOGC": "off"}, tmp_path)["GOGC"] == "off"
