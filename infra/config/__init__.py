@@ -465,6 +465,12 @@ def _placement_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str
             f"{NAMESPACE}:vks.cpuPool.vmClass: given {cfg.vks.cpu_pool.vm_class!r}; "
             f"must be one of paif:vsphere.vmClasses ({', '.join(sorted(declared))})"
         )
+    monitoring = cfg.vks.platform.monitoring if cfg.vks.platform is not None else None
+    if monitoring is not None and monitoring.grafana_hostname == cfg.app.hostname:
+        problems.append(
+            f"{NAMESPACE}:vks.platform.monitoring.grafanaHostname: given {monitoring.grafana_hostname!r}; must "
+            f"differ from {NAMESPACE}:app.hostname: Grafana's Ingress and the app's would claim the same host"
+        )
     required = profile.vks_control_plane_replicas
     if required is not None and cfg.vks.control_plane_replicas != required:
         problems.append(

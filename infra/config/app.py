@@ -15,6 +15,7 @@ from infra.config.base import (
     HttpsUrl,
     ImageRef,
     Model,
+    OwnNamespace,
     PemCertificates,
     Quantity,
     Size,
@@ -99,7 +100,7 @@ class AppConfig(Model):
 
     name: Annotated[DnsLabel, derived_name_prefix(LONGEST_APP_NAME_SUFFIX, "the app's Kubernetes objects")] = "chat"
     """Prefix of every Kubernetes object name."""
-    namespace: DnsLabel = "paif-chat"
+    namespace: OwnNamespace = "paif-chat"
     """Kubernetes namespace of the app (created by the program)."""
     hostname: Hostname
     """Public host name of the Ingress (TLS)."""

@@ -356,6 +356,18 @@ DnsName = Annotated[
     str, rule(DNS_NAME.match, "must be a DNS name such as chat.example.com (lower-case, dot-separated labels)")
 ]
 Hostname = Annotated[DnsName, AfterValidator(_dns_name_not_ip)]
+SYSTEM_NAMESPACE_PREFIXES = ("kube-", "vmware-system-")
+"""Namespaces that belong to the system: Kubernetes reserves the `kube-` prefix (kube-system,
+kube-public, kube-node-lease), and a Supervisor and a VKS cluster keep theirs under
+`vmware-system-`; `default` exists in every cluster."""
+OwnNamespace = Annotated[
+    DnsLabel,
+    rule(
+        lambda value: value != "default" and not value.startswith(SYSTEM_NAMESPACE_PREFIXES),
+        "must be a namespace of its own, created by this program: default, kube-* and vmware-system-* "
+        "are the system's",
+    ),
+]
 Quantity = Annotated[
     str,
     BeforeValidator(_number_as_quantity),

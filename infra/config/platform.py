@@ -419,6 +419,17 @@ class VksConfig(Model):
         return self
 
     @model_validator(mode="after")
+    def _pools_apart(self) -> VksConfig:
+        if self.gpu_pool.name == self.cpu_pool.name:
+            raise field_problem(
+                ("gpuPool", "name"),
+                self.gpu_pool.name,
+                f"must differ from cpuPool.name ({self.cpu_pool.name!r}): each node pool is a machineDeployment "
+                "of the cluster, named uniquely",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _cidrs_apart(self) -> VksConfig:
         pods, services = ipaddress.ip_network(self.pod_cidr), ipaddress.ip_network(self.service_cidr)
         if pods.version == services.version and pods.overlaps(services):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.names import VGPU_PROFILE
-from infra.config.base import DnsLabel, Flag, HostPort, Model, reject_duplicates, rule
+from infra.config.base import DnsLabel, Flag, HostPort, Model, OwnNamespace, reject_duplicates, rule
 
 INT64_MAX = 2**63 - 1
 """The largest quota vCenter takes: the vSphere Automation API types the namespace quotas
@@ -39,7 +39,7 @@ class AccessEntry(Model):
 class NamespaceConfig(Model):
     """The Supervisor namespace the app, the DLVM, the DSM cluster and the VKS cluster live in."""
 
-    name: DnsLabel
+    name: OwnNamespace
     """Supervisor namespace name (a DNS label)."""
     description: str = ""
     """Shown in vCenter."""

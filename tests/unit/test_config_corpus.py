@@ -799,6 +799,21 @@ NEW_CASES = [
     Case("namespace-memory-quota-above-int64", "prod", setter("vsphere.namespace.memoryLimitMib", 2**63),
          f"paif:vsphere.namespace.memoryLimitMib: given {2**63}; must be at most {2**63 - 1}",
          absent=("Input should",), category="ranges"),
+    # Names the system owns, and names two objects would share.
+    Case("app-namespace-kube-system", "prod", setter("app.namespace", "kube-system"),
+         "paif:app.namespace: given 'kube-system'; must be a namespace of its own, created by this program: "
+         "default, kube-* and vmware-system-* are the system's", category="reserved-names"),
+    Case("app-namespace-default", "local", setter("app.namespace", "default"),
+         "paif:app.namespace: given 'default'; must be a namespace of its own", category="reserved-names"),
+    Case("supervisor-namespace-vmware-system", "dev", setter("vsphere.namespace.name", "vmware-system-chat"),
+         "paif:vsphere.namespace.name: given 'vmware-system-chat'; must be a namespace of its own",
+         category="reserved-names"),
+    Case("node-pools-same-name", "prod", setter("vks.gpuPool.name", "cpu"),
+         "paif:vks.gpuPool.name: given 'cpu'; must differ from cpuPool.name ('cpu')", category="duplicates"),
+    Case("grafana-host-is-the-app-host", "prod",
+         setter("vks.platform.monitoring.grafanaHostname", "chat.paif.example.com"),
+         "paif:vks.platform.monitoring.grafanaHostname: given 'chat.paif.example.com'; must differ from "
+         "paif:app.hostname", category="duplicates"),
 ]
 
 
