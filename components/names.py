@@ -22,8 +22,13 @@ HARBOR_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 # Harbor's cron: six fields (seconds first).
 HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 # NVIDIA vGPU profile: <prefix>_<gpu><variant>-<framebuffer GB><type>, e.g. grid_a100-40c,
-# nvidia_h100xm-80c; `c` is the compute type PAIF uses, `q` graphics.
-VGPU_PROFILE = re.compile(r"^[a-z0-9]+_[a-z0-9]+-[0-9]+[a-z]$")
+# nvidia_h100xm-80c; the type is one of NVIDIA's vGPU series: `c` compute (what PAIF uses),
+# `q` virtual workstation, `b` virtual PC, `a` virtual applications.
+VGPU_PROFILE = re.compile(r"^[a-z0-9]+_[a-z0-9]+-[0-9]+[abcq]$")
+VGPU_PROFILE_RULE = (
+    "must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, lower case, e.g. "
+    "grid_a100-40c or nvidia_h100xm-80c; the type is c (compute), q, b or a"
+)
 
 
 def dns_label_problem(value: Any) -> str | None:
@@ -36,8 +41,5 @@ def dns_label_problem(value: Any) -> str | None:
 def vgpu_profile_problem(value: Any) -> str | None:
     """Why `value` is not an NVIDIA vGPU profile name, or None."""
     if not isinstance(value, str) or not VGPU_PROFILE.match(value):
-        return (
-            f"given {value!r}; must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, "
-            "lower case, e.g. grid_a100-40c or nvidia_h100xm-80c"
-        )
+        return f"given {value!r}; {VGPU_PROFILE_RULE}"
     return None

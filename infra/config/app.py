@@ -77,6 +77,16 @@ class TlsConfig(Model):
             raise ValueError("tls.mode 'secret' needs tls.secretName (an existing kubernetes.io/tls Secret)")
         if self.mode == "cert-manager" and not self.cluster_issuer:
             raise ValueError("tls.mode 'cert-manager' needs tls.clusterIssuer")
+        # A key the mode never reads is a mistake: the certificate would not come from where the
+        # config says.
+        for key, value, reader in (("secretName", self.secret_name, "secret"), ("clusterIssuer", self.cluster_issuer, "cert-manager")):
+            if value is not None and self.mode != reader:
+                raise field_problem(
+                    (key,),
+                    value,
+                    f"is read only with tls.mode {reader!r}, and the mode is {self.mode!r}: remove it, or set "
+                    f"tls.mode to {reader!r}",
+                )
         return self
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from components.names import VGPU_PROFILE
+from components.names import VGPU_PROFILE, VGPU_PROFILE_RULE
 from infra.config.base import DnsLabel, Flag, HostPort, Model, OwnNamespace, reject_duplicates, rule
 
 INT64_MAX = 2**63 - 1
@@ -15,14 +15,7 @@ INT64_MAX = 2**63 - 1
 and a storage spec's `limit` (`Vcenter Namespaces Instances StorageSpec`) as int64
 (developer.broadcom.com, vSphere Automation API reference)."""
 
-VgpuProfile = Annotated[
-    str,
-    rule(
-        VGPU_PROFILE.match,
-        "must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, "
-        "lower case, e.g. grid_a100-40c or nvidia_h100xm-80c",
-    ),
-]
+VgpuProfile = Annotated[str, rule(VGPU_PROFILE.match, VGPU_PROFILE_RULE)]
 
 
 class AccessEntry(Model):

@@ -810,6 +810,18 @@ NEW_CASES = [
          category="reserved-names"),
     Case("node-pools-same-name", "prod", setter("vks.gpuPool.name", "cpu"),
          "paif:vks.gpuPool.name: given 'cpu'; must differ from cpuPool.name ('cpu')", category="duplicates"),
+    Case("vgpu-profile-unknown-type", "dev", setter("vsphere.vmClasses.1.vgpuProfile", "grid_a100-40x"),
+         "paif:vsphere.vmClasses[1].vgpuProfile: given 'grid_a100-40x'; must be an NVIDIA vGPU profile name "
+         "<prefix>_<gpu>-<framebuffer GB><type>, lower case, e.g. grid_a100-40c or nvidia_h100xm-80c; the type "
+         "is c (compute), q, b or a", category="names"),
+    Case("tls-secret-name-unread-by-self-signed", "dev",
+         setter("app.tls", {"mode": "self-signed", "secretName": "chat-tls"}),
+         "paif:app.tls.secretName: given 'chat-tls'; is read only with tls.mode 'secret', and the mode is "
+         "'self-signed': remove it, or set tls.mode to 'secret'", category="unread-keys"),
+    Case("tls-cluster-issuer-unread-by-secret", "prod",
+         setter("app.tls", {"mode": "secret", "secretName": "chat-tls", "clusterIssuer": "corp-ca"}),
+         "paif:app.tls.clusterIssuer: given 'corp-ca'; is read only with tls.mode 'cert-manager'",
+         category="unread-keys"),
     Case("grafana-host-is-the-app-host", "prod",
          setter("vks.platform.monitoring.grafanaHostname", "chat.paif.example.com"),
          "paif:vks.platform.monitoring.grafanaHostname: given 'chat.paif.example.com'; must differ from "
