@@ -218,9 +218,10 @@ class VmClassProvider(VsphereObjectProvider):
 
     def create_object(self, client: VcenterClient, props: Props) -> tuple[str, dict[str, Any]]:
         self._check_profiles(props)
-        if self.post_new(client, props, {"id": props["class_id"], **self._spec(props)}) is not None:
+        spec = self._spec(props)
+        if self.post_new(client, props, {"id": props["class_id"], **spec}) is not None:
             # This stack's own create, never recorded: made to match the declaration.
-            client.patch(self.path(props), self._spec(props))
+            client.patch(self.path(props), spec)
         body = self.fetch(client, props)
         if body is None:
             raise VcenterError(f"VM class {props['class_id']!r} vanished right after it was created")
