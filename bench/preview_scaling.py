@@ -257,6 +257,12 @@ class Bench:
             extra |= {"PULUMI_K8S_CLIENT_QPS": str(KUBE_CLIENT.qps), "PULUMI_K8S_CLIENT_BURST": str(KUBE_CLIENT.burst)}
         if variant.go_gc:
             extra["GOGC"] = GO_GC_PERCENT
+        with self._extra_env(extra):
+            yield
+
+    @contextmanager
+    def _extra_env(self, extra: dict[str, str]) -> Iterator[None]:
+        """The workspace's environment plus `extra` for the commands run inside."""
         self.workspace.env_vars = {**self.env, **extra}
         try:
             yield
@@ -284,13 +290,11 @@ class Bench:
         started = time.monotonic()
         # A throwaway state that no killed run will ever resume from: written once at the end
         # (the per-step snapshot made deploying 50 apps take 347 s instead of about 70).
-        self.workspace.env_vars = {**self.env, SKIP_CHECKPOINTS: "true"}
         try:
-            result = stack.up(color="never", show_secrets=False)
+            with self._extra_env({SKIP_CHECKPOINTS: "true"}):
+                result = stack.up(color="never", show_secrets=False)
         except auto.errors.CommandError as exc:
             raise BenchError(f"up of {mode} N={n} failed:\n{str(exc)[-3000:]}") from None
-        finally:
-            self.workspace.env_vars = dict(self.env)
         changes = result.summary.resource_changes or {}
         return time.monotonic() - started, sum(changes.values())
 

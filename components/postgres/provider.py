@@ -155,16 +155,17 @@ class PostgresObjectProvider(ObjectProvider[Props]):
     marked: ClassVar[str | None] = None
     """The COMMENT ON object kind (DATABASE, ROLE, SCHEMA) of kinds that carry an ownership
     marker; None for grants and privileges, which are idempotent to create again."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.marks_ownership = cls.marked is not None
     references: ClassVar[dict[str, str]] = {}
     """Name property -> COMMENT ON kind (DATABASE, ROLE) of an object this one refers to and
     that is renamed in place. `<key>_ref` holds that object's ownership marker (or, for a
     plain name, the name itself): the marker is the identity (a replace key), the name an
     update key, so a rename of the referenced object is an update here, and a delete after
     a rename finds the object under its current name."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The kinds with a COMMENT ON object are the ones that carry the marker.
+        super().__init_subclass__(**kwargs)
+        cls.marks_ownership = cls.marked is not None
 
     # -- references to renamable objects ----------------------------------------------------
     def normalize(self, inputs: dict[str, Any]) -> None:
