@@ -110,37 +110,50 @@ setup_pulumi() {
 }
 
 # 3. Provider plugins ----------------------------------------------------------------------
-# Asked of the CLI, which looks in its own home: PULUMI_HOME, else ~/.pulumi of the account in
-# the password database, whatever $HOME says (they differ under sudo and in some CI images).
-# Python reads the whole listing: no early exit, no SIGPIPE under pipefail.
-kubernetes_plugin_installed() {
-    "$TOOLS/pulumi" plugin ls --json | "$VENV/bin/python" -c '
-import json, sys
-wanted = ("kubernetes", "resource", sys.argv[1])
-sys.exit(wanted not in {(p["name"], p["kind"], p["version"]) for p in json.load(sys.stdin)})
-' "$PULUMI_KUBERNETES_VERSION"
+# The installed plugin must be the binary this setup built: the CLI keeps plugins in its own
+# home (PULUMI_HOME, else ~/.pulumi of the account in the password database, whatever $HOME
+# says; they differ under sudo and in some CI images), so that is where we look.
+kubernetes_plugin_current() {
+    "$VENV/bin/python" - "$1" "$PULUMI_KUBERNETES_VERSION" <<'PY'
+import filecmp, os, pwd, sys
+from pathlib import Path
+built, version = Path(sys.argv[1]), sys.argv[2]
+home = Path(os.environ.get("PULUMI_HOME") or Path(pwd.getpwuid(os.getuid()).pw_dir) / ".pulumi")
+installed = home / "plugins" / f"resource-kubernetes-v{version}" / "pulumi-resource-kubernetes"
+sys.exit(not (installed.is_file() and filecmp.cmp(built, installed, shallow=False)))
+PY
+}
+
+# Built from the module at the pinned version with our patches applied (each one says what it
+# changes and why: toolchain/go/kubernetes-provider/patches); the cache key covers the wrapper
+# module and the patches.
+kubernetes_provider_binary() {
+    local here="$ROOT/toolchain/go/kubernetes-provider" hash
+    hash="$(cat "$here"/go.mod "$here"/go.sum "$here"/patches/*.patch | sha256sum | cut -c1-12)"
+    echo "$CACHE/kubernetes-provider-v$PULUMI_KUBERNETES_VERSION-$hash/pulumi-resource-kubernetes"
 }
 
 setup_kubernetes_provider() {
     step "pulumi-kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION"
-    local bin="$CACHE/kubernetes-provider-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes"
-    if kubernetes_plugin_installed; then
-        echo "    already installed"
-        return
-    fi
+    local here="$ROOT/toolchain/go/kubernetes-provider" bin
+    bin="$(kubernetes_provider_binary)"
     if [ ! -x "$bin" ]; then
         echo "    building from the Go module proxy (cold: ~6.5 min on 2 cores)"
         local work="$CACHE/build/kubernetes-provider-$PULUMI_KUBERNETES_PROVIDER_MODULE"
         rm -rf "$work" && mkdir -p "$work"
-        cp "$ROOT/toolchain/go/kubernetes-provider/go.mod" "$ROOT/toolchain/go/kubernetes-provider/go.sum" "$work/"
+        cp "$here/go.mod" "$here/go.sum" "$work/"
         (
             cd "$work"
-            local src
+            local src patch
             src="$(module_dir github.com/pulumi/pulumi-kubernetes/provider/v4)"
+            cp -r "$src" provider && chmod -R u+w provider
+            for patch in "$here"/patches/*.patch; do
+                patch --quiet --forward --directory=provider -p1 < "$patch"
+            done
+            go mod edit -replace "github.com/pulumi/pulumi-kubernetes/provider/v4=./provider"
             # The provider's main package embeds schema files its Makefile generates; the
             # module zip has their sources, so generate them here as the Makefile would.
-            cp "$src"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} .
-            chmod u+w ./*
+            cp provider/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} .
             VERSION="$PULUMI_KUBERNETES_VERSION" go run generate.go
             rm generate.go schema.json terraform-mapping.json
             mkdir -p "$(dirname "$bin")"
@@ -148,6 +161,10 @@ setup_kubernetes_provider() {
                 "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
             mv "$bin.tmp" "$bin"
         )
+    fi
+    if kubernetes_plugin_current "$bin"; then
+        echo "    already installed"
+        return
     fi
     "$TOOLS/pulumi" plugin install resource kubernetes "$PULUMI_KUBERNETES_VERSION" --file "$bin" --reinstall
 }

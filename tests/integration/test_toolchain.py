@@ -195,11 +195,14 @@ def test_language_host_exits_when_its_engine_stops_answering(tmp_path: Path) -> 
 
 def test_setup_asks_the_cli_where_plugins_are_whatever_home_says(tmp_path: Path) -> None:
     """The CLI keeps plugins under the home directory of the account in the password
-    database, not under $HOME: setup's check must agree with it."""
+    database, not under $HOME: setup's check must agree with it, and find there the very
+    binary setup built (with our patches), not only a plugin of the same version."""
+    check = 'kubernetes_plugin_current "$(kubernetes_provider_binary)" && echo installed'
+    cache = os.environ.get("PAIF_CACHE", str(Path.home() / ".cache" / "paif"))
     result = subprocess.run(
-        ["bash", "-c", "source toolchain/setup.sh && kubernetes_plugin_installed && echo installed"],
+        ["bash", "-c", f"source toolchain/setup.sh && {check}"],
         cwd=ROOT,
-        env={**os.environ, "HOME": str(tmp_path)},
+        env={**os.environ, "HOME": str(tmp_path), "PAIF_CACHE": cache},
         capture_output=True,
         text=True,
         timeout=60,
