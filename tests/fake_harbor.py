@@ -6,7 +6,8 @@ Implemented, and nothing else (any other path answers 404 like an unknown route)
   DELETE /projects/{project_name_or_id}/metadatas/{meta_name}
   GET /projects/{project_name}/repositories, DELETE .../repositories/{repository_name}
   GET /quotas?reference=project&reference_id=N, PUT /quotas/{id}
-  POST /robots, GET/PUT/DELETE /robots/{id}
+  POST /robots, GET /robots?q=Level=project,ProjectID=N, GET/PUT/PATCH/DELETE /robots/{id}
+  POST /labels, GET /labels?scope=p&project_id=N[&name=...]
   POST /retentions, GET/PUT/DELETE /retentions/{id}
   GET/POST /projects/{p}/immutabletagrules, PUT/DELETE .../immutabletagrules/{id}
 
@@ -163,6 +164,7 @@ class State:
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)
     quotas: dict[int, dict[str, Any]] = field(default_factory=dict)
     robots: dict[int, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[int, dict[str, Any]] = field(default_factory=dict)
     retentions: dict[int, dict[str, Any]] = field(default_factory=dict)
     immutable: dict[int, dict[str, Any]] = field(default_factory=dict)
     repositories: dict[int, list[str]] = field(default_factory=dict)
@@ -219,6 +221,10 @@ class FakeHarbor:
     def stall(self, method: str, path: str, seconds: float, times: int = 1) -> None:
         """Delay the next `times` matching requests by `seconds` before answering."""
         self._faults.append(_Fault(method, re.compile(path), times, seconds=seconds))
+
+    def clear_faults(self) -> None:
+        """Drop every failure and stall not used up yet."""
+        self._faults.clear()
 
     def seed_repositories(self, project: str, names: list[str]) -> None:
         pid = self._project(project, by_name=True)["project_id"]
@@ -335,9 +341,13 @@ class FakeHarbor:
             ("GET", "/quotas", self._list_quotas),
             ("PUT", r"/quotas/(\d+)", self._update_quota),
             ("POST", "/robots", self._create_robot),
+            ("GET", "/robots", self._list_robots),
             ("GET", r"/robots/(\d+)", self._get_robot),
             ("PUT", r"/robots/(\d+)", self._update_robot),
+            ("PATCH", r"/robots/(\d+)", self._refresh_robot_secret),
             ("DELETE", r"/robots/(\d+)", self._delete_robot),
+            ("POST", "/labels", self._create_label),
+            ("GET", "/labels", self._list_labels),
             ("POST", "/retentions", self._create_retention),
             ("GET", r"/retentions/(\d+)", self._get_retention),
             ("PUT", r"/retentions/(\d+)", self._update_retention),
@@ -658,10 +668,93 @@ class FakeHarbor:
         robot["update_time"] = _now()
         return 200, None, {}
 
+    @staticmethod
+    def _query(params: dict[str, str]) -> dict[str, str]:
+        """Harbor's `q` parameter, exact matches only: `k=v,k2=v2`."""
+        pairs = [item.split("=", 1) for item in params.get("q", "").split(",") if item]
+        if any(len(pair) != 2 for pair in pairs):
+            raise bad(f"invalid query: {params.get('q')!r}")
+        return dict((k, v) for k, v in pairs)
+
+    def _list_robots(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any, dict[str, str]]:
+        query = self._query(params)
+        level = query.get("Level", "system")
+        if level not in ("system", "project"):
+            raise bad("bad request error level input")
+        project_id = 0
+        if level == "project":
+            if "ProjectID" not in query:
+                raise bad("must with project ID when to query project robots")
+            if not query["ProjectID"].isdigit():
+                raise bad("Project ID must be int type.")
+            project_id = int(query["ProjectID"])
+        found = [self._robot_view(r) for r in self.state.robots.values() if r["project_id"] == project_id]
+        page, headers = self._page(found, params)
+        return 200, page, headers
+
+    def _refresh_robot_secret(self, rid: str, *, body: Any, **_: Any) -> tuple[int, Any, dict[str, str]]:
+        robot = self._robot(rid)
+        secret = fields(body, {"secret": str}, "robot secret").get("secret") or ""
+        if secret:
+            if not (len(secret) >= 8 and re.search("[a-z]", secret) and re.search("[A-Z]", secret)
+                    and re.search("[0-9]", secret)):  # fmt: skip
+                raise bad("the secret must longer than 8 chars with at least 1 uppercase letter, "
+                          "1 lowercase letter and 1 number")  # fmt: skip
+            robot["secret"] = secret
+            return 200, {"secret": ""}, {}
+        robot["secret"] = _secret()
+        return 200, {"secret": robot["secret"]}, {}
+
     def _delete_robot(self, rid: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
         self._robot(rid)
         del self.state.robots[int(rid)]
         return 200, None, {}
+
+    # ---- labels -----------------------------------------------------------------------
+
+    _LABEL = {"name": str, "description": str, "color": str, "scope": str, "project_id": int}
+
+    def _create_label(self, *, body: Any, **_: Any) -> tuple[int, Any, dict[str, str]]:
+        req = fields(body, self._LABEL, "label")
+        name, scope = req.get("name") or "", req.get("scope")
+        if not name:
+            raise bad("label name is required")
+        if scope not in ("g", "p"):
+            raise bad("unsupported label scope")
+        project_id = int(req.get("project_id") or 0) if scope == "p" else 0
+        if scope == "p":
+            self._project(str(project_id), by_name=False)
+        if any(lb["name"] == name and lb["scope"] == scope and lb["project_id"] == project_id
+               for lb in self.state.labels.values()):  # fmt: skip
+            raise ApiError(409, "CONFLICT", f"label {name} already exists")
+        lid = self.state.new_id()
+        self.state.labels[lid] = {
+            "id": lid,
+            "name": name,
+            "description": req.get("description") or "",
+            "color": req.get("color") or "",
+            "scope": scope,
+            "project_id": project_id,
+            "creation_time": _now(),
+            "update_time": _now(),
+        }
+        return 201, None, {"Location": f"{API}/labels/{lid}"}
+
+    def _list_labels(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any, dict[str, str]]:
+        scope = params.get("scope", "")
+        if scope not in ("g", "p"):
+            raise bad(f"invalid scope: {scope}")
+        project_id = int(params.get("project_id") or 0)
+        if scope == "p" and project_id == 0:
+            raise bad("must with project ID when to query project labels")
+        name = params.get("name", "")
+        found = [
+            dict(lb)
+            for lb in self.state.labels.values()
+            if lb["scope"] == scope and (scope == "g" or lb["project_id"] == project_id) and name in lb["name"]
+        ]
+        page, headers = self._page(found, params)
+        return 200, page, headers
 
     # ---- retention --------------------------------------------------------------------
 

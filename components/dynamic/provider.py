@@ -34,6 +34,7 @@ band); an update of a vanished object fails with `ObjectGone`, which tells the u
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
@@ -82,6 +83,41 @@ never recorded is then told apart from another owner's object, and adopted by th
 def ownership_marker(resource_name: str) -> str:
     """The marker a created object carries: which stack and resource created it."""
     return f"managed by Pulumi: {pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
+
+
+def same_stack(marker: str | None, other: str | None) -> bool:
+    """Two ownership markers written by the same project and stack (any resources of it)."""
+    if not marker or not other:
+        return False
+    return marker.rsplit("/", 1)[0] == other.rsplit("/", 1)[0]
+
+
+# A description a server reports: the declared one, then this stack's marker in brackets.
+_MARKED = re.compile(r"(?P<description>.*?) ?\[(?P<marker>managed by Pulumi: [^\n]*)\]", re.DOTALL)
+
+
+def marked(description: str, props: Props) -> str:
+    """The description written to the server: the declared one with this stack's ownership
+    marker appended, for kinds whose only free-text field is a description (a vCenter
+    namespace or VM class, a Harbor robot or label)."""
+    marker = props.get(OWNERSHIP_KEY)
+    if not isinstance(marker, str) or not marker:
+        return description
+    return f"{description} [{marker}]" if description else f"[{marker}]"
+
+
+def unmarked(description: str) -> tuple[str, str | None]:
+    """The declared description and the ownership marker in a description the server reports."""
+    match = _MARKED.fullmatch(description)
+    return (match["description"], match["marker"]) if match else (description, None)
+
+
+def whose(found: str | None, holder: str = "its description") -> str:
+    """Why an object found under a declared name is not adopted: the marker `holder` carries
+    (another owner's), or none of this stack's."""
+    if found is not None:
+        return f"{holder} carries another owner's marker, {found!r}"
+    return f"{holder} carries no marker of this stack: another owner's, or created before this stack marked what it creates"
 
 
 def is_unknown(value: Any) -> bool:
@@ -152,8 +188,10 @@ class ObjectProvider(ResourceProvider, Generic[Session]):
     delete_before_replace: ClassVar[bool] = True
     """Names are unique on the server: the old object goes before the new one comes."""
     marks_ownership: ClassVar[bool] = False
-    """The kind writes this stack's ownership marker (`OWNERSHIP_KEY`, added to the inputs by
-    `DynamicResource`) onto the objects it creates, and `adopt` looks for it."""
+    """The kind gets this stack's ownership marker (`OWNERSHIP_KEY`, added to the inputs by
+    `DynamicResource`): it writes it onto the objects it creates and looks for it when the
+    server says the object already exists (a kind with no field for it, a Harbor immutable
+    rule, checks its parent's marker instead)."""
 
     # A class default, not set in __init__: providers pickled into older state are restored
     # without running __init__.

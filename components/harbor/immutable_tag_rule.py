@@ -5,6 +5,12 @@ neither be overwritten nor deleted. Harbor has no GET for a single rule (the rul
 in the project's list), creates every rule enabled, and, when an update changes
 `disabled`, only toggles the rule and ignores the rest of the update; the provider works
 around each of these.
+
+A create Harbor confirmed but the engine never recorded (a kill in between) meets Harbor's
+409 on the next `up`. A rule has no field to carry an ownership marker, but when its project
+carries this stack's marker (the Project's owner label) and Harbor refuses a second rule with
+the same patterns, the rule found there with the declared patterns is the declared rule: it
+is adopted (its `disabled` set as declared). In a project of anyone else's it is refused.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure
 
+from components.dynamic.provider import OWNERSHIP_KEY, same_stack
 from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.harbor.client import HarborClient, HarborConflict, HarborNotFound, created_id
 from components.harbor.connection import HarborConnection
+from components.harbor.project import project_marker
 from components.harbor.provider import HarborObjectProvider, Props, known, numeric_id
 
 
@@ -47,6 +55,7 @@ def _rules_path(props: Props) -> str:
 
 class ImmutableTagRuleProvider(HarborObjectProvider):
     kind = "immutable tag rule"
+    marks_ownership = True
     replace_keys = ("project_id",)
     update_keys = ("tag_pattern", "repo_pattern", "disabled")
 
@@ -69,8 +78,14 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
         try:
             rule_id = created_id(client.create(path, rule_body(props, disabled=False)))
         except HarborConflict as exc:
+            ours = same_stack(props.get(OWNERSHIP_KEY), project_marker(client, int(props["project_id"])))
+            same = self._same_patterns(client, props) if ours else None
+            if same is not None:
+                id_ = f"{path}/{same}"
+                self.update_object(client, id_, {}, props)
+                return id_, None
             raise HarborConflict(
-                f"project {props['project_id']} already has an immutable tag rule for tags "
+                f"project {int(props['project_id'])} already has an immutable tag rule for tags "
                 f"{props['tag_pattern']!r} in repositories {props['repo_pattern']!r}; delete it or import it",
                 status=exc.status,
                 code=exc.code,
@@ -79,15 +94,20 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
             client.put(f"{path}/{rule_id}", rule_body(props, disabled=True, rule_id=rule_id))
         return f"{path}/{rule_id}", None
 
-    def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
-        rule = self._find(client, props, numeric_id(id_))
-        if rule is None:
-            return None
+    def _same_patterns(self, client: HarborClient, props: Props) -> int | None:
+        """The id of the project's rule with the declared tag and repository patterns."""
+        wanted = (props["tag_pattern"], props["repo_pattern"])
+        for rule in client.list_all(_rules_path(props)):
+            seen = self._patterns(rule)
+            if (seen["tag_pattern"], seen["repo_pattern"]) == wanted:
+                return int(rule["id"])
+        return None
+
+    @staticmethod
+    def _patterns(rule: dict[str, Any]) -> dict[str, Any]:
         tags = rule.get("tag_selectors") or []
         repos = (rule.get("scope_selectors") or {}).get("repository") or []
         return {
-            "rule_id": int(rule["id"]),
-            "disabled": bool(rule.get("disabled")),
             "tag_pattern": tags[0].get("pattern")
             if len(tags) == 1 and tags[0].get("decoration") == "matches"
             else None,
@@ -97,6 +117,12 @@ class ImmutableTagRuleProvider(HarborObjectProvider):
                 else None
             ),
         }
+
+    def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
+        rule = self._find(client, props, numeric_id(id_))
+        if rule is None:
+            return None
+        return {"rule_id": int(rule["id"]), "disabled": bool(rule.get("disabled")), **self._patterns(rule)}
 
     def update_object(self, client: HarborClient, id_: str, olds: Props, news: Props) -> None:
         rule_id = numeric_id(id_)

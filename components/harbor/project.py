@@ -4,6 +4,15 @@ Harbor keeps the settings as project metadata with string values ("true"/"false"
 storage quota in a separate quota object (bytes), and refuses to delete a project that
 still holds repositories. `force_destroy` deletes the repositories first; it is off by
 default so a `pulumi destroy` never silently deletes images.
+
+Ownership: a project has no free-text field, so the project-scoped label `OWNER_LABEL`
+carries this stack's marker in its description, written right after the project is created
+(a failure there deletes the new project: all or nothing). A create Harbor confirmed but the
+engine never recorded meets Harbor's 409 on the next `up`; a project whose owner label
+carries this resource's marker is adopted (its settings and quota made to match the
+declaration), any other is refused untouched. A kill between the project's creation and its
+label's leaves an unmarked project, refused like anyone else's: the window is one request
+wide instead of the whole create.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from urllib.parse import quote
 import pulumi
 from pulumi.dynamic import CheckFailure
 
+from components.dynamic.provider import OWNERSHIP_KEY, NotOwned, marked, unmarked, whose
 from components.dynamic.resource import ConnectedArgs, DynamicResource
 from components.harbor.client import HarborClient, HarborConflict, HarborError
 from components.harbor.connection import HarborConnection
@@ -27,6 +37,8 @@ from components.harbor.provider import (
 )
 
 GIB = 1024**3
+OWNER_LABEL = "pulumi-owner"
+"""The project-scoped label whose description carries the ownership marker."""
 UNLIMITED = -1
 SEVERITIES = ("critical", "high", "medium", "low", "none")
 _FLAGS = {
@@ -51,6 +63,13 @@ def project_metadata(props: Props) -> dict[str, str]:
     return metadata
 
 
+def project_marker(client: HarborClient, project_id: int) -> str | None:
+    """The ownership marker on the project's `OWNER_LABEL` (None: no such label)."""
+    labels = client.list_all("/labels", params={"scope": "p", "project_id": project_id, "name": OWNER_LABEL})
+    owner = next((lb for lb in labels if lb.get("name") == OWNER_LABEL), None)
+    return unmarked(str(owner.get("description") or ""))[1] if owner is not None else None
+
+
 def storage_bytes(quota_gib: int) -> int:
     return UNLIMITED if quota_gib == UNLIMITED else quota_gib * GIB
 
@@ -72,6 +91,7 @@ class ProjectProvider(HarborObjectProvider):
         "storage_quota",
     )
     state_keys = ("force_destroy",)
+    marks_ownership = True
 
     def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
@@ -114,6 +134,8 @@ class ProjectProvider(HarborObjectProvider):
         try:
             client.create("/projects", body)
         except HarborConflict as exc:
+            if props.get(OWNERSHIP_KEY):
+                return self._adopt(client, props)
             raise HarborConflict(
                 f"Harbor project {name!r} already exists at {client.url}; delete it, choose another name, "
                 "or adopt it with `pulumi import`",
@@ -124,12 +146,34 @@ class ProjectProvider(HarborObjectProvider):
         project_id = int(project["project_id"])
         id_ = f"/projects/{project_id}"
         try:
+            self._mark(client, project_id, props)
             self._set_quota(client, project_id, int(props["storage_quota"]))
             return id_, self.observed(client, id_, props, "created")
         except HarborError:
             # Creation must be all or nothing: a half-made project would block the next attempt.
             client.delete(id_)
             raise
+
+    def _mark(self, client: HarborClient, project_id: int, props: Props) -> None:
+        if props.get(OWNERSHIP_KEY):
+            label = {"name": OWNER_LABEL, "description": marked("", props), "scope": "p", "project_id": project_id}
+            client.create("/labels", label)
+
+    def _adopt(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any]]:
+        name = str(props["name"])
+        project_id = int(client.get(_project_path(props), by_name=True)["project_id"])
+        found = project_marker(client, project_id)
+        if found != props.get(OWNERSHIP_KEY):
+            owner = whose(found, f"its {OWNER_LABEL!r} label")
+            if found is None:
+                owner += ", or a create killed before its label was written"
+            raise NotOwned(
+                f"Harbor project {name!r} already exists at {client.url} but this stack's state does not "
+                f"record it ({owner}): delete it, choose another name, or adopt it with `pulumi import`"
+            )
+        id_ = f"/projects/{project_id}"
+        self.update_object(client, id_, {}, props)
+        return id_, self.observed(client, id_, props, "adopted")
 
     def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
         project = client.find(id_)

@@ -5,6 +5,13 @@ kind "project" for one project). Harbor names it `robot$<project>+<name>` and re
 secret only once, at creation: the secret lives in state as a secret output and is never
 logged. Robots always expire (`duration` in days, never -1). Changing `rotation` replaces
 the robot, which issues a new secret and a new lifetime.
+
+Ownership: the description written to Harbor ends with this stack's marker (`marked`). A
+create Harbor confirmed but the engine never recorded (a kill in between) meets Harbor's 409
+on the next `up`; the robot found under that name carries this resource's marker, so it is
+adopted: made to match the declaration (PUT) and given a new secret (PATCH, Harbor's "refresh
+secret"), since the one Harbor returned at creation was lost with the killed run. A robot
+without the marker is refused untouched.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pulumi
 from pulumi.dynamic import CheckFailure
 
+from components.dynamic.provider import OWNERSHIP_KEY, NotOwned, marked, unmarked, whose
 from components.dynamic.resource import ConnectedArgs, DynamicResource
-from components.harbor.client import HarborClient, HarborConflict, created_id
+from components.harbor.client import HarborClient, HarborConflict, HarborError, created_id
 from components.harbor.connection import HarborConnection
 from components.harbor.provider import (
     HarborObjectProvider,
@@ -98,6 +107,7 @@ class RobotAccountProvider(HarborObjectProvider):
     named = "robot"
     replace_keys = ("name", "project", "level", "rotation")
     update_keys = ("permissions", "duration", "description", "disable")
+    marks_ownership = True
 
     def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
@@ -124,7 +134,7 @@ class RobotAccountProvider(HarborObjectProvider):
     def _body(self, props: Props, name: str) -> dict[str, Any]:
         return {
             "name": name,
-            "description": str(props.get("description") or ""),
+            "description": marked(str(props.get("description") or ""), props),
             "level": LEVEL,
             "duration": int(props["duration"]),
             "disable": bool(props.get("disable")),
@@ -135,6 +145,8 @@ class RobotAccountProvider(HarborObjectProvider):
         try:
             response = client.create("/robots", self._body(props, str(props["name"])))
         except HarborConflict as exc:
+            if props.get(OWNERSHIP_KEY):
+                return self._adopt(client, props)
             raise HarborConflict(
                 f"Harbor robot account {props['name']!r} already exists in project {props['project']!r}; "
                 "delete it or choose another name",
@@ -145,6 +157,31 @@ class RobotAccountProvider(HarborObjectProvider):
         id_ = f"/robots/{created.get('id') or created_id(response)}"
         return id_, {**self.observed(client, id_, props, "created"), "secret": created["secret"]}
 
+    def _existing(self, client: HarborClient, props: Props) -> dict[str, Any] | None:
+        """The project's robot with the declared name, as Harbor lists it (None: not there)."""
+        project = client.get(f"/projects/{quote(str(props['project']), safe='')}", by_name=True)
+        robots = client.list_all("/robots", params={"q": f"Level={LEVEL},ProjectID={int(project['project_id'])}"})
+        # Harbor names it <prefix><project>+<name>, and a name cannot hold a '+'.
+        suffix = f"+{props['name']}"
+        return next((r for r in robots if str(r.get("name") or "").endswith(suffix)), None)
+
+    def _adopt(self, client: HarborClient, props: Props) -> tuple[str, dict[str, Any]]:
+        robot = self._existing(client, props)
+        found = unmarked(str(robot.get("description") or ""))[1] if robot is not None else None
+        if robot is None or found != props.get(OWNERSHIP_KEY):
+            raise NotOwned(
+                f"Harbor robot account {props['name']!r} already exists in project {props['project']!r} at "
+                f"{client.url} but this stack's state does not record it ({whose(found)}): if it is this stack's "
+                "and nothing uses its secret, delete it in Harbor and run again; otherwise choose another name"
+            )
+        id_ = f"/robots/{int(robot['id'])}"
+        client.put(id_, self._body(props, str(robot["name"])))
+        refreshed = client.request("PATCH", id_, body={"secret": ""}).json()
+        secret = refreshed.get("secret") if isinstance(refreshed, dict) else None
+        if not secret:
+            raise HarborError(f"Harbor at {client.url} did not return a new secret for robot {robot['name']!r}")
+        return id_, {**self.observed(client, id_, props, "adopted"), "secret": secret}
+
     def observe(self, client: HarborClient, id_: str, props: Props) -> dict[str, Any] | None:
         robot = client.find(id_)
         if robot is None:
@@ -153,7 +190,7 @@ class RobotAccountProvider(HarborObjectProvider):
             "robot_id": int(robot["id"]),
             "full_name": robot["name"],
             "level": robot.get("level"),
-            "description": robot.get("description") or "",
+            "description": unmarked(str(robot.get("description") or ""))[0],
             "duration": robot.get("duration"),
             "disable": bool(robot.get("disable")),
             "expires_at": robot.get("expires_at"),

@@ -19,12 +19,20 @@ next `up` (`post_new`), and anyone else's object of the same name is refused unt
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-from components.dynamic.provider import OWNERSHIP_KEY, NotOwned, ObjectProvider, Props, is_unknown
+from components.dynamic.provider import (
+    OWNERSHIP_KEY,
+    NotOwned,
+    ObjectProvider,
+    Props,
+    is_unknown,
+    marked,
+    unmarked,
+    whose,
+)
 from components.vsphere.client import VcenterClient, VcenterError
 from components.vsphere.connection import CONNECTION_KEYS, endpoint_from_props
 
@@ -39,25 +47,6 @@ __all__ = [
     "open_client",
     "unmarked",
 ]
-# A description vCenter reports: the declared one, then this stack's marker in brackets.
-_MARKED = re.compile(r"(?P<description>.*?) ?\[(?P<marker>managed by Pulumi: [^\n]*)\]", re.DOTALL)
-
-
-def marked(description: str, props: Props) -> str:
-    """The description written to vCenter: the declared one with this stack's ownership
-    marker appended (vCenter keeps no other field of ours on a namespace or a VM class)."""
-    marker = props.get(OWNERSHIP_KEY)
-    if not isinstance(marker, str) or not marker:
-        return description
-    return f"{description} [{marker}]" if description else f"[{marker}]"
-
-
-def unmarked(description: str) -> tuple[str, str | None]:
-    """The declared description and the ownership marker in a description vCenter reports."""
-    match = _MARKED.fullmatch(description)
-    return (match["description"], match["marker"]) if match else (description, None)
-
-
 def as_int(value: Any) -> int:
     """Numbers arrive from the engine as floats; vCenter's JSON decoder wants integers."""
     return int(value)
@@ -113,15 +102,9 @@ class VsphereObjectProvider(ObjectProvider[VcenterClient]):
         found = unmarked(str(existing.get("description") or ""))[1] if existing is not None else None
         if existing is not None and found is not None and found == props.get(OWNERSHIP_KEY):
             return existing
-        owner = (
-            f"its description carries another owner's marker, {found!r}"
-            if found is not None
-            else "its description carries no marker of this stack: another owner's, or created before "
-            "this stack marked what it creates"
-        )
         raise NotOwned(
             f"{self.what} {props[self.id_key]!r} already exists on vCenter {client.endpoint.host} but this "
-            f"stack's state does not record it ({owner}): if it is this stack's and nothing uses it, delete "
+            f"stack's state does not record it ({whose(found)}): if it is this stack's and nothing uses it, delete "
             "it in vCenter and run again; otherwise choose another name"
         ) from None
 

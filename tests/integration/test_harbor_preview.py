@@ -12,8 +12,11 @@ encrypted in state, refresh sees drift and out-of-band deletes.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.fake_harbor import FakeHarbor
-from tests.integration.engine import PulumiProgram
+from tests.integration.engine import PulumiFailed, PulumiProgram
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +168,66 @@ def test_up_refresh_destroy_against_the_fake(tmp_path: Path) -> None:
         stack.destroy()
         assert harbor.state.projects == {} and harbor.state.robots == {}
         assert harbor.state.retentions == {} and harbor.state.immutable == {}
+
+
+def engine_pids(backend_url: str) -> list[int]:
+    """The Pulumi CLI processes that write to `backend_url` (read from /proc)."""
+    marker = f"PULUMI_BACKEND_URL={backend_url}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(entry / "exe").resolve().name != "pulumi":
+                continue
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_an_update_killed_after_harbor_created_a_robot_converges_on_the_next_up(tmp_path: Path) -> None:
+    """The crash window through the real engine: Harbor has created the pull robot (and
+    returned its secret) but the engine is SIGKILLed before it records the robot. The next
+    `up` meets Harbor's 409, finds the robot carrying this stack's marker, adopts it and gives
+    it a new secret: one robot, the state's secret is the one Harbor now holds, no import."""
+    with FakeHarbor(password=PASSWORD) as harbor:
+        stack = PulumiProgram(PROGRAM, tmp_path)
+        stack.set_config("url", harbor.url)
+        stack.set_config("password", PASSWORD, secret=True)
+        # The provider reads each robot back right after creating it: hold that read.
+        harbor.stall("GET", r"/robots/\d+$", seconds=60, times=5)
+        killed: list[int] = []
+
+        def kill_when_a_robot_exists() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                if any("/robots/" in r.path for r in harbor.calls("GET")):
+                    for pid in engine_pids(stack.env["PULUMI_BACKEND_URL"]):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_when_a_robot_exists, daemon=True)
+        killer.start()
+        with pytest.raises(PulumiFailed):
+            stack.up()
+        killer.join(timeout=130)
+        assert killed, "the engine was not killed inside the crash window"
+        made = {r["name"]: dict(r) for r in harbor.state.robots.values()}
+        assert made, "Harbor created no robot before the kill"
+        harbor.clear_faults()
+
+        stack.project.recover(stack.project.stack(stack.stack))
+        changes = stack.up()
+        assert changes.get("create", 0) >= 1 and "delete" not in changes
+        robots = {r["name"]: r for r in harbor.state.robots.values()}
+        assert set(robots) == {"robot$paif-chat+app-pull", "robot$paif-chat+ci-push"}
+        for name, before in made.items():
+            assert robots[name]["id"] == before["id"], f"{name} was recreated, not adopted"
+        outputs = stack.outputs()
+        registry = harbor.url.split("://", 1)[1]
+        pull = robots["robot$paif-chat+app-pull"]
+        assert json.loads(outputs["dockerconfigjson"])["auths"][registry]["password"] == pull["secret"]
+        assert stack.up() == {"same": len(EXPECTED) + 1}

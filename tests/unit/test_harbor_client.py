@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pulumi.runtime import rpc
 
+from components.dynamic.provider import OWNERSHIP_KEY, NotOwned
 from components.harbor import PULL, PUSH, HarborClient, HarborConflict, HarborError
 from components.harbor.immutable_tag_rule import ImmutableTagRuleProvider
-from components.harbor.project import GIB, ProjectProvider
+from components.harbor.project import GIB, OWNER_LABEL, ProjectProvider
 from components.harbor.retention_policy import RetentionPolicyProvider
 from components.harbor.robot_account import RobotAccountProvider, robot_permissions
 from tests.fake_harbor import FakeHarbor
@@ -378,6 +379,112 @@ def test_project_creation_is_rolled_back_when_the_quota_cannot_be_set() -> None:
         with pytest.raises(HarborError, match="per-project quotas are disabled"):
             create_project(harbor)
         assert harbor.state.projects == {}
+
+
+# ---- a create Harbor confirmed but the engine never recorded -----------------------------
+
+MINE = "managed by Pulumi: paif/local/registry-project"
+THEIRS = "managed by Pulumi: paif/prod/registry-project"
+
+
+def owner_labels(harbor: FakeHarbor) -> dict[int, str]:
+    labels = harbor.state.labels.values()
+    return {lb["project_id"]: lb["description"] for lb in labels if lb["name"] == OWNER_LABEL}
+
+
+def test_a_created_project_carries_the_marker_on_its_owner_label(harbor: FakeHarbor) -> None:
+    _, outs = create_project(harbor, **{OWNERSHIP_KEY: MINE})
+    assert owner_labels(harbor) == {outs["project_id"]: f"[{MINE}]"}
+    # Without a marker (a provider called outside a stack), no label.
+    create_project(harbor, name="other")
+    assert len(owner_labels(harbor)) == 1
+
+
+def test_a_project_with_this_resources_marker_is_adopted_and_made_to_match(harbor: FakeHarbor) -> None:
+    id_, outs = create_project(harbor, **{OWNERSHIP_KEY: MINE})
+    # The engine never recorded that create: the next `up` creates again, with a changed declaration.
+    again_id, again = create_project(harbor, storage_quota=5, public=True, **{OWNERSHIP_KEY: MINE})
+    assert again_id == id_ and again["project_id"] == outs["project_id"]
+    assert again["storage_quota"] == 5 and again["public"] is True
+    assert harbor.quota_of(outs["project_id"])["hard"]["storage"] == 5 * GIB
+    assert len(harbor.state.projects) == 1 and len(owner_labels(harbor)) == 1
+
+
+@pytest.mark.parametrize(
+    ("label", "found"),
+    [(None, "'pulumi-owner' label carries no marker of this stack"), (THEIRS, f"another owner's marker, {THEIRS!r}")],
+)
+def test_a_project_without_this_resources_marker_is_refused_untouched(
+    harbor: FakeHarbor, label: str | None, found: str
+) -> None:
+    create_project(harbor, **({OWNERSHIP_KEY: label} if label else {}))
+    before = harbor.project(PROJECT)["metadata"].copy()
+    writes = len(harbor.calls("PUT"))
+    with pytest.raises(NotOwned) as err:
+        create_project(harbor, public=True, **{OWNERSHIP_KEY: MINE})
+    assert found in str(err.value) and f"Harbor project {PROJECT!r} already exists" in str(err.value)
+    assert len(harbor.calls("PUT")) == writes and harbor.project(PROJECT)["metadata"] == before
+
+
+def test_a_project_whose_label_cannot_be_written_is_rolled_back(harbor: FakeHarbor) -> None:
+    harbor.fail("POST", "/labels", status=500)
+    with pytest.raises(HarborError, match="500"):
+        create_project(harbor, **{OWNERSHIP_KEY: MINE})
+    assert harbor.state.projects == {}
+
+
+def test_a_robot_with_this_resources_marker_is_adopted_with_a_new_secret(harbor: FakeHarbor) -> None:
+    create_project(harbor)
+    provider = RobotAccountProvider()
+    first = provider.create({**robot_props(harbor), OWNERSHIP_KEY: MINE})
+    assert first.outs is not None
+    robot = harbor.state.robots[first.outs["robot_id"]]
+    assert robot["description"] == f"pulls the app [{MINE}]"
+    assert first.outs["description"] == "pulls the app"
+    # The engine never recorded that create (its secret is lost): the next `up` creates again.
+    again = provider.create({**robot_props(harbor, access=PUSH, duration=60), OWNERSHIP_KEY: MINE})
+    assert again.outs is not None and again.id == first.id
+    assert again.outs["secret"] == robot["secret"] != first.outs["secret"]
+    assert robot["duration"] == 60
+    assert [a["action"] for a in robot["permissions"][0]["access"]] == ["pull", "push"]
+    assert len(harbor.state.robots) == 1
+    read = provider.read(again.id, again.outs)
+    assert read.outs is not None
+    assert provider.diff(again.id, read.outs, robot_props(harbor, access=PUSH, duration=60)).changes is False
+
+
+@pytest.mark.parametrize(("marker", "found"), [(None, "no marker of this stack"), (THEIRS, "another owner's marker")])
+def test_a_robot_without_this_resources_marker_is_refused_untouched(
+    harbor: FakeHarbor, marker: str | None, found: str
+) -> None:
+    create_project(harbor)
+    provider = RobotAccountProvider()
+    first = provider.create({**robot_props(harbor), **({OWNERSHIP_KEY: marker} if marker else {})})
+    assert first.outs is not None
+    secret = harbor.state.robots[first.outs["robot_id"]]["secret"]
+    with pytest.raises(NotOwned) as err:
+        provider.create({**robot_props(harbor, duration=60), OWNERSHIP_KEY: MINE})
+    assert found in str(err.value) and "'app-pull' already exists in project 'paif-chat'" in str(err.value)
+    assert harbor.calls("PUT") == [] and harbor.calls("PATCH") == []
+    assert harbor.state.robots[first.outs["robot_id"]]["secret"] == secret
+
+
+@pytest.mark.parametrize(("project_marker", "adopted"), [(MINE, True), (THEIRS, False), (None, False)])
+def test_an_immutable_rule_is_adopted_only_in_a_project_of_this_stack(
+    harbor: FakeHarbor, project_marker: str | None, adopted: bool
+) -> None:
+    _, project = create_project(harbor, **({OWNERSHIP_KEY: project_marker} if project_marker else {}))
+    rule = {**rule_props(harbor, project["project_id"]), OWNERSHIP_KEY: MINE.replace("registry-project", "rule")}
+    first = ImmutableTagRuleProvider().create(rule)
+    # The engine never recorded that create: the next `up` creates the rule again, now disabled.
+    if adopted:
+        again = ImmutableTagRuleProvider().create({**rule, "disabled": True})
+        assert again.id == first.id and harbor.state.immutable[int(first.id.rsplit("/", 1)[1])]["disabled"] is True
+    else:
+        with pytest.raises(HarborConflict, match=rf"project {project['project_id']} already has"):
+            ImmutableTagRuleProvider().create({**rule, "disabled": True})
+        assert harbor.calls("PUT") == []
+    assert len(harbor.state.immutable) == 1
 
 
 # ---- RobotAccount ------------------------------------------------------------------------
