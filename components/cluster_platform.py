@@ -189,7 +189,7 @@ def fluent_bit_outputs(spec: LoggingSpec) -> str:
     package's `filters` value would replace its default filters (the kubernetes metadata
     filter among them); classic config applies a filter by its Match wherever it stands."""
     sink = spec.sink
-    common = [f"    Host {sink.host.split(':')[0]}", f"    Port {sink.port}"]
+    common = [f"    Host {sink.host}", f"    Port {sink.port}"]
     if sink.tls:
         common += ["    tls On", "    tls.verify On"]
     if sink.type == "http":

@@ -385,6 +385,12 @@ def _app_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -
             f"{NAMESPACE}:app.tls.mode: given {app.tls.mode!r}; {env} allows "
             f"{', '.join(profile.allowed_tls_modes)}{reason}"
         )
+    if profile.autoscaling and app.replicas and app.replicas > app.autoscaling.max_replicas:
+        problems.append(
+            f"{NAMESPACE}:app.replicas: given {app.replicas}; above {NAMESPACE}:app.autoscaling.maxReplicas "
+            f"({app.autoscaling.max_replicas}): in {env} the autoscaler sets the replica count between "
+            "autoscaling.minReplicas and autoscaling.maxReplicas; raise maxReplicas or lower replicas"
+        )
     if profile.autoscaling and app.autoscaling.min_replicas < profile.min_replicas:
         problems.append(
             f"{NAMESPACE}:app.autoscaling.minReplicas: given {app.autoscaling.min_replicas}; "
@@ -460,6 +466,12 @@ def _placement_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str
             f"must be the GPU class paif:vsphere.gpuClass ({cfg.vsphere.gpu_class!r})"
         )
     declared = {c.name for c in cfg.vsphere.vm_classes}
+    gpu_classes = {c.name for c in cfg.vsphere.vm_classes if c.vgpu_profile is not None}
+    if cfg.vks.cpu_pool.vm_class in gpu_classes:
+        problems.append(
+            f"{NAMESPACE}:vks.cpuPool.vmClass: given {cfg.vks.cpu_pool.vm_class!r}; a class with a vgpuProfile: every "
+            "CPU node would hold a vGPU nothing is scheduled onto; use a class of paif:vsphere.vmClasses without one"
+        )
     if cfg.vks.cpu_pool.vm_class not in declared:
         problems.append(
             f"{NAMESPACE}:vks.cpuPool.vmClass: given {cfg.vks.cpu_pool.vm_class!r}; "
@@ -470,6 +482,14 @@ def _placement_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str
         problems.append(
             f"{NAMESPACE}:vks.platform.monitoring.grafanaHostname: given {monitoring.grafana_hostname!r}; must "
             f"differ from {NAMESPACE}:app.hostname: Grafana's Ingress and the app's would claim the same host"
+        )
+    platform = cfg.vks.platform
+    issuer = cfg.app.tls.cluster_issuer
+    if platform is not None and cfg.app.tls.mode == "cert-manager" and issuer != platform.cert_manager.issuer_name:
+        problems.append(
+            f"{NAMESPACE}:app.tls.clusterIssuer: given {issuer!r}; must be the ClusterIssuer this stack declares "
+            f"on the cluster, {NAMESPACE}:vks.platform.certManager.issuerName ({platform.cert_manager.issuer_name!r}); "
+            "the certificate would otherwise wait for an issuer the stack does not create"
         )
     required = profile.vks_control_plane_replicas
     if required is not None and cfg.vks.control_plane_replicas != required:

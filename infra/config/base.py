@@ -289,11 +289,21 @@ def _cidr(value: str) -> str:
         raise ValueError("must be a network in CIDR notation such as 10.20.0.0/24") from exc
 
 
+WIDEST_EGRESS_PREFIX = 8
+"""The widest egress network a NetworkPolicy of ours may open: a /8 (10.0.0.0/8, fd00::/8)."""
+
+
 def _egress_cidr(value: str) -> str:
-    if ipaddress.ip_network(value).prefixlen == 0:
+    prefix = ipaddress.ip_network(value).prefixlen
+    if prefix == 0:
         raise ValueError(
             "must be the network of the endpoints, not every address: the app's NetworkPolicy allows "
             "egress to this network only"
+        )
+    if prefix < WIDEST_EGRESS_PREFIX:
+        raise ValueError(
+            f"must be the network of the endpoints, at most a /{WIDEST_EGRESS_PREFIX} such as 10.0.0.0/8: a "
+            f"/{prefix} opens a large part of every address to the app's NetworkPolicy"
         )
     return value
 

@@ -145,7 +145,14 @@ class DatabaseConfig(Model):
     ] = Field(
         "chat-pg", description="PostgresCluster name; must not start with pg-"
     )
-    version: str = Field("17.7+vmware.v9.0.2.0", min_length=1, description="DSM PostgreSQL version")
+    version: Annotated[
+        str,
+        rule(
+            re.compile(r"\d+\.\d+(\+[0-9A-Za-z][0-9A-Za-z.-]*)?").fullmatch,
+            "must be a DSM PostgreSQL version: the PostgreSQL major.minor, then DSM's build suffix, "
+            "such as 17.7+vmware.v9.0.2.0",
+        ),
+    ] = Field("17.7+vmware.v9.0.2.0", description="DSM PostgreSQL version")
     vm_class: DnsLabel = Field("best-effort-medium", description="VM class of the database VMs")
     storage_policy_name: str = Field(min_length=1, description="vSphere storage policy of the database disks")
     storage_space: StorageSize = Field("20Gi", description="disk size (Kubernetes quantity, at least 1Gi)")

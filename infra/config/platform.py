@@ -13,8 +13,8 @@ from infra.config.base import (
     DnsLabel,
     DnsName,
     Flag,
+    Host,
     Hostname,
-    HostPort,
     ImageRef,
     Model,
     PemCertificates,
@@ -209,8 +209,8 @@ class LogSinkConfig(Model):
 
     type: Literal["http", "syslog", "es", "splunk", "kafka"] = "http"
     """Fluent Bit output plugin."""
-    host: HostPort
-    """Sink host (VCF Operations for Logs: <host>, port 9543)."""
+    host: Host
+    """Sink host name or IP address, without the port (VCF Operations for Logs: <host>, port 9543)."""
     port: int = Field(default=9543, ge=1, le=65535)
     """Sink port."""
     tls: Flag = True

@@ -826,6 +826,26 @@ NEW_CASES = [
          setter("vks.platform.monitoring.grafanaHostname", "chat.paif.example.com"),
          "paif:vks.platform.monitoring.grafanaHostname: given 'chat.paif.example.com'; must differ from "
          "paif:app.hostname", category="duplicates"),
+    Case("replicas-above-autoscaling-max", "prod", setter("app.replicas", 20),
+         "paif:app.replicas: given 20; above paif:app.autoscaling.maxReplicas (10)", category="cross-checks"),
+    Case("cluster-issuer-not-the-platforms", "prod", setter("app.tls.clusterIssuer", "other-ca"),
+         "paif:app.tls.clusterIssuer: given 'other-ca'; must be the ClusterIssuer this stack declares on the "
+         "cluster, paif:vks.platform.certManager.issuerName ('corp-ca')", category="cross-checks"),
+    Case("cpu-pool-on-the-gpu-class", "prod", setter("vks.cpuPool.vmClass", "paif-gpu-a100-40c"),
+         "paif:vks.cpuPool.vmClass: given 'paif-gpu-a100-40c'; a class with a vgpuProfile", category="cross-checks"),
+    Case("db-version-major-only", "dev", setter("database.version", "9"),
+         "paif:database.version: given '9'; must be a DSM PostgreSQL version", category="versions"),
+    Case("db-version-words", "prod", setter("database.version", "sixteen"),
+         "paif:database.version: given 'sixteen'; must be a DSM PostgreSQL version", category="versions"),
+    Case("log-sink-host-with-port", "prod", setter("vks.platform.logging.sink.host", "10.0.0.1:9543"),
+         "paif:vks.platform.logging.sink.host: given '10.0.0.1:9543'; must be a host name or an IP address, "
+         "without a port (the port is a key of its own)", category="urls"),
+    Case("pais-egress-half-of-every-address", "prod", setter("pais.egressCidr", "0.0.0.0/1"),
+         "paif:pais.egressCidr: given '0.0.0.0/1'; must be the network of the endpoints, at most a /8",
+         category="cidrs"),
+    Case("database-egress-wide-v6", "dev", setter("database.egressCidr", "fc00::/7"),
+         "paif:database.egressCidr: given 'fc00::/7'; must be the network of the endpoints, at most a /8",
+         category="cidrs"),
 ]
 
 
@@ -888,6 +908,9 @@ VALID_EDGE_CASES = [
     ValidCase("tag-pattern-escaped-brace", "prod", setter("harbor.immutableTagPattern", "v\\{1*")),
     ValidCase("egress-wide-private-network", "prod", setter("pais.egressCidr", "10.0.0.0/8")),
     ValidCase("sslmode-verify-ca-in-prod", "prod", setter("database.sslmode", "verify-ca")),
+    ValidCase("db-version-without-build-suffix", "prod", setter("database.version", "16.9")),
+    ValidCase("egress-unique-local-v6", "dev", setter("database.egressCidr", "fd00::/8")),
+    ValidCase("replicas-inside-the-autoscaling-range", "prod", setter("app.replicas", 10)),
 ]
 
 
