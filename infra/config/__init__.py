@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 import pulumi
 import yaml
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
 from infra.config.app import AppConfig, PaisConfig
@@ -601,6 +604,53 @@ def _ca_key_problems(cfg: StackConfig, raw: dict[str, str]) -> list[str]:
     return []
 
 
+_PEM_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
+
+
+def _key_pair_problems(cfg: StackConfig, raw: dict[str, str]) -> list[str]:
+    """A secret private key set for a configured (public) certificate must be a PEM private key
+    and, when it parses, the certificate's own key. The key is never quoted."""
+    platform = cfg.vks.platform if cfg.vks is not None else None
+    pairs = (
+        ("dlvmTlsKey", "paif:dlvm.tlsCertificate", cfg.dlvm.tls_certificate if cfg.dlvm is not None else None),
+        (
+            "corporateCaKey",
+            "paif:vks.platform.certManager.caCertificate",
+            platform.cert_manager.ca_certificate if platform is not None else None,
+        ),
+    )
+    problems = []
+    for name, cert_key, certificate in pairs:
+        key, value = f"{NAMESPACE}:{name}", raw.get(f"{NAMESPACE}:{name}")
+        if not certificate or not value or not value.strip():
+            continue
+        hint = f'set the key file\'s content with `pulumi config set --secret {key} -- "$(cat tls.key)"`'
+        if not _PEM_PRIVATE_KEY.search(value):
+            if "\n" not in value.strip():
+                what = "a single line: a file path instead of the file's content?"
+            elif "CERTIFICATE-----" in value:
+                what = "a certificate, not its key"
+            else:
+                what = "no -----BEGIN PRIVATE KEY----- block"
+            problems.append(f"{key}: the value (not shown) is not a PEM private key ({what}); {hint}")
+            continue
+        try:
+            private = serialization.load_pem_private_key(value.encode(), password=None)
+        except TypeError:
+            problems.append(f"{key}: the key (not shown) is encrypted; give it unencrypted (Pulumi keeps it a secret)")
+            continue
+        except (ValueError, UnsupportedAlgorithm):
+            continue  # not parseable here: the server that loads it reports it
+        public = x509.load_pem_x509_certificate(certificate.encode()).public_key()
+        pem = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        if private.public_key().public_bytes(*pem) != public.public_bytes(*pem):
+            problems.append(
+                f"{key}: the key (not shown) is not the key of {cert_key} (their public keys differ); set that "
+                "certificate's key, or the certificate that goes with this key"
+            )
+    return problems
+
+
 def _namespace_problem(full_key: str, namespace: str, key: str, project: str) -> str | None:
     if namespace == project:
         return f"{full_key}: keys belong to the '{NAMESPACE}' namespace; use {NAMESPACE}:{key}"
@@ -695,6 +745,7 @@ def parse_config(
     if cfg is not None:
         problems.extend(_cross_checks(cfg, PROFILES[cfg.environment]))
         problems.extend(_ca_key_problems(cfg, raw))
+        problems.extend(_key_pair_problems(cfg, raw))
     if stack_text is not None:
         # One line per key: a leading zero that also broke the key's rule (startTime: 0400) is
         # already reported with the value the program was given.

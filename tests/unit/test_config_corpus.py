@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import json
 import shutil
 import tempfile
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from infra.config import ConfigError
 from tests.unit.harness import ROOT, Recorded, run_program, stack_config
@@ -932,8 +937,62 @@ DLVM_TLS_CASES = [
 ]
 
 
+
+
+def _key_and_certificate(common_name: str) -> tuple[str, str]:
+    """A fresh EC key (PEM, unencrypted) and a self-signed certificate of it (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return pem_key, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+DLVM_KEY, DLVM_CERT = _key_and_certificate("chat.dev.paif.example.com")
+OTHER_KEY, _ = _key_and_certificate("other")
+CA_KEY, CA_CERT = _key_and_certificate("corp-ca")
+ENCRYPTED_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pass-phrase-31"),
+    )
+    .decode()
+)
+KEY_PAIR_CASES = [
+    Case("dlvm-tls-key-a-file-path", "dev", setter("dlvm.tlsCertificate", DLVM_CERT),
+         "paif:dlvmTlsKey: the value (not shown) is not a PEM private key (a single line: a file path instead "
+         "of the file's content?)", secrets={"dlvmTlsKey": "/home/me/tls.key"}, absent=("/home/me",),
+         category="key-pairs"),
+    Case("dlvm-tls-key-is-the-certificate", "dev", setter("dlvm.tlsCertificate", DLVM_CERT),
+         "paif:dlvmTlsKey: the value (not shown) is not a PEM private key (a certificate, not its key)",
+         secrets={"dlvmTlsKey": DLVM_CERT}, category="key-pairs"),
+    Case("dlvm-tls-key-of-another-certificate", "dev", setter("dlvm.tlsCertificate", DLVM_CERT),
+         "paif:dlvmTlsKey: the key (not shown) is not the key of paif:dlvm.tlsCertificate (their public keys "
+         "differ)", secrets={"dlvmTlsKey": OTHER_KEY}, absent=(OTHER_KEY.splitlines()[1],), category="key-pairs"),
+    Case("dlvm-tls-key-encrypted", "dev", setter("dlvm.tlsCertificate", DLVM_CERT),
+         "paif:dlvmTlsKey: the key (not shown) is encrypted", secrets={"dlvmTlsKey": ENCRYPTED_KEY},
+         category="key-pairs"),
+    Case("corporate-ca-key-of-another-ca", "prod", setter("vks.platform.certManager.caCertificate", CA_CERT),
+         "paif:corporateCaKey: the key (not shown) is not the key of paif:vks.platform.certManager.caCertificate",
+         secrets={"corporateCaKey": OTHER_KEY},
+         absent=(OTHER_KEY.splitlines()[1],), category="key-pairs"),
+]
+
 CASES += NEW_CASES
 CASES += DLVM_TLS_CASES
+CASES += KEY_PAIR_CASES
+VALID_EDGE_CASES.append(
+    ValidCase("dlvm-tls-key-of-its-certificate", "dev", setter("dlvm.tlsCertificate", DLVM_CERT), secrets={"dlvmTlsKey": DLVM_KEY})
+)
 
 
 @contextlib.contextmanager
