@@ -510,10 +510,51 @@ def config_filled_entries(resource: Res) -> Iterator[str]:
             yield f"{section}.{key} (the plain config value of {source})"
 
 
+HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+# The last word of a Helm value's key that says the value is a credential. "secret" is not one:
+# in charts' values `existingSecret`, `secretName` name a Secret, they do not hold one.
+_CREDENTIAL_WORDS = frozenset(
+    {"password", "passwd", "passphrase", "pwd", "token", "apikey", "credential", "credentials"}
+)
+
+
+def credential_key(key: str) -> bool:
+    """Whether a chart value's key says it holds a credential (adminPassword, apiToken,
+    secretKey), not a reference to one (existingSecret, passwordKey, existingSecretKey)."""
+    words = _words(key)
+    if not words or words[0] == "existing":
+        return False
+    return words[-1] in _CREDENTIAL_WORDS or (len(words) > 1 and (words[-2], words[-1]) in _SECRET_PAIRS)
+
+
+def helm_value_credentials(resource: Res) -> Iterator[str]:
+    """`values.<path>` of each plaintext credential in a Helm release's values: a value shaped
+    like a secret (a PEM key, a token), or a literal under a credential's key."""
+    if resource.type not in HELM_TYPES:
+        return
+
+    def walk(node: Any, path: str, key: str) -> Iterator[str]:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                yield from walk(v, f"{path}.{k}", str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from walk(v, f"{path}[{i}]", key)
+        elif isinstance(node, str) and not is_secret(node) and not is_unknown(node):
+            what = secret_looking_value(node)
+            if what is not None:
+                yield f"{path} ({what})"
+            elif credential_key(key) and not plainly_not_secret(node):
+                yield path
+
+    yield from walk(resource.props.get("values"), "values", "")
+
+
 def check_secret_outputs(resource: Res, _ctx: Context) -> list[str]:
     filled = list(config_filled_entries(resource))
     named = {entry.split(" ", 1)[0] for entry in filled}
-    if plain := [*filled, *(entry for entry in plain_secret_entries(resource) if entry not in named)]:
+    helm = list(helm_value_credentials(resource))
+    if plain := [*filled, *(entry for entry in plain_secret_entries(resource) if entry not in named), *helm]:
         return [
             f"{describe(resource)} {', '.join(plain)} {'is' if len(plain) == 1 else 'are'} not a Pulumi secret "
             "(a plain config value or a literal), so the plaintext sits in the stack config or program and in "

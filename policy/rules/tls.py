@@ -136,28 +136,37 @@ def _container_ports(service: Res, resources: Sequence[Res]) -> list[Mapping[str
     return ports
 
 
+def _target_says(target: Any, pod_ports: list[Mapping[str, Any]]) -> bool | None:
+    """What a Service port's targetPort says about plain HTTP: its own name, else the selected
+    pods' container port it names or numbers (that port's name, then its number); None when
+    nothing tells."""
+    if isinstance(target, str) and not target.isdigit():
+        by_target = _http_name(target)
+        if by_target is not None:
+            return by_target
+        resolved = [p for p in pod_ports if p.get("name") == target]
+        return any(as_number(p.get("containerPort")) in _HTTP_PORTS for p in resolved) if resolved else None
+    if target is None:
+        return None
+    # A number: a pod port named http on 8000 is plain HTTP whatever its number.
+    said = {_http_name(p.get("name")) for p in pod_ports if as_number(p.get("containerPort")) == as_number(target)}
+    if True in said or said == {False}:
+        return True in said
+    return True if as_number(target) in _HTTP_PORTS else None
+
+
 def _plain_http_port(port: Mapping[str, Any], pod_ports: list[Mapping[str, Any]]) -> bool:
-    """Whether a Service port carries plain HTTP: its appProtocol, else its name, else the pod
-    port its targetPort names (resolved against the selected pods' container ports: name, then
-    number), else the port numbers."""
+    """Whether a Service port carries plain HTTP: its appProtocol, else its name, else what its
+    targetPort says (`_target_says`), else the port numbers."""
     app_protocol = port.get("appProtocol")
     if isinstance(app_protocol, str):
         return app_protocol.lower() in _HTTP_APP_PROTOCOLS
     by_name = _http_name(port.get("name"))
     if by_name is not None:
         return by_name
-    target = port.get("targetPort")
-    if isinstance(target, str) and not target.isdigit():
-        by_target = _http_name(target)
-        if by_target is not None:
-            return by_target
-        resolved = [p for p in pod_ports if p.get("name") == target]
-        if resolved:
-            return any(
-                _http_name(target) or as_number(p.get("containerPort")) in _HTTP_PORTS for p in resolved
-            )
-    elif as_number(target) in _HTTP_PORTS:
-        return True
+    by_target = _target_says(port.get("targetPort"), pod_ports)
+    if by_target is not None:
+        return by_target
     return as_number(port.get("port")) in _HTTP_PORTS
 
 

@@ -252,6 +252,21 @@ CASES: list[Case] = [
         "no-plain-http-external-service",
     ),
     Case(
+        "lb-numeric-targetport-on-a-pod-port-named-http",
+        "named-target-port",
+        lambda: base(extra=[service({"port": 8000, "targetPort": 8000})]),
+        "no-plain-http-external-service",
+    ),
+    Case(
+        "lb-numeric-targetport-8080-on-a-pod-port-named-https",
+        "named-target-port",
+        lambda: base(
+            workload=pods_with_ports({"name": "https", "containerPort": 8080}),
+            extra=[service({"port": 443, "targetPort": 8080})],
+        ),
+        None,
+    ),
+    Case(
         "lb-numeric-targetport-8080",
         "named-target-port",
         lambda: base(extra=[service({"name": "api", "port": 8443, "targetPort": 8080})]),
@@ -739,6 +754,49 @@ CASES: list[Case] = [
         "chart-from-the-mirror-pinned",
         "platform",
         lambda: base(extra=[_release()]),
+        None,
+    ),
+    # -- credentials in a chart's values (plaintext in the state's inputs) ------------------------
+    Case(
+        "helm-values-admin-password-literal",
+        "helm-values",
+        lambda: base(extra=[_release(values={"grafana": {"adminPassword": "Gr4fana-admin-77"}})]),
+        "secret-outputs-marked",
+    ),
+    Case(
+        "helm-values-token-in-a-list",
+        "helm-values",
+        lambda: base(extra=[_release(values={"licensing": [{"name": "nls", "apiToken": "nls-tok-0c1d2e3f"}]})]),
+        "secret-outputs-marked",
+    ),
+    Case(
+        "helm-values-pem-key-under-a-harmless-key",
+        "helm-values",
+        lambda: base(extra=[_release(values={"webhook": {"material": PEM_KEY.decode()}})]),
+        "secret-outputs-marked",
+    ),
+    Case(
+        "helm-values-secret-references",
+        "helm-values",
+        lambda: base(
+            extra=[
+                _release(
+                    values={
+                        "grafana": {
+                            "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
+                        },
+                        "tokenTtl": "24h",
+                        "existingSecretKey": "token",
+                    }
+                )
+            ]
+        ),
+        None,
+    ),
+    Case(
+        "helm-values-password-as-a-pulumi-secret",
+        "helm-values",
+        lambda: base(extra=[_release(values={"grafana": {"adminPassword": secret("Gr4fana-admin-77")}})]),
         None,
     ),
 ]
