@@ -6,6 +6,8 @@ only the garbage collector completes). The caller sweeps `layout.home` afterward
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +63,22 @@ def start_apiserver(layout: Layout, *, controller_manager: bool = False) -> ApiS
         path.chmod(0o600)
         _Starter(layout, {}, {"kube-controller-manager": processes.free_port()}).controller_manager(pki, path)
     return server
+
+
+@contextmanager
+def running_apiserver(home: Path, *, namespaces: tuple[str, ...] = ()) -> Iterator[ApiServerProcess]:
+    """`start_apiserver` in a fresh layout under `home`, with `namespaces` created; every
+    process under `home` is swept afterwards."""
+    layout = Layout(home)
+    layout.prepare()
+    try:
+        server = start_apiserver(layout)
+        try:
+            for name in namespaces:
+                created = server.client.post(f"{server.url}/api/v1/namespaces", json={"metadata": {"name": name}})
+                assert created.status_code == 201, created.text
+            yield server
+        finally:
+            server.client.close()
+    finally:
+        processes.sweep(layout.home)

@@ -16,9 +16,7 @@ import httpx
 import pytest
 
 from infra.volume_check import LiveClaim, read_claim, resize_problem
-from localenv import processes
-from localenv.layout import Layout
-from tests.integration.apiserver import ApiServerProcess, start_apiserver
+from tests.integration.apiserver import ApiServerProcess, running_apiserver
 
 pytestmark = pytest.mark.integration
 
@@ -28,30 +26,18 @@ CLASSES = {"growable": True, "fixed": False}
 
 @pytest.fixture(scope="module")
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
-    layout = Layout(tmp_path_factory.mktemp("volume-check") / "home")
-    layout.prepare()
-    try:
-        server = start_apiserver(layout)
-        try:
+    with running_apiserver(tmp_path_factory.mktemp("volume-check") / "home", namespaces=(NAMESPACE,)) as server:
+        for name, expandable in CLASSES.items():
             created = server.client.post(
-                f"{server.url}/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}}
+                f"{server.url}/apis/storage.k8s.io/v1/storageclasses",
+                json={
+                    "metadata": {"name": name},
+                    "provisioner": "csi.vsphere.vmware.com",
+                    "allowVolumeExpansion": expandable,
+                },
             )
             assert created.status_code == 201, created.text
-            for name, expandable in CLASSES.items():
-                created = server.client.post(
-                    f"{server.url}/apis/storage.k8s.io/v1/storageclasses",
-                    json={
-                        "metadata": {"name": name},
-                        "provisioner": "csi.vsphere.vmware.com",
-                        "allowVolumeExpansion": expandable,
-                    },
-                )
-                assert created.status_code == 201, created.text
-            yield server
-        finally:
-            server.client.close()
-    finally:
-        processes.sweep(layout.home)
+        yield server
 
 
 def _claims(server: ApiServerProcess) -> str:

@@ -30,3 +30,10 @@ if config.get_bool("withKubernetes"):
     k8s.core.v1.ConfigMap(
         "smoke", metadata={"namespace": "smoke"}, data={"hello": "world"}, opts=pulumi.ResourceOptions(provider=unreachable)
     )
+    for index in range(config.get_int("extraConfigMaps") or 0):
+        k8s.core.v1.ConfigMap(
+            f"smoke-{index}",
+            metadata={"namespace": "smoke"},
+            data={"index": str(index)},
+            opts=pulumi.ResourceOptions(provider=unreachable),
+        )
