@@ -308,13 +308,15 @@ def check_pais_https(resource: Res, ctx: Context) -> list[str]:
 
 PAIS_HTTPS = ResourceRule(
     name="pais-endpoints-https",
-    description="The PAIS base URL and token endpoint the app is given are https:// URLs.",
+    description="The PAIS base URL and the token endpoints (PAIS, OIDC) the app is given are https:// URLs.",
     check=check_pais_https,
     config={
         "keyPattern": {
             "type": "string",
-            "default": "^PAIS_.*URL$",
-            "description": "regular expression of the ConfigMap keys / env names holding PAIS URLs",
+            # PAIS's own URLs, and any OAuth/OIDC endpoint the app sends its client secret to
+            # (OIDC_TOKEN_URL, AUTH_TOKEN_URL, ISSUER_URL ...); not in-cluster hops such as BACKEND_URL.
+            "default": "^(PAIS|OIDC|OAUTH2?)_.*URL$|(^|_)(TOKEN|ISSUER)_URL$",
+            "description": "regular expression of the ConfigMap keys / env names holding PAIS and OIDC endpoint URLs",
         }
     },
 )

@@ -756,6 +756,25 @@ CASES: list[Case] = [
         lambda: base(extra=[_release()]),
         None,
     ),
+    # -- endpoints the app sends its client secret to --------------------------------------------
+    Case(
+        "env-oidc-token-url-plain-http",
+        "token-endpoints",
+        lambda: base(workload=with_env({"name": "OIDC_TOKEN_URL", "value": "http://sso.paif.example.internal/token"})),
+        "pais-endpoints-https",
+    ),
+    Case(
+        "configmap-issuer-url-plain-http",
+        "token-endpoints",
+        lambda: base(extra=[config_map({"ISSUER_URL": "http://sso.paif.example.internal/realms/paif"})]),
+        "pais-endpoints-https",
+    ),
+    Case(
+        "env-in-cluster-backend-url-plain-http",
+        "token-endpoints",
+        lambda: base(workload=with_env({"name": "BACKEND_URL", "value": "http://chat-backend.paif-chat.svc:8000"})),
+        None,
+    ),
     # -- credentials in a chart's values (plaintext in the state's inputs) ------------------------
     Case(
         "helm-values-admin-password-literal",
