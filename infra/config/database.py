@@ -148,8 +148,8 @@ class DatabaseConfig(Model):
     version: Annotated[
         str,
         rule(
-            re.compile(r"\d+\.\d+(\+[0-9A-Za-z][0-9A-Za-z.-]*)?").fullmatch,
-            "must be a DSM PostgreSQL version: the PostgreSQL major.minor, then DSM's build suffix, "
+            re.compile(r"\d+(\.\d+){0,2}(\+[0-9A-Za-z][0-9A-Za-z.-]*)?").fullmatch,
+            "must be a DSM PostgreSQL version: the PostgreSQL version number, then DSM's build suffix, "
             "such as 17.7+vmware.v9.0.2.0",
         ),
     ] = Field("17.7+vmware.v9.0.2.0", description="DSM PostgreSQL version")

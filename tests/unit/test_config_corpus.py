@@ -838,8 +838,8 @@ NEW_CASES = [
          "cluster, paif:vks.platform.certManager.issuerName ('corp-ca')", category="cross-checks"),
     Case("cpu-pool-on-the-gpu-class", "prod", setter("vks.cpuPool.vmClass", "paif-gpu-a100-40c"),
          "paif:vks.cpuPool.vmClass: given 'paif-gpu-a100-40c'; a class with a vgpuProfile", category="cross-checks"),
-    Case("db-version-major-only", "dev", setter("database.version", "9"),
-         "paif:database.version: given '9'; must be a DSM PostgreSQL version", category="versions"),
+    Case("db-version-with-a-v", "dev", setter("database.version", "v17.7"),
+         "paif:database.version: given 'v17.7'; must be a DSM PostgreSQL version", category="versions"),
     Case("db-version-words", "prod", setter("database.version", "sixteen"),
          "paif:database.version: given 'sixteen'; must be a DSM PostgreSQL version", category="versions"),
     Case("log-sink-host-with-port", "prod", setter("vks.platform.logging.sink.host", "10.0.0.1:9543"),
@@ -914,6 +914,7 @@ VALID_EDGE_CASES = [
     ValidCase("egress-wide-private-network", "prod", setter("pais.egressCidr", "10.0.0.0/8")),
     ValidCase("sslmode-verify-ca-in-prod", "prod", setter("database.sslmode", "verify-ca")),
     ValidCase("db-version-without-build-suffix", "prod", setter("database.version", "16.9")),
+    ValidCase("db-version-major-only", "dev", setter("database.version", "17")),
     ValidCase("egress-unique-local-v6", "dev", setter("database.egressCidr", "fd00::/8")),
     ValidCase("replicas-inside-the-autoscaling-range", "prod", setter("app.replicas", 10)),
 ]
