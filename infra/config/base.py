@@ -6,6 +6,7 @@ import ipaddress
 import re
 import types
 from collections.abc import Callable
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
@@ -353,9 +354,15 @@ def _pem_certificates(value: str) -> str:
     if "-----BEGIN CERTIFICATE-----" not in value:
         raise ValueError("must be PEM certificate(s) (-----BEGIN CERTIFICATE----- ...), not a file name")
     try:
-        x509.load_pem_x509_certificates(value.encode())
+        certificates = x509.load_pem_x509_certificates(value.encode())
     except ValueError as exc:
         raise ValueError(f"must be PEM certificate(s) that parse: {exc}") from None
+    last = max(c.not_valid_after_utc for c in certificates)
+    if last < datetime.now(UTC):
+        raise ValueError(
+            f"must hold a certificate that is still valid: every certificate in it has expired (the last one "
+            f"on {last:%Y-%m-%d}); give the renewed certificate"
+        )
     return value.strip() + "\n"
 
 

@@ -46,6 +46,9 @@ class Case:
     """Text the message must not contain: secret values, follow-on complaints."""
     stack_file_edit: Callable[[str], str] | None = None
     """The stack file as the user wrote it (for what Pulumi decodes before the program sees it)."""
+    then: str = ""
+    """Text the problem line must also contain, after the start `expected` gives (when the value
+    shown in between differs per run)."""
 
 
 def setter(path: str, value: Any) -> Mutation:
@@ -956,6 +959,20 @@ def _key_and_certificate(common_name: str) -> tuple[str, str]:
     return pem_key, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _expired_certificate() -> str:
+    """A self-signed CA certificate that expired a year ago (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=730))
+        .not_valid_after(now - datetime.timedelta(days=365)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+EXPIRED_CERT = _expired_certificate()
 DLVM_KEY, DLVM_CERT = _key_and_certificate("chat.dev.paif.example.com")
 OTHER_KEY, _ = _key_and_certificate("other")
 CA_KEY, CA_CERT = _key_and_certificate("corp-ca")
@@ -982,6 +999,12 @@ KEY_PAIR_CASES = [
     Case("dlvm-tls-key-encrypted", "dev", setter("dlvm.tlsCertificate", DLVM_CERT),
          "paif:dlvmTlsKey: the key (not shown) is encrypted", secrets={"dlvmTlsKey": ENCRYPTED_KEY},
          category="key-pairs"),
+    Case("db-ca-bundle-expired", "prod", setter("database.caBundle", EXPIRED_CERT),
+         "paif:database.caBundle: given", then="; must hold a certificate that is still valid: every certificate "
+         "in it has expired", category="certificates"),
+    Case("corporate-ca-certificate-expired", "prod", setter("vks.platform.certManager.caCertificate", EXPIRED_CERT),
+         "paif:vks.platform.certManager.caCertificate: given", then="; must hold a certificate that is still "
+         "valid: every certificate in it has expired", category="certificates"),
     Case("corporate-ca-key-of-another-ca", "prod", setter("vks.platform.certManager.caCertificate", CA_CERT),
          "paif:corporateCaKey: the key (not shown) is not the key of paif:vks.platform.certManager.caCertificate",
          secrets={"corporateCaKey": OTHER_KEY},
@@ -993,6 +1016,10 @@ CASES += DLVM_TLS_CASES
 CASES += KEY_PAIR_CASES
 VALID_EDGE_CASES.append(
     ValidCase("dlvm-tls-key-of-its-certificate", "dev", setter("dlvm.tlsCertificate", DLVM_CERT), secrets={"dlvmTlsKey": DLVM_KEY})
+)
+VALID_EDGE_CASES.append(
+    # A bundle may carry an expired certificate beside a valid one (system bundles often do).
+    ValidCase("db-ca-bundle-with-one-expired-certificate", "prod", setter("database.caBundle", EXPIRED_CERT + DLVM_CERT))
 )
 
 
@@ -1029,7 +1056,9 @@ def test_bad_config_fails_early_naming_the_key(case: Case) -> None:
     message = str(rec.error)
     assert message.startswith("invalid stack config (")
     assert "nothing was changed" in message
-    assert any(line.strip().startswith(f"- {case.expected}") for line in message.splitlines()), message
+    assert any(
+        line.strip().startswith(f"- {case.expected}") and case.then in line for line in message.splitlines()
+    ), message
     for text in case.absent:
         assert text not in message, message
     assert "Traceback" not in message
