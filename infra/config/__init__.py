@@ -221,6 +221,13 @@ _ALLOWED = {
     "string_too_long": "must be at most {max_length} characters",
     "too_short": "must list at least {min_length}",
     "too_long": "must list at most {max_length}",
+    "list_type": "must be a list: one `- item` per line in the stack file, or [a, b]",
+    "tuple_type": "must be a list: one `- item` per line in the stack file, or [a, b]",
+    "dict_type": "must be an object (key: value pairs)",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
 }
 
 
