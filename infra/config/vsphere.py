@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -21,7 +22,14 @@ VgpuProfile = Annotated[str, rule(VGPU_PROFILE.match, VGPU_PROFILE_RULE)]
 class AccessEntry(Model):
     subject: str = Field(min_length=1)
     """SSO user or group name."""
-    domain: str = Field("vsphere.local", min_length=1)
+    domain: Annotated[
+        str,
+        rule(
+            re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*").fullmatch,
+            "must be an SSO domain name such as vsphere.local or corp.example.com (letters, digits, '-' and '.', "
+            "no spaces)",
+        ),
+    ] = "vsphere.local"
     """SSO domain of the subject."""
     subject_type: Literal["USER", "GROUP"] = "GROUP"
     """Whether subject is a user or a group."""

@@ -747,6 +747,9 @@ NEW_CASES = [
     Case("section-given-list", "dev", setter("app.tls", ["self-signed"]),
          "paif:app.tls: given a list of 1 item; must be an object with the keys clusterIssuer, mode, secretName",
          absent=("TlsConfig",), category="messages"),
+    Case("access-domain-with-a-space", "prod", setter("vsphere.namespace.access.0.domain", "corp example"),
+         "paif:vsphere.namespace.access[0].domain: given 'corp example'; must be an SSO domain name such as "
+         "vsphere.local", category="names"),
     Case("list-key-given-text", "prod", setter("database.extensions", "vector"),
          "paif:database.extensions: given 'vector'; must be a list: one `- item` per line in the stack file, or [a, b]",
          category="types"),
