@@ -34,11 +34,15 @@ band); an update of a vanished object fails with `ObjectGone`, which tells the u
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
@@ -367,4 +371,61 @@ def _report_messages_only() -> None:
         host.traceback = _MessagesOnly()  # type: ignore[attr-defined]
 
 
+ENGINE_CHECK_SECONDS = 0.5
+"""How often the dynamic provider host checks that its engine still runs."""
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first), None when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def _engine_process() -> tuple[int, str] | None:
+    """The Pulumi CLI that started this process (pid, start time): the nearest ancestor whose
+    executable is `pulumi` (the SDK's shell shim sits in between); None when there is none."""
+    pid = os.getpid()
+    for _ in range(4):
+        stat = _proc_stat(pid)
+        if stat is None:
+            return None
+        pid = int(stat[1])
+        if pid <= 1:
+            return None
+        try:
+            name = Path(os.readlink(f"/proc/{pid}/exe")).name
+        except OSError:
+            return None
+        parent = _proc_stat(pid)
+        if name == "pulumi" and parent is not None:
+            return pid, parent[19]
+    return None
+
+
+def _exit_with_the_engine() -> None:
+    """In the Python dynamic provider host: exit once the engine that started it is gone. A
+    SIGKILLed engine stops nobody, and the host would serve nothing, forever, holding its
+    memory and the connections its providers opened."""
+    host = sys.modules.get("__main__")
+    if host is None or not hasattr(host, "_abort_with_traceback") or not sys.platform.startswith("linux"):
+        return
+    engine = _engine_process()
+    if engine is None:
+        return
+    pid, started = engine
+
+    def watch() -> None:
+        while True:
+            time.sleep(ENGINE_CHECK_SECONDS)
+            stat = _proc_stat(pid)
+            if stat is None or stat[19] != started or stat[0] == "Z":
+                os._exit(1)
+
+    threading.Thread(target=watch, name="engine-watch", daemon=True).start()
+
+
 _report_messages_only()
+_exit_with_the_engine()

@@ -187,6 +187,20 @@ def engine_pids(backend_url: str) -> list[int]:
     return found
 
 
+def dynamic_provider_hosts(program: Path) -> list[int]:
+    """The Python dynamic-provider hosts (`python -m pulumi.dynamic`) running in `program`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"pulumi.dynamic" in (entry / "cmdline").read_bytes() and Path(entry / "cwd").resolve() == program:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def test_an_update_killed_after_harbor_created_a_robot_converges_on_the_next_up(tmp_path: Path) -> None:
     """The crash window through the real engine: Harbor has created the pull robot (and
     returned its secret) but the engine is SIGKILLed before it records the robot. The next
@@ -215,6 +229,11 @@ def test_an_update_killed_after_harbor_created_a_robot_converges_on_the_next_up(
             stack.up()
         killer.join(timeout=130)
         assert killed, "the engine was not killed inside the crash window"
+        # The dynamic-provider host the killed engine started exits by itself.
+        deadline = time.monotonic() + 10
+        while dynamic_provider_hosts(stack.program.resolve()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert dynamic_provider_hosts(stack.program.resolve()) == [], "a provider host outlived its engine"
         made = {r["name"]: dict(r) for r in harbor.state.robots.values()}
         assert made, "Harbor created no robot before the kill"
         harbor.clear_faults()
