@@ -33,7 +33,7 @@ if config.get_bool("withKubernetes"):
     for index in range(config.get_int("extraConfigMaps") or 0):
         k8s.core.v1.ConfigMap(
             f"smoke-{index}",
-            metadata={"namespace": "smoke"},
+            metadata={"namespace": "smoke", "labels": {"app.kubernetes.io/part-of": "smoke"}},
             data={"index": str(index)},
             opts=pulumi.ResourceOptions(provider=unreachable),
         )
