@@ -9,10 +9,13 @@ from typing import Any
 
 # RFC 1123 label: Kubernetes object names and namespaces, vSphere namespaces and VM classes.
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# RFC 1123 subdomain (host names).
+# RFC 1123 subdomain (host names) whose last label is not all digits (RFC 3696 section 2): `0`,
+# `10.1` or `999.1.1.1` are not names, inet_aton and most resolvers read them as IPv4 addresses.
 DNS_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+    r"^(?=.{1,253}$)(?!(?:.*\.)?[0-9]+$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 )
+NUMERIC_LAST_LABEL = re.compile(r"(?:^|\.)[0-9]+$")
+NUMERIC_LAST_LABEL_RULE = "its last label must not be all digits (0, 10.1 or 999.1.1.1 read as IP addresses)"
 # A Kubernetes resource quantity (2, 500m, 1.5Gi).
 K8S_QUANTITY = re.compile(
     r"^(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<unit>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"

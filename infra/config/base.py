@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.names import DNS_LABEL, DNS_NAME, K8S_QUANTITY
+from components.names import DNS_LABEL, DNS_NAME, K8S_QUANTITY, NUMERIC_LAST_LABEL, NUMERIC_LAST_LABEL_RULE
 
 # Suffixes of a Kubernetes quantity, as powers of two or ten.
 QUANTITY_UNITS: dict[str, Fraction] = {
@@ -167,6 +167,20 @@ def _flag(value: Any) -> Any:
     raise ValueError(f"must be true or false{hint}")
 
 
+def _numeric_name_hint(host: str) -> str:
+    """What is wrong with a name that is neither an IP address nor a DNS name because it ends in
+    digits (`0`, `10.1`), else nothing."""
+    return f"; {NUMERIC_LAST_LABEL_RULE}" if NUMERIC_LAST_LABEL.search(host) else ""
+
+
+def _dns_name(value: str) -> str:
+    if not DNS_NAME.match(value):
+        raise ValueError(
+            "must be a DNS name such as chat.example.com (lower-case, dot-separated labels)" + _numeric_name_hint(value)
+        )
+    return value
+
+
 def _host_port(value: str, *, port_allowed: bool) -> str:
     """A host name or IP address, with `:port` when `port_allowed`; a URL is refused with a hint."""
     where = "host name or an IP address" + (", with an optional :port" if port_allowed else "")
@@ -191,6 +205,7 @@ def _host_port(value: str, *, port_allowed: bool) -> str:
         if not DNS_NAME.match(host.lower()):  # host names are case-insensitive
             raise ValueError(
                 f"must be a {where}: a DNS name such as db.example.com, or an IP address"
+                + _numeric_name_hint(host)
             ) from None
     return value
 
@@ -216,6 +231,7 @@ def _url(value: str, schemes: tuple[str, ...], what: str) -> str:
         except ValueError:
             raise ValueError(
                 f"must be {what}; the host must be a lower-case DNS name or an IP address"
+                + _numeric_name_hint(parts.hostname)
             ) from None
     return value
 
@@ -369,10 +385,8 @@ def _pem_certificates(value: str) -> str:
 DnsLabel = Annotated[
     str, rule(DNS_LABEL.match, "must be a DNS label: lower-case letters, digits and '-', 1-63 characters")
 ]
-DnsName = Annotated[
-    str, rule(DNS_NAME.match, "must be a DNS name such as chat.example.com (lower-case, dot-separated labels)")
-]
-Hostname = Annotated[DnsName, AfterValidator(_dns_name_not_ip)]
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+Hostname = Annotated[str, AfterValidator(_dns_name_not_ip), AfterValidator(_dns_name)]
 SYSTEM_NAMESPACE_PREFIXES = ("kube-", "vmware-system-")
 """Namespaces that belong to the system: Kubernetes reserves the `kube-` prefix (kube-system,
 kube-public, kube-node-lease), and a Supervisor and a VKS cluster keep theirs under
