@@ -25,9 +25,11 @@ class AccessEntry(Model):
     domain: Annotated[
         str,
         rule(
-            re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*").fullmatch,
+            re.compile(
+                r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+            ).fullmatch,
             "must be an SSO domain name such as vsphere.local or corp.example.com (letters, digits, '-' and '.', "
-            "no spaces)",
+            "no spaces, labels of at most 63 characters, 253 in all)",
         ),
     ] = "vsphere.local"
     """SSO domain of the subject."""

@@ -769,6 +769,9 @@ NEW_CASES = [
     Case("access-domain-with-a-space", "prod", setter("vsphere.namespace.access.0.domain", "corp example"),
          "paif:vsphere.namespace.access[0].domain: given 'corp example'; must be an SSO domain name such as "
          "vsphere.local", category="names"),
+    Case("access-domain-label-too-long", "dev", setter("vsphere.namespace.access.0.domain", "corp" * 16 + ".example"),
+         f"paif:vsphere.namespace.access[0].domain: given '{'corp' * 16}.example'; must be an SSO domain name",
+         then="labels of at most 63 characters", category="names"),
     Case("list-key-given-text", "prod", setter("database.extensions", "vector"),
          "paif:database.extensions: given 'vector'; must be a list: one `- item` per line in the stack file, or [a, b]",
          category="types"),
