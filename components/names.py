@@ -27,7 +27,7 @@ HARBOR_CRON = re.compile(r"^\S+( \S+){5}$")
 # NVIDIA vGPU profile: <prefix>_<gpu><variant>-<framebuffer GB><type>, e.g. grid_a100-40c,
 # nvidia_h100xm-80c; the type is one of NVIDIA's vGPU series: `c` compute (what PAIF uses),
 # `q` virtual workstation, `b` virtual PC, `a` virtual applications.
-VGPU_PROFILE = re.compile(r"^[a-z0-9]+_[a-z0-9]+-[0-9]+[abcq]$")
+VGPU_PROFILE = re.compile(r"^[a-z0-9]+_[a-z0-9]+-[1-9][0-9]*[abcq]$")
 VGPU_PROFILE_RULE = (
     "must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, lower case, e.g. "
     "grid_a100-40c or nvidia_h100xm-80c; the type is c (compute), q, b or a"

@@ -319,12 +319,13 @@ class PlatformConfig(Model):
 
     @model_validator(mode="after")
     def _mirror_only(self) -> PlatformConfig:
-        tag = self.package_repository.rpartition(":")[2]
-        if ":" not in self.package_repository or not _PINNED_VERSION.match(tag.removeprefix("v")):
+        name, _, tag = self.package_repository.rpartition(":")
+        if not _IMAGE_PATH.match(name) or not _PINNED_VERSION.match(tag.removeprefix("v")):
             raise field_problem(
                 ("packageRepository",),
                 self.package_repository,
-                "name:tag with an exact version tag (e.g. 3.6.0-20260211)",
+                "name:tag with an exact version tag (e.g. 3.6.0-20260211) and a name that is an image path under "
+                "paif:vks.platform.registry (lower-case words joined by . _ - or /)",
             )
         host = self.registry.split("/", 1)[0]
         if self.gpu_operator is not None and self.gpu_operator.driver_repository.split("/", 1)[0] != host:

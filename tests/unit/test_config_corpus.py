@@ -850,6 +850,12 @@ NEW_CASES = [
          "paif:vsphere.vmClasses[1].vgpuProfile: given 'grid_a100-40x'; must be an NVIDIA vGPU profile name "
          "<prefix>_<gpu>-<framebuffer GB><type>, lower case, e.g. grid_a100-40c or nvidia_h100xm-80c; the type "
          "is c (compute), q, b or a", category="names"),
+    Case("vgpu-profile-no-framebuffer", "prod", setter("vsphere.vmClasses.1.vgpuProfile", "grid_a100-0c"),
+         "paif:vsphere.vmClasses[1].vgpuProfile: given 'grid_a100-0c'; must be an NVIDIA vGPU profile name "
+         "<prefix>_<gpu>-<framebuffer GB><type>", category="names"),
+    Case("platform-bundle-without-name", "prod", setter("vks.platform.packageRepository", ":3.6.0-20260211"),
+         "paif:vks.platform.packageRepository: given ':3.6.0-20260211'; name:tag with an exact version tag",
+         then="a name that is an image path", category="names"),
     Case("tls-secret-name-unread-by-self-signed", "dev",
          setter("app.tls", {"mode": "self-signed", "secretName": "chat-tls"}),
          "paif:app.tls.secretName: given 'chat-tls'; is read only with tls.mode 'secret', and the mode is "

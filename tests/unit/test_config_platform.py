@@ -46,6 +46,19 @@ CASES: list[tuple[str, tuple[str, ...], Any, str]] = [
         "paif:vks.platform.packageRepository: given 'vks-standard-packages'; name:tag with an exact version tag",
     ),
     (
+        "bundle-without-name",
+        ("platform", "packageRepository"),
+        ":3.6.0-20260211",
+        "paif:vks.platform.packageRepository: given ':3.6.0-20260211'; name:tag with an exact version tag "
+        "(e.g. 3.6.0-20260211) and a name that is an image path",
+    ),
+    (
+        "bundle-name-with-a-space",
+        ("platform", "packageRepository"),
+        "vks standard:3.6.0-20260211",
+        "paif:vks.platform.packageRepository: given 'vks standard:3.6.0-20260211'; name:tag with an exact version",
+    ),
+    (
         "autoscaler-min-above-max",
         ("gpuPool", "minReplicas"),
         5,
