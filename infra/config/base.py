@@ -335,6 +335,7 @@ def reject_duplicates(keys: list[str]) -> None:
 def _tag_pattern(value: str) -> str:
     """A Harbor tag pattern (doublestar: `*`, `**`, `?`, `[...]`, `{a,b}`) that Harbor can parse."""
     depth, in_class, escaped = 0, False, False
+    untaggable = ""
     for char in value:
         if escaped:
             escaped = False
@@ -350,10 +351,17 @@ def _tag_pattern(value: str) -> str:
             depth -= 1
             if depth < 0:
                 break
+        elif not (char.isascii() and (char.isalnum() or char in "_.-*?,")):
+            untaggable += char
     if escaped or in_class or depth != 0 or not value.isprintable() or " " in value:
         raise ValueError(
             "must be a tag pattern such as v*, release-** or {v*,stable}: every [ and { closed, "
             "no spaces or control characters"
+        )
+    if untaggable:
+        raise ValueError(
+            f"would match no tag: it needs {untaggable[0]!r}, and an image tag holds only letters, digits, "
+            "'_', '.' and '-' (patterns add * ? [...] {a,b})"
         )
     return value
 

@@ -817,6 +817,12 @@ NEW_CASES = [
          "paif:harbor.immutableTagPattern: given 'v*}'; must be a tag pattern", category="patterns"),
     Case("tag-pattern-space", "dev", setter("harbor.immutableTagPattern", "v* rc*"),
          "paif:harbor.immutableTagPattern: given 'v* rc*'; must be a tag pattern", category="patterns"),
+    Case("tag-pattern-semver-build", "prod", setter("harbor.immutableTagPattern", "v*+vmware*"),
+         "paif:harbor.immutableTagPattern: given 'v*+vmware*'; would match no tag: it needs '+', and an image tag "
+         "holds only letters, digits, '_', '.' and '-'", category="patterns"),
+    Case("tag-pattern-a-path", "dev", setter("harbor.immutableTagPattern", "paif-chat/*"),
+         "paif:harbor.immutableTagPattern: given 'paif-chat/*'; would match no tag: it needs '/'",
+         category="patterns"),
     Case("retention-zero", "prod", setter("vks.platform.monitoring.retention", "0d"),
          "paif:vks.platform.monitoring.retention: given '0d'; must be a whole number (above zero)", category="ranges"),
     Case("grafana-hostname-ip", "prod", setter("vks.platform.monitoring.grafanaHostname", "10.1.2.3"),
