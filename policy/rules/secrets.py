@@ -105,6 +105,24 @@ _NON_SECRET_SUFFIXES = frozenset(
         "algorithm",
         "prefix",
         "kind",
+        # how secrets are kept or handled: PASSWORD_POLICY, SECRET_STORE, PASSWORD_HASHER ...
+        "policy",
+        "policies",
+        "store",
+        "backend",
+        "provider",
+        "manager",
+        "hasher",
+        "scheme",
+        "method",
+        "strategy",
+        "rotation",
+        "complexity",
+        "rules",
+        "pattern",
+        "location",
+        "dir",
+        "namespace",
     ]
 )
 # Values no secret looks like: numbers, booleans, quantities and durations.
@@ -115,7 +133,7 @@ _NOT_SECRET_VALUE = re.compile(
 _SECRET_VALUES = [
     (re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"), "a PEM private key"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "a JSON web token"),
-    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with an embedded password"),
+    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.I), "a URL with an embedded password"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"), "a GitHub token"),
     (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "a Slack token"),

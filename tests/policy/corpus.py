@@ -399,6 +399,40 @@ CASES: list[Case] = [
         lambda: base(extra=[config_map({"DB_NAME": UNKNOWN, "PUBLIC_HOST": "chat.example"})]),
         None,
     ),
+    Case(
+        "configmap-url-password-without-user",
+        "secret-configmap",
+        lambda: base(extra=[config_map({"CACHE": "redis://:hunter2hunter2@chat-redis:6379/0"})]),
+        "no-secrets-in-configmap",
+    ),
+    Case(
+        "env-url-password-without-user",
+        "secret-env",
+        lambda: base(workload=with_env({"name": "CACHE", "value": "redis://:hunter2hunter2@chat-redis:6379/0"})),
+        "no-secret-literal-env",
+    ),
+    Case(
+        "configmap-settings-about-secrets",
+        "precision",
+        lambda: base(
+            extra=[
+                config_map(
+                    {"password_policy": "min_length=12", "SECRET_STORE": "vault", "PASSWORD_HASHER": "argon2"}
+                )
+            ]
+        ),
+        None,
+    ),
+    Case(
+        "env-settings-about-secrets",
+        "precision",
+        lambda: base(
+            workload=with_env(
+                {"name": "TOKEN_PROVIDER", "value": "keycloak"}, {"name": "SECRETS_BACKEND", "value": "kubernetes"}
+            )
+        ),
+        None,
+    ),
     # -- Kubernetes Secrets filled from plain config values ---------------------------------------
     Case(
         "secret-stringdata-plain-password",
