@@ -30,6 +30,11 @@ ESCALATING_RESOURCES: dict[str, tuple[frozenset[str], str]] = {
     "mutatingwebhookconfigurations": (WRITE_VERBS, "rewriting every object admitted to the cluster"),
     "validatingwebhookconfigurations": (WRITE_VERBS, "reading every object admitted to the cluster"),
     "persistentvolumes": (frozenset({"create", "*"}), "a hostPath volume onto a node's filesystem"),
+    # Not in that list, the same risk: a command in any pod in scope reads the Secrets mounted
+    # there and acts as its service account (`get` still opened an exec over a WebSocket before
+    # Kubernetes 1.30's AuthorizePodWebsocketUpgradeCreatePermission).
+    "pods/exec": (frozenset({"create", "get", "*"}), "running commands in any pod in its scope (its Secrets)"),
+    "pods/attach": (frozenset({"create", "get", "*"}), "the console of any pod in its scope"),
 }
 # Subjects that mean "anyone".
 EVERYONE = frozenset({"system:anonymous", "system:unauthenticated", "system:authenticated"})
@@ -95,7 +100,7 @@ RBAC = ResourceRule(
     name="rbac-least-privilege",
     description="Roles list their groups, resources and verbs (no '*', no escalate/bind/impersonate, no "
     "reading every Secret, none of the escalation risks of the RBAC good practices: nodes/proxy, "
-    "token requests, CSR approval, webhooks, PersistentVolumes); bindings name their subjects and bind cluster-admin/admin/edit only to "
+    "token requests, CSR approval, webhooks, PersistentVolumes; nor pods/exec or pods/attach); bindings name their subjects and bind cluster-admin/admin/edit only to "
     "the listed privileged subjects.",
     check=check_rbac,
     config={

@@ -728,6 +728,14 @@ CASES: list[Case] = [
         "rbac-least-privilege",
     ),
     Case(
+        "role-execs-into-pods",
+        "rbac",
+        lambda: base(
+            extra=[rbac_object("Role", rules=[{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}])]
+        ),
+        "rbac-least-privilege",
+    ),
+    Case(
         "clusterrole-reads-volumes-and-nodes",
         "rbac",
         lambda: base(
