@@ -125,9 +125,14 @@ _NON_SECRET_SUFFIXES = frozenset(
         "namespace",
     ]
 )
-# Values no secret looks like: numbers, booleans, quantities and durations.
+# What a Kubernetes Secret named by `<word>_SECRET` holds: the key names the object, not a secret.
+_SECRET_OBJECT_CONTENTS = frozenset(
+    {"password", "passwords", "credential", "credentials", "tls", "cert", "certificate", "pull", "kubeconfig"}
+)
+# Values no secret looks like: numbers, booleans, switches, quantities and durations.
 _NOT_SECRET_VALUE = re.compile(
-    r"-?[0-9]+(\.[0-9]+)?([eE][0-9]+|ms|s|m|h|d|w|Ki|Mi|Gi|Ti|k|M|G|T|%)?|true|false|yes|no|on|off|none|null",
+    r"-?[0-9]+(\.[0-9]+)?([eE][0-9]+|ms|s|m|h|d|w|Ki|Mi|Gi|Ti|k|M|G|T|%)?"
+    r"|true|false|yes|no|on|off|none|null|enabled?|disabled?",
     re.IGNORECASE,
 )
 _SECRET_VALUES = [
@@ -214,6 +219,8 @@ def secret_looking_key(key: str) -> bool:
     words = _words(key)
     if not words or words[-1] in _NON_SECRET_SUFFIXES:
         return False
+    if len(words) > 1 and words[-1] in ("secret", "secrets") and words[-2] in _SECRET_OBJECT_CONTENTS:
+        return False  # DB_PASSWORD_SECRET, TLS_SECRET, PULL_SECRET: the Kubernetes Secret that holds it
     if any(w in _SECRET_WORDS for w in words):
         return True
     if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):

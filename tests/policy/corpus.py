@@ -424,6 +424,21 @@ CASES: list[Case] = [
         None,
     ),
     Case(
+        "settings-naming-the-secret-objects",
+        "precision",
+        lambda: base(
+            workload=with_env({"name": "API_KEY_AUTH", "value": "disabled"}),
+            extra=[config_map({"DB_PASSWORD_SECRET": "chat-secrets", "TLS_SECRET": "chat-tls"})],
+        ),
+        None,
+    ),
+    Case(
+        "configmap-client-secret-literal",
+        "secret-configmap",
+        lambda: base(extra=[config_map({"OIDC_CLIENT_SECRET": "chat-backend-prod-7f3a"})]),
+        "no-secrets-in-configmap",
+    ),
+    Case(
         "env-settings-about-secrets",
         "precision",
         lambda: base(
