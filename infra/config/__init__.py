@@ -332,6 +332,10 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
         else:
             msg = _allowed(kind, dict(err.get("ctx") or {}), err["msg"].removeprefix("Value error, "))
             if loc and loc[0] in secret_roots:
+                if isinstance(given, dict | list) and kind != "value_error":
+                    msg = _TYPE_PROBLEMS.get(kind, msg)
+                elif kind == "string_type":
+                    msg = "must be text"
                 problems.append(
                     f"{_key(loc)}: the value given (not shown: {_key(loc[:1])} is a secret) {msg}"
                 )

@@ -675,6 +675,10 @@ NEW_CASES = [
     Case("secret-object-database-nested", "prod", setter("database.storageSpace", "lots-of-secret-disk"),
          "paif:database.storageSpace: the value given (not shown: paif:database is a secret)",
          secret_objects=("database",), absent=("lots-of-secret-disk", "paif-backups"), category="secrets"),
+    Case("secret-object-list-for-text", "prod", setter("pais.clientId", ["chat-secret-id-9"]),
+         "paif:pais.clientId: the value given (not shown: paif:pais is a secret) must be a single value (text), "
+         "not an object or a list", secret_objects=("pais",), absent=("chat-secret-id-9", "Input should"),
+         category="secrets"),
     Case("secret-object-cross-check", "prod", setter("vks.gpuPool.vmClass", "gpu-class-secret-9"),
          "paif:vks.gpuPool.vmClass: given '[secret]'", secret_objects=("vks",),
          absent=("gpu-class-secret-9",), category="secrets"),
