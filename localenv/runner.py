@@ -48,8 +48,8 @@ def up(
 
     with exclusive(layout):
         started = time.monotonic()
+        committed = stack.checked_committed_config()
         stack.recover_interrupted_run(layout, log)
-        committed = stack.committed_config()
         services = start_services(layout, **stack.service_settings(committed), log=log)
         images = {**registry.push_app_images(layout, log=log), **(image_overrides or {})}
         config = stack.write_stack_config(services, layout, images=images)

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import yaml
 
+from infra.config import ConfigError, parse_config
 from localenv import processes
 from localenv.layout import ROOT, Layout
 from localenv.pki import Pki
@@ -53,24 +54,54 @@ HEADER = (
 
 
 def committed_config(path: Path = COMMITTED) -> dict[str, Any]:
-    """The `config:` mapping of the committed stack file."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config: dict[str, Any] = document.get("config") or {}
+    """The `config:` mapping of the committed stack file ({} where it has none)."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise LocalEnvError(f"{path} is not valid YAML: {exc}") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def checked_committed_config(path: Path | None = None) -> dict[str, Any]:
+    """The committed config, validated the way the program validates it, before `up` starts
+    anything: a mistake in the file is named without starting a service. The credentials the
+    services generate are not needed for that; `pulumi up` checks them once they are set."""
+    path = path or COMMITTED
+    config = committed_config(path)
+    raw = {
+        str(key): value if isinstance(value, str) else json.dumps(value)
+        for key, value in config.items()
+        if not (isinstance(value, dict) and "secure" in value)  # decrypted by Pulumi, checked by the program
+    }
+    try:
+        parse_config(raw, set(), _project_name(), stack_text=path.read_text())
+    except ConfigError as exc:
+        raise LocalEnvError(f"{path}: {exc}; no service was started") from None
     return config
 
 
 def service_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """What the services must match in the committed config: the vCenter user the
-    simulator accepts, the database superuser, the vGPU profiles the simulated hosts offer."""
-    vsphere = config.get("paif:vsphere") or {}
-    database = config.get("paif:database") or {}
-    pais = config.get("paif:pais") or {}
+    simulator accepts, the database superuser, the vGPU profiles the simulated hosts offer.
+    Values of the wrong shape count as unset (`down` reads the config without validating it)."""
+
+    def section(key: str) -> Mapping[str, Any]:
+        value = config.get(key)
+        return value if isinstance(value, Mapping) else {}
+
+    vsphere, database, pais = section("paif:vsphere"), section("paif:database"), section("paif:pais")
+    classes = vsphere.get("vmClasses")
     return {
         "pais_client_id": pais.get("clientId", DEFAULT_PAIS_CLIENT_ID),
         "vcenter_username": vsphere.get("username", DEFAULT_VCENTER_USER),
         "db_superuser": database.get("adminUsername", DEFAULT_DB_SUPERUSER),
         "vgpu_profiles": sorted(
-            {c["vgpuProfile"] for c in vsphere.get("vmClasses") or [] if c.get("vgpuProfile")}
+            {
+                c["vgpuProfile"]
+                for c in (classes if isinstance(classes, list) else [])
+                if isinstance(c, Mapping) and isinstance(c.get("vgpuProfile"), str)
+            }
         ),
     }
 
