@@ -413,13 +413,13 @@ def selector_matches(selector: Any, labels: Any) -> bool | None:
     """
     if is_unknown(selector) or is_unknown(labels):
         return None
-    if not isinstance(selector, Mapping):
-        return False
-    labels = labels if isinstance(labels, Mapping) else {}
-    match_labels = selector.get("matchLabels") or {}
-    expressions = selector.get("matchExpressions") or []
+    match_labels = (selector.get("matchLabels") or {}) if isinstance(selector, Mapping) else None
+    expressions = (selector.get("matchExpressions") or []) if isinstance(selector, Mapping) else None
     if is_unknown(match_labels) or is_unknown(expressions):
         return None
+    if not isinstance(match_labels, Mapping) or not isinstance(expressions, list):
+        return False  # no selector, or not one the API server would take: it selects nothing
+    labels = labels if isinstance(labels, Mapping) else {}
     result: bool | None = True
     for key, value in match_labels.items():
         if is_unknown(value) or is_unknown(labels.get(key)):

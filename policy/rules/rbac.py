@@ -70,7 +70,8 @@ def _role_problems(resource: Res) -> list[str]:
 
 def _binding_problems(resource: Res, allowed: set[str]) -> list[str]:
     problems = []
-    subjects = [s for s in resource.props.get("subjects") or [] if isinstance(s, Mapping)]
+    given = resource.props.get("subjects")
+    subjects = [s for s in given if isinstance(s, Mapping)] if isinstance(given, list) else []
     for subject in subjects:
         if subject.get("name") in EVERYONE:
             problems.append(f"{describe(resource)} binds {subject.get('name')!r}: bind named subjects only")
