@@ -261,6 +261,12 @@ def get(value: Any, *path: str | int) -> Any:
     return value
 
 
+def listed(value: Any) -> list[Any]:
+    """The items of a list value; none for anything else (unset, unknown, or a shape the API
+    server would refuse), so a rule iterating a field never raises on a malformed object."""
+    return value if isinstance(value, list) else []
+
+
 def first(props: Mapping[str, Any], *keys: str) -> Any:
     """The value of the first of `keys` present in `props` (snake_case or camelCase names)."""
     for key in keys:
@@ -438,7 +444,7 @@ def selector_matches(selector: Any, labels: Any) -> bool | None:
 def _expression_matches(expression: Any, labels: Mapping[str, Any]) -> bool | None:
     if not isinstance(expression, Mapping):
         return None
-    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+    key, operator, values = expression.get("key"), expression.get("operator"), listed(expression.get("values"))
     if any(is_unknown(v) for v in (key, operator, values)) or not isinstance(key, str):
         return None
     present = key in labels

@@ -41,6 +41,7 @@ from policy.rules.common import (
     get,
     is_secret,
     is_unknown,
+    listed,
     object_name,
 )
 
@@ -143,7 +144,7 @@ def check_tls_only(resource: Res, ctx: Context) -> list[str]:
     if spec is None:
         return []
     problems = []
-    published = [p for p in spec.get("published") or [] if isinstance(p, Mapping)]
+    published = [p for p in listed(spec.get("published")) if isinstance(p, Mapping)]
     https = [p for p in published if p.get("protocol") == "https"]
     for port in published:
         protocol = port.get("protocol")
@@ -165,7 +166,7 @@ def check_tls_only(resource: Res, ctx: Context) -> list[str]:
         problems.append(
             f"{_vm(resource)} serves a certificate from {tls.get('certificate')!r}: use one of {', '.join(allowed)}"
         )
-    weak = [p for p in tls.get("protocols") or [] if p not in SAFE_PROTOCOLS]
+    weak = [p for p in listed(tls.get("protocols")) if p not in SAFE_PROTOCOLS]
     if weak:
         problems.append(f"{_vm(resource)} allows {', '.join(map(str, weak))}: allow only TLSv1.2 and TLSv1.3")
     return problems

@@ -24,6 +24,7 @@ from policy.rules.common import (
     get,
     is_unknown,
     k8s_kind,
+    listed,
     namespace_of,
     pod_template,
 )
@@ -133,7 +134,7 @@ def _gpu_classes(resources: Sequence[Res]) -> set[str]:
 
 
 def _override(pool: Mapping[str, Any], variable: str) -> Any:
-    for item in get(pool, "variables", "overrides") or []:
+    for item in listed(get(pool, "variables", "overrides")):
         if isinstance(item, Mapping) and item.get("name") == variable:
             return item.get("value")
     return None
@@ -170,7 +171,7 @@ def check_gpu_pool(resources: Sequence[Res], ctx: Context) -> list[Violation]:
                 isinstance(t, Mapping)
                 and t.get("key") == key
                 and t.get("effect") in ("NoSchedule", "NoExecute")
-                for t in taints or []
+                for t in listed(taints)
             )
             if not ok:
                 violations.append(
@@ -206,7 +207,7 @@ def _tolerates(pod_spec: Mapping[str, Any], key: str) -> bool | None:
     tolerations = pod_spec.get("tolerations")
     if is_unknown(tolerations):
         return None
-    for toleration in tolerations or []:
+    for toleration in listed(tolerations):
         if not isinstance(toleration, Mapping):
             continue
         if toleration.get("key") == key or (

@@ -19,6 +19,7 @@ from policy.rules.common import (
     get,
     is_unknown,
     k8s_kind,
+    listed,
     namespace_of,
     pod_template,
     same_namespace,
@@ -118,7 +119,7 @@ def _restricted_problems(container: Container, template: PodTemplate) -> list[st
     if not is_unknown(escalation) and escalation is not False:
         problems.append("securityContext.allowPrivilegeEscalation: false")
     drop = get(container.spec, "securityContext", "capabilities", "drop")
-    if not is_unknown(drop) and (not isinstance(drop, list) or "ALL" not in drop):
+    if not is_unknown(drop) and "ALL" not in listed(drop):
         problems.append("securityContext.capabilities.drop: [ALL]")
     add = get(container.spec, "securityContext", "capabilities", "add")
     extra = sorted(str(c) for c in _added(add) if c not in RESTRICTED_ADDABLE and c in BASELINE_ADDABLE)

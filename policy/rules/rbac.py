@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policy.rules.common import Context, Res, ResourceRule, Rule, describe, get, k8s_kind
+from policy.rules.common import Context, Res, ResourceRule, Rule, describe, get, k8s_kind, listed
 
 ROLE_KINDS = frozenset({"Role", "ClusterRole"})
 BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
@@ -70,8 +70,7 @@ def _role_problems(resource: Res) -> list[str]:
 
 def _binding_problems(resource: Res, allowed: set[str]) -> list[str]:
     problems = []
-    given = resource.props.get("subjects")
-    subjects = [s for s in given if isinstance(s, Mapping)] if isinstance(given, list) else []
+    subjects = [s for s in listed(resource.props.get("subjects")) if isinstance(s, Mapping)]
     for subject in subjects:
         if subject.get("name") in EVERYONE:
             problems.append(f"{describe(resource)} binds {subject.get('name')!r}: bind named subjects only")

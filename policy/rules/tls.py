@@ -20,6 +20,7 @@ from policy.rules.common import (
     get,
     is_unknown,
     k8s_kind,
+    listed,
     literal_env,
     pod_template,
     same_namespace,
@@ -61,7 +62,7 @@ def check_ingress_tls(resource: Res, _ctx: Context) -> list[str]:
         hosts = get(entry, "hosts")
         if is_unknown(hosts):
             return []
-        tls_hosts += [h for h in hosts or [] if isinstance(h, str)]
+        tls_hosts += [h for h in listed(hosts) if isinstance(h, str)]
         secret_name = get(entry, "secretName")
         if not is_unknown(secret_name) and not secret_name:
             problems.append(

@@ -12,6 +12,8 @@ from policy.rules import ALL_RULES
 from policy.rules.common import NotApplicable, Res, ResourceRule
 from tests.policy.builders import changed, default_deny, deployment_props, pdb, res
 from tests.policy.corpus import PROD_CONFIG, base, batch_job, cluster_admin_binding
+from tests.policy.test_dlvm import changed as dlvm_changed
+from tests.policy.test_dlvm import vm
 
 
 def _with(resource: Res, path: str, value: Any) -> Res:
@@ -36,9 +38,13 @@ SHAPES = {
 }
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
-def test_no_rule_raises_on_a_malformed_object(shape: str) -> None:
-    stack = base(extra=[SHAPES[shape]()])
+DLVM_SHAPES = {
+    "published-flag": lambda: vm(dlvm_changed(["published"], True)),
+    "tls-protocols-number": lambda: vm(dlvm_changed(["tls", "protocols"], 0)),
+}
+
+
+def _evaluate_every_rule(stack: list[Res]) -> None:
     for rule in ALL_RULES:
         entry = PROD_CONFIG.get(rule.name, {})
         try:
@@ -49,6 +55,16 @@ def test_no_rule_raises_on_a_malformed_object(shape: str) -> None:
                 rule.evaluate(list(stack), entry)
         except NotApplicable:
             pass
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+def test_no_rule_raises_on_a_malformed_object(shape: str) -> None:
+    _evaluate_every_rule(base(extra=[SHAPES[shape]()]))
+
+
+@pytest.mark.parametrize("shape", DLVM_SHAPES, ids=list(DLVM_SHAPES))
+def test_no_rule_raises_on_a_malformed_dlvm_workload(shape: str) -> None:
+    _evaluate_every_rule([DLVM_SHAPES[shape]()])
 
 
 def test_a_selector_given_as_text_selects_nothing() -> None:
