@@ -72,10 +72,10 @@ def _binding_problems(resource: Res, allowed: set[str]) -> list[str]:
     problems = []
     subjects = [s for s in listed(resource.props.get("subjects")) if isinstance(s, Mapping)]
     for subject in subjects:
-        if subject.get("name") in EVERYONE:
+        if str(subject.get("name")) in EVERYONE:
             problems.append(f"{describe(resource)} binds {subject.get('name')!r}: bind named subjects only")
     role = get(resource.props, "roleRef", "name")
-    if get(resource.props, "roleRef", "kind") == "ClusterRole" and role in BROAD_ROLES:
+    if get(resource.props, "roleRef", "kind") == "ClusterRole" and str(role) in BROAD_ROLES:
         others = [
             f"{s.get('kind')}/{s.get('name')}" for s in subjects if f"{s.get('kind')}/{s.get('name')}" not in allowed
         ]

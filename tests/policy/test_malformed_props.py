@@ -32,6 +32,8 @@ SHAPES = {
     "job-drop-number": lambda: _job_dropping(0),
     "job-drop-text": lambda: _job_dropping("ALL"),
     "binding-subjects-number": lambda: _with(cluster_admin_binding("chat"), "subjects", 1),
+    "binding-subject-name-list": lambda: _with(cluster_admin_binding("chat"), "subjects.0.name", ["chat"]),
+    "binding-role-name-list": lambda: _with(cluster_admin_binding("chat"), "roleRef.name", ["cluster-admin"]),
     "deployment-selector-text": lambda: res(
         "kubernetes:apps/v1:Deployment", changed(deployment_props(), "spec.selector.matchLabels", "x"), name="x"
     ),
