@@ -55,8 +55,12 @@ HEADER = (
 
 def committed_config(path: Path = COMMITTED) -> dict[str, Any]:
     """The `config:` mapping of the committed stack file ({} where it has none)."""
+    return _config_of(path.read_text(), path)
+
+
+def _config_of(text: str, path: Path) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise LocalEnvError(f"{path} is not valid YAML: {exc}") from None
     config = document.get("config") if isinstance(document, dict) else None
@@ -68,14 +72,15 @@ def checked_committed_config(path: Path | None = None) -> dict[str, Any]:
     anything: a mistake in the file is named without starting a service. The credentials the
     services generate are not needed for that; `pulumi up` checks them once they are set."""
     path = path or COMMITTED
-    config = committed_config(path)
+    text = path.read_text()
+    config = _config_of(text, path)
     raw = {
         str(key): value if isinstance(value, str) else json.dumps(value)
         for key, value in config.items()
         if not (isinstance(value, dict) and "secure" in value)  # decrypted by Pulumi, checked by the program
     }
     try:
-        parse_config(raw, set(), _project_name(), stack_text=path.read_text())
+        parse_config(raw, set(), _project_name(), stack_text=text)
     except ConfigError as exc:
         raise LocalEnvError(f"{path}: {exc}; no service was started") from None
     return config
