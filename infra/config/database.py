@@ -66,11 +66,27 @@ def _cron(value: str) -> str:
         CronSim(" ".join(fields), datetime(2000, 1, 1))
     except CronSimError as exc:
         reason = str(exc).lower()
+    else:
+        reason = _beyond_standard_cron(fields)
+    if reason:
         raise ValueError(
             f"must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), "
             f"e.g. '0 2 * * 0' (Sundays at 02:00): {reason}"
         ) from None
     return value
+
+
+def _beyond_standard_cron(fields: list[str]) -> str:
+    """What cronsim reads that standard cron parsers do not (Kubernetes' robfig/cron: day of
+    week 0-6, no Quartz L, W or #), so a schedule means the same to whichever one DSM uses."""
+    without_names = [re.sub(r"(?<![A-Za-z])[A-Za-z]{3}(?![A-Za-z])", "", f).upper() for f in fields]  # JUL, WED
+    quartz = sorted({c for c in "LW#" if any(c in f for f in without_names)})
+    if quartz:
+        what = "is a Quartz extension" if len(quartz) == 1 else "are Quartz extensions"
+        return f"{' and '.join(quartz)} {what} that standard cron parsers refuse"
+    if re.search(r"(?<![/0-9])7(?![0-9])", fields[4]):
+        return "day-of-week 7: write 0 for Sunday (0-6; not every cron parser reads 7)"
+    return ""
 
 
 def _time_of_day(value: Any) -> Any:
@@ -119,7 +135,7 @@ class BackupSchedule(Model):
     name: DnsLabel = Field(description="schedule name (unique)")
     type: Literal["full", "incremental"] = Field(description="full or incremental backup")
     schedule: Annotated[str, AfterValidator(_cron)] = Field(
-        description="cron expression, 5 fields (minute hour day-of-month month day-of-week)"
+        description="cron expression, 5 fields (minute hour day-of-month month day-of-week, Sunday 0), standard syntax (no Quartz L, W or #)"
     )
 
 
