@@ -444,9 +444,10 @@ def selector_matches(selector: Any, labels: Any) -> bool | None:
 def _expression_matches(expression: Any, labels: Mapping[str, Any]) -> bool | None:
     if not isinstance(expression, Mapping):
         return None
-    key, operator, values = expression.get("key"), expression.get("operator"), listed(expression.get("values"))
+    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values")
     if any(is_unknown(v) for v in (key, operator, values)) or not isinstance(key, str):
         return None
+    values = listed(values)
     present = key in labels
     verdicts = {
         "Exists": present,

@@ -75,3 +75,12 @@ def test_a_selector_given_as_text_selects_nothing() -> None:
     assert selector_matches({"matchLabels": "app=chat"}, {"app": "chat"}) is False
     assert selector_matches({"matchExpressions": 1}, {"app": "chat"}) is False
     assert selector_matches({"matchLabels": {"app": "chat"}}, {"app": "chat"}) is True
+    bad_values = {"matchExpressions": [{"key": "app", "operator": "In", "values": 1}]}
+    assert selector_matches(bad_values, {"app": "chat"}) is False
+
+
+def test_values_unknown_in_a_preview_leave_the_selector_undecided() -> None:
+    from policy.rules.common import UNKNOWN, selector_matches
+
+    unknown = {"matchExpressions": [{"key": "app", "operator": "In", "values": UNKNOWN}]}
+    assert selector_matches(unknown, {"app": "chat"}) is None
