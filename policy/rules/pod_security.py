@@ -160,7 +160,7 @@ RESTRICTED = ResourceRule(
 
 def _added(add: Any) -> list[str]:
     """The capabilities a securityContext adds (none when unknown or not a list)."""
-    return [str(c) for c in add] if isinstance(add, list) else []
+    return [str(c) for c in listed(add)]
 
 
 def _context_problems(where: str, context: Any) -> list[str]:

@@ -41,7 +41,7 @@ EVERYONE = frozenset({"system:anonymous", "system:unauthenticated", "system:auth
 
 
 def _strings(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
+    return [str(v) for v in listed(value)]
 
 
 def _role_problems(resource: Res) -> list[str]:
