@@ -66,13 +66,15 @@ def start_apiserver(layout: Layout, *, controller_manager: bool = False) -> ApiS
 
 
 @contextmanager
-def running_apiserver(home: Path, *, namespaces: tuple[str, ...] = ()) -> Iterator[ApiServerProcess]:
+def running_apiserver(
+    home: Path, *, namespaces: tuple[str, ...] = (), controller_manager: bool = False
+) -> Iterator[ApiServerProcess]:
     """`start_apiserver` in a fresh layout under `home`, with `namespaces` created; every
     process under `home` is swept afterwards."""
     layout = Layout(home)
     layout.prepare()
     try:
-        server = start_apiserver(layout)
+        server = start_apiserver(layout, controller_manager=controller_manager)
         try:
             for name in namespaces:
                 created = server.client.post(f"{server.url}/api/v1/namespaces", json={"metadata": {"name": name}})

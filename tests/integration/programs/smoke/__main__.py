@@ -28,12 +28,22 @@ if config.get_bool("withKubernetes"):
     # Nothing listens on port 1: a preview must not need the cluster.
     unreachable = k8s.Provider("unreachable", kubeconfig=config.require("kubeconfig"))
     k8s.core.v1.ConfigMap(
-        "smoke", metadata={"namespace": "smoke"}, data={"hello": "world"}, opts=pulumi.ResourceOptions(provider=unreachable)
+        "smoke",
+        metadata={"namespace": "smoke"},
+        data={"hello": config.get("greeting") or "world"},
+        opts=pulumi.ResourceOptions(provider=unreachable),
     )
+    if config.get_bool("withSecret"):
+        k8s.core.v1.Secret(
+            "smoke",
+            metadata={"namespace": "smoke"},
+            string_data={"token": config.require_secret("secretToken")},
+            opts=pulumi.ResourceOptions(provider=unreachable),
+        )
     for index in range(config.get_int("extraConfigMaps") or 0):
         k8s.core.v1.ConfigMap(
             f"smoke-{index}",
-            metadata={"namespace": "smoke", "labels": {"app.kubernetes.io/part-of": "smoke"}},
+            metadata={"namespace": "smoke", "labels": {"app.kubernetes.io/part-of": config.get("partOf") or "smoke"}},
             data={"index": str(index)},
             opts=pulumi.ResourceOptions(provider=unreachable),
         )
