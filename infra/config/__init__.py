@@ -29,7 +29,9 @@ from infra.config.base import (
     Model,
     image_is_digest_pinned,
     image_registry,
+    image_tag,
     redact_credentials,
+    tag_pattern_matches,
 )
 from infra.config.database import DatabaseConfig
 from infra.config.harbor import HarborConfig
@@ -420,11 +422,27 @@ def _app_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -
                 problems.append(
                     f"{NAMESPACE}:app.{key}: given {image!r}; images must come from the Harbor project {prefix}"
                 )
+            elif profile.harbor == "full":
+                problems.extend(_mutable_tag_problem(key, image, cfg.harbor.immutable_tag_pattern, env))
         elif image_registry(image) in ("docker.io", "index.docker.io", "ghcr.io", "quay.io"):
             problems.append(
                 f"{NAMESPACE}:app.{key}: given {image!r}; images must come from a private registry"
             )
     return problems
+
+
+def _mutable_tag_problem(key: str, image: str, pattern: str, env: str) -> list[str]:
+    """An image of the stack's own Harbor project must be one Harbor keeps from being overwritten:
+    pinned by digest, or with a tag the project's immutable tag rule covers."""
+    tag = image_tag(image)
+    if image_is_digest_pinned(image) or tag is None or tag_pattern_matches(pattern, tag):
+        return []
+    return [
+        f"{NAMESPACE}:app.{key}: given {image!r}; its tag {tag!r} is not covered by "
+        f"{NAMESPACE}:harbor.immutableTagPattern ({pattern!r}), so in {env} a push could overwrite it under "
+        f"running pods: use a tag the pattern covers, pin a @sha256 digest, or widen the pattern "
+        f"(e.g. '{{v*,[0-9]*}}' for release tags with or without a v)"
+    ]
 
 
 def _harbor_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:

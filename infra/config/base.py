@@ -15,6 +15,7 @@ from cryptography import x509
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
+from wcmatch import fnmatch
 
 from components.names import DNS_LABEL, DNS_NAME, K8S_QUANTITY, NUMERIC_LAST_LABEL, NUMERIC_LAST_LABEL_RULE
 
@@ -338,7 +339,10 @@ def _tag_pattern(value: str) -> str:
     untaggable = ""
     for char in value:
         if escaped:
+            # An escaped character is itself: `\{` or `\*` needs a character no tag holds.
             escaped = False
+            if not (char.isascii() and (char.isalnum() or char in "_.-")):
+                untaggable += char
         elif char == "\\":
             escaped = True
         elif in_class:
@@ -454,3 +458,15 @@ def image_registry(image: str) -> str:
 def image_is_digest_pinned(image: str) -> bool:
     match = IMAGE_REF.match(image)
     return bool(match and match["digest"])
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of a validated image reference (None when it is pinned by digest alone)."""
+    match = IMAGE_REF.match(image)
+    return match["tag"] if match else None
+
+
+def tag_pattern_matches(pattern: str, tag: str) -> bool:
+    """Whether Harbor's doublestar tag `pattern` (a validated TagPattern) selects `tag`: `*` and
+    `**` (one path segment: a tag has no '/'), `?`, `[...]`, `[!...]`, `{a,b}`, case-sensitive."""
+    return fnmatch.fnmatch(tag, pattern, flags=fnmatch.BRACE | fnmatch.CASE)

@@ -46,7 +46,8 @@ class HarborConfig(Model):
     ] = "0 0 3 * * *"
     """When tag retention runs: Harbor cron with seconds first (second minute hour day month weekday)."""
     immutable_tag_pattern: TagPattern = Field("v*", min_length=1)
-    """Tags matching this pattern cannot be overwritten or deleted (prod)."""
+    """Tags matching this pattern cannot be overwritten or deleted (prod); there the app images of
+    this project need a tag it matches, or a @sha256 digest."""
     robot_expiry_days: int = Field(90, ge=1, le=3650)
     """Lifetime of the pull and push robot accounts in days; they never get unlimited lifetime."""
     robot_rotation: int = Field(0, ge=0)

@@ -94,6 +94,15 @@ def appended(path: str, index: int, **changes: Any) -> Mutation:
     return mutate
 
 
+def tagged(pattern: str, tag: str) -> Mutation:
+    """prod's immutable tag pattern and both app images' tag (or tag@digest) set together."""
+    images = [
+        setter(f"app.{key}", f"harbor.paif.example.internal/paif-chat/{name}:{tag}")
+        for key, name in (("frontendImage", "chat-frontend"), ("backendImage", "chat-backend"))
+    ]
+    return together(setter("harbor.immutableTagPattern", pattern), *images)
+
+
 def nothing(_cfg: dict[str, Any]) -> None:
     return None
 
@@ -833,6 +842,15 @@ NEW_CASES = [
     Case("tag-pattern-semver-build", "prod", setter("harbor.immutableTagPattern", "v*+vmware*"),
          "paif:harbor.immutableTagPattern: given 'v*+vmware*'; would match no tag: it needs '+', and an image tag "
          "holds only letters, digits, '_', '.' and '-'", category="patterns"),
+    Case("tag-pattern-escaped-brace", "prod", setter("harbor.immutableTagPattern", "v\\{1*"),
+         "paif:harbor.immutableTagPattern: given 'v\\\\{1*'; would match no tag: it needs '{'", category="patterns"),
+    Case("mutable-app-tag-in-prod", "prod", setter("harbor.immutableTagPattern", "v*"),
+         "paif:app.frontendImage: given 'harbor.paif.example.internal/paif-chat/chat-frontend:1.4.2'; its tag "
+         "'1.4.2' is not covered by paif:harbor.immutableTagPattern ('v*'), so in prod a push could overwrite it",
+         category="supply-chain"),
+    Case("mutable-app-tag-other-pattern", "prod", tagged("release-*", "v1.4.2"),
+         "paif:app.backendImage: given 'harbor.paif.example.internal/paif-chat/chat-backend:v1.4.2'; its tag "
+         "'v1.4.2' is not covered by paif:harbor.immutableTagPattern ('release-*')", category="supply-chain"),
     Case("tag-pattern-a-path", "dev", setter("harbor.immutableTagPattern", "paif-chat/*"),
          "paif:harbor.immutableTagPattern: given 'paif-chat/*'; would match no tag: it needs '/'",
          category="patterns"),
@@ -964,9 +982,11 @@ VALID_EDGE_CASES = [
     ValidCase("vks-cpu-pool-one-node", "prod", setter("vks.cpuPool.replicas", 1)),
     ValidCase("retention-weeks", "prod", setter("vks.platform.monitoring.retention", "2w")),
     ValidCase("namespace-leading-digit", "dev", setter("app.namespace", "1paif-chat")),
-    ValidCase("tag-pattern-alternatives", "prod", setter("harbor.immutableTagPattern", "{v*,stable}")),
-    ValidCase("tag-pattern-class", "prod", setter("harbor.immutableTagPattern", "release-[0-9]*")),
-    ValidCase("tag-pattern-escaped-brace", "prod", setter("harbor.immutableTagPattern", "v\\{1*")),
+    ValidCase("tag-pattern-alternatives", "prod", tagged("{v*,stable}", "v1.4.2")),
+    ValidCase("tag-pattern-class", "prod", tagged("release-[0-9]*", "release-1.4.2")),
+    ValidCase("tag-pattern-escaped-dot", "prod", tagged("v1\\.*", "v1.4.2")),
+    ValidCase("mutable-tag-pinned-by-digest", "prod", tagged("v*", "1.4.2@sha256:" + "ab" * 32)),
+    ValidCase("mutable-tag-outside-prod", "dev", setter("harbor.immutableTagPattern", "v*")),
     ValidCase("egress-wide-private-network", "prod", setter("pais.egressCidr", "10.0.0.0/8")),
     ValidCase("sslmode-verify-ca-in-prod", "prod", setter("database.sslmode", "verify-ca")),
     ValidCase("db-version-without-build-suffix", "prod", setter("database.version", "16.9")),
