@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from wcmatch import fnmatch, glob
+
 # RFC 1123 label: Kubernetes object names and namespaces, vSphere namespaces and VM classes.
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # RFC 1123 subdomain (host names) whose last label is not all digits (RFC 3696 section 2): `0`,
@@ -32,6 +34,20 @@ VGPU_PROFILE_RULE = (
     "must be an NVIDIA vGPU profile name <prefix>_<gpu>-<framebuffer GB><type>, lower case, e.g. "
     "grid_a100-40c or nvidia_h100xm-80c; the type is c (compute), q, b or a"
 )
+
+
+def tag_pattern_matches(pattern: str, tag: str) -> bool:
+    """Whether Harbor's doublestar tag `pattern` selects `tag`: `*` and `**` (a tag has no '/'),
+    `?`, `[...]`, `[!...]`, `{a,b}`, case-sensitive, as Harbor's immutable tag and retention
+    rules match."""
+    return fnmatch.fnmatch(tag, pattern, flags=fnmatch.BRACE | fnmatch.CASE)
+
+
+def repository_pattern_matches(pattern: str, repository: str) -> bool:
+    """Whether Harbor's doublestar repository `pattern` selects `repository` (its path in the
+    project, e.g. `chat-backend` or `team/chat-backend`): `*` stays within one segment, `**`
+    spans segments."""
+    return glob.globmatch(repository, pattern, flags=glob.BRACE | glob.GLOBSTAR | glob.CASE)
 
 
 def dns_label_problem(value: Any) -> str | None:

@@ -23,6 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
+from components.names import tag_pattern_matches
 from infra.config.app import AppConfig, PaisConfig
 from infra.config.base import (
     PRIVATE_KEY_ERROR,
@@ -31,7 +32,6 @@ from infra.config.base import (
     image_registry,
     image_tag,
     redact_credentials,
-    tag_pattern_matches,
 )
 from infra.config.database import DatabaseConfig
 from infra.config.harbor import HarborConfig

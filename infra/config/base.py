@@ -15,7 +15,6 @@ from cryptography import x509
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
-from wcmatch import fnmatch
 
 from components.names import DNS_LABEL, DNS_NAME, K8S_QUANTITY, NUMERIC_LAST_LABEL, NUMERIC_LAST_LABEL_RULE
 
@@ -464,9 +463,3 @@ def image_tag(image: str) -> str | None:
     """The tag of a validated image reference (None when it is pinned by digest alone)."""
     match = IMAGE_REF.match(image)
     return match["tag"] if match else None
-
-
-def tag_pattern_matches(pattern: str, tag: str) -> bool:
-    """Whether Harbor's doublestar tag `pattern` (a validated TagPattern) selects `tag`: `*` and
-    `**` (one path segment: a tag has no '/'), `?`, `[...]`, `[!...]`, `{a,b}`, case-sensitive."""
-    return fnmatch.fnmatch(tag, pattern, flags=fnmatch.BRACE | fnmatch.CASE)

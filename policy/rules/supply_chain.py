@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from components.names import repository_pattern_matches, tag_pattern_matches
 from policy.rules.common import (
     Context,
     NotApplicable,
@@ -23,6 +24,7 @@ from policy.rules.common import (
 )
 
 HARBOR_PROJECTS = (dynamic("harbor", "Project"), "harbor:index/project:Project")
+IMMUTABLE_TAG_RULES = (dynamic("harbor", "ImmutableTagRule"),)
 # Harbor blocks pulls of images with vulnerabilities at or above the chosen severity, so a
 # lower threshold is stricter.
 SEVERITIES = ["none", "low", "medium", "high", "critical"]
@@ -96,6 +98,70 @@ ALLOWED_REGISTRY = StackRule(
 )
 
 
+def _project_prefix(project: Res) -> str | None:
+    url, name = project.props.get("url"), project.props.get("name")
+    host = urlsplit(url).netloc if isinstance(url, str) else ""
+    return f"{host}/{name}/" if host and isinstance(name, str) else None
+
+
+def _immutable_rules(resources: Sequence[Res]) -> dict[str, list[tuple[str, str]]]:
+    """`host/project/` of each declared Harbor project that has enabled immutable tag rules ->
+    their (repository pattern, tag pattern). A rule whose patterns are not known yet covers
+    everything (a preview decides nothing on unknowns)."""
+    prefixes = {p.urn: prefix for p in resources if p.type in HARBOR_PROJECTS and (prefix := _project_prefix(p))}
+    covered: dict[str, list[tuple[str, str]]] = {}
+    for rule in resources:
+        if rule.type not in IMMUTABLE_TAG_RULES or truthy(rule.props.get("disabled")):
+            continue
+        projects = rule.property_dependencies.get("project_id") or rule.dependencies
+        tags, repositories = rule.props.get("tag_pattern"), rule.props.get("repo_pattern", "**")
+        patterns = (
+            repositories if isinstance(repositories, str) else "**",
+            tags if isinstance(tags, str) else "**",
+        )
+        for urn in projects:
+            if urn in prefixes:
+                covered.setdefault(prefixes[urn], []).append(patterns)
+    return covered
+
+
+def check_tags_immutable(resources: Sequence[Res], ctx: Context) -> list[Violation]:
+    covered = _immutable_rules(resources)
+    if not covered:
+        raise NotApplicable("no Harbor project of the stack has an immutable tag rule")
+    violations = []
+    for resource in resources:
+        for _, container in workload_containers(resource):
+            image = container.spec.get("image")
+            if not isinstance(image, str) or DIGEST.search(image):
+                continue
+            prefix = next((p for p in covered if image.startswith(p)), None)
+            repository, _, tag = image[len(prefix or "") :].partition(":")
+            if prefix is None or not tag or any(
+                repository_pattern_matches(repos, repository) and tag_pattern_matches(tags, tag)
+                for repos, tags in covered[prefix]
+            ):
+                continue
+            rules = ", ".join(f"{tags!r} in {repos!r}" for repos, tags in covered[prefix])
+            violations.append(
+                Violation(
+                    f"{container.kind} '{container.name}' of {describe(resource)} pulls {image!r}: no immutable "
+                    f"tag rule of the Harbor project {prefix} covers tag {tag!r} (rules: {rules}), so a push can "
+                    "overwrite it under running pods: use a tag a rule covers, pin a @sha256 digest, or widen "
+                    "a rule's tag pattern",
+                    resource.urn,
+                )
+            )
+    return violations
+
+
+IMMUTABLE_TAGS = StackRule(
+    name="image-tag-immutable",
+    description="An image pulled by tag from a declared Harbor project with immutable tag rules has a tag they cover.",
+    check=check_tags_immutable,
+)
+
+
 def image_problem(image: str, require_digest: bool) -> str | None:
     """What is wrong with how `image` is pinned, or None."""
     if DIGEST.search(image):
@@ -166,4 +232,4 @@ HARBOR_PROJECT = ResourceRule(
     },
 )
 
-RULES: list[Rule] = [ALLOWED_REGISTRY, IMAGE_PINNED, HARBOR_PROJECT]
+RULES: list[Rule] = [ALLOWED_REGISTRY, IMAGE_PINNED, IMMUTABLE_TAGS, HARBOR_PROJECT]

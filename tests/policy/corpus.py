@@ -72,6 +72,14 @@ def harbor_project() -> Res:
     return res(PROJECT, props, name="registry", protect=True)
 
 
+def immutable_tags(pattern: str, repos: str = "**") -> Res:
+    """The project's immutable tag rule, its project_id from the Project (as HarborProject declares it)."""
+    props = {**harbor_connection(), "project_id": 7, "tag_pattern": pattern, "repo_pattern": repos, "disabled": False}
+    deps = {"project_id": (harbor_project().urn,)}
+    return res("pulumi-python:dynamic/harbor:ImmutableTagRule", props, name="registry-immutable-tags",
+               property_dependencies=deps)
+
+
 def _release(**props: Any) -> Res:
     """The GPU Operator chart from the Harbor mirror at a pinned version, with `props` changed."""
     chart = {"chart": f"oci://{HARBOR}/paif-platform/gpu-operator", "version": "v25.10.0", "values": {}}
@@ -614,6 +622,24 @@ CASES: list[Case] = [
         "registry",
         lambda: [r for r in base() if r.type != PROJECT],
         "images-from-allowed-registry",
+    ),
+    # -- a tag a push could overwrite under running pods ---------------------------------------------
+    Case("app-tag-not-immutable", "supply-chain", lambda: base(extra=[immutable_tags("v*")]), "image-tag-immutable"),
+    Case(
+        "immutable-rule-for-another-repository",
+        "supply-chain",
+        lambda: base(extra=[immutable_tags("{v*,[0-9]*}", repos="chat-frontend")]),
+        "image-tag-immutable",
+    ),
+    Case("app-tag-immutable", "supply-chain", lambda: base(extra=[immutable_tags("{v*,[0-9]*}")]), None),
+    Case(
+        "mutable-tag-pinned-by-digest",
+        "supply-chain",
+        lambda: base(
+            workload=deployment(containers=[container(image=f"{HARBOR}/paif-chat/chat-backend:1.4.2@sha256:{'c' * 64}")]),
+            extra=[immutable_tags("v*")],
+        ),
+        None,
     ),
     # -- the baseline Pod Security Standard beyond privileged/host namespaces -----------------------
     Case(

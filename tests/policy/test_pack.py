@@ -118,7 +118,7 @@ def run_stack(
 class TestPolicies:
     def test_every_rule_is_a_policy_of_the_right_kind(self) -> None:
         assert list(POLICIES) == [r.name for r in ALL_RULES]
-        assert len(POLICIES) == 42
+        assert len(POLICIES) == 43
         for rule in ALL_RULES:
             expected = ResourceValidationPolicy if isinstance(rule, ResourceRule) else StackValidationPolicy
             assert isinstance(POLICIES[rule.name], expected)

@@ -48,6 +48,9 @@ K8S_EXPECTED = Counter(
         ("hpa-scaled-spread", "scaled"): 1,
         ("monitoring-required", "scaled"): 1,
         ("deployment-has-pdb", "worker"): 1,
+        # Both pull paif-chat/worker:1.0.0; the project's immutable tag rule covers only v*.
+        ("image-tag-immutable", "worker"): 1,
+        ("image-tag-immutable", "scaled"): 1,
         ("rbac-least-privilege", "worker-role"): 1,
         ("hpa-min-replicas", "worker"): 1,
         # web asks for a GPU and does not tolerate the GPU taint.

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from policy.rules.common import UNKNOWN, NotApplicable
-from policy.rules.supply_chain import ALLOWED_REGISTRY, HARBOR_PROJECT, IMAGE_PINNED
-from tests.policy.builders import DIGEST, HARBOR, container, deployment, harbor_connection, res
+from policy.rules.common import UNKNOWN, NotApplicable, Res
+from policy.rules.supply_chain import ALLOWED_REGISTRY, HARBOR_PROJECT, IMAGE_PINNED, IMMUTABLE_TAGS
+from tests.policy.builders import DIGEST, HARBOR, container, deployment, harbor_connection, res, urn
 
 PROJECT = "pulumi-python:dynamic/harbor:Project"
 
@@ -103,6 +103,86 @@ class TestImagePinned:
 
     def test_unknown_image_is_not_a_violation(self) -> None:
         assert IMAGE_PINNED.evaluate(deployment(containers=[container(image=UNKNOWN)])) == []  # type: ignore[arg-type]
+
+
+RULE = "pulumi-python:dynamic/harbor:ImmutableTagRule"
+
+
+def immutable_rule(
+    tags: Any, *, repos: Any = "**", name: str = "paif-chat-immutable-tags", project: str = "paif-chat", **props: Any
+) -> Res:
+    """An ImmutableTagRule whose project_id came from the Project `project` (as HarborProject declares it)."""
+    return res(
+        RULE,
+        {**harbor_connection(), "project_id": 7, "tag_pattern": tags, "repo_pattern": repos, "disabled": False, **props},
+        name=name,
+        property_dependencies={"project_id": (urn(PROJECT, project),)},
+    )
+
+
+def pulling(*images: str) -> list[Res]:
+    """The project `paif-chat` and one Deployment per image."""
+    project = res(PROJECT, harbor_project(), name="paif-chat")
+    workloads = [deployment(f"app-{i}", containers=[container(image=image)]) for i, image in enumerate(images)]
+    return [project, *workloads]
+
+
+class TestImmutableTags:
+    def test_a_tag_the_rule_covers_passes(self) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:v1.4.2"), immutable_rule("v*")]
+        assert IMMUTABLE_TAGS.evaluate(stack) == []
+
+    def test_a_tag_no_rule_covers_fails_naming_image_tag_and_rules(self) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2"), immutable_rule("v*")]
+        [violation] = IMMUTABLE_TAGS.evaluate(stack)
+        assert "pulls 'harbor.paif.example.internal/paif-chat/chat-backend:1.4.2'" in violation.message
+        assert "covers tag '1.4.2' (rules: 'v*' in '**')" in violation.message
+        assert violation.urn == urn("kubernetes:apps/v1:Deployment", "app-0")
+
+    @pytest.mark.parametrize(
+        ("tags", "tag"), [("{v*,[0-9]*}", "1.4.2"), ("release-[0-9]*", "release-2"), ("**", "anything")]
+    )
+    def test_brace_class_and_doublestar_patterns_match_as_harbor_does(self, tags: str, tag: str) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:{tag}"), immutable_rule(tags)]
+        assert IMMUTABLE_TAGS.evaluate(stack) == []
+
+    def test_tags_are_case_sensitive(self) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:V1.4.2"), immutable_rule("v*")]
+        assert len(IMMUTABLE_TAGS.evaluate(stack)) == 1
+
+    def test_a_digest_pins_the_image_whatever_its_tag(self) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2@{DIGEST}"), immutable_rule("v*")]
+        assert IMMUTABLE_TAGS.evaluate(stack) == []
+
+    def test_a_rule_scoped_to_other_repositories_does_not_cover(self) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:v1.4.2"), immutable_rule("v*", repos="chat-frontend")]
+        assert len(IMMUTABLE_TAGS.evaluate(stack)) == 1
+        stack = [*pulling(f"{HARBOR}/paif-chat/team/chat-backend:v1"), immutable_rule("v*", repos="*")]
+        assert len(IMMUTABLE_TAGS.evaluate(stack)) == 1, "* stays within one path segment"
+        stack = [*pulling(f"{HARBOR}/paif-chat/team/chat-backend:v1"), immutable_rule("v*", repos="team/**")]
+        assert IMMUTABLE_TAGS.evaluate(stack) == []
+
+    def test_any_enabled_rule_may_cover_and_a_disabled_one_does_not(self) -> None:
+        image = f"{HARBOR}/paif-chat/chat-backend:1.4.2"
+        assert IMMUTABLE_TAGS.evaluate([*pulling(image), immutable_rule("v*"), immutable_rule("1.*", name="b")]) == []
+        stack = [*pulling(image), immutable_rule("v*"), immutable_rule("1.*", name="b", disabled=True)]
+        assert len(IMMUTABLE_TAGS.evaluate(stack)) == 1
+
+    def test_unknown_patterns_in_a_preview_decide_nothing(self) -> None:
+        stack = [*pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2"), immutable_rule(UNKNOWN)]
+        assert IMMUTABLE_TAGS.evaluate(stack) == []
+
+    def test_images_of_other_registries_are_another_rules_concern(self) -> None:
+        stack = [*pulling("registry.example.com/team/app:1.0"), immutable_rule("v*")]
+        assert IMMUTABLE_TAGS.evaluate(stack) == []
+
+    def test_a_project_without_immutable_rules_is_not_applicable(self) -> None:
+        with pytest.raises(NotApplicable):
+            IMMUTABLE_TAGS.evaluate(pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2"))
+        # A rule of a project the stack does not declare covers nothing here.
+        orphan = immutable_rule("v*", project="someone-elses")
+        with pytest.raises(NotApplicable):
+            IMMUTABLE_TAGS.evaluate([*pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2"), orphan])
 
 
 class TestHarborProject:
