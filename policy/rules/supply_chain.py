@@ -31,18 +31,18 @@ SEVERITIES = ["none", "low", "medium", "high", "critical"]
 DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
 
+def _project_prefix(project: Res) -> str | None:
+    """`host/project/` of a Harbor project (`host/` when its name is unknown), None without a host."""
+    url, name = project.props.get("url"), project.props.get("name")
+    host = urlsplit(url).netloc if isinstance(url, str) else ""
+    if not host:
+        return None
+    return f"{host}/{name}/" if isinstance(name, str) else f"{host}/"
+
+
 def _declared_prefixes(resources: Sequence[Res]) -> list[str]:
     """`host/project/` of each Harbor project in the stack (`host/` when the name is unknown)."""
-    prefixes = []
-    for project in resources:
-        if project.type not in HARBOR_PROJECTS:
-            continue
-        url, name = project.props.get("url"), project.props.get("name")
-        host = urlsplit(url).netloc if isinstance(url, str) else ""
-        if not host:
-            continue
-        prefixes.append(f"{host}/{name}/" if isinstance(name, str) else f"{host}/")
-    return prefixes
+    return [prefix for p in resources if p.type in HARBOR_PROJECTS and (prefix := _project_prefix(p))]
 
 
 def check_registry(resources: Sequence[Res], ctx: Context) -> list[Violation]:
@@ -98,17 +98,13 @@ ALLOWED_REGISTRY = StackRule(
 )
 
 
-def _project_prefix(project: Res) -> str | None:
-    url, name = project.props.get("url"), project.props.get("name")
-    host = urlsplit(url).netloc if isinstance(url, str) else ""
-    return f"{host}/{name}/" if host and isinstance(name, str) else None
-
-
 def _immutable_rules(resources: Sequence[Res]) -> dict[str, list[tuple[str, str]]]:
     """`host/project/` of each declared Harbor project that has enabled immutable tag rules ->
     their (repository pattern, tag pattern). A rule whose patterns are not known yet covers
     everything (a preview decides nothing on unknowns)."""
-    prefixes = {p.urn: prefix for p in resources if p.type in HARBOR_PROJECTS and (prefix := _project_prefix(p))}
+    # A project whose name is not known yet (a preview) could be any: its rules decide nothing.
+    named = [p for p in resources if p.type in HARBOR_PROJECTS and isinstance(p.props.get("name"), str)]
+    prefixes = {p.urn: prefix for p in named if (prefix := _project_prefix(p))}
     covered: dict[str, list[tuple[str, str]]] = {}
     for rule in resources:
         if rule.type not in IMMUTABLE_TAG_RULES or truthy(rule.props.get("disabled")):
@@ -136,8 +132,10 @@ def check_tags_immutable(resources: Sequence[Res], ctx: Context) -> list[Violati
             if not isinstance(image, str) or DIGEST.search(image):
                 continue
             prefix = next((p for p in covered if image.startswith(p)), None)
-            repository, _, tag = image[len(prefix or "") :].partition(":")
-            if prefix is None or not tag or any(
+            if prefix is None:
+                continue
+            repository, _, tag = image.removeprefix(prefix).partition(":")
+            if not tag or any(
                 repository_pattern_matches(repos, repository) and tag_pattern_matches(tags, tag)
                 for repos, tags in covered[prefix]
             ):
