@@ -175,7 +175,8 @@ def pods(cluster: tuple[Layout, Services], api: node.Api) -> Pods:
 
 
 def eventually(check: Callable[[], bool], expected: bool, timeout: float = POLICY_TIMEOUT) -> bool:
-    """Whether check() returns `expected` within `timeout` (NetworkPolicy takes a sync)."""
+    """Whether check() returns `expected` within `timeout` (NetworkPolicy and Service rules take
+    a sync)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check() is expected:
@@ -194,8 +195,15 @@ def test_node_ready_with_pod_cidr(pods: Pods) -> None:
 def test_cluster_dns_answers_from_a_pod(pods: Pods) -> None:
     code, output = pods.run("client", "nslookup kubernetes.default.svc.cluster.local")
     assert code == 0 and "198.19.0.1" in output, output
-    code, output = pods.run("client", f"nslookup server.{NAMESPACE}.svc.cluster.local")
-    assert code == 0 and pods.cluster_ip("server") in output, output
+    # CoreDNS learns a new Service from its watch, asynchronously.
+    cluster_ip, answers = pods.cluster_ip("server"), [""]
+
+    def resolves() -> bool:
+        code, output = pods.run("client", f"nslookup server.{NAMESPACE}.svc.cluster.local")
+        answers.append(output)
+        return code == 0 and cluster_ip in output
+
+    assert eventually(resolves, True), answers[-1]
     code, output = pods.run("client", "nslookup pais.local.paif.test")
     assert code == 0 and NODE_IP in output, output
     # Nothing is forwarded upstream: a name outside our zones does not resolve.
@@ -204,8 +212,12 @@ def test_cluster_dns_answers_from_a_pod(pods: Pods) -> None:
 
 
 def test_service_cluster_ip_answers_from_a_pod(pods: Pods) -> None:
-    assert pods.fetch("client", f"server.{NAMESPACE}.svc.cluster.local", 80)
-    assert pods.fetch("client", pods.cluster_ip("server"), 80)
+    # kube-router programs a Service's rules after its endpoints are published, asynchronously
+    # (once, in a full CI run, they were not there yet when this test began): wait for it.
+    by_name = f"server.{NAMESPACE}.svc.cluster.local"
+    assert eventually(lambda: pods.fetch("client", by_name, 80), True), f"{by_name}:80 did not answer"
+    cluster_ip = pods.cluster_ip("server")
+    assert eventually(lambda: pods.fetch("client", cluster_ip, 80), True), f"{cluster_ip}:80 did not answer"
 
 
 def test_network_policy_is_enforced(pods: Pods) -> None:
