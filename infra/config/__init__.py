@@ -334,7 +334,10 @@ def format_validation_error(exc: ValidationError, secret_roots: frozenset[str] =
         else:
             msg = _allowed(kind, dict(err.get("ctx") or {}), err["msg"].removeprefix("Value error, "))
             if loc and loc[0] in secret_roots:
-                if isinstance(given, dict | list) and kind != "value_error":
+                if kind == "model_type":
+                    model = _model_at(loc)
+                    msg = "must be an object" + (f" with the keys {_allowed_keys(model)}" if model is not None else "")
+                elif isinstance(given, dict | list) and kind != "value_error":
                     msg = _TYPE_PROBLEMS.get(kind, msg)
                 elif kind == "string_type":
                     msg = "must be text"

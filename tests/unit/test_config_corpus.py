@@ -697,6 +697,9 @@ NEW_CASES = [
          "paif:pais.clientId: the value given (not shown: paif:pais is a secret) must be a single value (text), "
          "not an object or a list", secret_objects=("pais",), absent=("chat-secret-id-9", "Input should"),
          category="secrets"),
+    Case("secret-object-list-for-section", "prod", setter("vks.gpuPool", ["gpu-pool-secret-7"]),
+         "paif:vks.gpuPool: the value given (not shown: paif:vks is a secret) must be an object with the keys ",
+         secret_objects=("vks",), absent=("gpu-pool-secret-7", "Input should", "instance of"), category="secrets"),
     Case("secret-object-cross-check", "prod", setter("vks.gpuPool.vmClass", "gpu-class-secret-9"),
          "paif:vks.gpuPool.vmClass: given '[secret]'", secret_objects=("vks",),
          absent=("gpu-class-secret-9",), category="secrets"),
