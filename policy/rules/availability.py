@@ -51,8 +51,17 @@ def _declared_replicas(deployment: Res) -> Any:
     return get(deployment.inputs if deployment.inputs is not None else deployment.props, "spec", "replicas")
 
 
+REPLICATED = frozenset({"Deployment", "StatefulSet"})
+"""The workloads that run a replica count of interchangeable pods: the replica, disruption and
+spreading rules cover both (a single-replica StatefulSet is as fragile as a Deployment)."""
+
+
 def _deployments(resources: Sequence[Res]) -> list[Res]:
     return [r for r in resources if k8s_kind(r.type) == "Deployment"]
+
+
+def _replicated(resources: Sequence[Res]) -> list[Res]:
+    return [r for r in resources if k8s_kind(r.type) in REPLICATED]
 
 
 def _hpas(resources: Sequence[Res]) -> list[Res]:
@@ -83,7 +92,7 @@ def check_min_replicas(resources: Sequence[Res], ctx: Context) -> list[Violation
     instead (hpa-min-replicas)."""
     minimum, hpas = ctx.integer("minReplicas"), _hpas(resources)
     violations = []
-    for deployment in _deployments(resources):
+    for deployment in _replicated(resources):
         declared = _declared_replicas(deployment)
         if is_unknown(declared):
             continue
@@ -103,7 +112,8 @@ def check_min_replicas(resources: Sequence[Res], ctx: Context) -> list[Violation
 
 MIN_REPLICAS = StackRule(
     name="deployment-min-replicas",
-    description="Deployments run enough replicas to survive losing one (declared, or an HPA's floor).",
+    description="Deployments and StatefulSets run enough replicas to survive losing one (declared, or an "
+    "HPA's floor).",
     check=check_min_replicas,
     config={"minReplicas": MIN_REPLICAS_SCHEMA},
     prod_only=True,
@@ -126,14 +136,15 @@ def check_pdb_present(resources: Sequence[Res], _ctx: Context) -> list[Violation
             f"{describe(d)} has no PodDisruptionBudget: declare one whose selector matches its pod labels",
             d.urn,
         )
-        for d in _deployments(resources)
+        for d in _replicated(resources)
         if pod_template(d) is not None and not any(_selects(p, d) is not False for p in pdbs)
     ]
 
 
 PDB_PRESENT = StackRule(
     name="deployment-has-pdb",
-    description="Every Deployment has a PodDisruptionBudget in the same stack that selects its pods.",
+    description="Every Deployment and StatefulSet has a PodDisruptionBudget in the same stack that selects "
+    "its pods.",
     check=check_pdb_present,
     prod_only=True,
 )
@@ -148,7 +159,7 @@ def _blocks_all(value: Any, replicas: list[float]) -> bool:
 
 def check_pdb_disruption(resources: Sequence[Res], _ctx: Context) -> list[Violation]:
     violations = []
-    deployments, hpas = _deployments(resources), _hpas(resources)
+    deployments, hpas = _replicated(resources), _hpas(resources)
     for pdb in (r for r in resources if k8s_kind(r.type) == "PodDisruptionBudget"):
         spec = pdb.props.get("spec")
         max_unavailable, min_available = get(spec, "maxUnavailable"), get(spec, "minAvailable")
@@ -183,7 +194,7 @@ PDB_ALLOWS_DISRUPTION = StackRule(
 
 
 def check_spread(resource: Res, _ctx: Context) -> list[str]:
-    if k8s_kind(resource.type) != "Deployment":
+    if k8s_kind(resource.type) not in REPLICATED:
         return []
     replicas, template = _replicas(resource), pod_template(resource)
     if replicas is None or replicas < 2 or template is None:
@@ -200,7 +211,8 @@ def check_spread(resource: Res, _ctx: Context) -> list[str]:
 
 SPREAD = ResourceRule(
     name="multi-replica-spread",
-    description="Multi-replica Deployments spread their pods across nodes (anti-affinity or topology spread).",
+    description="Multi-replica Deployments and StatefulSets spread their pods across nodes (anti-affinity or "
+    "topology spread).",
     check=check_spread,
     prod_only=True,
 )
@@ -210,7 +222,7 @@ def check_hpa_spread(resources: Sequence[Res], _ctx: Context) -> list[Violation]
     """multi-replica-spread for the Deployments that leave spec.replicas to HPAs: one an HPA may
     scale to two replicas or more (its maxReplicas) spreads them too."""
     hpas, violations = _hpas(resources), []
-    for deployment in _deployments(resources):
+    for deployment in _replicated(resources):
         template = pod_template(deployment)
         owners = [h for h in hpas if _targets(h, deployment) is True]
         if template is None or not owners or _declared_replicas(deployment) is not None:
@@ -235,8 +247,8 @@ def check_hpa_spread(resources: Sequence[Res], _ctx: Context) -> list[Violation]
 
 HPA_SPREAD = StackRule(
     name="hpa-scaled-spread",
-    description="Deployments an HPA may scale to two replicas or more spread their pods across nodes "
-    "(multi-replica-spread covers spec.replicas).",
+    description="Deployments and StatefulSets an HPA may scale to two replicas or more spread their pods "
+    "across nodes (multi-replica-spread covers spec.replicas).",
     check=check_hpa_spread,
     prod_only=True,
 )
@@ -248,7 +260,7 @@ def _targets(hpa: Res, deployment: Res) -> bool | None:
     deployment_name = get(deployment.props, "metadata", "name")
     if any(is_unknown(v) for v in (kind, name, deployment_name)):
         return None
-    return kind == "Deployment" and name == deployment_name and same_namespace(hpa, deployment)
+    return kind == k8s_kind(deployment.type) and name == deployment_name and same_namespace(hpa, deployment)
 
 
 def check_hpa(resources: Sequence[Res], ctx: Context) -> list[Violation]:

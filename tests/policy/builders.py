@@ -109,6 +109,13 @@ def deployment(name: str = "chat-backend", **kwargs: Any) -> Res:
     return res("kubernetes:apps/v1:Deployment", deployment_props(name, **kwargs), name=name)
 
 
+def stateful_set(name: str = "chat-backend", **kwargs: Any) -> Res:
+    """A StatefulSet with the same pod template as `deployment` (serviceName set)."""
+    props = deployment_props(name, **kwargs)
+    props["kind"], props["spec"]["serviceName"] = "StatefulSet", name
+    return res("kubernetes:apps/v1:StatefulSet", props, name=name)
+
+
 def pdb(name: str = "chat-backend-pdb", labels: dict[str, str] | None = None, **spec: Any) -> Res:
     spec = spec or {"maxUnavailable": 1}
     props = {
@@ -119,10 +126,14 @@ def pdb(name: str = "chat-backend-pdb", labels: dict[str, str] | None = None, **
 
 
 def hpa(
-    target: str = "chat-backend", min_replicas: int | None = 2, name: str = "chat-backend-hpa", max_replicas: int = 6
+    target: str = "chat-backend",
+    min_replicas: int | None = 2,
+    name: str = "chat-backend-hpa",
+    max_replicas: int = 6,
+    kind: str = "Deployment",
 ) -> Res:
     spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
         "maxReplicas": max_replicas,
     }
     if min_replicas is not None:

@@ -36,10 +36,13 @@ from tests.policy.builders import (
     harbor_connection,
     hpa,
     monitoring,
+    network_policy,
     pdb,
     res,
+    stateful_set,
 )
 
+CACHE_LABELS = {"app.kubernetes.io/name": "chat-cache"}
 PROD_CONFIG = json.loads((Path(common.__file__).parents[1] / "config" / "prod.json").read_text())
 
 
@@ -615,6 +618,45 @@ CASES: list[Case] = [
         "precision",
         lambda: base(extra=[config_map({"API_TOKEN": "tok-9f8a7b6c5d"})]),
         "no-secrets-in-configmap",
+    ),
+    # -- StatefulSets: one replica, no PDB or no spreading is as fragile as for a Deployment ------
+    Case(
+        "stateful-set-one-replica",
+        "availability",
+        lambda: base(extra=[stateful_set("chat-cache", replicas=1), pdb("chat-cache-pdb")]),
+        "deployment-min-replicas",
+    ),
+    Case(
+        "stateful-set-without-pdb",
+        "availability",
+        lambda: base(
+            extra=[
+                stateful_set("chat-cache", replicas=3, labels=CACHE_LABELS),
+                network_policy("cache", {"matchLabels": CACHE_LABELS}, ["Ingress"], ingress=[{"from": [{"podSelector": {}}]}]),
+            ]
+        ),
+        "deployment-has-pdb",
+    ),
+    Case(
+        "stateful-set-unspread",
+        "availability",
+        lambda: base(
+            extra=[
+                res(
+                    "kubernetes:apps/v1:StatefulSet",
+                    changed(stateful_set("chat-cache", replicas=3).props, "spec.template.spec.affinity", None),
+                    name="chat-cache",
+                ),
+                pdb("chat-cache-pdb"),
+            ]
+        ),
+        "multi-replica-spread",
+    ),
+    Case(
+        "stateful-set-ha",
+        "availability",
+        lambda: base(extra=[stateful_set("chat-cache", replicas=3), pdb("chat-cache-pdb")]),
+        None,
     ),
     # -- registry allow-list unset fails closed ---------------------------------------------------
     Case(

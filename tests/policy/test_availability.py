@@ -17,7 +17,7 @@ from policy.rules.availability import (
     SPREAD,
 )
 from policy.rules.common import UNKNOWN, Res
-from tests.policy.builders import changed, deployment, hpa, pdb, res
+from tests.policy.builders import changed, deployment, hpa, pdb, res, stateful_set
 
 
 def replicas_messages(*resources: Any, config: dict[str, Any] | None = None) -> list[str]:
@@ -160,6 +160,58 @@ class TestHpaSpread:
 
 def changed_replicas_none(resource: Res) -> Res:
     return res(resource.type, changed(resource.props, "spec.replicas", None))
+
+
+class TestStatefulSets:
+    """A StatefulSet runs a replica count of pods like a Deployment: one replica, no PDB or no
+    spreading is as fragile. Only hpa-min-replicas stays with Deployments (an HPA on a
+    StatefulSet is the exception, not the rule)."""
+
+    def test_a_replicated_stateful_set_with_its_pdb_passes(self) -> None:
+        workload = stateful_set(replicas=3)
+        for rule in (MIN_REPLICAS, PDB_PRESENT, PDB_ALLOWS_DISRUPTION, HPA_SPREAD, HPA):
+            assert rule.evaluate([workload, pdb()]) == [], rule.name
+        assert SPREAD.evaluate(workload) == []
+
+    def test_one_replica_fails(self) -> None:
+        workload = stateful_set(replicas=1)
+        assert [(v.urn, v.message) for v in MIN_REPLICAS.evaluate([workload, pdb()])] == [
+            (
+                workload.urn,
+                "StatefulSet 'paif-chat/chat-backend' runs 1 replica(s): set spec.replicas to at least 2 "
+                "or scale it with an HPA",
+            )
+        ]
+        assert len(replicas_messages(stateful_set(replicas=None))) == 1
+
+    def test_no_pdb_fails(self) -> None:
+        workload = stateful_set()
+        assert [v.urn for v in PDB_PRESENT.evaluate([workload, deployment(), pdb(labels={"app": "other"})])] == [
+            workload.urn,
+            deployment().urn,
+        ]
+
+    def test_a_pdb_as_large_as_its_pods_fails(self) -> None:
+        budget = pdb(minAvailable=3)
+        assert [v.urn for v in PDB_ALLOWS_DISRUPTION.evaluate([stateful_set(replicas=3), budget])] == [budget.urn]
+
+    def test_unspread_replicas_fail(self) -> None:
+        props = changed(stateful_set(replicas=3).props, "spec.template.spec.affinity", None)
+        assert SPREAD.evaluate(res("kubernetes:apps/v1:StatefulSet", props)) == [
+            "StatefulSet 'paif-chat/chat-backend' runs 3 replicas with nothing spreading them: add "
+            "podAntiAffinity or topologySpreadConstraints on kubernetes.io/hostname"
+        ]
+
+    def test_an_hpa_names_its_target_kind(self) -> None:
+        """An HPA of the StatefulSet owns its replicas; one of a same-named Deployment does not."""
+        workload = stateful_set(replicas=None)
+        assert replicas_messages(workload, hpa(kind="StatefulSet")) == []
+        assert len(replicas_messages(workload, hpa())) == 1
+        unspread = res(workload.type, changed(workload.props, "spec.template.spec.affinity", None))
+        assert len(HPA_SPREAD.evaluate([unspread, hpa(kind="StatefulSet", max_replicas=4)])) == 1
+
+    def test_hpa_min_replicas_asks_deployments_only(self) -> None:
+        assert HPA.evaluate([stateful_set(replicas=3)]) == []
 
 
 class TestHpa:
