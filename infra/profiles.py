@@ -11,6 +11,9 @@ from typing import Literal
 
 Environment = Literal["local", "dev", "prod"]
 AppPlatform = Literal["local-kubernetes", "dlvm", "vks"]
+HarborSeverity = Literal["none", "low", "medium", "high", "critical"]
+HARBOR_SEVERITIES: tuple[HarborSeverity, ...] = ("none", "low", "medium", "high", "critical")
+"""Harbor's vulnerability severities, strictest `deployment_security` first."""
 
 # DSM counts standbys: 0 = a single server, 1 = HA (primary + replica + monitor).
 # One source shows `replicas: 3` for HA; docs/REFERENCE-VCF.md marks it UNCONFIRMED, so the
@@ -44,6 +47,9 @@ class EnvironmentProfile:
     vks_control_plane_replicas: int | None
     """The control-plane size paif:vks.controlPlaneReplicas must have; None: any."""
     harbor: Literal["off", "project", "full"]
+    harbor_weakest_deployment_security: HarborSeverity | None
+    """The weakest paif:harbor.deploymentSecurity allowed (lower severities block more images);
+    None: any. Prod's is the policy pack's `harbor-project-secure` default."""
     verify_tls: bool
     """vCenter and Harbor only over https with certificate verification (no http, no insecure)."""
     require_image_digest: bool
@@ -92,6 +98,7 @@ _LOCAL = EnvironmentProfile(
     db_sslmode_rule="",
     vks_control_plane_replicas=None,
     harbor="off",
+    harbor_weakest_deployment_security=None,
     verify_tls=False,
     require_image_digest=False,
     protect_stateful=True,
@@ -143,6 +150,7 @@ _PROD = replace(
     db_sslmode_rule="require, verify-ca or verify-full",
     vks_control_plane_replicas=3,
     harbor="full",
+    harbor_weakest_deployment_security="high",
     verify_tls=True,
     policy_enforcement="mandatory",
     # The VKS Contour package: Contour's default class name is `contour` and it serves

@@ -38,7 +38,7 @@ from infra.config.harbor import HarborConfig
 from infra.config.platform import DlvmConfig, VksConfig
 from infra.config.protection import ProtectionConfig, StatefulObject
 from infra.config.vsphere import VsphereConfig
-from infra.profiles import PROFILES, EnvironmentProfile
+from infra.profiles import HARBOR_SEVERITIES, PROFILES, EnvironmentProfile
 
 NAMESPACE = "paif"
 
@@ -371,11 +371,19 @@ def _platform_checks(vks: VksConfig, profile: EnvironmentProfile) -> list[str]:
         ]
     if platform is None:
         return [f"{NAMESPACE}:vks.platform: required key is missing ({env} installs the cluster platform)"]
-    return [
+    problems = [
         f"{NAMESPACE}:vks.platform.{key}: required key is missing ({env} installs it)"
         for key, section in (("logging", platform.logging), ("gpuOperator", platform.gpu_operator))
         if section is None
     ]
+    envoys = platform.contour.envoy_replicas
+    if envoys < profile.min_replicas:
+        problems.append(
+            f"{NAMESPACE}:vks.platform.contour.envoyReplicas: given {envoys}; {env} requires at least "
+            f"{profile.min_replicas}: every request to the app passes through Envoy, so one replica is a "
+            "single point of failure"
+        )
+    return problems
 
 
 def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
@@ -461,6 +469,15 @@ def _harbor_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
         )
     if profile.verify_tls and harbor is not None and harbor.insecure:
         problems.append(f"{NAMESPACE}:harbor.insecure: given true; {env} requires TLS verification (false)")
+    weakest = profile.harbor_weakest_deployment_security
+    if harbor is not None and weakest is not None:
+        allowed = HARBOR_SEVERITIES[: HARBOR_SEVERITIES.index(weakest) + 1]
+        if harbor.deployment_security not in allowed:
+            problems.append(
+                f"{NAMESPACE}:harbor.deploymentSecurity: given {harbor.deployment_security!r}; {env} requires "
+                f"{weakest} or stricter ({', '.join(allowed[:-1])} or {allowed[-1]}): images with {weakest}-severity "
+                "vulnerabilities must not be pulled"
+            )
     return problems
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
 from components.names import HARBOR_CRON
 from infra.config.base import DnsLabel, Flag, Model, TagPattern, rule, url_without_path
+from infra.profiles import HarborSeverity
 
 # Harbor schedules with six-field cron expressions: seconds first.
 
@@ -29,8 +30,9 @@ class HarborConfig(Model):
     """Harbor project (private) the app images live in."""
     storage_quota_gb: int = Field(50, ge=1, le=10240)
     """Storage quota of the project in GiB."""
-    deployment_security: Literal["critical", "high", "medium", "low", "none"] = "high"
-    """Images with vulnerabilities of this severity or above cannot be pulled."""
+    deployment_security: HarborSeverity = "high"
+    """Images with vulnerabilities of this severity or above cannot be pulled (`none`, the strictest,
+    blocks any vulnerability); prod allows `high` or stricter."""
     cosign: Flag = True
     """Only cosign-signed images can be pulled."""
     auto_sbom: Flag = True

@@ -854,6 +854,12 @@ NEW_CASES = [
     Case("mutable-app-tag-other-pattern", "prod", tagged("release-*", "v1.4.2"),
          "paif:app.backendImage: given 'harbor.paif.example.internal/paif-chat/chat-backend:v1.4.2'; its tag "
          "'v1.4.2' is not covered by paif:harbor.immutableTagPattern ('release-*')", category="supply-chain"),
+    Case("vulnerable-images-pullable-in-prod", "prod", setter("harbor.deploymentSecurity", "critical"),
+         "paif:harbor.deploymentSecurity: given 'critical'; prod requires high or stricter (none, low, medium or "
+         "high)", category="supply-chain"),
+    # Prod's availability is profile data: Envoy carries every request, as the app's replicas do.
+    Case("single-envoy-in-prod", "prod", setter("vks.platform.contour.envoyReplicas", 1),
+         "paif:vks.platform.contour.envoyReplicas: given 1; prod requires at least 2", category="ranges"),
     Case("tag-pattern-a-path", "dev", setter("harbor.immutableTagPattern", "paif-chat/*"),
          "paif:harbor.immutableTagPattern: given 'paif-chat/*'; would match no tag: it needs '/'",
          category="patterns"),
@@ -940,6 +946,8 @@ class ValidCase:
 
 
 VALID_EDGE_CASES = [
+    ValidCase("strictest-deployment-security-in-prod", "prod", setter("harbor.deploymentSecurity", "none")),
+    ValidCase("lenient-deployment-security-in-dev", "dev", setter("harbor.deploymentSecurity", "critical")),
     ValidCase("cpu-numeric-int", "dev", setter("app.backendResources", {"cpuRequest": 2, "cpuLimit": 2})),
     ValidCase("cpu-numeric-half", "prod", setter("app.frontendResources", {"cpuRequest": 0.5, "cpuLimit": 1})),
     ValidCase("cpu-millicores-below-int", "dev", setter("app.backendResources", {"cpuRequest": "1500m", "cpuLimit": "2"})),
