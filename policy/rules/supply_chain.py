@@ -99,13 +99,13 @@ ALLOWED_REGISTRY = StackRule(
 
 
 def _immutable_rules(resources: Sequence[Res]) -> dict[str, list[tuple[str, str]]]:
-    """`host/project/` of each declared Harbor project that has enabled immutable tag rules ->
-    their (repository pattern, tag pattern). A rule whose patterns are not known yet covers
-    everything (a preview decides nothing on unknowns)."""
-    # A project whose name is not known yet (a preview) could be any: its rules decide nothing.
+    """`host/project/` of each declared Harbor project -> the (repository pattern, tag pattern)
+    of its enabled immutable tag rules, none for a project without any. A rule whose patterns
+    are not known yet covers everything (a preview decides nothing on unknowns)."""
+    # A project whose name is not known yet (a preview) could be any: it decides nothing.
     named = [p for p in resources if p.type in HARBOR_PROJECTS and isinstance(p.props.get("name"), str)]
     prefixes = {p.urn: prefix for p in named if (prefix := _project_prefix(p))}
-    covered: dict[str, list[tuple[str, str]]] = {}
+    covered: dict[str, list[tuple[str, str]]] = {prefix: [] for prefix in prefixes.values()}
     for rule in resources:
         if rule.type not in IMMUTABLE_TAG_RULES or truthy(rule.props.get("disabled")):
             continue
@@ -124,7 +124,7 @@ def _immutable_rules(resources: Sequence[Res]) -> dict[str, list[tuple[str, str]
 def check_tags_immutable(resources: Sequence[Res], ctx: Context) -> list[Violation]:
     covered = _immutable_rules(resources)
     if not covered:
-        raise NotApplicable("no Harbor project of the stack has an immutable tag rule")
+        raise NotApplicable("the stack declares no Harbor project (images-from-allowed-registry checks the rest)")
     violations = []
     for resource in resources:
         for _, container in workload_containers(resource):
@@ -140,22 +140,24 @@ def check_tags_immutable(resources: Sequence[Res], ctx: Context) -> list[Violati
                 for repos, tags in covered[prefix]
             ):
                 continue
-            rules = ", ".join(f"{tags!r} in {repos!r}" for repos, tags in covered[prefix])
+            pulls = f"{container.kind} '{container.name}' of {describe(resource)} pulls {image!r}"
+            if covered[prefix]:
+                rules = ", ".join(f"{tags!r} in {repos!r}" for repos, tags in covered[prefix])
+                why = f"no immutable tag rule of the Harbor project {prefix} covers tag {tag!r} (rules: {rules})"
+                fix = "use a tag a rule covers, pin a @sha256 digest, or widen a rule's tag pattern"
+            else:
+                why = f"the Harbor project {prefix} has no enabled immutable tag rule"
+                fix = f"declare one whose tag pattern covers {tag!r} (an ImmutableTagRule of the project), or pin a @sha256 digest"
             violations.append(
-                Violation(
-                    f"{container.kind} '{container.name}' of {describe(resource)} pulls {image!r}: no immutable "
-                    f"tag rule of the Harbor project {prefix} covers tag {tag!r} (rules: {rules}), so a push can "
-                    "overwrite it under running pods: use a tag a rule covers, pin a @sha256 digest, or widen "
-                    "a rule's tag pattern",
-                    resource.urn,
-                )
+                Violation(f"{pulls}: {why}, so a push can overwrite it under running pods: {fix}", resource.urn)
             )
     return violations
 
 
 IMMUTABLE_TAGS = StackRule(
     name="image-tag-immutable",
-    description="An image pulled by tag from a declared Harbor project with immutable tag rules has a tag they cover.",
+    description="An image pulled by tag from a declared Harbor project has a tag one of the project's enabled "
+    "immutable tag rules covers.",
     check=check_tags_immutable,
 )
 

@@ -89,10 +89,23 @@ def _release(**props: Any) -> Res:
     return res("kubernetes:helm.sh/v3:Release", {**chart, **props}, name="gpu-operator")
 
 
-def base(*, workload: Res | None = None, extra: Sequence[Res] = (), drop_hpa: bool = False) -> list[Res]:
-    """A compliant prod stack: Harbor project, Deployment with PDB and HPA, NetworkPolicies, monitoring."""
+RELEASE_TAGS = "{v*,[0-9]*}"
+"""Prod's immutable tag pattern (stacks/Pulumi.prod.yaml): release tags with or without a v."""
+
+
+def base(
+    *,
+    workload: Res | None = None,
+    extra: Sequence[Res] = (),
+    drop_hpa: bool = False,
+    tags: str | None = RELEASE_TAGS,
+    repos: str = "**",
+) -> list[Res]:
+    """A compliant prod stack: Harbor project with an immutable tag rule (`tags` in `repos`; None:
+    no rule), Deployment with PDB and HPA, NetworkPolicies, monitoring."""
     stack = [
         harbor_project(),
+        *([immutable_tags(tags, repos)] if tags is not None else []),
         workload or deployment(),
         pdb(),
         default_deny(),
@@ -666,20 +679,30 @@ CASES: list[Case] = [
         "images-from-allowed-registry",
     ),
     # -- a tag a push could overwrite under running pods ---------------------------------------------
-    Case("app-tag-not-immutable", "supply-chain", lambda: base(extra=[immutable_tags("v*")]), "image-tag-immutable"),
+    Case("app-tag-not-immutable", "supply-chain", lambda: base(tags="v*"), "image-tag-immutable"),
     Case(
         "immutable-rule-for-another-repository",
         "supply-chain",
-        lambda: base(extra=[immutable_tags("{v*,[0-9]*}", repos="chat-frontend")]),
+        lambda: base(repos="chat-frontend"),
         "image-tag-immutable",
     ),
-    Case("app-tag-immutable", "supply-chain", lambda: base(extra=[immutable_tags("{v*,[0-9]*}")]), None),
+    Case("project-without-immutable-rules", "supply-chain", lambda: base(tags=None), "image-tag-immutable"),
+    Case("app-tag-immutable", "supply-chain", base, None),
     Case(
         "mutable-tag-pinned-by-digest",
         "supply-chain",
         lambda: base(
             workload=deployment(containers=[container(image=f"{HARBOR}/paif-chat/chat-backend:1.4.2@sha256:{'c' * 64}")]),
-            extra=[immutable_tags("v*")],
+            tags="v*",
+        ),
+        None,
+    ),
+    Case(
+        "project-without-immutable-rules-pinned-by-digest",
+        "supply-chain",
+        lambda: base(
+            workload=deployment(containers=[container(image=f"{HARBOR}/paif-chat/chat-backend:1.4.2@sha256:{'d' * 64}")]),
+            tags=None,
         ),
         None,
     ),

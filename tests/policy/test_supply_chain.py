@@ -176,13 +176,28 @@ class TestImmutableTags:
         stack = [*pulling("registry.example.com/team/app:1.0"), immutable_rule("v*")]
         assert IMMUTABLE_TAGS.evaluate(stack) == []
 
-    def test_a_project_without_immutable_rules_is_not_applicable(self) -> None:
-        with pytest.raises(NotApplicable):
-            IMMUTABLE_TAGS.evaluate(pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2"))
+    def test_a_project_without_enabled_immutable_rules_protects_no_tag(self) -> None:
+        """Every tag of such a project can be overwritten: an image pulled from it by tag fails,
+        by digest passes."""
+        stack = pulling(f"{HARBOR}/paif-chat/chat-backend:v1.4.2", f"{HARBOR}/paif-chat/chat-frontend:v1@{DIGEST}")
+        [violation] = IMMUTABLE_TAGS.evaluate(stack)
+        assert violation.urn == stack[1].urn
+        assert violation.message == (
+            f"container 'backend' of Deployment 'paif-chat/app-0' pulls '{HARBOR}/paif-chat/chat-backend:v1.4.2': "
+            f"the Harbor project {HARBOR}/paif-chat/ has no enabled immutable tag rule, so a push can overwrite it "
+            "under running pods: declare one whose tag pattern covers 'v1.4.2' (an ImmutableTagRule of the "
+            "project), or pin a @sha256 digest"
+        )
+        disabled = immutable_rule("v*", disabled=True)
+        assert len(IMMUTABLE_TAGS.evaluate([*pulling(f"{HARBOR}/paif-chat/chat-backend:v1"), disabled])) == 1
         # A rule of a project the stack does not declare covers nothing here.
         orphan = immutable_rule("v*", project="someone-elses")
-        with pytest.raises(NotApplicable):
-            IMMUTABLE_TAGS.evaluate([*pulling(f"{HARBOR}/paif-chat/chat-backend:1.4.2"), orphan])
+        assert len(IMMUTABLE_TAGS.evaluate([*pulling(f"{HARBOR}/paif-chat/chat-backend:v1"), orphan])) == 1
+
+    def test_a_stack_without_a_harbor_project_is_not_applicable(self) -> None:
+        workload = deployment(containers=[container(image=f"{HARBOR}/paif-chat/chat-backend:1.4.2")])
+        with pytest.raises(NotApplicable, match="declares no Harbor project"):
+            IMMUTABLE_TAGS.evaluate([workload, immutable_rule("v*")])
 
 
 class TestHarborProject:
