@@ -4,7 +4,9 @@ Three kinds of evidence, each owned by one rule so that one leak is reported onc
 - names and shapes (no-secrets-in-configmap, no-secret-literal-env): a setting called like a
   secret whose value could be one (`DB_PASSWORD: hunter2`, not `TOKEN_LIMIT: "8192"`), or a
   value shaped like one (a PEM key, a token, a URL with a password; base64 `binaryData`
-  decoded first, a DER certificate or key store too);
+  decoded first, a DER certificate or key store too); a value that is a config file (YAML,
+  JSON, .env, .properties, .ini) is judged by its settings, with references (`${VAR}`, a
+  file path, a placeholder) and the names of where a secret is kept (`existingSecret`) passing;
 - secret-ness (no-secret-data-flow): a ConfigMap value or literal env value that the engine
   marks as a Pulumi secret (`policy/secretness.py`), that is computed from a resource that
   generates secrets (`property_dependencies`, when the marker was dropped with `unsecret`),
@@ -22,9 +24,12 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
+
+import yaml
 
 from policy.rules.common import (
     DYNAMIC,
@@ -219,8 +224,8 @@ def secret_looking_key(key: str) -> bool:
     words = _words(key)
     if not words or words[-1] in _NON_SECRET_SUFFIXES:
         return False
-    if len(words) > 1 and words[-1] in ("secret", "secrets") and words[-2] in _SECRET_OBJECT_CONTENTS:
-        return False  # DB_PASSWORD_SECRET, TLS_SECRET, PULL_SECRET: the Kubernetes Secret that holds it
+    if len(words) > 1 and words[-1] in ("secret", "secrets") and words[-2] in _SECRET_OBJECT_CONTENTS | {"existing"}:
+        return False  # DB_PASSWORD_SECRET, TLS_SECRET, existingSecret: the Kubernetes Secret that holds it
     if any(w in _SECRET_WORDS for w in words):
         return True
     if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
@@ -289,6 +294,75 @@ def binary_key_material(encoded: Any) -> str | None:
     return found or secret_looking_value(_decoded_text(blob))
 
 
+# One `NAME=value`, `name: value` or `name = value` line of a .env, .properties or .ini file.
+_FILE_SETTING = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*[=:]\s*(.*?)\s*$")
+# What a config file writes where the value comes from elsewhere: a value that uses ${VAR},
+# $VAR, $(cmd), {{ template }} or %(name)s, or is a <placeholder> or a file path.
+_USES_REFERENCE = re.compile(r"\$\{|\$\(|\$[A-Za-z_]|\{\{|%\([^)]*\)s")
+_REFERENCE = re.compile(r"<[^<>]*>|/\S*|file:\S*")
+
+
+def _scalars(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            if isinstance(value, Mapping | list):
+                yield from _scalars(value)
+            else:
+                yield str(name), value
+    elif isinstance(node, list):
+        for item in node:
+            yield from _scalars(item)
+
+
+# ConfigMap keys that name a config file: its one line is a setting, not a plain value.
+_CONFIG_FILE = re.compile(r"(^|\.)(env|properties|ini|conf|cfg|ya?ml|json|toml)$", re.IGNORECASE)
+
+
+def file_settings(text: Any, file_name: str = "") -> Iterator[tuple[str, Any]]:
+    """The settings of a config file held in one value: a JSON or YAML document's scalar
+    entries, else its `NAME=value` / `name: value` / `name = value` lines (.env, .properties,
+    .ini). Nothing for a single plain value, unless `file_name` (a ConfigMap key) names a
+    config file."""
+    if not isinstance(text, str):
+        return
+    stripped = text.strip()
+    if "\n" not in stripped and not stripped.startswith(("{", "[")) and not _CONFIG_FILE.search(file_name):
+        return
+    try:
+        document = json.loads(stripped)
+    except ValueError:
+        try:
+            document = yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            document = None
+    if isinstance(document, Mapping | list):
+        yield from _scalars(document)
+        return
+    for line in stripped.splitlines():
+        if not line.lstrip().startswith(("#", ";", "//", "[")) and (match := _FILE_SETTING.match(line)):
+            yield match[1], match[2].strip("'\"")
+
+
+def _names_its_secret(name: str, value: Any) -> bool:
+    """A setting whose value repeats its secret word names where the secret is kept
+    (`passwordKey: admin-password`, `tokenKey: token`), as chart values do."""
+    words = set(_words(name)) & _SECRET_WORDS
+    return isinstance(value, str) and any(word in value.lower() for word in words)
+
+
+def file_setting_problem(text: Any, file_name: str = "") -> str | None:
+    """The first setting of a config file in `text` named like a secret and given a value
+    that could be one (not a reference to a variable, a template or a file, nor the name of
+    the place the secret is kept)."""
+    for name, value in file_settings(text, file_name):
+        reference = isinstance(value, str) and (
+            bool(_USES_REFERENCE.search(value)) or bool(_REFERENCE.fullmatch(value.strip()))
+        )
+        if named_like_a_secret(name, value) and not reference and not _names_its_secret(name, value):
+            return name
+    return None
+
+
 def configmap_problem(section: str, key: str, value: Any) -> str | None:
     """Why a ConfigMap entry holds a secret by its name or shape, or None."""
     if section == "binaryData":
@@ -297,7 +371,10 @@ def configmap_problem(section: str, key: str, value: Any) -> str | None:
     if named_like_a_secret(key, value):
         return f"has the secret-looking key '{key}'"
     what = secret_looking_value(value)
-    return None if what is None else f"key '{key}' holds {what}"
+    if what is not None:
+        return f"key '{key}' holds {what}"
+    setting = file_setting_problem(value, key)
+    return None if setting is None else f"key '{key}' holds a file that sets the secret-looking '{setting}'"
 
 
 def env_problem(name: str, value: Any) -> str | None:
@@ -305,7 +382,10 @@ def env_problem(name: str, value: Any) -> str | None:
     if named_like_a_secret(name, value):
         return f"sets the secret-looking env {name} literally"
     what = secret_looking_value(value)
-    return None if what is None else f"env {name} holds {what}"
+    if what is not None:
+        return f"env {name} holds {what}"
+    setting = file_setting_problem(value)
+    return None if setting is None else f"env {name} holds settings with the secret-looking '{setting}'"
 
 
 def check_configmap(resource: Res, ctx: Context) -> list[str]:

@@ -671,6 +671,55 @@ CASES: list[Case] = [
         lambda: base(extra=[stateful_set("chat-cache", replicas=3), pdb("chat-cache-pdb")]),
         None,
     ),
+    # -- config files in a ConfigMap or an env value that set a secret ----------------------------
+    Case(
+        "configmap-yaml-file-password",
+        "secrets-in-files",
+        lambda: base(extra=[config_map({"config.yaml": "db:\n  host: db\n  password: Chat-db-Pw-2291\n"})]),
+        "no-secrets-in-configmap",
+    ),
+    Case(
+        "configmap-dotenv-line",
+        "secrets-in-files",
+        lambda: base(extra=[config_map({"backend.env": "OIDC_CLIENT_SECRET=q8Zt4mWc2LrV9xKe"})]),
+        "no-secrets-in-configmap",
+    ),
+    Case(
+        "configmap-json-client-secret",
+        "secrets-in-files",
+        lambda: base(extra=[config_map({"settings.json": '{"pais": {"client_id": "chat", "client_secret": "q8Zt4mWc2LrV9xKe"}}'})]),
+        "no-secrets-in-configmap",
+    ),
+    Case(
+        "env-json-settings-api-key",
+        "secrets-in-files",
+        lambda: base(workload=with_env({"name": "APP_SETTINGS", "value": '{"log": "info", "api_key": "k-8f7e6d5c4b3a"}'})),
+        "no-secret-literal-env",
+    ),
+    Case(
+        "configmap-files-referencing-secrets",
+        "secrets-in-files",
+        lambda: base(
+            extra=[
+                config_map(
+                    {
+                        "grafana.ini": "[security]\nadmin_user = admin\nadmin_password = $__env{GF_ADMIN_PASSWORD}\n",
+                        "values.yaml": "auth:\n  existingSecret: chat-auth\n  adminPasswordKey: admin-password\n",
+                        "prometheus.yml": "basic_auth:\n  username: scrape\n  password_file: /etc/prom/pw\n",
+                    }
+                )
+            ]
+        ),
+        None,
+    ),
+    Case(
+        "configmap-file-about-tokens",
+        "secrets-in-files",
+        lambda: base(
+            extra=[config_map({"model.yaml": "tokenizer: cl100k_base\nmax_tokens: 4096\ntoken_limit: 8192\n"})]
+        ),
+        None,
+    ),
     # -- registry allow-list unset fails closed ---------------------------------------------------
     Case(
         "no-registry-allow-list",

@@ -113,6 +113,53 @@ class TestConfigMap:
         assert NO_SECRETS_IN_CONFIGMAP.evaluate(config_map({"DB_HOST": UNKNOWN})) == []
 
 
+class TestConfigFiles:
+    """A ConfigMap value (or env value) that is a whole config file: its settings are judged
+    as the ConfigMap's own keys are, by name and value."""
+
+    @pytest.mark.parametrize(
+        ("key", "text", "setting"),
+        [
+            ("config.yaml", "db:\n  host: db\n  password: hunter2pass\n", "password"),
+            ("settings.json", '{"auth": {"client_id": "chat", "client_secret": "abcDEF123456ghi"}}', "client_secret"),
+            (".env", "OIDC_CLIENT_SECRET=abcDEF123456ghi", "OIDC_CLIENT_SECRET"),
+            ("application.properties", "spring.datasource.password=S3cretPw42", "spring.datasource.password"),
+            ("app.ini", "[db]\nuser = app\npassword = S3cretPw42\n", "password"),
+            ("manifest.yaml", "kind: Secret\nstringData:\n  token: s3cr3t-t0ken-value\n", "token"),
+            ("oauth2-proxy.cfg", 'cookie_secret = "0123456789abcdef0123456789abcdef"', "cookie_secret"),
+        ],
+    )
+    def test_a_file_setting_a_secret_fails(self, key: str, text: str, setting: str) -> None:
+        assert NO_SECRETS_IN_CONFIGMAP.evaluate(config_map({key: text})) == [
+            f"ConfigMap 'paif-chat/chat-config' key '{key}' holds a file that sets the secret-looking "
+            f"'{setting}': move it to a Secret"
+        ]
+
+    @pytest.mark.parametrize(
+        ("key", "text"),
+        [
+            ("grafana.ini", "[security]\nadmin_user = admin\nadmin_password = $__env{GF_ADMIN_PASSWORD}\n"),
+            ("prometheus.yml", "basic_auth:\n  username: x\n  password_file: /etc/prom/pw\n"),
+            ("application.properties", "spring.datasource.password=${DB_PASSWORD}\nauth.secret-name=chat-oidc\n"),
+            (".env", "LOG_LEVEL=info\nDB_PASSWORD=\nAPI_KEY=<set-me>\nTOKEN=$(cat /run/secrets/t)\n"),
+            ("values.yaml", "auth:\n  existingSecret: chat-auth\n  adminPasswordKey: admin-password\n"),
+            ("app.yaml", "tokenizer: cl100k_base\nmax_tokens: 4096\npassword_min_length: 12\n"),
+            ("settings.json", '{"token_url": "https://idp/token", "client_secret_file": "/run/secrets/oidc"}'),
+            ("nginx.conf", "server {\n  location / { proxy_set_header Authorization $http_authorization; }\n}\n"),
+            ("NOTE", "password: kept in the vault"),
+        ],
+    )
+    def test_references_names_and_settings_about_secrets_pass(self, key: str, text: str) -> None:
+        assert NO_SECRETS_IN_CONFIGMAP.evaluate(config_map({key: text})) == []
+
+    def test_an_env_value_holding_settings_fails(self) -> None:
+        env = [{"name": "APP_SETTINGS", "value": '{"log": "info", "api_key": "k-8f7e6d5c4b3a"}'}]
+        assert NO_SECRET_LITERAL_ENV.evaluate(deployment(containers=[changed(container(), "env", env)])) == [
+            "container 'backend' of Deployment 'paif-chat/chat-backend' env APP_SETTINGS holds settings with the "
+            "secret-looking 'api_key': use valueFrom.secretKeyRef"
+        ]
+
+
 class TestLiteralEnv:
     def test_secret_key_ref_passes(self) -> None:
         assert NO_SECRET_LITERAL_ENV.evaluate(deployment()) == []
