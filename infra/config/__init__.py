@@ -31,6 +31,7 @@ from infra.config.base import (
     image_is_digest_pinned,
     image_registry,
     image_tag,
+    plaintext_credential,
     redact_credentials,
 )
 from infra.config.database import DatabaseConfig
@@ -703,12 +704,29 @@ def _key_pair_problems(cfg: StackConfig, raw: dict[str, str]) -> list[str]:
 def _namespace_problem(full_key: str, namespace: str, key: str, project: str) -> str | None:
     if namespace == project:
         return f"{full_key}: keys belong to the '{NAMESPACE}' namespace; use {NAMESPACE}:{key}"
-    if namespace != NAMESPACE and difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.6):
+    if namespace != NAMESPACE and difflib.get_close_matches(namespace.lower(), [NAMESPACE], n=1, cutoff=0.6):
         return (
             f"{full_key}: unknown namespace '{namespace}' (the value was not used); "
             f"did you mean {NAMESPACE}:{key}?"
         )
+    if namespace != NAMESPACE and key in SECRET_KEYS:
+        return (
+            f"{full_key}: keys belong to the '{NAMESPACE}' namespace (the value was not used); set it with "
+            f"`pulumi config set --secret {NAMESPACE}:{key}`"
+        )
     return None
+
+
+def _plaintext_credential_problem(full_key: str, value: str, secret_keys: set[str]) -> str | None:
+    """Another namespace's key (a provider's, a tool's) holding a credential in plaintext: the
+    stack file, committed with the code, would hold it."""
+    what = None if full_key in secret_keys else plaintext_credential(value)
+    if what is None:
+        return None
+    return (
+        f"{full_key}: holds {what} in plaintext (not shown), which the stack file would keep for anyone "
+        f"who reads the repository; set it with `pulumi config set --secret {full_key}`"
+    )
 
 
 def leading_zero_numbers(stack_text: str) -> list[str]:
@@ -775,6 +793,8 @@ def parse_config(
             problems.append(namespace_problem)
             continue
         if namespace != NAMESPACE:
+            if credential_problem := _plaintext_credential_problem(full_key, value, secret_keys):
+                problems.append(credential_problem)
             continue
         if key in SECRET_KEYS:
             if full_key not in secret_keys:

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
+import yaml
 from cryptography import x509
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
@@ -131,6 +132,30 @@ def field_problem(path: tuple[str | int, ...], given: Any, allowed: str) -> Pyda
     return PydanticCustomError(
         "field_problem", "{allowed}", {"path": path, "given": given, "allowed": allowed}
     )
+
+
+_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")
+_KUBECONFIG_CREDENTIALS = ("token", "client-key-data", "client-key", "password", "auth-provider", "exec")
+
+
+def plaintext_credential(value: str) -> str | None:
+    """What credential a plaintext config value holds (a private key, a kubeconfig with user
+    credentials, a URL with a password), or None."""
+    if _PRIVATE_KEY.search(value):
+        return "a private key"
+    if _CREDENTIALS.search(value.strip()):
+        return "a URL with a password"
+    if "users" in value:
+        try:
+            document = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return None
+        users = document.get("users") if isinstance(document, dict) else None
+        for entry in users if isinstance(users, list) else []:
+            user = entry.get("user") if isinstance(entry, dict) else None
+            if isinstance(user, dict) and any(user.get(k) for k in _KUBECONFIG_CREDENTIALS):
+                return "a kubeconfig with user credentials"
+    return None
 
 
 def redact_credentials(text: str) -> str:

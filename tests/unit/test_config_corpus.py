@@ -656,6 +656,23 @@ NEW_CASES = [
     Case("namespace-typo-plaintext-secret", "dev", nothing,
          "paiff:vcenterPassword: unknown namespace 'paiff' (the value was not used); did you mean paif:vcenterPassword?",
          extra_config={"paiff:vcenterPassword": "hunter2-typo"}, absent=("hunter2-typo",), category="unknown-keys"),
+    Case("namespace-upper-case", "dev", nothing,
+         "PAIF:app: unknown namespace 'PAIF' (the value was not used); did you mean paif:app?",
+         extra_config={"PAIF:app": '{"replicas": 2}'}, category="unknown-keys"),
+    Case("secret-key-in-another-namespace", "dev", nothing,
+         "pulumi:harborPassword: keys belong to the 'paif' namespace (the value was not used); set it with "
+         "`pulumi config set --secret paif:harborPassword`",
+         extra_config={"pulumi:harborPassword": "hunter2-elsewhere"}, absent=("hunter2-elsewhere",),
+         category="unknown-keys"),
+    Case("provider-kubeconfig-in-plaintext", "dev", nothing,
+         "kubernetes:kubeconfig: holds a kubeconfig with user credentials in plaintext (not shown)",
+         extra_config={"kubernetes:kubeconfig": "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n"
+                       "    token: kc-token-5521-abcdef\n"},
+         absent=("kc-token-5521",), category="secrets"),
+    Case("tool-url-with-password-in-plaintext", "dev", nothing,
+         "postgresql:url: holds a URL with a password in plaintext (not shown)",
+         extra_config={"postgresql:url": "postgres://admin:pg-pw-7781@db.example.internal/chat"},
+         absent=("pg-pw-7781",), category="secrets"),
     Case("namespace-typo-object", "dev", nothing,
          "pai:harbor: unknown namespace 'pai' (the value was not used); did you mean paif:harbor?",
          extra_config={"pai:harbor": '{"insecure": true}'}, category="unknown-keys"),
@@ -943,9 +960,12 @@ class ValidCase:
     env: str
     mutate: Mutation
     secrets: dict[str, str] = field(default_factory=dict)
+    extra_config: dict[str, str] = field(default_factory=dict)
 
 
 VALID_EDGE_CASES = [
+    # A provider's own key holding a path, not a credential, is its business.
+    ValidCase("provider-kubeconfig-path", "dev", nothing, extra_config={"kubernetes:kubeconfig": "~/.kube/config"}),
     ValidCase("strictest-deployment-security-in-prod", "prod", setter("harbor.deploymentSecurity", "none")),
     ValidCase("lenient-deployment-security-in-dev", "dev", setter("harbor.deploymentSecurity", "critical")),
     ValidCase("cpu-numeric-int", "dev", setter("app.backendResources", {"cpuRequest": 2, "cpuLimit": 2})),
@@ -1159,7 +1179,7 @@ def test_corpus_is_large_enough() -> None:
 def test_valid_edge_config_is_accepted(case: ValidCase) -> None:
     cfg = copy.deepcopy(stack_config(case.env))
     case.mutate(cfg)
-    rec = run_program(cfg, case.secrets, preview=True, stack=case.env)
+    rec = run_program(cfg, case.secrets, preview=True, stack=case.env, extra_config=case.extra_config)
     assert rec.resources
     too_long = [name for name in _kubernetes_names(rec) if len(name) > 63]
     assert not too_long, too_long
