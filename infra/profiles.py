@@ -36,6 +36,11 @@ class EnvironmentProfile:
     tls_modes_reason: str
     """Why paif:app.tls.mode is limited to allowed_tls_modes, said with a refused mode ("" for no more than the list)."""
     monitoring: bool
+    unread_app_keys: tuple[str, ...]
+    """paif:app keys this environment does not read: refused when set, since a setting silently
+    ignored (three replicas, a 50Gi uploads volume) misleads whoever wrote it."""
+    unread_app_keys_reason: str
+    """Why unread_app_keys are not read, said with a refused key."""
     db_standbys: int
     db_allowed_standbys: tuple[int, ...]
     db_backups_required: bool
@@ -90,6 +95,8 @@ _LOCAL = EnvironmentProfile(
     allowed_tls_modes=("self-signed",),
     tls_modes_reason="",
     monitoring=False,
+    unread_app_keys=("autoscaling",),
+    unread_app_keys_reason="local runs a fixed number of replicas, paif:app.replicas; prod autoscales",
     db_standbys=DSM_SINGLE_SERVER,
     db_allowed_standbys=(DSM_SINGLE_SERVER,),
     db_backups_required=False,
@@ -122,6 +129,18 @@ _DEV = replace(
         "the app runs on the DLVM, whose Supervisor namespace runs no cert-manager: use secret with a "
         "certificate from the corporate CA, or paif:dlvm.tlsCertificate"
     ),
+    # No Kubernetes objects for the app: the DLVM runs one instance of each container.
+    unread_app_keys=(
+        "replicas",
+        "autoscaling",
+        "uploadsVolumeSize",
+        "uploadsStorageClass",
+        "uploadsAccessMode",
+        "monitoring",
+        "monitoringNamespace",
+        "ingressClassName",
+    ),
+    unread_app_keys_reason="dev runs the app on the DLVM, one instance of each container and no Kubernetes objects",
     db_allowed_standbys=(DSM_SINGLE_SERVER, DSM_HA_STANDBYS),
     db_sslmode="require",
     harbor="project",
@@ -142,6 +161,8 @@ _PROD = replace(
     allowed_tls_modes=("cert-manager", "secret"),
     tls_modes_reason="",
     monitoring=True,
+    unread_app_keys=(),
+    unread_app_keys_reason="",
     db_standbys=DSM_HA_STANDBYS,
     db_allowed_standbys=(DSM_HA_STANDBYS,),
     db_backups_required=True,

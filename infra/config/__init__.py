@@ -21,7 +21,7 @@ import yaml
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from components.names import tag_pattern_matches
 from infra.config.app import AppConfig, PaisConfig
@@ -160,8 +160,25 @@ class Settings:
         return Effective.of(self.config, self.profile)
 
 
+def _unread_app_keys(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
+    """paif:app keys set where the environment does not read them."""
+    app, set_keys = cfg.app, cfg.app.model_fields_set
+    return [
+        f"{NAMESPACE}:app.{field.alias}: given {_describe(_plain(getattr(app, name)))}; "
+        f"{profile.name} does not read it ({profile.unread_app_keys_reason}): remove it"
+        for name, field in type(app).model_fields.items()
+        if field.alias in profile.unread_app_keys and name in set_keys
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(by_alias=True) if isinstance(value, BaseModel) else value
+
+
 def _uploads_checks(cfg: StackConfig, profile: EnvironmentProfile, eff: Effective) -> list[str]:
     app = cfg.app
+    if "uploadsVolumeSize" in profile.unread_app_keys:
+        return []  # _unread_app_keys names them
     if not app.uploads_volume_size:
         return [
             f"{NAMESPACE}:app.{key}: given {value!r}; there is no uploads volume "
@@ -391,6 +408,7 @@ def _cross_checks(cfg: StackConfig, profile: EnvironmentProfile) -> list[str]:
     """Rules that need the environment profile or several sections at once, by section."""
     eff = Effective.of(cfg, profile)
     return [
+        *_unread_app_keys(cfg, profile),
         *_app_checks(cfg, profile, eff),
         *_uploads_checks(cfg, profile, eff),
         *_harbor_checks(cfg, profile),

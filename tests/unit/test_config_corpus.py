@@ -223,8 +223,8 @@ CASES = [
     ),
     Case(
         "uploads-class-without-volume",
-        "dev",
-        setter("app.uploadsStorageClass", "vsan-default-storage-policy"),
+        "local",
+        together(deleter("app.uploadsVolumeSize"), setter("app.uploadsStorageClass", "vsan-default-storage-policy")),
         "paif:app.uploadsStorageClass: given 'vsan-default-storage-policy'; there is no uploads volume "
         "(paif:app.uploadsVolumeSize is unset): remove the key or set the size",
     ),
@@ -923,6 +923,17 @@ NEW_CASES = [
          setter("app.tls", {"mode": "self-signed", "secretName": "chat-tls"}),
          "paif:app.tls.secretName: given 'chat-tls'; is read only with tls.mode 'secret', and the mode is "
          "'self-signed': remove it, or set tls.mode to 'secret'", category="unread-keys"),
+    Case("replicas-unread-on-the-dlvm", "dev", setter("app.replicas", 3),
+         "paif:app.replicas: given 3; dev does not read it (dev runs the app on the DLVM, one instance of each "
+         "container and no Kubernetes objects): remove it", category="unread-keys"),
+    Case("uploads-volume-unread-on-the-dlvm", "dev",
+         together(setter("app.uploadsVolumeSize", "50Gi"), setter("app.uploadsAccessMode", "ReadWriteMany")),
+         "paif:app.uploadsVolumeSize: given '50Gi'; dev does not read it", absent=("uploadsStorageClass",),
+         category="unread-keys"),
+    Case("autoscaling-unread-locally", "local", setter("app.autoscaling", {"minReplicas": 2, "maxReplicas": 4}),
+         "paif:app.autoscaling: given {\"minReplicas\": 2, \"maxReplicas\": 4, \"targetCpuPercent\": 70}; local does "
+         "not read it (local runs a fixed number of replicas, paif:app.replicas; prod autoscales): remove it",
+         category="unread-keys"),
     Case("tls-cluster-issuer-unread-by-secret", "prod",
          setter("app.tls", {"mode": "secret", "secretName": "chat-tls", "clusterIssuer": "corp-ca"}),
          "paif:app.tls.clusterIssuer: given 'corp-ca'; is read only with tls.mode 'cert-manager'",
