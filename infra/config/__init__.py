@@ -12,9 +12,9 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
 import yaml
@@ -788,12 +788,40 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _choices(annotation: Any) -> set[str]:
+    """Every value a Literal in `annotation` (a model's fields included) allows."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return {str(arg) for arg in get_args(annotation)}
+    if origin is Annotated:
+        return _choices(get_args(annotation)[0])
+    found: set[str] = set()
+    for arg in get_args(annotation):
+        found |= _choices(arg)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for field in annotation.model_fields.values():
+            found |= _choices(field.annotation)
+    return found
+
+
+@cache
+def _public_choices() -> frozenset[str]:
+    """The values of the config's closed choices (modes, severities, days): whoever reads the
+    README knows them, so a secret object holding one keeps no secret in it."""
+    return frozenset(_choices(StackConfig))
+
+
 def _leaves(value: Any) -> list[str]:
+    """The texts of a secret value to keep out of messages: its free-form strings of four
+    characters or more (not numbers, switches or the config's closed choices, which would
+    mask words such as `high` or `true` in every line)."""
     if isinstance(value, dict):
         return [leaf for v in value.values() for leaf in _leaves(v)]
     if isinstance(value, list):
         return [leaf for v in value for leaf in _leaves(v)]
-    return [str(value)] if value is not None and len(str(value)) >= 4 else []
+    if not isinstance(value, str) or len(value) < 4 or value in _public_choices():
+        return []
+    return [value]
 
 
 def parse_config(

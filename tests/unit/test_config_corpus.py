@@ -717,6 +717,12 @@ NEW_CASES = [
     Case("secret-object-list-for-section", "prod", setter("vks.gpuPool", ["gpu-pool-secret-7"]),
          "paif:vks.gpuPool: the value given (not shown: paif:vks is a secret) must be an object with the keys ",
          secret_objects=("vks",), absent=("gpu-pool-secret-7", "Input should", "instance of"), category="secrets"),
+    # A closed choice (a severity, a mode) is no secret: it stays readable, in every line.
+    Case("secret-object-public-choice", "prod",
+         all_of(setter("harbor.deploymentSecurity", "critical"), setter("vks.platform.contour.envoyReplicas", 1)),
+         "paif:harbor.deploymentSecurity: given 'critical'; prod requires high or stricter (none, low, medium or high): "
+         "images with high-severity vulnerabilities must not be pulled", secret_objects=("harbor",),
+         absent=("[secret]",), category="secrets"),
     Case("secret-object-cross-check", "prod", setter("vks.gpuPool.vmClass", "gpu-class-secret-9"),
          "paif:vks.gpuPool.vmClass: given '[secret]'", secret_objects=("vks",),
          absent=("gpu-class-secret-9",), category="secrets"),
