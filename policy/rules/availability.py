@@ -230,7 +230,7 @@ def check_hpa_spread(resources: Sequence[Res], _ctx: Context) -> list[Violation]
         ceilings = [(get(h.props, "spec", "maxReplicas"), h) for h in owners]
         if any(is_unknown(c) or as_number(c) is None for c, _ in ceilings):
             continue
-        replicas, owner = max(((as_number(c) or 0.0), h) for c, h in ceilings)
+        replicas, owner = max((((as_number(c) or 0.0), h) for c, h in ceilings), key=lambda pair: pair[0])
         affinity = get(template.spec, "affinity", "podAntiAffinity")
         spread = template.spec.get("topologySpreadConstraints")
         if replicas < 2 or is_unknown(affinity) or is_unknown(spread) or affinity or spread:

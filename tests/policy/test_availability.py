@@ -152,6 +152,15 @@ class TestHpaSpread:
         props = changed(deployment(replicas=3).props, "spec.template.spec.affinity", None)
         assert HPA_SPREAD.evaluate([res("kubernetes:apps/v1:Deployment", props), hpa()]) == []
 
+    def test_two_hpas_with_the_same_ceiling_are_one_report(self) -> None:
+        """Two HPAs owning one Deployment (a mistake the API server accepts) with equal
+        maxReplicas: reported once, naming one of them, not a TypeError from comparing them."""
+        unspread = self.unspread()
+        first, second = hpa(max_replicas=4), hpa(max_replicas=4, name="chat-backend-hpa-2")
+        [violation] = HPA_SPREAD.evaluate([unspread, first, second])
+        assert violation.urn == unspread.urn
+        assert "may run 4 replicas" in violation.message
+
     def test_unknown_max_replicas_report_nothing(self) -> None:
         owner = hpa()
         owner.props["spec"]["maxReplicas"] = UNKNOWN
