@@ -302,20 +302,28 @@ _USES_REFERENCE = re.compile(r"\$\{|\$\(|\$[A-Za-z_]|\{\{|%\([^)]*\)s")
 _REFERENCE = re.compile(r"<[^<>]*>|/\S*|file:\S*")
 
 
-def _scalars(node: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, Mapping):
-        for name, value in node.items():
-            if isinstance(value, Mapping | list):
-                yield from _scalars(value)
-            else:
-                yield str(name), value
-    elif isinstance(node, list):
-        for item in node:
-            yield from _scalars(item)
+def _scalars(document: Any) -> Iterator[tuple[str, Any]]:
+    """(name, value) of every scalar entry of a parsed document's mappings, walking at most
+    MAX_FILE_SETTINGS nodes."""
+    stack, budget = [document], MAX_FILE_SETTINGS
+    while stack and budget > 0:
+        node = stack.pop()
+        budget -= 1
+        if isinstance(node, Mapping):
+            for name, value in node.items():
+                if isinstance(value, Mapping | list):
+                    stack.append(value)
+                else:
+                    yield str(name), value
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
 
 
 # ConfigMap keys that name a config file: its one line is a setting, not a plain value.
 _CONFIG_FILE = re.compile(r"(^|\.)(env|properties|ini|conf|cfg|ya?ml|json|toml)$", re.IGNORECASE)
+MAX_FILE_SETTINGS = 10_000
+"""The most mappings and lists walked in one value: YAML aliases can make a small document's
+tree exponentially large (a "billion laughs"), and a policy check must stay bounded."""
 
 
 def file_settings(text: Any, file_name: str = "") -> Iterator[tuple[str, Any]]:
@@ -344,10 +352,17 @@ def file_settings(text: Any, file_name: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _names_its_secret(name: str, value: Any) -> bool:
-    """A setting whose value repeats its secret word names where the secret is kept
-    (`passwordKey: admin-password`, `tokenKey: token`), as chart values do."""
-    words = set(_words(name)) & _SECRET_WORDS
-    return isinstance(value, str) and any(word in value.lower() for word in words)
+    """A `...Key` setting whose value repeats its secret word names the key a secret is kept
+    under (`adminPasswordKey: admin-password`, `tokenKey: token`), as chart values do; a
+    `password: password123` is a (weak) password all the same."""
+    words = _words(name)
+    secret_words = set(words[:-1]) & _SECRET_WORDS
+    return (
+        len(words) > 1
+        and words[-1] == "key"
+        and isinstance(value, str)
+        and any(word in value.lower() for word in secret_words)
+    )
 
 
 def file_setting_problem(text: Any, file_name: str = "") -> str | None:

@@ -127,6 +127,8 @@ class TestConfigFiles:
             ("app.ini", "[db]\nuser = app\npassword = S3cretPw42\n", "password"),
             ("manifest.yaml", "kind: Secret\nstringData:\n  token: s3cr3t-t0ken-value\n", "token"),
             ("oauth2-proxy.cfg", 'cookie_secret = "0123456789abcdef0123456789abcdef"', "cookie_secret"),
+            # A weak password that repeats its name is a password all the same.
+            ("db.yaml", "user: app\npassword: password123\n", "password"),
         ],
     )
     def test_a_file_setting_a_secret_fails(self, key: str, text: str, setting: str) -> None:
@@ -151,6 +153,12 @@ class TestConfigFiles:
     )
     def test_references_names_and_settings_about_secrets_pass(self, key: str, text: str) -> None:
         assert NO_SECRETS_IN_CONFIGMAP.evaluate(config_map({key: text})) == []
+
+    def test_a_document_of_aliases_is_read_within_a_bound(self) -> None:
+        """Nine levels of nine aliases make 387 million scalars; the rule walks at most
+        MAX_FILE_SETTINGS nodes and answers at once."""
+        lines = ['a0: &a0 ["x"]'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+        assert NO_SECRETS_IN_CONFIGMAP.evaluate(config_map({"bomb.yaml": "\n".join(lines)})) == []
 
     def test_an_env_value_holding_settings_fails(self) -> None:
         env = [{"name": "APP_SETTINGS", "value": '{"log": "info", "api_key": "k-8f7e6d5c4b3a"}'}]
