@@ -134,7 +134,8 @@ def field_problem(path: tuple[str | int, ...], given: Any, allowed: str) -> Pyda
     )
 
 
-_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")
+_PRIVATE_KEY = re.compile(r"-----(BEGIN|END) ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")
+"""A PEM (or PGP) private key's armour line, opening or closing: never a value to keep in plaintext."""
 _KUBECONFIG_CREDENTIALS = ("token", "client-key-data", "client-key", "password", "auth-provider", "exec")
 
 
@@ -399,7 +400,7 @@ PRIVATE_KEY_ERROR = "private_key_in_certificates"
 
 
 def _pem_certificates(value: str) -> str:
-    if "PRIVATE KEY-----" in value:
+    if _PRIVATE_KEY.search(value):
         raise PydanticCustomError(
             PRIVATE_KEY_ERROR, "holds a private key; give only the CA certificate(s) (the key was not shown)"
         )

@@ -269,6 +269,12 @@ CASES = [
         "paif:pais.caBundle: holds a private key; give only the CA certificate(s) (the key was not shown)",
     ),
     Case(
+        "db-ca-with-pgp-private-key",
+        "prod",
+        setter("database.caBundle", "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBGd0\n-----END PGP PRIVATE KEY BLOCK-----\n"),
+        "paif:database.caBundle: holds a private key; give only the CA certificate(s) (the key was not shown)",
+    ),
+    Case(
         "pais-plain-http",
         "dev",
         setter("pais.baseUrl", "http://pais.paif.example.internal"),
