@@ -8,7 +8,8 @@ What runs (bench/README.md says why): a throwaway etcd + kube-apiserver on 127.0
 (bench/cluster.py), the benchmark's program (bench/program) previewed through the
 Automation API (`pulumi.automation`) in a temporary project copy with a file backend, and
 for each N:
-  app        N `AiApp`s with the prod profile's arguments (policy pack off, then on)
+  app        N `AiApp`s with the prod profile's arguments (policy pack off, then on, then
+             a pack of one no-op policy: the engine's and the SDK's floor for any pack)
   configmap  the same number of resources as plain ConfigMaps through a kubernetes provider
   component  the same number of resources as bare component resources (no provider)
 then `up` of 50 apps (and of the ConfigMap floor of that size) and no-op refreshes of both.
@@ -48,6 +49,9 @@ TOOLS = ROOT / ".tools" / "bin"
 VENV = ROOT / ".venv"
 PACK = ROOT / "policy"
 PACK_CONFIG = PACK / "config" / "prod.json"
+NOOP_PACK = Path(__file__).resolve().parent / "noop_pack"
+PACKS = {"+policy": PACK, "+noop-policy": NOOP_PACK}
+"""Mode suffix -> the policy pack that mode previews with."""
 ALLOWED_REGISTRY = "harbor.paif.example.internal/paif-chat/"
 PROD_STACK = ROOT / "stacks" / "Pulumi.prod.yaml"
 PULUMI_FILES = (
@@ -59,6 +63,8 @@ PULUMI_FILES = (
 SNAPSHOT_PACKAGES = ("infra", "components")
 DEFAULT_COUNTS = (1, 5, 20, 50)
 MODES = ("app", "configmap", "component")
+ALL_MODES = ("app", "app+policy", "app+noop-policy", "configmap", "component")
+"""Every case a preview is measured in, in the report's order."""
 # The targets of issue 16.
 MAX_APP_OVER_FLOOR = 1.3
 MAX_POLICY_OVERHEAD = 0.10
@@ -270,12 +276,14 @@ class Bench:
             self.workspace.env_vars = dict(self.env)
 
     def preview(
-        self, variant: Variant, mode: str, n: int, *, policy: bool = False, tracing: str | None = None
+        self, variant: Variant, mode: str, n: int, *, pack: Path | None = None, tracing: str | None = None
     ) -> tuple[float, int]:
         stack = self.stack(mode, n, variant=variant)
         extra: dict[str, Any] = {}
-        if policy:
-            extra = {"policy_packs": [str(PACK)], "policy_pack_configs": [str(self.pack_config)]}
+        if pack is not None:
+            extra = {"policy_packs": [str(pack)]}
+            if pack == PACK:
+                extra["policy_pack_configs"] = [str(self.pack_config)]
         started = time.monotonic()
         try:
             with self._engine_env(variant):
@@ -351,15 +359,15 @@ def run_variants(
     side), so a burst of load from the machine's other users spreads over all cases and both
     variants instead of hitting one."""
     results = {v.name: VariantResult(v.name, refresh_apps=refresh) for v in variants}
-    modes = ["app", *(["app+policy"] if policy else []), "configmap", "component"]
+    modes = ["app", *([f"app{suffix}" for suffix in PACKS] if policy else []), "configmap", "component"]
     for round_ in range(repeat if counts else 0):
         for n in counts:
             for mode in modes:
                 for variant in variants:
-                    base = mode.removesuffix("+policy")
+                    base, plus, suffix = mode.partition("+")
                     _measure(
                         results[variant.name].previews.setdefault((mode, n), Timing()),
-                        functools.partial(bench.preview, variant, base, n, policy=mode.endswith("+policy")),
+                        functools.partial(bench.preview, variant, base, n, pack=PACKS.get(plus + suffix)),
                         f"[{variant.name} {round_ + 1}/{repeat}] preview {mode} N={n}",
                     )
     if refresh:
@@ -396,13 +404,13 @@ def report(result: VariantResult, counts: Sequence[int]) -> str:
     counts = counts if result.previews else []
     modes = [
         m
-        for m in ("app", "app+policy", "configmap", "component")
+        for m in ALL_MODES
         if counts and (m, counts[0]) in result.previews
     ]
     for n in counts:
         for mode in modes:
             t = result.previews[mode, n]
-            lines.append(f"  N={n:<3} {mode:<11} {t.text()}  {t.resources} resources")
+            lines.append(f"  N={n:<3} {mode:<16} {t.text()}  {t.resources} resources")
     lines.append("  ratios:" if counts else "  refresh only:")
     for n in counts:
         ratio = result.best("app", n) / result.best("configmap", n)
@@ -425,6 +433,12 @@ def report(result: VariantResult, counts: Sequence[int]) -> str:
             target = f" (target <= {MAX_POLICY_OVERHEAD:.0%})" if n == 20 else ""
             mark = _verdict(overhead <= MAX_POLICY_OVERHEAD) if n == 20 else "    "
             lines.append(f"  [{mark}] N={n:<3} policy overhead {overhead:+.1%}{target}; in CPU seconds {cpu:+.1%}")
+            if ("app+noop-policy", n) in result.previews:
+                floor = result.best("app+noop-policy", n) / result.best("app", n) - 1
+                lines.append(
+                    f"         N={n:<3} a pack of one no-op policy: {floor:+.1%} (the engine's and the SDK's "
+                    f"share); ours beyond it: {overhead - floor:+.1%}"
+                )
     for mode, t in result.refresh.items():
         target = f" (target <= {MAX_REFRESH_SECONDS:.0f} s)" if mode == "app" else ""
         mark = (
@@ -450,7 +464,7 @@ def comparison(results: Sequence[VariantResult], counts: Sequence[int]) -> str:
     counts = counts if results[0].previews else []
     modes = [
         m
-        for m in ("app", "app+policy", "configmap", "component")
+        for m in ALL_MODES
         if counts and (m, counts[0]) in results[0].previews
     ]
     for mode in modes:
@@ -477,6 +491,11 @@ def comparison(results: Sequence[VariantResult], counts: Sequence[int]) -> str:
                 f"policy overhead N={n}",
                 [f"{r.best('app+policy', n) / r.best('app', n) - 1:+.1%}" for r in results],
             )
+            if all(("app+noop-policy", n) in r.previews for r in results):
+                row(
+                    f"one no-op policy's overhead N={n}",
+                    [f"{r.best('app+noop-policy', n) / r.best('app', n) - 1:+.1%}" for r in results],
+                )
     for mode in ("app", "configmap"):
         if all(mode in r.refresh for r in results):
             row(
@@ -535,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--refresh-only", action="store_true", help="skip the previews (deploy and refresh only)"
     )
-    parser.add_argument("--no-policy", action="store_true", help="skip the previews with the policy pack")
+    parser.add_argument("--no-policy", action="store_true", help="skip the previews with a policy pack (ours and the no-op floor)")
     parser.add_argument(
         "--variants",
         type=_variants,
