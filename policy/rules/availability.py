@@ -227,10 +227,10 @@ def check_hpa_spread(resources: Sequence[Res], _ctx: Context) -> list[Violation]
         owners = [h for h in hpas if _targets(h, deployment) is True]
         if template is None or not owners or _declared_replicas(deployment) is not None:
             continue
-        ceilings = [(get(h.props, "spec", "maxReplicas"), h) for h in owners]
-        if any(is_unknown(c) or as_number(c) is None for c, _ in ceilings):
+        ceilings = [(n, h) for h in owners if (n := as_number(get(h.props, "spec", "maxReplicas"))) is not None]
+        if len(ceilings) < len(owners):
             continue
-        replicas, owner = max((((as_number(c) or 0.0), h) for c, h in ceilings), key=lambda pair: pair[0])
+        replicas, owner = max(ceilings, key=lambda pair: pair[0])
         affinity = get(template.spec, "affinity", "podAntiAffinity")
         spread = template.spec.get("topologySpreadConstraints")
         if replicas < 2 or is_unknown(affinity) or is_unknown(spread) or affinity or spread:
