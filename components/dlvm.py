@@ -99,7 +99,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from fractions import Fraction
 from typing import Any, cast
 
 import pulumi
@@ -121,7 +120,7 @@ from components.crds.virtual_machine import (
 )
 from components.kube_secret import kube_secret
 from components.labels import workload_labels
-from components.names import DNS_NAME, K8S_QUANTITY
+from components.names import DNS_NAME, quantity
 from components.password import Password
 
 APP_ENV_PATH = "/etc/paif/app.env"
@@ -187,21 +186,6 @@ def env_file(values: Mapping[str, str], what: str) -> str:
             raise ValueError(f"{what} {key}: the value must be a single-line string (the env file has one per line)")
         lines.append(f"{key}={value}\n")
     return "".join(lines)
-
-
-def quantity(value: str, what: str) -> Fraction:
-    """A Kubernetes quantity in base units (cores, bytes)."""
-    match = K8S_QUANTITY.match(value)
-    if match is None:
-        raise ValueError(f"{what} {value!r}: must be a Kubernetes quantity such as 500m, 2 or 512Mi")
-    unit = match["unit"] or ""
-    if unit == "m":
-        scale = Fraction(1, 1000)
-    elif unit.endswith("i"):
-        scale = Fraction(2) ** (10 * ("KMGTPE".index(unit[0]) + 1))
-    else:
-        scale = Fraction(10) ** (3 * ("kMGTPE".index(unit) + 1)) if unit else Fraction(1)
-    return Fraction(match["number"]) * scale
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ value is judged the same way before anything is sent."""
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Any
 
 from wcmatch import fnmatch, glob
@@ -22,6 +23,23 @@ NUMERIC_LAST_LABEL_RULE = "its last label must not be all digits (0, 10.1 or 999
 K8S_QUANTITY = re.compile(
     r"^(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<unit>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 )
+
+
+def quantity(value: str, what: str) -> Fraction:
+    """A Kubernetes quantity in base units (cores, bytes)."""
+    match = K8S_QUANTITY.match(value)
+    if match is None:
+        raise ValueError(f"{what} {value!r}: must be a Kubernetes quantity such as 500m, 2 or 512Mi")
+    unit = match["unit"] or ""
+    if unit == "m":
+        scale = Fraction(1, 1000)
+    elif unit.endswith("i"):
+        scale = Fraction(2) ** (10 * ("KMGTPE".index(unit[0]) + 1))
+    else:
+        scale = Fraction(10) ** (3 * ("kMGTPE".index(unit) + 1)) if unit else Fraction(1)
+    return Fraction(match["number"]) * scale
+
+
 # Harbor project and robot names: lower-case words joined by one of . _ -
 HARBOR_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 # Harbor's cron: six fields (seconds first).

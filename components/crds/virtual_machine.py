@@ -18,13 +18,22 @@ import pulumi
 
 from components.crds.custom_resource import SpecResource, require_dns_label
 from components.crds.spec import CamelSpec
+from components.names import K8S_QUANTITY, quantity
 
 API_VERSION = "vmoperator.vmware.com/v1alpha3"
 KIND = "VirtualMachine"
 TYPE = f"kubernetes:{API_VERSION}:{KIND}"
 # VM Operator reads user data from this key first (then `value`, the CAPI key).
 USER_DATA_KEY = "user-data"
-QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+# VM Operator's admission refuses a boot disk capacity that is not a whole number of MiB
+# (vmware-tanzu/vm-operator webhooks/virtualmachine/validation: validateAdvanced,
+# vSphereVolumeSizeNotMBMultiple): 100G (95367.43Mi) is refused, 100Gi is not.
+MIB = 2**20
+# The capacity grows the image's boot disk; a vSphere disk never shrinks. No Deep Learning VM
+# image (Ubuntu, the NVIDIA guest driver, CUDA, a container runtime) fits in less than this, so
+# a smaller value is a unit slip (100Mi for 100Gi), never meant. The images' own disk sizes are
+# not published: UNCONFIRMED beyond this floor.
+MIN_BOOT_DISK_BYTES = 10 * 2**30
 # The condition VM Operator's readiness worker sets from the probe's result: True on success,
 # False (reason NotReady) on failure, Unknown otherwise. Source: vmware-tanzu/vm-operator
 # pkg/prober/worker/readiness_worker.go (getCondition) with api/v1alpha3/condition_consts.go
@@ -129,6 +138,28 @@ class ReadinessProbe(CamelSpec):
             raise ValueError(f"readiness probe timeout {self.timeout_seconds}: must be 1-60 seconds")
 
 
+def boot_disk_problem(capacity: str) -> str | None:
+    """Why `capacity` cannot be a VM's boot disk capacity (`spec.advanced.bootDiskCapacity`);
+    None when it can."""
+    try:
+        size = quantity(capacity, "boot disk capacity")
+    except ValueError:
+        return "must be a Kubernetes quantity such as 200Gi"
+    if size < MIN_BOOT_DISK_BYTES:
+        return (
+            "must be at least 10Gi: it is the size the image's boot disk grows to, and no Deep Learning VM "
+            "image fits in less (did you mean Gi?)"
+        )
+    if size % MIB:
+        match = K8S_QUANTITY.match(capacity)
+        binary = f" or {match['number']}{match['unit'].upper()}i" if match and match["unit"] in tuple("kMGTPE") else ""
+        return (
+            f"must be a whole number of MiB, which VM Service requires of a disk ({capacity} is "
+            f"{float(size / MIB):.2f}Mi): write it in Mi or Gi, such as {-(-size // MIB)}Mi{binary}"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class VirtualMachineSpec:
     """`spec` of a VirtualMachine bootstrapped by cloud-init from a Secret."""
@@ -156,10 +187,10 @@ class VirtualMachineSpec:
             raise ValueError("image_name: must name a VirtualMachineImage")
         require_dns_label(self.storage_class, "storage class")
         require_dns_label(self.cloud_config.name, "cloud-config Secret")
-        if self.boot_disk_capacity is not None and not QUANTITY.match(self.boot_disk_capacity):
-            raise ValueError(
-                f"boot disk capacity {self.boot_disk_capacity!r}: must be a Kubernetes quantity such as 200Gi"
-            )
+        if self.boot_disk_capacity is not None:
+            problem = boot_disk_problem(self.boot_disk_capacity)
+            if problem:
+                raise ValueError(f"boot disk capacity {self.boot_disk_capacity!r}: {problem}")
         for what, names in (
             ("network interface", [i.name for i in self.interfaces]),
             ("volume", [v.name for v in self.volumes]),

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from components.crds.virtual_machine import boot_disk_problem
 from infra.config.base import (
     Cidr,
     DnsLabel,
@@ -24,6 +25,14 @@ from infra.config.base import (
     field_problem,
     rule,
 )
+
+
+def _boot_disk(value: str) -> str:
+    problem = boot_disk_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
 
 # DlvmWorkstation names the cloud-init Secret <name>-cloud-init; Cluster API names the
 # workload cluster's kubeconfig Secret <clusterName>-kubeconfig.
@@ -46,8 +55,8 @@ class DlvmConfig(Model):
     ] = Field(min_length=1, description="DLVM image in a namespace content library")
     storage_class: DnsLabel
     """Storage class (a DNS label) of the VM's disks."""
-    boot_disk_size: Size = "100Gi"
-    """Boot disk size (Kubernetes quantity, e.g. 100Gi)."""
+    boot_disk_size: Annotated[Size, AfterValidator(_boot_disk)] = "100Gi"
+    """Boot disk size the image's disk grows to (Kubernetes quantity, a whole number of MiB, at least 10Gi, e.g. 100Gi)."""
     tls_certificate: PemCertificates | None = None
     """PEM certificate (chain) the DLVM serves on 443 for paif:app.hostname, e.g. issued by the corporate CA; its key is the secret paif:dlvmTlsKey. Only with paif:app.tls.mode self-signed; unset: a self-signed certificate (or, with mode secret, paif:app.tls.secretName's)."""
 

@@ -766,6 +766,12 @@ NEW_CASES = [
     Case("dlvm-boot-disk-plain-string", "dev", setter("dlvm.bootDiskSize", "10"),
          "paif:dlvm.bootDiskSize: given '10'; must be at least 1Mi, such as 512Mi or 10Gi: a plain number is "
          "bytes; did you mean 10Gi?", category="tiny-size"),
+    Case("dlvm-boot-disk-mebibytes-for-gibibytes", "dev", setter("dlvm.bootDiskSize", "200Mi"),
+         "paif:dlvm.bootDiskSize: given '200Mi'; must be at least 10Gi: it is the size the image's boot disk "
+         "grows to, and no Deep Learning VM image fits in less (did you mean Gi?)", category="tiny-size"),
+    Case("dlvm-boot-disk-decimal-gigabytes", "dev", setter("dlvm.bootDiskSize", "100G"),
+         "paif:dlvm.bootDiskSize: given '100G'; must be a whole number of MiB, which VM Service requires of a disk "
+         "(100G is 95367.43Mi): write it in Mi or Gi, such as 95368Mi or 100Gi", category="vm-disk-mebibytes"),
     Case("gpu-pool-volume-kibibytes", "prod", setter("vks.gpuPool.containerdVolumeSize", "500Ki"),
          "paif:vks.gpuPool.containerdVolumeSize: given '500Ki'; must be at least 1Mi, such as 512Mi or 10Gi",
          absent=("did you mean",), category="tiny-size"),

@@ -84,7 +84,12 @@ def test_virtual_machine_spec_omits_optional_sections_and_renders_them_when_give
         ({"image_name": ""}, "image_name"),
         ({"storage_class": "vSAN Default"}, "storage class 'vSAN Default'"),
         ({"cloud_config": SecretKeyRef("Bad_Name")}, "cloud-config Secret 'Bad_Name'"),
-        ({"boot_disk_capacity": "200 GB"}, "boot disk capacity '200 GB'"),
+        ({"boot_disk_capacity": "200 GB"}, "boot disk capacity '200 GB': must be a Kubernetes quantity"),
+        ({"boot_disk_capacity": "100G"}, r"'100G': must be a whole number of MiB, .*95367.43Mi\): .* 95368Mi or 100Gi$"),
+        ({"boot_disk_capacity": "1500Ki"}, "'1500Ki': must be at least 10Gi"),
+        ({"boot_disk_capacity": "10241.5Mi"}, r"10241.50Mi\): write it in Mi or Gi, such as 10242Mi$"),
+        ({"boot_disk_capacity": "100Mi"}, "'100Mi': must be at least 10Gi"),
+        ({"boot_disk_capacity": "10737418239"}, "must be at least 10Gi"),
         ({"volumes": (PvcVolume("data", "a"), PvcVolume("data", "b"))}, "volume names must be unique"),
         ({"interfaces": (NetworkInterface("eth_0"),)}, "network interface 'eth_0'"),
     ],
@@ -92,6 +97,11 @@ def test_virtual_machine_spec_omits_optional_sections_and_renders_them_when_give
 def test_virtual_machine_spec_refuses_invalid_values(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         vm_spec(**changes)
+
+
+@pytest.mark.parametrize("capacity", ["10Gi", "10240Mi", "10737418240", "200Gi", "1.5Ti", "64Gi"])
+def test_a_boot_disk_of_whole_mebibytes_from_10gi_is_accepted(capacity: str) -> None:
+    assert vm_spec(boot_disk_capacity=capacity).to_spec()["advanced"] == {"bootDiskCapacity": capacity}
 
 
 def test_primary_ip4_reads_the_status_when_reported() -> None:
