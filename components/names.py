@@ -25,19 +25,21 @@ K8S_QUANTITY = re.compile(
 )
 
 
+# What each suffix of a quantity multiplies its number by.
+QUANTITY_UNITS: dict[str, Fraction] = {
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+    **{unit: Fraction(10) ** (3 * power) for power, unit in enumerate("kMGTPE", start=1)},
+    **{f"{unit}i": Fraction(2) ** (10 * power) for power, unit in enumerate("KMGTPE", start=1)},
+}
+
+
 def quantity(value: str, what: str) -> Fraction:
     """A Kubernetes quantity in base units (cores, bytes)."""
     match = K8S_QUANTITY.match(value)
     if match is None:
         raise ValueError(f"{what} {value!r}: must be a Kubernetes quantity such as 500m, 2 or 512Mi")
-    unit = match["unit"] or ""
-    if unit == "m":
-        scale = Fraction(1, 1000)
-    elif unit.endswith("i"):
-        scale = Fraction(2) ** (10 * ("KMGTPE".index(unit[0]) + 1))
-    else:
-        scale = Fraction(10) ** (3 * ("kMGTPE".index(unit) + 1)) if unit else Fraction(1)
-    return Fraction(match["number"]) * scale
+    return Fraction(match["number"]) * QUANTITY_UNITS[match["unit"] or ""]
 
 
 # Harbor project and robot names: lower-case words joined by one of . _ -

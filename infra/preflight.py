@@ -48,11 +48,9 @@ def check_apply_secrets(settings: Settings, keys: Collection[str] | None = None)
         return
     unusable = {k: what for k, what in unusable_apply_secrets(settings).items() if keys is None or k in keys}
     if unusable:
-        lines = "\n".join(
-            f"  - {NAMESPACE}:{key}: {what}; set it with `pulumi config set --secret {NAMESPACE}:{key}`"
-            for key, what in sorted(unusable.items())
-        )
-        raise ConfigError(
-            f"invalid stack config ({len(unusable)} problem{'s' if len(unusable) > 1 else ''}); "
-            f"nothing was changed:\n{lines}"
+        raise ConfigError.listing(
+            [
+                f"{NAMESPACE}:{key}: {what}; set it with `pulumi config set --secret {NAMESPACE}:{key}`"
+                for key, what in sorted(unusable.items())
+            ]
         )

@@ -57,9 +57,8 @@ class VksOutputs:
 
 def _missing(settings: Settings, key: str) -> NoReturn:
     """The profile declares a section the config lacks (parse_config's cross-checks prevent this)."""
-    raise ConfigError(
-        f"invalid stack config (1 problem); nothing was changed:\n"
-        f"  - {NAMESPACE}:{key}: required key is missing ({settings.config.environment} declares it)"
+    raise ConfigError.listing(
+        [f"{NAMESPACE}:{key}: required key is missing ({settings.config.environment} declares it)"]
     )
 
 

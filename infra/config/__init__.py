@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -63,6 +64,13 @@ _LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
 
 class ConfigError(pulumi.RunError):
     """Invalid stack config. Raised before any resource is registered."""
+
+    @classmethod
+    def listing(cls, problems: Sequence[str]) -> ConfigError:
+        """One error for all `problems`, each on its own line."""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        return cls(f"invalid stack config ({count}); nothing was changed:\n{lines}")
 
 
 class StackConfig(Model):
@@ -867,11 +875,7 @@ def parse_config(
         reported = {p.split(": ", 1)[0] for p in problems}
         problems.extend(p for p in leading_zero_numbers(stack_text) if p.split(": ", 1)[0] not in reported)
     if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        message = (
-            f"invalid stack config ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
-            f"nothing was changed:\n{lines}"
-        )
+        message = str(ConfigError.listing(problems))
         raise ConfigError(
             _scrub(message, [leaf for root in secret_roots for leaf in _leaves(values.get(root))])
         )

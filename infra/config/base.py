@@ -17,15 +17,15 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.names import DNS_LABEL, DNS_NAME, K8S_QUANTITY, NUMERIC_LAST_LABEL, NUMERIC_LAST_LABEL_RULE
+from components.names import (
+    DNS_LABEL,
+    DNS_NAME,
+    K8S_QUANTITY,
+    NUMERIC_LAST_LABEL,
+    NUMERIC_LAST_LABEL_RULE,
+    quantity,
+)
 
-# Suffixes of a Kubernetes quantity, as powers of two or ten.
-QUANTITY_UNITS: dict[str, Fraction] = {
-    "m": Fraction(1, 1000),
-    "": Fraction(1),
-    **{unit: Fraction(10) ** (3 * power) for power, unit in enumerate("kMGTPE", start=1)},
-    **{f"{unit}i": Fraction(2) ** (10 * power) for power, unit in enumerate("KMGTPE", start=1)},
-}
 # userinfo of a URL (scheme://user:password@host) or of a bare user:password@host.
 _CREDENTIALS = re.compile(r"(^|//)([^\s/@:]*):[^\s/@]*@")
 # Booleans written as YAML 1.1 words arrive as strings; only true and false are unambiguous.
@@ -175,11 +175,9 @@ def _number_as_quantity(value: Any) -> Any:
     return value
 
 
-def quantity_value(quantity: str) -> Fraction:
+def quantity_value(value: str) -> Fraction:
     """The exact value of a validated quantity in base units (cores, bytes)."""
-    match = K8S_QUANTITY.match(quantity)
-    assert match is not None
-    return Fraction(match["number"]) * QUANTITY_UNITS[match["unit"] or ""]
+    return quantity(value, "quantity")
 
 
 def _flag(value: Any) -> Any:
