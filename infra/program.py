@@ -24,7 +24,7 @@ from infra.stack_platform import (
 )
 from infra.stack_registry import RegistryOutputs, declare_registry
 from infra.stack_vsphere import declare_vsphere
-from infra.volume_check import check_uploads_volume
+from infra.volume_check import check_volume_sizes
 
 
 def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs | None) -> AiAppArgs:
@@ -68,7 +68,7 @@ def app_args(settings: Settings, env: AppEnvironment, registry: RegistryOutputs 
 def build(settings: Settings) -> None:
     cfg, profile = settings.config, settings.profile
     check_apply_secrets(settings)
-    check_uploads_volume(settings)
+    check_volume_sizes(settings)
     supervisor = supervisor_provider(settings)
     supervisor_ns: pulumi.Input[str]
     vsphere = declare_vsphere(settings)

@@ -1,4 +1,6 @@
-"""Pre-apply check of the uploads volume's size (`paif:app.uploadsVolumeSize`).
+"""Pre-apply check of the sizes of the disks the program keeps: the uploads volume
+(`paif:app.uploadsVolumeSize`), the database's disk (`paif:database.storageSpace`) and the
+DLVM's boot disk (`paif:dlvm.bootDiskSize`).
 
 A PersistentVolumeClaim never shrinks, and it grows only when its StorageClass has
 `allowVolumeExpansion: true` (the API server's PersistentVolumeClaimResize admission). The
@@ -12,6 +14,14 @@ it reads the live claim and its StorageClass and refuses a size the API server w
 naming the key, the deployed and the given size and what is allowed. A larger size on a class
 that allows expansion goes through: the provider patches the claim in place and the volume
 grows (online for vSphere CSI).
+
+The database's disk (the PostgresCluster's `spec.storageSpace`) and the DLVM's boot disk (the
+VirtualMachine's `spec.advanced.bootDiskCapacity`) are vSphere disks on the Supervisor: they
+may grow, never shrink. The kubernetes provider patches either in place, and the API server
+takes a smaller value (nothing in a CRD's schema compares it with the old one), so a smaller
+size was accepted and left to DSM or VM Service to fail on, or to ignore, after `up` had
+reported success. The check reads the live object through the Supervisor kubeconfig and refuses
+a smaller size the same way, every problem in one message.
 
 How it reads: one GET of the claim and one of its class, through the kubeconfig the app's
 kubernetes provider gets (`paif:supervisorKubeconfig` where the app runs on the Supervisor's
@@ -44,9 +54,13 @@ from pulumi.runtime.config import get_config
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
 
+from components.crds.postgres_cluster import API_VERSION as POSTGRES_API
+from components.crds.virtual_machine import API_VERSION as VM_API
 from infra.config import NAMESPACE, ConfigError, Settings
 
 SIZE_KEY = f"{NAMESPACE}:app.uploadsVolumeSize"
+DATABASE_DISK_KEY = f"{NAMESPACE}:database.storageSpace"
+BOOT_DISK_KEY = f"{NAMESPACE}:dlvm.bootDiskSize"
 _BINARY = {
     suffix: Decimal(2 ** (10 * power)) for power, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), 1)
 }
@@ -119,6 +133,60 @@ def resize_problem(live: LiveClaim | None, wanted: str) -> str | None:
         f"{SIZE_KEY}: {deployed}; the claim cannot grow: {why}. Allowed: {live.size}, or a StorageClass with "
         "allowVolumeExpansion: true"
     )
+
+
+@dataclass(frozen=True)
+class SupervisorDisk:
+    """A disk the program sizes on the Supervisor: a vSphere disk, which grows but never shrinks."""
+
+    key: str
+    """The config key that sizes it."""
+    what: str
+    """What it is, for the message."""
+    path: str
+    """Its object's API path."""
+    field: tuple[str, ...]
+    """Where the object keeps the size."""
+    size: str
+    """The size the config asks for."""
+
+
+def shrink_problem(disk: SupervisorDisk, deployed: str | None) -> str | None:
+    """Why `disk.size` cannot replace the `deployed` size; None when it can (nothing deployed or
+    no size recorded, the same size or a larger one)."""
+    if deployed is None or quantity(disk.size) >= quantity(deployed):
+        return None
+    return (
+        f"{disk.key}: given {disk.size}, deployed {deployed}; {disk.what} never shrinks (vSphere cannot make "
+        f"a disk smaller, and what is on it would not fit). Allowed: {deployed} or more"
+    )
+
+
+def supervisor_disks(settings: Settings) -> list[SupervisorDisk]:
+    """The database's disk, and the DLVM's boot disk where the app runs on one."""
+    cfg = settings.config
+    namespace = cfg.vsphere.namespace.name
+    db = cfg.database
+    disks = [
+        SupervisorDisk(
+            key=DATABASE_DISK_KEY,
+            what=f"the database's disk (PostgresCluster {db.cluster_name})",
+            path=f"/apis/{POSTGRES_API}/namespaces/{namespace}/postgresclusters/{db.cluster_name}",
+            field=("spec", "storageSpace"),
+            size=str(db.storage_space),
+        )
+    ]
+    if settings.profile.app_platform == "dlvm" and cfg.dlvm is not None:
+        disks.append(
+            SupervisorDisk(
+                key=BOOT_DISK_KEY,
+                what=f"the DLVM's boot disk (VirtualMachine {cfg.dlvm.name})",
+                path=f"/apis/{VM_API}/namespaces/{namespace}/virtualmachines/{cfg.dlvm.name}",
+                field=("spec", "advanced", "bootDiskCapacity"),
+                size=str(cfg.dlvm.boot_disk_size),
+            )
+        )
+    return disks
 
 
 def _current(kubeconfig: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -195,6 +263,22 @@ def read_claim(kubeconfig_text: str, namespace: str, name: str) -> LiveClaim | N
     return LiveClaim(size=size, storage_class=storage_class, allows_expansion=allows)
 
 
+def read_size(kubeconfig_text: str, disk: SupervisorDisk) -> str | None:
+    """The size the live object records; None when there is no such object or it records none."""
+    with client(kubeconfig_text) as http:
+        try:
+            found = http.get(disk.path)
+            if found.status_code == httpx.codes.NOT_FOUND:
+                return None
+            found.raise_for_status()
+            value: Any = found.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CannotLook(f"{type(exc).__name__}: {exc}") from None
+    for step in disk.field:
+        value = value.get(step) if isinstance(value, dict) else None
+    return None if value is None or value == "" else str(value)
+
+
 def _kubeconfig(key: str) -> str | None:
     """The kubeconfig the app's provider gets: the secret key's value (the runtime holds it
     decrypted), else the ambient one."""
@@ -206,27 +290,53 @@ def _kubeconfig(key: str) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
-def check_uploads_volume(settings: Settings) -> None:
-    """Refuse, before any resource is registered, an uploads size the API server would refuse."""
+def _uploads_problem(settings: Settings) -> str | None:
+    """Why the API server would refuse the uploads claim's size; None when it would not, or
+    when there is no claim or nothing to compare with."""
     app, profile = settings.config.app, settings.profile
-    if (
-        not app.uploads_volume_size
-        or profile.app_platform == "dlvm"
-        or isinstance(get_monitor(), MockMonitor)
-    ):
-        # No claim on a DLVM; under Pulumi's mocks (unit tests) no cluster to ask.
-        return
+    if not app.uploads_volume_size or profile.app_platform == "dlvm":
+        return None  # no claim on a DLVM
     key = "supervisorKubeconfig" if profile.app_platform == "local-kubernetes" else "workloadKubeconfig"
     kubeconfig = _kubeconfig(key)
     if kubeconfig is None:
-        return
+        return None
     try:
         live = read_claim(kubeconfig, app.namespace, f"{app.name}-uploads")
     except (CannotLook, OSError, ssl.SSLError, ValueError) as exc:
         pulumi.log.warn(
             f"{SIZE_KEY}: the deployed uploads claim could not be read ({exc}); its size is not checked"
         )
-        return
-    problem = resize_problem(live, str(app.uploads_volume_size))
-    if problem is not None:
-        raise ConfigError(f"invalid stack config (1 problem); nothing was changed:\n  - {problem}")
+        return None
+    return resize_problem(live, str(app.uploads_volume_size))
+
+
+def _supervisor_disk_problems(settings: Settings) -> list[str]:
+    kubeconfig = _kubeconfig("supervisorKubeconfig")
+    if kubeconfig is None:
+        return []
+    problems = []
+    for disk in supervisor_disks(settings):
+        try:
+            deployed = read_size(kubeconfig, disk)
+        except (CannotLook, OSError, ssl.SSLError, ValueError) as exc:
+            pulumi.log.warn(f"{disk.key}: {disk.what} could not be read ({exc}); its size is not checked")
+            continue
+        try:
+            problem = shrink_problem(disk, deployed)
+        except ValueError:
+            pulumi.log.warn(f"{disk.key}: {disk.what} records a size that is no quantity; its size is not checked")
+            continue
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def check_volume_sizes(settings: Settings) -> None:
+    """Refuse, before any resource is registered, a disk size that cannot replace the deployed
+    one: every such problem in one message."""
+    if isinstance(get_monitor(), MockMonitor):
+        return  # under Pulumi's mocks (unit tests) no cluster to ask
+    uploads = _uploads_problem(settings)
+    problems = [*([uploads] if uploads else []), *_supervisor_disk_problems(settings)]
+    if problems:
+        raise ConfigError.listing(problems)

@@ -1,7 +1,8 @@
 """The pull-request gate against a deployed stack's real state (`make up`): no change shows
 0 changes (with or without the credentials), a label change 1 update, a database rename is
 updates only (renamed in place), a PostgresCluster rename fails the gate naming the cluster
-and how to approve it; the job summary has the counts."""
+and how to approve it, a smaller database disk fails it naming the key and both sizes; the job
+summary has the counts."""
 
 from __future__ import annotations
 
@@ -137,3 +138,23 @@ def test_a_cluster_rename_fails_the_gate_naming_the_cluster(
     assert "paif:protection.release[0]" in out
     summary = gate_env.read_text()
     assert "| local | FAIL |" in summary and "blocked" in summary
+
+
+def shrink_database_disk(config: dict[str, Any]) -> None:
+    config["paif:database"]["storageSpace"] = "10Gi"
+
+
+def test_a_smaller_database_disk_fails_the_gate_naming_the_key_and_both_sizes(
+    local: LocalStack, gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API server would take it (our CRD, like DSM's, does not compare sizes); the program
+    reads the deployed PostgresCluster through the stack's Supervisor kubeconfig and refuses."""
+    deployed = yaml.safe_load(local.config_file.read_text())["config"]["paif:database"]["storageSpace"]
+    assert gate(local, tmp_path, shrink_database_disk) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("[FAIL] local: "), out
+    assert (
+        f"paif:database.storageSpace: given 10Gi, deployed {deployed}; the database's disk (PostgresCluster "
+        f"chat-pg) never shrinks" in out
+    ), out
+    assert f"Allowed: {deployed} or more" in out

@@ -1,21 +1,40 @@
-"""The uploads size check (infra/volume_check.py) against a real kube-apiserver (no node:
+"""The disk size check (infra/volume_check.py) against a real kube-apiserver (no node:
 claims are marked Bound through their status, as a provisioner would).
 
 For each StorageClass (one that allows expansion, one that does not) and each new size (the
 same, larger, smaller), the check's verdict is compared with what the API server itself does
 with that patch: the check refuses exactly what the API server refuses, and reads the claim
 and class through the kubeconfig (client certificates) as the program does.
+
+The database's disk and the DLVM's boot disk live in custom resources (our CRDs, as the local
+environment installs them): the API server takes a smaller size, so the check alone refuses it,
+reading each size where the program's paths say it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 
-from infra.volume_check import LiveClaim, read_claim, resize_problem
+from components.crds.postgres_cluster import API_VERSION as POSTGRES_API
+from components.crds.postgres_cluster import PostgresClusterSpec
+from components.crds.virtual_machine import API_VERSION as VM_API
+from components.crds.virtual_machine import SecretKeyRef, VirtualMachineSpec
+from infra.volume_check import (
+    LiveClaim,
+    read_claim,
+    read_size,
+    resize_problem,
+    shrink_problem,
+    supervisor_disks,
+)
+from localenv import crds
 from tests.integration.apiserver import ApiServerProcess, running_apiserver
 
 pytestmark = pytest.mark.integration
@@ -101,3 +120,85 @@ def test_the_check_refuses_exactly_what_the_api_server_refuses(
 def test_no_claim_yet_is_nothing_to_check(apiserver: ApiServerProcess) -> None:
     assert read_claim(apiserver.kubeconfig, NAMESPACE, "never-created") is None
     assert resize_problem(None, "1Gi") is None
+
+
+@pytest.fixture(scope="module")
+def supervisor(apiserver: ApiServerProcess, tmp_path_factory: pytest.TempPathFactory) -> ApiServerProcess:
+    """The API server with our CRDs, as the local environment installs them."""
+    kubeconfig = tmp_path_factory.mktemp("supervisor") / "admin.kubeconfig"
+    kubeconfig.write_text(apiserver.kubeconfig)
+    kubeconfig.chmod(0o600)
+    crds.apply(str(kubeconfig))
+    return apiserver
+
+
+def _create(server: ApiServerProcess, api_version: str, plural: str, kind: str, name: str, *, spec: Any) -> str:
+    url = f"{server.url}/apis/{api_version}/namespaces/{NAMESPACE}/{plural}"
+    created = server.client.post(
+        url, json={"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec}
+    )
+    assert created.status_code == 201, created.text
+    return f"{url}/{name}"
+
+
+def _vm(server: ApiServerProcess, name: str, boot_disk: str | None) -> str:
+    spec = VirtualMachineSpec(
+        class_name="gpu-a100-40c",
+        image_name="vmi-0a1b2c3d4e5f60718",
+        storage_class="vsan-default",
+        cloud_config=SecretKeyRef(f"{name}-cloud-init"),
+        boot_disk_capacity=boot_disk,
+    )
+    return _create(server, VM_API, "virtualmachines", "VirtualMachine", name, spec=spec.to_spec())
+
+
+def _dlvm_settings(storage_space: str, boot_disk: str) -> Any:
+    config = SimpleNamespace(
+        vsphere=SimpleNamespace(namespace=SimpleNamespace(name=NAMESPACE)),
+        database=SimpleNamespace(cluster_name="chat-pg", storage_space=storage_space),
+        dlvm=SimpleNamespace(name="chat-dlvm", boot_disk_size=boot_disk),
+    )
+    return SimpleNamespace(config=config, profile=SimpleNamespace(app_platform="dlvm"))
+
+
+def test_a_smaller_supervisor_disk_the_api_server_takes_is_refused_by_the_check(supervisor: ApiServerProcess) -> None:
+    cluster = PostgresClusterSpec(
+        version="17.7+vmware.v9.0.2.0",
+        replicas=0,
+        vm_class="best-effort-small",
+        storage_policy_name="vsan-default",
+        storage_space="40Gi",
+        admin_username="pgadmin",
+        admin_password_secret="chat-pg-admin-password",
+    )
+    urls = {
+        "storageSpace": _create(
+            supervisor, POSTGRES_API, "postgresclusters", "PostgresCluster", "chat-pg", spec=cluster.to_spec()
+        ),
+        "bootDiskCapacity": _vm(supervisor, "chat-dlvm", "300Gi"),
+    }
+
+    disks = supervisor_disks(_dlvm_settings(storage_space="20Gi", boot_disk="200Gi"))
+    assert [read_size(supervisor.kubeconfig, disk) for disk in disks] == ["40Gi", "300Gi"]
+    for disk in disks:
+        field = disk.field[-1]
+        # What the kubernetes provider would send: the API server takes the smaller size.
+        patch = {"spec": {"advanced": {field: disk.size}}} if field == "bootDiskCapacity" else {"spec": {field: disk.size}}
+        taken = supervisor.client.patch(
+            urls[field], params={"dryRun": "All"}, json=patch, headers={"content-type": "application/merge-patch+json"}
+        )
+        assert taken.status_code == 200, taken.text
+        problem = shrink_problem(disk, read_size(supervisor.kubeconfig, disk))
+        assert problem is not None and problem.startswith(f"{disk.key}: given {disk.size}, deployed "), problem
+
+    grown = supervisor_disks(_dlvm_settings(storage_space="40960Mi", boot_disk="400Gi"))
+    assert [shrink_problem(disk, read_size(supervisor.kubeconfig, disk)) for disk in grown] == [None, None]
+
+
+def test_a_supervisor_disk_not_deployed_or_without_a_size_is_nothing_to_check(supervisor: ApiServerProcess) -> None:
+    _vm(supervisor, "image-sized", None)
+    boot_disk = supervisor_disks(_dlvm_settings(storage_space="20Gi", boot_disk="100Gi"))[1]
+    image_sized_disk = replace(boot_disk, path=boot_disk.path.replace("chat-dlvm", "image-sized"))
+    never_created = replace(boot_disk, path=boot_disk.path.replace("chat-dlvm", "never-created"))
+    assert read_size(supervisor.kubeconfig, image_sized_disk) is None
+    assert read_size(supervisor.kubeconfig, never_created) is None
