@@ -15,6 +15,15 @@ after 10 hours); NOT confirmed against a VCF 9 Supervisor here. Unconfirmed too:
 VCF 9 Supervisor still answers `/wcp/login` when an external OIDC provider (Pinniped) is
 the only identity source.
 
+The other way in, on standard Kubernetes APIs only: a service-account token in
+`SUPERVISOR_TOKEN` (used instead of the login when set). It must expire by itself: a bound
+token minted with the TokenRequest API (`kubectl create token paif-deployer -n <namespace>
+--duration=168h`); a token without an expiry (a legacy service-account token Secret) is a
+long-lived stored credential and is refused, as is an expired one, before any run. The token
+is checked against the Supervisor with a SelfSubjectAccessReview (authorization.k8s.io/v1):
+refused (401) or without the right to create Secrets in the namespace, the run stops there,
+naming the account and the namespace, never the token.
+
 The kubeconfig is built in memory and handed to Pulumi as a secret config value on stdin
 (`ops.deploy`), so it lives in the runner only for the run; its token expires by itself.
 """
@@ -22,12 +31,17 @@ The kubeconfig is built in memory and handed to Pulumi as a secret config value 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 import yaml
@@ -49,6 +63,14 @@ class Session:
     ca_pem: str
 
 
+def _supervisor_url(server: str) -> SplitResult:
+    """The Supervisor's address (https, a host), or LoginError."""
+    parts = urlsplit(server if "://" in server else f"https://{server}")
+    if parts.scheme != "https" or not parts.hostname:
+        raise LoginError(f"--server {server!r}: expected https://<supervisor address>")
+    return parts
+
+
 def login(
     server: str,
     username: str,
@@ -59,9 +81,7 @@ def login(
     namespace: str | None = None,
 ) -> Session:
     """A Supervisor session for the SSO user (or for a VKS cluster in `namespace`)."""
-    parts = urlsplit(server if "://" in server else f"https://{server}")
-    if parts.scheme != "https" or not parts.hostname:
-        raise LoginError(f"--server {server!r}: expected https://<supervisor address>")
+    parts = _supervisor_url(server)
     body: dict[str, str] = {}
     if guest_cluster:
         body = {"guest_cluster_name": guest_cluster, "guest_cluster_namespace": namespace or ""}
@@ -95,6 +115,77 @@ def login(
     return Session(token, f"https://{parts.hostname}:{API_PORT}", ca_pem)
 
 
+MINT_HINT = "mint one that expires: kubectl create token paif-deployer -n <namespace> --duration=168h"
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a service-account token (a JWT), read without verifying it (the
+    Supervisor verifies it); LoginError when the token is no JWT."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not three parts")
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        raise LoginError("SUPERVISOR_TOKEN is not a service-account token (a JWT)") from None
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str) -> float:
+    """When the token expires; LoginError when it never does (or is no JWT)."""
+    expiry = token_claims(token).get("exp")
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float):
+        raise LoginError(
+            "SUPERVISOR_TOKEN never expires: a long-lived token is a stored credential; " + MINT_HINT
+        )
+    return float(expiry)
+
+
+def token_session(
+    server: str, token: str, ca_file: Path, namespace: str | None, *, now: float | None = None
+) -> Session:
+    """A session on a service-account token that expires by itself and may create Secrets in
+    `namespace` (checked with a SelfSubjectAccessReview), or LoginError. The Kubernetes API is
+    on `server`'s port when it names one, else on 6443 as after a login."""
+    parts = _supervisor_url(server)
+    expiry = token_expiry(token)
+    if expiry <= (time.time() if now is None else now):
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expiry))
+        raise LoginError(f"SUPERVISOR_TOKEN expired at {stamp}; " + MINT_HINT)
+    session = Session(token, f"https://{parts.hostname}:{parts.port or API_PORT}", ca_file.read_text())
+    if namespace is None:
+        return session
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"namespace": namespace, "verb": "create", "resource": "secrets"}},
+    }
+    try:
+        response = httpx.post(
+            f"{session.server}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            json=review,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=str(ca_file),
+            timeout=TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as exc:
+        raise LoginError(f"cannot reach {session.server}: {exc}") from None
+    if response.status_code == 401:
+        raise LoginError(f"the Supervisor refused SUPERVISOR_TOKEN (401, at {session.server}); " + MINT_HINT)
+    if response.status_code != 201:
+        raise LoginError(f"{session.server} answered {response.status_code} to a SelfSubjectAccessReview")
+    if not (response.json().get("status") or {}).get("allowed"):
+        subject = str(token_claims(token).get("sub") or "")
+        account = subject.removeprefix("system:serviceaccount:") if subject.count(":") == 3 else ""
+        name = account.rpartition(":")[2] or "<account>"
+        raise LoginError(
+            f"SUPERVISOR_TOKEN's account {subject or '(unnamed)'} may not create Secrets in namespace "
+            f"{namespace!r}: bind it to the namespace's edit role (kubectl create rolebinding {name} "
+            f"--clusterrole=edit --serviceaccount={account or '<namespace>:<account>'} -n {namespace})"
+        )
+    return session
+
+
 def kubeconfig(session: Session, namespace: str | None = None, name: str = "supervisor") -> str:
     """A kubeconfig for the session (bearer token, CA inline); kept in memory only."""
     import base64
@@ -122,9 +213,17 @@ def kubeconfig(session: Session, namespace: str | None = None, name: str = "supe
 
 
 def from_env(env: Mapping[str, str], args: argparse.Namespace) -> Session:
+    """A session on SUPERVISOR_TOKEN when it is set, else a login of the SSO user."""
+    if env.get("SUPERVISOR_TOKEN"):
+        if args.guest_cluster:
+            raise LoginError("--guest-cluster needs the SSO login (VCENTER_USERNAME/VCENTER_PASSWORD), not SUPERVISOR_TOKEN")
+        return token_session(args.server, env["SUPERVISOR_TOKEN"], args.ca_file, args.namespace)
     missing = [k for k in ("VCENTER_USERNAME", "VCENTER_PASSWORD") if not env.get(k)]
     if missing:
-        raise LoginError(f"{' and '.join(missing)} not set: the SSO user that logs in to the Supervisor")
+        raise LoginError(
+            f"{' and '.join(missing)} not set: the SSO user that logs in to the Supervisor "
+            "(or SUPERVISOR_TOKEN, a service-account token that expires)"
+        )
     return login(
         args.server,
         env["VCENTER_USERNAME"],
