@@ -35,6 +35,7 @@ import base64
 import binascii
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -71,6 +72,17 @@ def _supervisor_url(server: str) -> SplitResult:
     return parts
 
 
+def _trust(ca_file: Path) -> tuple[str, ssl.SSLContext]:
+    """The CA's PEM text and a TLS context that trusts it, or LoginError naming the file."""
+    try:
+        ca_pem = ca_file.read_text()
+        if not ca_pem.strip():
+            raise ValueError("the file is empty")  # an empty cadata would trust the system's CAs instead
+        return ca_pem, ssl.create_default_context(cadata=ca_pem)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise LoginError(f"the Supervisor CA {str(ca_file)!r}: not a readable PEM certificate ({exc})") from None
+
+
 def login(
     server: str,
     username: str,
@@ -85,13 +97,13 @@ def login(
     body: dict[str, str] = {}
     if guest_cluster:
         body = {"guest_cluster_name": guest_cluster, "guest_cluster_namespace": namespace or ""}
-    ca_pem = ca_file.read_text()
+    ca_pem, trust = _trust(ca_file)
     try:
         response = httpx.post(
             f"https://{parts.netloc}{LOGIN_PATH}",
             json=body,
             auth=(username, password),
-            verify=str(ca_file),
+            verify=trust,
             timeout=TIMEOUT_SECONDS,
         )
     except httpx.HTTPError as exc:
@@ -152,7 +164,8 @@ def token_session(
     if expiry <= (time.time() if now is None else now):
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expiry))
         raise LoginError(f"SUPERVISOR_TOKEN expired at {stamp}; " + MINT_HINT)
-    session = Session(token, f"https://{parts.hostname}:{parts.port or API_PORT}", ca_file.read_text())
+    ca_pem, trust = _trust(ca_file)
+    session = Session(token, f"https://{parts.hostname}:{parts.port or API_PORT}", ca_pem)
     if namespace is None:
         return session
     review = {
@@ -165,7 +178,7 @@ def token_session(
             f"{session.server}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
             json=review,
             headers={"Authorization": f"Bearer {token}"},
-            verify=str(ca_file),
+            verify=trust,
             timeout=TIMEOUT_SECONDS,
         )
     except httpx.HTTPError as exc:
@@ -174,7 +187,11 @@ def token_session(
         raise LoginError(f"the Supervisor refused SUPERVISOR_TOKEN (401, at {session.server}); " + MINT_HINT)
     if response.status_code != 201:
         raise LoginError(f"{session.server} answered {response.status_code} to a SelfSubjectAccessReview")
-    if not (response.json().get("status") or {}).get("allowed"):
+    try:
+        allowed = (response.json().get("status") or {}).get("allowed") is True
+    except (ValueError, AttributeError):
+        raise LoginError(f"{session.server} answered something else than a SelfSubjectAccessReview") from None
+    if not allowed:
         subject = str(token_claims(token).get("sub") or "")
         account = subject.removeprefix("system:serviceaccount:") if subject.count(":") == 3 else ""
         name = account.rpartition(":")[2] or "<account>"
@@ -188,8 +205,6 @@ def token_session(
 
 def kubeconfig(session: Session, namespace: str | None = None, name: str = "supervisor") -> str:
     """A kubeconfig for the session (bearer token, CA inline); kept in memory only."""
-    import base64
-
     context: dict[str, str] = {"cluster": name, "user": name}
     if namespace:
         context["namespace"] = namespace

@@ -13,6 +13,7 @@ import pytest
 
 from ops import supervisor_login
 from ops.supervisor_login import LoginError, token_expiry, token_session
+from tests.unit.app.tls import make_tls_files
 
 NOW = 1_800_000_000.0
 
@@ -58,8 +59,7 @@ def test_an_expired_token_is_refused_before_the_supervisor_is_asked(tmp_path: Pa
 
 
 def test_without_a_namespace_the_api_is_on_the_port_given_else_6443(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.crt"
-    ca.write_text("CA")
+    ca = make_tls_files(tmp_path, hostnames=("localhost",)).ca_cert
     token = jwt({"exp": NOW + 3600})
     assert token_session("https://10.0.0.10", token, ca, None, now=NOW).server == "https://10.0.0.10:6443"
     assert token_session("10.0.0.10:8443", token, ca, None, now=NOW).server == "https://10.0.0.10:8443"
@@ -82,3 +82,19 @@ def test_the_token_is_used_when_set_and_not_for_a_vks_cluster(monkeypatch: pytes
         supervisor_login.from_env({"SUPERVISOR_TOKEN": "t"}, argparse.Namespace(**{**vars(args), "guest_cluster": "vks"}))
     with pytest.raises(LoginError, match=r"VCENTER_USERNAME and VCENTER_PASSWORD not set: .*\(or SUPERVISOR_TOKEN"):
         supervisor_login.from_env({}, args)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(None, "No such file"), ("", "the file is empty"), ("  \n", "the file is empty"), ("not a certificate", "no start line")],
+)
+def test_a_ca_file_that_is_no_certificate_stops_the_run_naming_the_file(
+    tmp_path: Path, content: str | None, reason: str
+) -> None:
+    ca = tmp_path / "supervisor-ca.crt"
+    if content is not None:
+        ca.write_text(content)
+    with pytest.raises(LoginError, match=f"the Supervisor CA '{ca}': not a readable PEM certificate .*{reason}"):
+        token_session("https://10.0.0.10", jwt({"exp": NOW + 3600}), ca, None, now=NOW)
+    with pytest.raises(LoginError, match="not a readable PEM certificate"):
+        supervisor_login.login("https://127.0.0.1:1", "user", "password", ca)
