@@ -17,7 +17,6 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import pulumi
 
@@ -35,8 +34,7 @@ from components.harbor import (
     RobotAccountArgs,
     registry_host,
 )
-
-Severity = Literal["critical", "high", "medium", "low", "none"]
+from components.names import HarborSeverity
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class HarborProjectArgs:
     """PEM CA bundle for a Harbor with a private CA; the system trust store when None."""
     storage_quota_gb: int = 50
     """Project storage quota in GiB (-1 for unlimited)."""
-    deployment_security: Severity | None = "high"
+    deployment_security: HarborSeverity | None = "high"
     """Block pulls of images with vulnerabilities of this severity or above; None blocks nothing."""
     cosign: bool = True
     """Only cosign-signed images can be pulled."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal, get_args
 
 from wcmatch import fnmatch, glob
 
@@ -42,6 +42,10 @@ def quantity(value: str, what: str) -> Fraction:
     return Fraction(match["number"]) * QUANTITY_UNITS[match["unit"] or ""]
 
 
+HarborSeverity = Literal["none", "low", "medium", "high", "critical"]
+HARBOR_SEVERITIES: tuple[HarborSeverity, ...] = get_args(HarborSeverity)
+"""Harbor's vulnerability severities, mildest first. Harbor blocks pulls of images with
+vulnerabilities at or above the chosen `deployment_security`, so an earlier one is stricter."""
 # Harbor project and robot names: lower-case words joined by one of . _ -
 HARBOR_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 # Harbor's cron: six fields (seconds first).

@@ -7,13 +7,12 @@ plain values (replica counts, switches) to them.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Literal
+
+from components.names import HarborSeverity
 
 Environment = Literal["local", "dev", "prod"]
 AppPlatform = Literal["local-kubernetes", "dlvm", "vks"]
-HarborSeverity = Literal["none", "low", "medium", "high", "critical"]
-HARBOR_SEVERITIES: tuple[HarborSeverity, ...] = get_args(HarborSeverity)
-"""Harbor's vulnerability severities, strictest `deployment_security` first."""
 
 # DSM counts standbys: 0 = a single server, 1 = HA (primary + replica + monitor).
 # One source shows `replicas: 3` for HA; docs/REFERENCE-VCF.md marks it UNCONFIRMED, so the

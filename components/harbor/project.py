@@ -35,12 +35,12 @@ from components.harbor.provider import (
     known,
     numeric_id,
 )
+from components.names import HARBOR_SEVERITIES
 
 GIB = 1024**3
 OWNER_LABEL = "pulumi-owner"
 """The project-scoped label whose description carries the ownership marker."""
 UNLIMITED = -1
-SEVERITIES = ("critical", "high", "medium", "low", "none")
 _FLAGS = {
     "public": "public",
     "vulnerability_scanning": "auto_scan",
@@ -96,9 +96,9 @@ class ProjectProvider(HarborObjectProvider):
     def validate(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         failures = []
         security = inputs.get("deployment_security")
-        if known(security) and security not in SEVERITIES:
+        if known(security) and security not in HARBOR_SEVERITIES:
             failures.append(
-                CheckFailure("deployment_security", f"{security!r}: must be one of {', '.join(SEVERITIES)}")
+                CheckFailure("deployment_security", f"{security!r}: must be one of {', '.join(HARBOR_SEVERITIES)}")
             )
         quota = inputs.get("storage_quota")
         if known(quota):

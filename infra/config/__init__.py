@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ValidationError
 
-from components.names import tag_pattern_matches
+from components.names import HARBOR_SEVERITIES, tag_pattern_matches
 from infra.config.app import AppConfig, PaisConfig
 from infra.config.base import (
     PRIVATE_KEY_ERROR,
@@ -40,7 +40,7 @@ from infra.config.harbor import HarborConfig
 from infra.config.platform import DlvmConfig, VksConfig
 from infra.config.protection import ProtectionConfig, StatefulObject
 from infra.config.vsphere import VsphereConfig
-from infra.profiles import HARBOR_SEVERITIES, PROFILES, EnvironmentProfile
+from infra.profiles import PROFILES, EnvironmentProfile
 
 NAMESPACE = "paif"
 

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from components.names import HARBOR_CRON
+from components.names import HARBOR_CRON, HarborSeverity
 from infra.config.base import DnsLabel, Flag, Model, TagPattern, rule, url_without_path
-from infra.profiles import HarborSeverity
 
 # Harbor schedules with six-field cron expressions: seconds first.
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from components.names import repository_pattern_matches, tag_pattern_matches
+from components.names import HARBOR_SEVERITIES, repository_pattern_matches, tag_pattern_matches
 from policy.rules.common import (
     Context,
     NotApplicable,
@@ -25,9 +25,7 @@ from policy.rules.common import (
 
 HARBOR_PROJECTS = (dynamic("harbor", "Project"), "harbor:index/project:Project")
 IMMUTABLE_TAG_RULES = (dynamic("harbor", "ImmutableTagRule"),)
-# Harbor blocks pulls of images with vulnerabilities at or above the chosen severity, so a
-# lower threshold is stricter.
-SEVERITIES = ["none", "low", "medium", "high", "critical"]
+SEVERITIES: list[str] = list(HARBOR_SEVERITIES)
 DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
 
