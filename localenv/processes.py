@@ -98,6 +98,12 @@ def marked(home: Path) -> list[int]:
     return found
 
 
+def parent(pid: int) -> int | None:
+    """The parent process id of `pid`, None if it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
 def session(pid: int) -> int | None:
     """The session id of `pid` (a process `spawn` started leads its own), None if it is gone."""
     fields = _stat_fields(pid)

@@ -19,6 +19,7 @@ import pytest
 from psycopg import sql
 from pulumi.automation import ConfigValue
 
+from localenv import processes
 from ops import state_backend
 from ops.automation import AutomationError, Outcome, Project, StackLocked, check_backend_url
 from tests.integration.state_postgres import StateServer, decoded, program_copy, project, state_server
@@ -46,11 +47,7 @@ def _stack(p: Project, token: str, **config: str) -> None:
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
+        if entry.name.isdigit() and (ppid := processes.parent(int(entry.name))) is not None:
             children.setdefault(ppid, []).append(int(entry.name))
     found, todo = [], [pid]
     while todo:

@@ -4,6 +4,7 @@ session, and the decision to restart alone or start a fresh set."""
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ def test_what_a_killed_leader_left_running_is_found_by_its_session(tmp_path: Pat
                 break
             processes.wait_gone([leader.pid], 0.05)
         assert len(children) == 2
+        assert [processes.parent(child) for child in children] == [leader.pid, leader.pid]
+        assert processes.parent(leader.pid) == os.getpid()
         processes.signal_pid(leader.pid, signal.SIGKILL)
         leader.wait(timeout=10)
         # The children outlive the leader (as PostgreSQL's backends do); another session's
@@ -38,6 +41,7 @@ def test_what_a_killed_leader_left_running_is_found_by_its_session(tmp_path: Pat
         other.wait(timeout=10)
         processes.wait_gone(processes.marked(tmp_path), 10)
     assert processes.session(leader.pid) is None
+    assert processes.parent(leader.pid) is None
 
 
 def _state(tmp_path: Path, dead: set[str]) -> dict[str, Any]:
